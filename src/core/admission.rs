@@ -1,0 +1,203 @@
+//! The receiver's checks of §3, in the contract's order, as one pure function.
+//!
+//! The order matters to conformance suites (an envelope that is both spoofed and badly
+//! signed must be reported as SENDER_MISMATCH), so it lives in exactly one place. The
+//! last row of the table, message-id reuse, needs the store and is decided there, inside
+//! the same transaction that records the envelope.
+
+use crate::core::envelope::{envelope_signing_input, sha256, Digest32};
+use crate::core::ids::{is_message_id, is_participant_id, parent_administration};
+use crate::core::rejection::{FieldViolation, Rejection};
+use crate::core::trust::{Exchange, KeyLookup, ParticipantEntry, Role, TrustList};
+use crate::core::validation::validate_declaration;
+use crate::proto::v1::{AdvanceDeclaration, Envelope, Header, MessageType};
+use prost::Message;
+
+/// Default payload limit of §3 (1 MiB).
+pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+/// How far ahead of the receiver's clock `created_at_ms` may be (§3: 300 s).
+pub const MAX_CLOCK_SKEW_MS: i64 = 300_000;
+
+/// What the checks need to know about the receiving gateway and the moment.
+#[derive(Clone, Copy, Debug)]
+pub struct AdmissionContext<'a> {
+    /// The administration this gateway speaks for.
+    pub gateway: &'a str,
+    /// The trust list in force.
+    pub trust: &'a TrustList,
+    /// The receiver's clock, Unix milliseconds.
+    pub now_ms: i64,
+    /// Payload size limit in bytes.
+    pub max_payload_bytes: usize,
+}
+
+/// The decoded, validated content of an admitted envelope.
+#[derive(Clone, Debug)]
+pub enum AdmittedPayload {
+    /// A new advance declaration.
+    Declaration(AdvanceDeclaration),
+}
+
+/// An envelope that passed every check that does not need the store.
+#[derive(Clone, Debug)]
+pub struct Admitted {
+    /// The envelope as received (header and signature proven present).
+    pub envelope: Envelope,
+    /// The header, copied out of the envelope for convenient access.
+    pub header: Header,
+    /// SHA-256 of its signing input.
+    pub digest: Digest32,
+    /// Its decoded payload.
+    pub payload: AdmittedPayload,
+}
+
+fn malformed(what: impl Into<String>) -> Rejection {
+    Rejection::Malformed(what.into())
+}
+
+/// The first row of §3's table: the envelope's shape.
+fn check_shape<'e>(envelope: &'e Envelope, max_payload_bytes: usize) -> Result<(&'e Header, MessageType), Rejection> {
+    let header = envelope.header.as_ref().ok_or_else(|| malformed("header is missing"))?;
+    if !is_message_id(&header.message_id) {
+        return Err(malformed("header.message_id is not a lowercase hyphenated UUID"));
+    }
+    if !is_participant_id(&header.sender) {
+        return Err(malformed("header.sender is not a participant id"));
+    }
+    if !is_participant_id(&header.recipient) {
+        return Err(malformed("header.recipient is not a participant id"));
+    }
+    if !header.correlation_id.is_empty() && !is_message_id(&header.correlation_id) {
+        return Err(malformed("header.correlation_id is neither empty nor a message id"));
+    }
+    let message_type = match MessageType::try_from(header.r#type) {
+        Ok(MessageType::Unspecified) | Err(_) => {
+            return Err(malformed(format!("header.type {} is not a message type", header.r#type)))
+        }
+        Ok(t) => t,
+    };
+    if header.payload_sha256.len() != 32 {
+        return Err(malformed(format!("header.payload_sha256 has {} bytes, not 32", header.payload_sha256.len())));
+    }
+    if envelope.payload.len() > max_payload_bytes {
+        return Err(malformed(format!(
+            "payload has {} bytes, more than the limit of {max_payload_bytes}",
+            envelope.payload.len()
+        )));
+    }
+    let signature = envelope.signature.as_ref().ok_or_else(|| malformed("signature is missing"))?;
+    if signature.key_id.is_empty() || signature.value.is_empty() {
+        return Err(malformed("signature.key_id and signature.value must both be set"));
+    }
+    Ok((header, message_type))
+}
+
+/// §5: may this sender send this type to this gateway?
+fn authorize(
+    message_type: MessageType,
+    sender: &ParticipantEntry,
+    gateway: &str,
+    trust: &TrustList,
+) -> Result<(), Rejection> {
+    let refuse = |why: String| Err(Rejection::NotAuthorized(why));
+    let type_name = message_type.as_str_name();
+    match message_type {
+        MessageType::Declaration
+        | MessageType::Amendment
+        | MessageType::Invalidation
+        | MessageType::ReferralResponse => {
+            if !sender.role.is_partner() {
+                return refuse(format!("{type_name} is sent by partners; {} is {}", sender.id, sender.role.as_str()));
+            }
+            if !sender.registered_with.iter().any(|a| a == gateway) {
+                return refuse(format!("{} is not registered with {gateway}", sender.id));
+            }
+            Ok(())
+        }
+        MessageType::RiskIndicator | MessageType::RiskIndicatorRevocation => match sender.role {
+            Role::Internal if parent_administration(&sender.id) == Some(gateway) => Ok(()),
+            Role::Administration if trust.agreement(&sender.id, gateway, Exchange::RiskIndicator).is_some() => Ok(()),
+            _ => refuse(format!(
+                "{type_name} comes from {gateway}'s own internal participants or from an administration under an agreement listing risk_indicator"
+            )),
+        },
+        MessageType::ForwardedDeclaration => match sender.role {
+            Role::Administration if trust.agreement(&sender.id, gateway, Exchange::ForwardedDeclaration).is_some() => {
+                Ok(())
+            }
+            _ => refuse(format!(
+                "{type_name} comes only from an administration under an agreement listing forwarded_declaration"
+            )),
+        },
+        MessageType::Outcome => refuse(format!("{type_name} is issued by gateways and delivered by Fetch, never submitted")),
+        MessageType::Unspecified => refuse(format!("{type_name} is never valid")),
+    }
+}
+
+/// Decodes and validates an `AdvanceDeclaration` payload (§7).
+pub fn decode_declaration(payload: &[u8]) -> Result<AdvanceDeclaration, Rejection> {
+    let declaration = AdvanceDeclaration::decode(payload).map_err(|e| {
+        Rejection::ValidationFailed(vec![FieldViolation::new(
+            "payload",
+            format!("not a valid AdvanceDeclaration protobuf: {e}"),
+        )])
+    })?;
+    let violations = validate_declaration(&declaration);
+    if violations.is_empty() {
+        Ok(declaration)
+    } else {
+        Err(Rejection::ValidationFailed(violations))
+    }
+}
+
+/// Runs every check of §3 that needs no store, in order. `peer` is the participant id of the
+/// TLS client certificate.
+pub fn admit(envelope: Envelope, peer: &str, ctx: &AdmissionContext<'_>) -> Result<Admitted, Rejection> {
+    let (header, message_type) = check_shape(&envelope, ctx.max_payload_bytes)?;
+    if header.sender != peer {
+        return Err(Rejection::SenderMismatch { sender: header.sender.clone(), peer: peer.to_owned() });
+    }
+    if header.recipient != ctx.gateway {
+        return Err(Rejection::UnknownRecipient {
+            recipient: header.recipient.clone(),
+            gateway: ctx.gateway.to_owned(),
+        });
+    }
+    if sha256(&envelope.payload)[..] != header.payload_sha256[..] {
+        return Err(Rejection::PayloadDigestMismatch);
+    }
+    // check_shape proved the signature present.
+    let signature = envelope.signature.as_ref().ok_or_else(|| malformed("signature is missing"))?;
+    let key = match ctx.trust.key_for(&header.sender, &signature.key_id, header.created_at_ms) {
+        KeyLookup::Valid(key) => key,
+        KeyLookup::OutsideWindow(_) => {
+            return Err(Rejection::KeyNotValid {
+                key_id: signature.key_id.clone(),
+                created_at_ms: header.created_at_ms,
+            })
+        }
+        KeyLookup::Unknown => {
+            return Err(Rejection::UnknownKey { key_id: signature.key_id.clone(), sender: header.sender.clone() })
+        }
+    };
+    let signing_input = envelope_signing_input(header);
+    if !key.key.verify(&signing_input, &signature.value) {
+        return Err(Rejection::SignatureInvalid { key_id: signature.key_id.clone() });
+    }
+    let ahead_ms = header.created_at_ms.saturating_sub(ctx.now_ms);
+    if ahead_ms > MAX_CLOCK_SKEW_MS {
+        return Err(Rejection::ClockSkew { ahead_ms, limit_ms: MAX_CLOCK_SKEW_MS });
+    }
+    let sender = ctx
+        .trust
+        .participant(&header.sender)
+        .ok_or_else(|| Rejection::NotAuthorized(format!("{} is not in the trust list", header.sender)))?;
+    authorize(message_type, sender, ctx.gateway, ctx.trust)?;
+    let payload = match message_type {
+        MessageType::Declaration => AdmittedPayload::Declaration(decode_declaration(&envelope.payload)?),
+        other => return Err(Rejection::TypeNotSupported(other.as_str_name().to_owned())),
+    };
+    let digest = sha256(&signing_input);
+    let header = header.clone();
+    Ok(Admitted { envelope, header, digest, payload })
+}

@@ -1,0 +1,14 @@
+//! The contract's rules as pure functions: no sockets, files, clocks or databases.
+//!
+//! Everything here takes its inputs (bytes, the trust list in force, the current time) as
+//! arguments, so that the same code serves the gateway, the partner client, the offline
+//! audit tools and the conformance kit, and so that every rule is unit-tested byte for byte.
+
+pub mod admission;
+pub mod codes;
+pub mod crypto;
+pub mod envelope;
+pub mod ids;
+pub mod rejection;
+pub mod trust;
+pub mod validation;

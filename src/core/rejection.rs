@@ -1,0 +1,135 @@
+//! Why an envelope was refused: the rows of §3's table as one typed enum.
+//!
+//! Every rejection carries the gRPC status and `ErrorInfo` reason the contract assigns it,
+//! so that the unary path, the stream path and the conformance kit all derive them from the
+//! same place and cannot disagree.
+
+use tonic::Code;
+
+/// Domain of every `google.rpc.ErrorInfo` this gateway emits.
+pub const ERROR_DOMAIN: &str = "aedgate";
+
+/// One field that failed §7 validation, with the path a partner's system can act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// Proto field path, e.g. `items[2].hs_code`.
+    pub field: String,
+    /// What is wrong, for a person.
+    pub description: String,
+}
+
+impl FieldViolation {
+    /// A violation of `field`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self { field: field.into(), description: description.into() }
+    }
+}
+
+/// A refused envelope, in §3's order of checks.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// Header missing, ids malformed, digest not 32 bytes, payload too large, no signature.
+    #[error("malformed envelope: {0}")]
+    Malformed(String),
+    /// `sender` is not the participant the TLS certificate identifies.
+    #[error("sender {sender:?} does not match the TLS identity {peer:?}")]
+    SenderMismatch {
+        /// Claimed sender.
+        sender: String,
+        /// Participant id from the client certificate.
+        peer: String,
+    },
+    /// The envelope is addressed to someone other than this gateway.
+    #[error("recipient {recipient:?} is not this gateway's administration {gateway:?}")]
+    UnknownRecipient {
+        /// Addressed recipient.
+        recipient: String,
+        /// This gateway.
+        gateway: String,
+    },
+    /// The payload is not the one the header commits to.
+    #[error("SHA-256 of the payload does not equal payload_sha256")]
+    PayloadDigestMismatch,
+    /// The key id is not one of the sender's keys.
+    #[error("key {key_id:?} is not a key of {sender:?} in the trust list")]
+    UnknownKey {
+        /// Claimed key.
+        key_id: String,
+        /// Sender.
+        sender: String,
+    },
+    /// The key exists but its window excludes `created_at_ms`.
+    #[error("key {key_id:?} is not valid at created_at_ms {created_at_ms}")]
+    KeyNotValid {
+        /// Claimed key.
+        key_id: String,
+        /// The envelope's creation time.
+        created_at_ms: i64,
+    },
+    /// The signature does not verify.
+    #[error("signature does not verify with key {key_id:?}")]
+    SignatureInvalid {
+        /// Key used.
+        key_id: String,
+    },
+    /// The envelope claims to be created too far in the future.
+    #[error("created_at_ms is {ahead_ms} ms ahead of the receiver's clock (limit {limit_ms} ms)")]
+    ClockSkew {
+        /// How far ahead.
+        ahead_ms: i64,
+        /// The allowed skew.
+        limit_ms: i64,
+    },
+    /// The sender's role may not send this type to this recipient (§5).
+    #[error("not authorized: {0}")]
+    NotAuthorized(String),
+    /// The payload does not decode or validate (§7).
+    #[error("payload failed validation ({} violation(s))", .0.len())]
+    ValidationFailed(Vec<FieldViolation>),
+    /// The message id was used before for a different envelope.
+    #[error("message_id {message_id} was already used for a different envelope")]
+    MessageIdConflict {
+        /// The reused id.
+        message_id: String,
+    },
+    /// The gateway does not process this message type yet.
+    #[error("message type {0} is not processed by this gateway")]
+    TypeNotSupported(String),
+}
+
+impl Rejection {
+    /// The gRPC status code of §3's table.
+    pub fn code(&self) -> Code {
+        match self {
+            Rejection::Malformed(_)
+            | Rejection::UnknownRecipient { .. }
+            | Rejection::PayloadDigestMismatch
+            | Rejection::ValidationFailed(_) => Code::InvalidArgument,
+            Rejection::SenderMismatch { .. } | Rejection::NotAuthorized(_) => Code::PermissionDenied,
+            Rejection::UnknownKey { .. } | Rejection::KeyNotValid { .. } | Rejection::SignatureInvalid { .. } => {
+                Code::Unauthenticated
+            }
+            Rejection::ClockSkew { .. } => Code::FailedPrecondition,
+            Rejection::MessageIdConflict { .. } => Code::AlreadyExists,
+            Rejection::TypeNotSupported(_) => Code::Unimplemented,
+        }
+    }
+
+    /// The `google.rpc.ErrorInfo` reason of §3's table.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Malformed(_) => "MALFORMED",
+            Rejection::SenderMismatch { .. } => "SENDER_MISMATCH",
+            Rejection::UnknownRecipient { .. } => "UNKNOWN_RECIPIENT",
+            Rejection::PayloadDigestMismatch => "PAYLOAD_DIGEST_MISMATCH",
+            Rejection::UnknownKey { .. } => "UNKNOWN_KEY",
+            Rejection::KeyNotValid { .. } => "KEY_NOT_VALID",
+            Rejection::SignatureInvalid { .. } => "SIGNATURE_INVALID",
+            Rejection::ClockSkew { .. } => "CLOCK_SKEW",
+            Rejection::NotAuthorized(_) => "NOT_AUTHORIZED",
+            Rejection::ValidationFailed(_) => "VALIDATION_FAILED",
+            Rejection::MessageIdConflict { .. } => "MESSAGE_ID_CONFLICT",
+            Rejection::TypeNotSupported(_) => "TYPE_NOT_SUPPORTED",
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! aedgate: a gRPC gateway through which customs administrations and their trusted
+//! e-commerce partners exchange signed advance electronic data (PROTOCOL.md).
+//!
+//! The crate is split the way the failure modes split. `core` holds every rule of the
+//! contract as pure, I/O-free functions (signing inputs, the admission checks of §3,
+//! §7 validation, the trust list), so that they can be tested byte for byte without a
+//! socket. Around it sit thin I/O layers, each with its own error type: `tls` (mutual-TLS
+//! acceptor and connector), `store` (durable, group-committed storage), `service` (the tonic
+//! services and the one mapping of errors to `tonic::Status`), `client` (what a partner
+//! runs), and the operator tooling (`config`, `pki`, `demo`, `cli`).
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod core;
+pub mod declaration_json;
+pub mod demo;
+pub mod pki;
+pub mod proto;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod tls;
+pub mod wire;

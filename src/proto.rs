@@ -1,0 +1,26 @@
+//! Generated wire types of the v1 contract (`proto/`), kept in one module so that every
+//! other module names them the same way (`proto::v1::Envelope`). The module tree mirrors the
+//! proto packages because prost refers across packages with relative paths.
+
+#![allow(clippy::all, missing_docs)]
+
+/// `package aedgate.*`.
+pub mod aedgate {
+    /// `package aedgate.v1`.
+    pub mod v1 {
+        tonic::include_proto!("aedgate.v1");
+    }
+}
+
+/// `package google.*`.
+pub mod google {
+    /// `package google.rpc`, for the per-envelope error of `SubmitResult`.
+    pub mod rpc {
+        tonic::include_proto!("google.rpc");
+    }
+}
+
+pub use aedgate::v1;
+
+/// The encoded descriptors of every compiled file, served by gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("aedgate_descriptor");
