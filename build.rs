@@ -26,6 +26,65 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ],
             &[PathBuf::from("proto"), well_known],
         )?;
+
+    // The Gateway server is generated a second time, by hand, so that Submit and
+    // SubmitStream receive each envelope's raw bytes with its decoding result: an
+    // undecodable envelope then gets the contract's MALFORMED answer (and a stream goes on
+    // after it) instead of tonic's INTERNAL, and the exact bytes received are what is stored.
+    let method = |name: &str, route: &str, input: &str, output: &str, codec: &str| {
+        tonic_build::manual::Method::builder()
+            .name(name)
+            .route_name(route)
+            .input_type(input)
+            .output_type(output)
+            .codec_path(codec)
+    };
+    let received = "crate::wire::Received<crate::proto::v1::Envelope>";
+    let gateway = tonic_build::manual::Service::builder()
+        .name("Gateway")
+        .package("aedgate.v1")
+        .method(
+            method("submit", "Submit", received, "crate::proto::v1::Receipt", "crate::wire::ReceivingCodec")
+                .build(),
+        )
+        .method(
+            method(
+                "submit_stream",
+                "SubmitStream",
+                received,
+                "crate::proto::v1::SubmitResult",
+                "crate::wire::ReceivingCodec",
+            )
+            .client_streaming()
+            .server_streaming()
+            .build(),
+        )
+        .method(
+            method(
+                "fetch",
+                "Fetch",
+                "crate::proto::v1::FetchRequest",
+                "crate::proto::v1::Delivery",
+                "crate::wire::WireCodec",
+            )
+            .server_streaming()
+            .build(),
+        )
+        .method(
+            method(
+                "status",
+                "Status",
+                "crate::proto::v1::StatusRequest",
+                "crate::proto::v1::StatusResponse",
+                "crate::wire::WireCodec",
+            )
+            .build(),
+        )
+        .build();
+    tonic_build::manual::Builder::new()
+        .build_client(false)
+        .out_dir(&out_dir)
+        .compile(&[gateway]);
     println!("cargo:rerun-if-changed=proto");
     Ok(())
 }

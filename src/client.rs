@@ -1,1 +1,197 @@
-//! (in progress)
+//! What a partner (or an administration's internal system) runs to talk to a gateway:
+//! a mutual-TLS gRPC channel that only accepts the addressed administration's certificate,
+//! envelope sealing with the participant's key, and receipt verification against the
+//! trust list, so that every receipt the client reports is checked evidence.
+
+use crate::config::{ClientConfig, Signer};
+use crate::core::envelope::{envelope_digest, seal, Draft};
+use crate::core::receipt::{verify_receipt, ReceiptProblem};
+use crate::core::trust::TrustList;
+use crate::proto::v1::gateway_client::GatewayClient;
+use crate::proto::v1::{AdvanceDeclaration, Envelope, MessageType, Receipt, SubmitResult};
+use crate::store::now_ms;
+use crate::tls::{Identity, TlsError, TlsSettings};
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
+use prost::Message;
+use std::sync::Arc;
+use std::time::Duration;
+use tonic::transport::{Channel, Endpoint};
+
+/// Why a client call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The endpoint is not `https://host:port`.
+    #[error("bad endpoint {0:?}: expected https://host:port")]
+    Endpoint(String),
+    /// TLS configuration failed.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The connection could not be made.
+    #[error("cannot connect to {endpoint}: {source}")]
+    Connect {
+        /// Where.
+        endpoint: String,
+        /// Why.
+        source: tonic::transport::Error,
+    },
+    /// The gateway refused the call.
+    #[error("{} ({}): {}", .0.code(), crate::client::reason_of(.0).unwrap_or_default(), .0.message())]
+    Refused(tonic::Status),
+    /// The gateway answered with a receipt that is not valid evidence.
+    #[error("receipt is not valid evidence: {0}")]
+    BadReceipt(#[from] ReceiptProblem),
+}
+
+/// The `ErrorInfo` reason of a status, if it carries one.
+pub fn reason_of(status: &tonic::Status) -> Option<String> {
+    use tonic_types::StatusExt;
+    status.get_error_details().error_info().map(|info| info.reason.clone())
+}
+
+/// Splits `https://host:port` into host and port.
+pub fn parse_endpoint(endpoint: &str) -> Result<(String, u16), ClientError> {
+    let uri: http::Uri = endpoint.parse().map_err(|_| ClientError::Endpoint(endpoint.into()))?;
+    if uri.scheme_str() != Some("https") {
+        return Err(ClientError::Endpoint(endpoint.into()));
+    }
+    let host = uri.host().ok_or_else(|| ClientError::Endpoint(endpoint.into()))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    Ok((host, uri.port_u16().unwrap_or(443)))
+}
+
+/// Opens a mutual-TLS HTTP/2 channel to `endpoint`, accepting only a server certificate that
+/// names `expected_server`.
+pub async fn channel(
+    endpoint: &str,
+    expected_server: &str,
+    identity: &Identity,
+    trust: &TrustList,
+    federation: &str,
+    settings: &TlsSettings,
+) -> Result<Channel, ClientError> {
+    let (host, port) = parse_endpoint(endpoint)?;
+    let tls = crate::tls::client_config(identity, trust, federation, expected_server, settings)?;
+    let timeout = settings.handshake_timeout;
+    let connector = tower::service_fn(move |_uri: http::Uri| {
+        let tls = Arc::clone(&tls);
+        let host = host.clone();
+        async move { crate::tls::connect(tls, &host, port, timeout).await.map(TokioIo::new) }
+    });
+    Endpoint::from_shared(endpoint.to_owned())
+        .map_err(|_| ClientError::Endpoint(endpoint.into()))?
+        .connect_timeout(Duration::from_secs(10))
+        .tcp_nodelay(true)
+        .connect_with_connector(connector)
+        .await
+        .map_err(|source| ClientError::Connect { endpoint: endpoint.into(), source })
+}
+
+/// A connected participant.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    /// Who this client is.
+    pub id: String,
+    /// The administration it talks to.
+    pub gateway: String,
+    signer: Arc<Signer>,
+    trust: Arc<TrustList>,
+    client: GatewayClient<Channel>,
+}
+
+impl Participant {
+    /// Connects as described by a client configuration.
+    pub async fn connect(config: ClientConfig) -> Result<Self, ClientError> {
+        let channel = channel(
+            &config.endpoint,
+            &config.gateway,
+            &config.identity,
+            &config.trust,
+            &config.trust_source.federation,
+            &config.tls,
+        )
+        .await?;
+        Ok(Self {
+            id: config.participant,
+            gateway: config.gateway,
+            signer: Arc::new(config.signer),
+            trust: Arc::new(config.trust),
+            client: GatewayClient::new(channel).max_decoding_message_size(16 * 1024 * 1024),
+        })
+    }
+
+    /// The raw generated client, for calls this type does not wrap.
+    pub fn grpc(&self) -> GatewayClient<Channel> {
+        self.client.clone()
+    }
+
+    /// The trust list this client verifies against.
+    pub fn trust(&self) -> &TrustList {
+        &self.trust
+    }
+
+    /// Seals a payload into a signed envelope addressed to the gateway, with a fresh UUIDv7
+    /// message id and the current time.
+    pub fn seal(&self, message_type: MessageType, payload: Bytes, correlation_id: &str) -> Envelope {
+        seal(
+            Draft {
+                message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
+                sender: self.id.clone(),
+                recipient: self.gateway.clone(),
+                message_type: message_type as i32,
+                created_at_ms: now_ms(),
+                correlation_id: correlation_id.to_owned(),
+                payload,
+            },
+            &self.signer.key,
+            &self.signer.key_id,
+        )
+    }
+
+    /// Seals a declaration.
+    pub fn seal_declaration(&self, declaration: &AdvanceDeclaration) -> Envelope {
+        self.seal(MessageType::Declaration, Bytes::from(declaration.encode_to_vec()), "")
+    }
+
+    /// Submits an envelope and verifies the receipt.
+    pub async fn submit(&mut self, envelope: Envelope) -> Result<Receipt, ClientError> {
+        let receipt = self.client.submit(envelope.clone()).await.map_err(ClientError::Refused)?.into_inner();
+        self.check_receipt(&envelope, &receipt)?;
+        Ok(receipt)
+    }
+
+    /// Submits envelopes over one SubmitStream and returns the results in order, each
+    /// receipt verified.
+    pub async fn submit_stream(&mut self, envelopes: Vec<Envelope>) -> Result<Vec<Result<Receipt, ClientError>>, ClientError> {
+        let outbound = tokio_stream::iter(envelopes.clone());
+        let mut inbound = self.client.submit_stream(outbound).await.map_err(ClientError::Refused)?.into_inner();
+        let mut results = Vec::with_capacity(envelopes.len());
+        for envelope in &envelopes {
+            let next: Option<SubmitResult> = inbound.message().await.map_err(ClientError::Refused)?;
+            let result = match next.and_then(|r| r.result) {
+                Some(crate::proto::v1::submit_result::Result::Receipt(receipt)) => {
+                    self.check_receipt(envelope, &receipt).map(|()| receipt).map_err(ClientError::from)
+                }
+                Some(crate::proto::v1::submit_result::Result::Error(status)) => {
+                    Err(ClientError::Refused(status_from_rpc(status)))
+                }
+                None => Err(ClientError::Refused(tonic::Status::internal("stream ended before every result"))),
+            };
+            results.push(result);
+        }
+        Ok(results)
+    }
+
+    /// Verifies that `receipt` is valid evidence for `envelope`.
+    pub fn check_receipt(&self, envelope: &Envelope, receipt: &Receipt) -> Result<(), ReceiptProblem> {
+        let header = envelope.header.clone().unwrap_or_default();
+        verify_receipt(receipt, &header.message_id, &envelope_digest(&header), &self.gateway, &self.trust)
+    }
+}
+
+/// Rebuilds a `tonic::Status` (with its details) from a per-envelope `google.rpc.Status`.
+pub fn status_from_rpc(status: crate::proto::google::rpc::Status) -> tonic::Status {
+    let code = tonic::Code::from_i32(status.code);
+    let message = status.message.clone();
+    tonic::Status::with_details(code, message, Bytes::from(status.encode_to_vec()))
+}

@@ -1,1 +1,442 @@
-//! (in progress)
+//! The TOML files that start a gateway (§10) and a partner client, and the loading of what
+//! they point at (keys, certificates, the trust list).
+//!
+//! Loading is all-or-nothing and every failure is one line naming the file and the reason,
+//! because the first thing an operator sees of a misconfigured gateway is that line.
+
+use crate::core::crypto::{KeyError, SigningKey, VerifyingKey, Algorithm};
+use crate::core::ids::is_participant_id;
+use crate::core::trust::{decode_base64, TrustError, TrustList};
+use crate::tls::{Identity, TlsError, TlsSettings};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or lacks a required key.
+    #[error("{path}: {reason}")]
+    Toml {
+        /// The file.
+        path: PathBuf,
+        /// The parser's one-line reason.
+        reason: String,
+    },
+    /// A value is present but unusable.
+    #[error("{path}: {key}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The offending key.
+        key: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The signing key could not be loaded.
+    #[error("signing key {path}: {source}")]
+    SigningKey {
+        /// The key file.
+        path: PathBuf,
+        /// The cause.
+        source: KeyError,
+    },
+    /// TLS material could not be loaded.
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    /// The trust list was refused.
+    #[error("trust list {path}: {source}")]
+    Trust {
+        /// The list file.
+        path: PathBuf,
+        /// The cause.
+        source: TrustError,
+    },
+}
+
+fn default_handshake_timeout_ms() -> u64 {
+    crate::tls::DEFAULT_HANDSHAKE_TIMEOUT.as_millis() as u64
+}
+
+fn default_max_payload_bytes() -> usize {
+    crate::core::admission::DEFAULT_MAX_PAYLOAD_BYTES
+}
+
+/// `[tls]`: this participant's certificate and options.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct TlsSection {
+    /// PEM chain, leaf first, with the SPIFFE URI SAN.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Also offer TLS 1.2 (ECDHE + AEAD only). Off by default.
+    #[serde(default)]
+    pub allow_tls12: bool,
+    /// Handshake deadline in milliseconds.
+    #[serde(default = "default_handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+    /// Keys this build does not know; warned about, not refused (§10 allows more keys).
+    #[serde(flatten, skip_serializing)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// `[signing]`: the key this participant signs with.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct SigningSection {
+    /// PEM PKCS#8 (v1 or v2) or SEC1 private key, Ed25519 or ECDSA P-256.
+    pub key: PathBuf,
+    /// Its id in the trust list.
+    pub key_id: String,
+    /// Keys this build does not know.
+    #[serde(flatten, skip_serializing)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// `[trust]`: how to find and verify the federation's trust list.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct TrustSection {
+    /// Federation name the list must carry.
+    pub federation: String,
+    /// `trust-list.json`.
+    pub list: PathBuf,
+    /// `trust-list.json.sig`.
+    pub signature: PathBuf,
+    /// Base64 Ed25519 public keys of the federation operator.
+    pub operator_keys: Vec<String>,
+    /// Keys this build does not know.
+    #[serde(flatten, skip_serializing)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// `[limits]`: optional protective limits.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct LimitsSection {
+    /// Largest accepted payload (§3 default 1 MiB).
+    #[serde(default = "default_max_payload_bytes")]
+    pub max_payload_bytes: usize,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        Self { max_payload_bytes: default_max_payload_bytes() }
+    }
+}
+
+/// A gateway's configuration file (§10).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct GatewayFile {
+    /// The administration this gateway speaks for.
+    pub participant: String,
+    /// `host:port` to listen on; port 0 picks a free port (reported in the ready line).
+    pub listen: String,
+    /// Folder of the embedded store; created if missing.
+    pub data_dir: PathBuf,
+    /// Server certificate.
+    pub tls: TlsSection,
+    /// Administration signing key.
+    pub signing: SigningSection,
+    /// Trust list.
+    pub trust: TrustSection,
+    /// Limits.
+    #[serde(default)]
+    pub limits: LimitsSection,
+    /// Keys this build does not know.
+    #[serde(flatten, skip_serializing)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// A partner's (or internal system's) client configuration.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct ClientFile {
+    /// Who this client is.
+    pub participant: String,
+    /// The administration it talks to.
+    pub gateway: String,
+    /// `https://host:port`; defaults to the gateway's `endpoint` in the trust list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Client certificate.
+    pub tls: TlsSection,
+    /// Signing key.
+    pub signing: SigningSection,
+    /// Trust list.
+    pub trust: TrustSection,
+    /// Keys this build does not know.
+    #[serde(flatten, skip_serializing)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// Paths in a configuration are relative to the file's folder unless absolute.
+fn resolve(base: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+    let bytes = read(path)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ConfigError::Toml { path: path.to_path_buf(), reason: "not UTF-8".into() })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Toml {
+        path: path.to_path_buf(),
+        reason: e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" "),
+    })
+}
+
+fn warn_unknown(path: &Path, section: &str, extra: &BTreeMap<String, toml::Value>) {
+    for key in extra.keys() {
+        tracing::warn!(file = %path.display(), "unknown key {section}{key} ignored");
+    }
+}
+
+/// Everything a trust list needs to be verified, resolved against the config's folder.
+#[derive(Clone, Debug)]
+pub struct TrustSource {
+    /// Federation name.
+    pub federation: String,
+    /// List file.
+    pub list: PathBuf,
+    /// Signature file.
+    pub signature: PathBuf,
+    /// Operator keys.
+    pub operator_keys: Vec<VerifyingKey>,
+}
+
+impl TrustSource {
+    fn from_section(section: &TrustSection, base: &Path, file: &Path) -> Result<Self, ConfigError> {
+        let mut operator_keys = Vec::new();
+        for text in &section.operator_keys {
+            let key = VerifyingKey {
+                algorithm: Algorithm::Ed25519,
+                public_key: decode_base64(text).unwrap_or_default(),
+            };
+            if !key.is_well_formed() {
+                return Err(ConfigError::Invalid {
+                    path: file.to_path_buf(),
+                    key: "trust.operator_keys",
+                    reason: format!("{text:?} is not a base64 Ed25519 public key"),
+                });
+            }
+            operator_keys.push(key);
+        }
+        if operator_keys.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: file.to_path_buf(),
+                key: "trust.operator_keys",
+                reason: "at least one operator key is required".into(),
+            });
+        }
+        Ok(Self {
+            federation: section.federation.clone(),
+            list: resolve(base, &section.list),
+            signature: resolve(base, &section.signature),
+            operator_keys,
+        })
+    }
+
+    /// Reads and verifies the list; `held_version` refuses rollbacks.
+    pub fn load(&self, held_version: Option<u64>) -> Result<TrustList, ConfigError> {
+        let list = read(&self.list)?;
+        let signature = read(&self.signature)?;
+        TrustList::verify(&list, &signature, &self.operator_keys, &self.federation, held_version)
+            .map_err(|source| ConfigError::Trust { path: self.list.clone(), source })
+    }
+}
+
+/// Where a participant's own TLS identity lives, kept so that it can be reloaded.
+#[derive(Clone, Debug)]
+pub struct IdentitySource {
+    /// Certificate chain file.
+    pub cert: PathBuf,
+    /// Private key file.
+    pub key: PathBuf,
+}
+
+impl IdentitySource {
+    /// Loads the chain and key.
+    pub fn load(&self) -> Result<Identity, ConfigError> {
+        Ok(Identity::load(&self.cert, &self.key)?)
+    }
+}
+
+/// A participant's own signing key with its id.
+pub struct Signer {
+    /// The key.
+    pub key: SigningKey,
+    /// Its id in the trust list.
+    pub key_id: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer({})", self.key_id)
+    }
+}
+
+fn load_signer(section: &SigningSection, base: &Path) -> Result<Signer, ConfigError> {
+    let path = resolve(base, &section.key);
+    let key = SigningKey::from_pem(&read(&path)?).map_err(|source| ConfigError::SigningKey { path, source })?;
+    Ok(Signer { key, key_id: section.key_id.clone() })
+}
+
+fn tls_settings(section: &TlsSection) -> TlsSettings {
+    TlsSettings {
+        allow_tls12: section.allow_tls12,
+        handshake_timeout: Duration::from_millis(section.handshake_timeout_ms.max(1)),
+    }
+}
+
+/// A loaded gateway configuration: every file read and verified.
+#[derive(Debug)]
+pub struct GatewayConfig {
+    /// The administration.
+    pub participant: String,
+    /// Listen address as written.
+    pub listen: String,
+    /// Store folder, resolved.
+    pub data_dir: PathBuf,
+    /// TLS identity files (reloaded on SIGHUP).
+    pub identity_source: IdentitySource,
+    /// The TLS identity as loaded.
+    pub identity: Identity,
+    /// TLS options.
+    pub tls: TlsSettings,
+    /// Administration signing key.
+    pub signer: Signer,
+    /// Trust list files (reloaded on SIGHUP).
+    pub trust_source: TrustSource,
+    /// The trust list as loaded.
+    pub trust: TrustList,
+    /// Limits.
+    pub limits: LimitsSection,
+}
+
+impl GatewayConfig {
+    /// Reads the file and everything it names.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file: GatewayFile = parse_toml(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        warn_unknown(path, "", &file.extra);
+        warn_unknown(path, "tls.", &file.tls.extra);
+        warn_unknown(path, "signing.", &file.signing.extra);
+        warn_unknown(path, "trust.", &file.trust.extra);
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid { path: path.to_path_buf(), key, reason };
+        if !is_participant_id(&file.participant) {
+            return Err(invalid("participant", format!("{:?} is not a participant id", file.participant)));
+        }
+        if file.limits.max_payload_bytes == 0 {
+            return Err(invalid("limits.max_payload_bytes", "must be positive".into()));
+        }
+        let trust_source = TrustSource::from_section(&file.trust, base, path)?;
+        let trust = trust_source.load(None)?;
+        match trust.participant(&file.participant) {
+            Some(p) if p.role == crate::core::trust::Role::Administration => {}
+            Some(p) => {
+                return Err(invalid(
+                    "participant",
+                    format!("{} is a {} in the trust list, not an administration", p.id, p.role.as_str()),
+                ))
+            }
+            None => return Err(invalid("participant", format!("{} is not in the trust list", file.participant))),
+        }
+        let signer = load_signer(&file.signing, base)?;
+        match trust.key_for(&file.participant, &signer.key_id, crate::store::now_ms()) {
+            crate::core::trust::KeyLookup::Valid(k) if k.key == signer.key.verifying_key() => {}
+            crate::core::trust::KeyLookup::Valid(_) => {
+                return Err(invalid("signing.key", format!("does not match the public key of {} in the trust list", signer.key_id)))
+            }
+            crate::core::trust::KeyLookup::OutsideWindow(_) => {
+                return Err(invalid("signing.key_id", format!("{} is not valid now", signer.key_id)))
+            }
+            crate::core::trust::KeyLookup::Unknown => {
+                return Err(invalid("signing.key_id", format!("{} is not a key of {} in the trust list", signer.key_id, file.participant)))
+            }
+        }
+        let identity_source =
+            IdentitySource { cert: resolve(base, &file.tls.cert), key: resolve(base, &file.tls.key) };
+        let identity = identity_source.load()?;
+        let tls = tls_settings(&file.tls);
+        // Refuse a server certificate that would identify the gateway as someone else.
+        let id = crate::tls::spiffe_participant(&identity.chain[0], &trust_source.federation)?;
+        if id != file.participant {
+            return Err(invalid("tls.cert", format!("certificate names {id}, not {}", file.participant)));
+        }
+        Ok(Self {
+            participant: file.participant,
+            listen: file.listen,
+            data_dir: resolve(base, &file.data_dir),
+            identity_source,
+            identity,
+            tls,
+            signer,
+            trust_source,
+            trust,
+            limits: file.limits,
+        })
+    }
+}
+
+/// A loaded client configuration.
+#[derive(Debug)]
+pub struct ClientConfig {
+    /// Who this client is.
+    pub participant: String,
+    /// The administration it talks to.
+    pub gateway: String,
+    /// `https://host:port` of that administration.
+    pub endpoint: String,
+    /// TLS identity.
+    pub identity: Identity,
+    /// TLS options.
+    pub tls: TlsSettings,
+    /// Signing key.
+    pub signer: Signer,
+    /// Trust list source.
+    pub trust_source: TrustSource,
+    /// The trust list as loaded.
+    pub trust: TrustList,
+}
+
+impl ClientConfig {
+    /// Reads the file and everything it names.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file: ClientFile = parse_toml(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        warn_unknown(path, "", &file.extra);
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid { path: path.to_path_buf(), key, reason };
+        let trust_source = TrustSource::from_section(&file.trust, base, path)?;
+        let trust = trust_source.load(None)?;
+        let endpoint = match file.endpoint.clone() {
+            Some(e) => e,
+            None => trust
+                .participant(&file.gateway)
+                .and_then(|p| p.endpoint.clone())
+                .ok_or_else(|| invalid("gateway", format!("{} has no endpoint in the trust list", file.gateway)))?,
+        };
+        let identity = IdentitySource { cert: resolve(base, &file.tls.cert), key: resolve(base, &file.tls.key) }.load()?;
+        Ok(Self {
+            participant: file.participant,
+            gateway: file.gateway,
+            endpoint,
+            identity,
+            tls: tls_settings(&file.tls),
+            signer: load_signer(&file.signing, base)?,
+            trust_source,
+            trust,
+        })
+    }
+}

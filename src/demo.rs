@@ -1,1 +1,3 @@
 //! (in progress)
+/// Runs the demo.
+pub async fn run() -> Result<(), String> { Ok(()) }

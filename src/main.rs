@@ -1,1 +1,5 @@
-fn main() {}
+//! The `aedgate` command: see `aedgate --help`.
+
+fn main() -> std::process::ExitCode {
+    aedgate::cli::main()
+}

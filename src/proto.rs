@@ -24,3 +24,11 @@ pub use aedgate::v1;
 
 /// The encoded descriptors of every compiled file, served by gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("aedgate_descriptor");
+
+/// The Gateway server as actually served: generated from the same service definition, but
+/// with `Submit` and `SubmitStream` receiving [`crate::wire::Received`] envelopes (raw bytes
+/// plus decoding result) instead of already-decoded ones. The prost-generated
+/// `v1::gateway_server` is not used.
+pub mod gateway_raw {
+    include!(concat!(env!("OUT_DIR"), "/aedgate.v1.Gateway.rs"));
+}

@@ -1,1 +1,265 @@
-//! (in progress)
+//! Assembles a running gateway from a loaded configuration: store, trust list, TLS acceptor,
+//! the gRPC services (Gateway, Audit, health, reflection), reloads and shutdown.
+//!
+//! Tests start gateways through [`start`] on port 0 exactly as `aedgate serve` does, so
+//! what is tested is what runs.
+
+use crate::config::{ConfigError, GatewayConfig, IdentitySource, TrustSource};
+use crate::core::trust::TrustList;
+use crate::proto::gateway_raw::gateway_server::GatewayServer;
+use crate::proto::v1::audit_server::{Audit, AuditServer};
+use crate::service::{GatewayService, GatewayState, RejectionCounters};
+use crate::store::{Store, StoreError};
+use crate::tls::{TlsError, TlsSettings};
+use rustls::ServerConfig;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::{oneshot, watch, Mutex};
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::ReceiverStream;
+
+/// Meta key under which the highest trust-list version ever in force is kept, so that a
+/// restart with an older list on disk is a refused rollback too.
+const TRUST_VERSION_KEY: &str = "trust_list_version";
+/// Room for the envelope around its payload when sizing the gRPC message limit.
+const ENVELOPE_OVERHEAD: usize = 64 * 1024;
+
+/// Why a gateway could not start, reload or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Configuration or the files it names.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The store.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// TLS.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address as configured.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The list on disk is older than one this gateway already used.
+    #[error("trust list version {found} is lower than version {held} already used by this gateway (rollback refused)")]
+    TrustRollback {
+        /// Highest version used.
+        held: u64,
+        /// Version on disk.
+        found: u64,
+    },
+    /// A different list under a version already in force.
+    #[error("trust list version {0} differs from the list already in force under the same version; raise the version")]
+    TrustVersionReused(u64),
+    /// The reflection service could not read the compiled descriptors.
+    #[error("reflection: {0}")]
+    Reflection(String),
+    /// The HTTP/2 server failed.
+    #[error("server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Audit service placeholder: every method answers UNIMPLEMENTED until the audit log lands.
+#[derive(Debug, Default)]
+pub struct AuditService;
+
+impl Audit for AuditService {}
+
+/// Handles to a running gateway.
+#[derive(Debug)]
+pub struct RunningGateway {
+    local_addr: SocketAddr,
+    state: Arc<GatewayState>,
+    reload: Mutex<Reloader>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+#[derive(Debug)]
+struct Reloader {
+    federation: String,
+    settings: TlsSettings,
+    trust_source: TrustSource,
+    identity_source: IdentitySource,
+    trust: watch::Sender<Arc<TrustList>>,
+    tls: watch::Sender<Arc<ServerConfig>>,
+    store: Store,
+}
+
+async fn check_and_record_version(store: &Store, trust: &TrustList) -> Result<(), ServerError> {
+    let held = store.meta(TRUST_VERSION_KEY).await?.and_then(|v| v.parse::<u64>().ok());
+    if let Some(held) = held {
+        if trust.version() < held {
+            return Err(ServerError::TrustRollback { held, found: trust.version() });
+        }
+    }
+    if held != Some(trust.version()) {
+        store.set_meta(TRUST_VERSION_KEY, &trust.version().to_string()).await?;
+    }
+    Ok(())
+}
+
+/// Starts a gateway: opens the store, binds the listener, and serves until shut down.
+pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError> {
+    let store = Store::open(&config.data_dir).await?;
+    check_and_record_version(&store, &config.trust).await?;
+    let federation = config.trust_source.federation.clone();
+    let tls_config = crate::tls::server_config(&config.identity, &config.trust, &federation, &config.tls)?;
+    let (tls_tx, tls_rx) = watch::channel(tls_config);
+    let (trust_tx, trust_rx) = watch::channel(Arc::new(config.trust));
+
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
+
+    let state = Arc::new(GatewayState {
+        participant: config.participant.clone(),
+        signer: config.signer,
+        trust: trust_rx,
+        store: store.clone(),
+        max_payload_bytes: config.limits.max_payload_bytes,
+        counters: RejectionCounters::default(),
+    });
+
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    health_reporter.set_service_status("aedgate.v1.Gateway", tonic_health::ServingStatus::Serving).await;
+    health_reporter.set_service_status("aedgate.v1.Audit", tonic_health::ServingStatus::Serving).await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_error = |e: tonic_reflection::server::Error| ServerError::Reflection(e.to_string());
+    let reflection_v1 = reflection().build_v1().map_err(reflection_error)?;
+    let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_error)?;
+
+    let message_limit = config.limits.max_payload_bytes.saturating_add(ENVELOPE_OVERHEAD);
+    let gateway = GatewayServer::new(GatewayService::new(state.clone())).max_decoding_message_size(message_limit);
+
+    let incoming = ReceiverStream::new(crate::tls::accept_loop(
+        listener,
+        tls_rx,
+        federation.clone(),
+        config.tls.handshake_timeout,
+    ));
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let router = tonic::transport::Server::builder()
+        .add_service(gateway)
+        .add_service(AuditServer::new(AuditService))
+        .add_service(health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
+        let _ = shutdown_rx.await;
+    }));
+
+    Ok(RunningGateway {
+        local_addr,
+        state,
+        reload: Mutex::new(Reloader {
+            federation,
+            settings: config.tls,
+            trust_source: config.trust_source,
+            identity_source: config.identity_source,
+            trust: trust_tx,
+            tls: tls_tx,
+            store,
+        }),
+        shutdown: Some(shutdown_tx),
+        task,
+    })
+}
+
+impl RunningGateway {
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Shared state (counters, store, trust list in force).
+    pub fn state(&self) -> &Arc<GatewayState> {
+        &self.state
+    }
+
+    /// Re-reads the trust list and the TLS identity. On any error the configuration in
+    /// force stays as it was. Established connections are not touched; new handshakes use
+    /// the new material. Returns the trust-list version now in force.
+    pub async fn reload(&self) -> Result<u64, ServerError> {
+        let reloader = self.reload.lock().await;
+        let current = reloader.trust.borrow().clone();
+        let next = reloader.trust_source.load(Some(current.version()))?;
+        if next.version() == current.version() && next.file_digest() != current.file_digest() {
+            return Err(ServerError::TrustVersionReused(next.version()));
+        }
+        let identity = reloader.identity_source.load()?;
+        let tls = crate::tls::server_config(&identity, &next, &reloader.federation, &reloader.settings)?;
+        check_and_record_version(&reloader.store, &next).await?;
+        let version = next.version();
+        reloader.trust.send_replace(Arc::new(next));
+        reloader.tls.send_replace(tls);
+        Ok(version)
+    }
+
+    /// Stops accepting, lets in-flight calls finish, and returns when the server is done.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => Ok(result?),
+            Err(join) => {
+                tracing::error!(%join, "server task ended abnormally");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `aedgate serve`: runs until SIGTERM or Ctrl-C, reloading on SIGHUP.
+pub async fn serve(config: GatewayConfig) -> Result<(), ServerError> {
+    let participant = config.participant.clone();
+    let version = config.trust.version();
+    let gateway = start(config).await?;
+    let ready = format!(
+        "aedgate ready: {participant} serving on {} (trust list v{version})",
+        gateway.local_addr()
+    );
+    tracing::info!("{ready}");
+    println!("{ready}");
+    wait_for_signals(&gateway).await;
+    tracing::info!("shutting down: finishing in-flight calls");
+    gateway.shutdown().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signals(gateway: &RunningGateway) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+        tracing::warn!("cannot install signal handlers; stop with Ctrl-C");
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = tokio::signal::ctrl_c() => return,
+            _ = hup.recv() => match gateway.reload().await {
+                Ok(version) => tracing::info!(version, "reloaded trust list and TLS identity"),
+                Err(error) => tracing::error!(%error, "reload refused; previous configuration stays in force"),
+            },
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signals(_gateway: &RunningGateway) {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,1 +1,260 @@
-//! (in progress)
+//! The tonic services: thin adapters from gRPC calls to the pure admission checks and the
+//! store, and the one place where errors become `tonic::Status`.
+//!
+//! A submission is answered in three steps: `core::admission::admit` runs §3's checks
+//! without I/O; `Store::append` commits the envelope (or finds it a duplicate or conflict);
+//! only then is the receipt signed and returned, so that no receipt ever acknowledges
+//! something that is not on disk.
+
+use crate::config::Signer;
+use crate::core::admission::{admit, AdmissionContext};
+use crate::core::envelope::{sign_receipt, ReceiptFields};
+use crate::core::rejection::{Rejection, ERROR_DOMAIN};
+use crate::core::trust::TrustList;
+use crate::proto::gateway_raw::gateway_server::Gateway;
+use crate::proto::google::rpc::Status as RpcStatus;
+use crate::proto::v1::{
+    submit_result, Delivery, Envelope, FetchRequest, Receipt, StatusRequest, StatusResponse, SubmitResult,
+};
+use crate::store::{now_ms, Store, StoreError};
+use crate::tls::PeerIdentity;
+use crate::wire::Received;
+use futures_util::stream::{FuturesOrdered, StreamExt};
+use prost::Message;
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// How many envelopes of one SubmitStream are worked on at once; results still leave in
+/// order. Enough to fill a group commit, small enough to bound memory per stream.
+const STREAM_WINDOW: usize = 64;
+
+/// Everything a call can fail with, before it becomes a `Status`.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The envelope was refused by a check of §3.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The store could not commit; nothing was acknowledged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The connection carries no identified peer (cannot happen behind the TLS acceptor).
+    #[error("connection is not authenticated")]
+    Unauthenticated,
+}
+
+impl From<ServiceError> for Status {
+    /// The one mapping from this crate's errors to gRPC statuses: §3's codes with an
+    /// `ErrorInfo` reason in domain `aedgate`, plus `BadRequest` for validation failures.
+    fn from(error: ServiceError) -> Status {
+        let message = error.to_string();
+        let (code, reason, violations) = match &error {
+            ServiceError::Rejected(rejection) => {
+                let violations = match rejection {
+                    Rejection::ValidationFailed(v) => v.clone(),
+                    _ => Vec::new(),
+                };
+                (rejection.code(), rejection.reason(), violations)
+            }
+            ServiceError::Store(StoreError::Closed) => (tonic::Code::Unavailable, "SHUTTING_DOWN", Vec::new()),
+            ServiceError::Store(_) => (tonic::Code::Unavailable, "STORE_UNAVAILABLE", Vec::new()),
+            ServiceError::Unauthenticated => (tonic::Code::Unauthenticated, "NO_PEER_IDENTITY", Vec::new()),
+        };
+        let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
+        for v in violations {
+            details.add_bad_request_violation(v.field, v.description);
+        }
+        Status::with_error_details(code, message, details)
+    }
+}
+
+/// The `google.rpc.Status` message of a status, for SubmitResult's per-envelope error.
+pub fn rpc_status(status: &Status) -> RpcStatus {
+    RpcStatus::decode(status.details()).unwrap_or_else(|_| RpcStatus {
+        code: status.code() as i32,
+        message: status.message().to_owned(),
+        details: Vec::new(),
+    })
+}
+
+/// Counters of refused envelopes by reason: the only trace a rejection leaves (§3).
+#[derive(Debug, Default)]
+pub struct RejectionCounters {
+    counts: std::sync::Mutex<HashMap<&'static str, u64>>,
+    accepted: AtomicU64,
+}
+
+impl RejectionCounters {
+    fn reject(&self, reason: &'static str) {
+        if let Ok(mut counts) = self.counts.lock() {
+            *counts.entry(reason).or_default() += 1;
+        }
+    }
+
+    /// Rejections so far, by reason.
+    pub fn snapshot(&self) -> HashMap<&'static str, u64> {
+        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Envelopes accepted (not duplicates) since start.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+}
+
+/// The state every call shares.
+#[derive(Debug)]
+pub struct GatewayState {
+    /// The administration this gateway speaks for.
+    pub participant: String,
+    /// Its signing key, for receipts.
+    pub signer: Signer,
+    /// The trust list in force (replaced on SIGHUP).
+    pub trust: watch::Receiver<Arc<TrustList>>,
+    /// Durable storage.
+    pub store: Store,
+    /// Payload limit.
+    pub max_payload_bytes: usize,
+    /// Rejection counters.
+    pub counters: RejectionCounters,
+}
+
+/// The `aedgate.v1.Gateway` service.
+#[derive(Clone, Debug)]
+pub struct GatewayService {
+    state: Arc<GatewayState>,
+}
+
+impl GatewayService {
+    /// Wraps shared state.
+    pub fn new(state: Arc<GatewayState>) -> Self {
+        Self { state }
+    }
+
+    /// Admits, stores and acknowledges one envelope.
+    pub async fn submit_one(&self, received: Received<Envelope>, peer: &str) -> Result<Receipt, ServiceError> {
+        let state = &self.state;
+        let result = async {
+            let envelope = received.message.map_err(|e| {
+                Rejection::Malformed(format!("not a valid protobuf Envelope: {e}"))
+            })?;
+            let admitted = {
+                let trust = state.trust.borrow().clone();
+                let ctx = AdmissionContext {
+                    gateway: &state.participant,
+                    trust: &trust,
+                    now_ms: now_ms(),
+                    max_payload_bytes: state.max_payload_bytes,
+                };
+                admit(envelope, received.raw, peer, &ctx)?
+            };
+            let message_id = admitted.header.message_id.clone();
+            let digest = admitted.digest;
+            let stored = state.store.append(admitted).await??;
+            Ok::<_, ServiceError>(sign_receipt(
+                &ReceiptFields {
+                    message_id: &message_id,
+                    receiver: &state.participant,
+                    received_at_ms: stored.received_at_ms,
+                    envelope_digest: &digest,
+                    disposition: stored.disposition as i32,
+                    log_index: stored.log_index,
+                },
+                &state.signer.key,
+                &state.signer.key_id,
+            ))
+        }
+        .await;
+        match &result {
+            Ok(receipt) => {
+                if receipt.disposition == crate::proto::v1::Disposition::Accepted as i32 {
+                    state.counters.accepted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(ServiceError::Rejected(rejection)) => {
+                state.counters.reject(rejection.reason());
+                tracing::info!(%peer, reason = rejection.reason(), "envelope refused: {rejection}");
+            }
+            Err(error) => tracing::warn!(%peer, %error, "submission not acknowledged"),
+        }
+        result
+    }
+}
+
+fn peer_of<T>(request: &Request<T>) -> Result<String, ServiceError> {
+    request
+        .extensions()
+        .get::<PeerIdentity>()
+        .map(|p| p.participant.clone())
+        .ok_or(ServiceError::Unauthenticated)
+}
+
+type BoxStream<T> = Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl Gateway for GatewayService {
+    async fn submit(&self, request: Request<Received<Envelope>>) -> Result<Response<Receipt>, Status> {
+        let peer = peer_of(&request)?;
+        Ok(Response::new(self.submit_one(request.into_inner(), &peer).await?))
+    }
+
+    type SubmitStreamStream = BoxStream<SubmitResult>;
+
+    async fn submit_stream(
+        &self,
+        request: Request<Streaming<Received<Envelope>>>,
+    ) -> Result<Response<Self::SubmitStreamStream>, Status> {
+        let peer = peer_of(&request)?;
+        let mut incoming = request.into_inner();
+        let service = self.clone();
+        let (tx, rx) = mpsc::channel(STREAM_WINDOW);
+        tokio::spawn(async move {
+            let mut in_flight = FuturesOrdered::new();
+            let mut input_open = true;
+            loop {
+                tokio::select! {
+                    // Read ahead while the window has room; answer strictly in order.
+                    next = incoming.next(), if input_open && in_flight.len() < STREAM_WINDOW => match next {
+                        Some(Ok(received)) => {
+                            let service = service.clone();
+                            let peer = peer.clone();
+                            in_flight.push_back(async move { service.submit_one(received, &peer).await });
+                        }
+                        Some(Err(status)) => {
+                            // The transport failed (reset, oversized frame): nothing more can be read.
+                            tracing::info!(%peer, %status, "SubmitStream input ended with an error");
+                            input_open = false;
+                        }
+                        None => input_open = false,
+                    },
+                    Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                        let result = match done {
+                            Ok(receipt) => submit_result::Result::Receipt(receipt),
+                            Err(error) => submit_result::Result::Error(rpc_status(&Status::from(error))),
+                        };
+                        if tx.send(Ok(SubmitResult { result: Some(result) })).await.is_err() {
+                            return; // The client went away; stored envelopes stay stored.
+                        }
+                    }
+                    else => break,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    type FetchStream = BoxStream<Delivery>;
+
+    async fn fetch(&self, _request: Request<FetchRequest>) -> Result<Response<Self::FetchStream>, Status> {
+        Err(Status::unimplemented("Fetch is not implemented yet"))
+    }
+
+    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+        Err(Status::unimplemented("Status is not implemented yet"))
+    }
+}

@@ -334,7 +334,7 @@ async fn commit_group(
         .bind(header.created_at_ms)
         .bind(received_at_ms)
         .bind(&admitted.digest[..])
-        .bind(admitted.envelope.encode_to_vec())
+        .bind(&admitted.raw[..])
         .execute(&mut *tx)
         .await?;
         sqlx::query("INSERT INTO declarations (message_id, sender, lrn) VALUES (?, ?, ?)")

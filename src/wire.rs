@@ -76,3 +76,58 @@ pub fn malformed_protobuf(error: &prost::DecodeError) -> Status {
         ErrorDetails::with_error_info("MALFORMED", ERROR_DOMAIN, std::collections::HashMap::new()),
     )
 }
+
+/// A request message as it arrived: its exact bytes and the result of decoding them.
+#[derive(Debug, Clone)]
+pub struct Received<M> {
+    /// The bytes as received (what is stored and forwarded, never a re-encoding).
+    pub raw: bytes::Bytes,
+    /// The decoded message, or why the bytes are not one.
+    pub message: Result<M, prost::DecodeError>,
+}
+
+/// Codec whose decoder never fails: it yields [`Received`] so that the service, not the
+/// transport, answers an undecodable message, and a stream continues after it.
+#[derive(Debug, Clone, Copy)]
+pub struct ReceivingCodec<T, U>(PhantomData<(T, U)>);
+
+impl<T, U> Default for ReceivingCodec<T, U> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<T, M> Codec for ReceivingCodec<T, Received<M>>
+where
+    T: Message + Send + 'static,
+    M: Message + Default + Send + 'static,
+{
+    type Encode = T;
+    type Decode = Received<M>;
+    type Encoder = WireEncoder<T>;
+    type Decoder = ReceivingDecoder<M>;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        WireEncoder(PhantomData)
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ReceivingDecoder(PhantomData)
+    }
+}
+
+/// Decoding half of [`ReceivingCodec`].
+#[derive(Debug)]
+pub struct ReceivingDecoder<M>(PhantomData<M>);
+
+impl<M: Message + Default> Decoder for ReceivingDecoder<M> {
+    type Item = Received<M>;
+    type Error = Status;
+
+    fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<Received<M>>, Status> {
+        use bytes::Buf;
+        let raw = buf.copy_to_bytes(buf.remaining());
+        let message = M::decode(raw.clone());
+        Ok(Some(Received { raw, message }))
+    }
+}

@@ -41,8 +41,10 @@ pub enum AdmittedPayload {
 /// An envelope that passed every check that does not need the store.
 #[derive(Clone, Debug)]
 pub struct Admitted {
-    /// The envelope as received (header and signature proven present).
+    /// The envelope as decoded (header and signature proven present).
     pub envelope: Envelope,
+    /// Its exact bytes as received: what is stored and forwarded.
+    pub raw: bytes::Bytes,
     /// The header, copied out of the envelope for convenient access.
     pub header: Header,
     /// SHA-256 of its signing input.
@@ -150,9 +152,14 @@ pub fn decode_declaration(payload: &[u8]) -> Result<AdvanceDeclaration, Rejectio
     }
 }
 
-/// Runs every check of §3 that needs no store, in order. `peer` is the participant id of the
-/// TLS client certificate.
-pub fn admit(envelope: Envelope, peer: &str, ctx: &AdmissionContext<'_>) -> Result<Admitted, Rejection> {
+/// Runs every check of §3 that needs no store, in order. `raw` is the envelope's bytes as
+/// received; `peer` is the participant id of the TLS client certificate.
+pub fn admit(
+    envelope: Envelope,
+    raw: bytes::Bytes,
+    peer: &str,
+    ctx: &AdmissionContext<'_>,
+) -> Result<Admitted, Rejection> {
     let (header, message_type) = check_shape(&envelope, ctx.max_payload_bytes)?;
     if header.sender != peer {
         return Err(Rejection::SenderMismatch { sender: header.sender.clone(), peer: peer.to_owned() });
@@ -199,5 +206,5 @@ pub fn admit(envelope: Envelope, peer: &str, ctx: &AdmissionContext<'_>) -> Resu
     };
     let digest = sha256(&signing_input);
     let header = header.clone();
-    Ok(Admitted { envelope, header, digest, payload })
+    Ok(Admitted { envelope, raw, header, digest, payload })
 }

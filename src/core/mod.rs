@@ -9,6 +9,7 @@ pub mod codes;
 pub mod crypto;
 pub mod envelope;
 pub mod ids;
+pub mod receipt;
 pub mod rejection;
 pub mod trust;
 pub mod validation;
