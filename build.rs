@@ -44,8 +44,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .name("Gateway")
         .package("aedgate.v1")
         .method(
-            method("submit", "Submit", received, "crate::proto::v1::Receipt", "crate::wire::ReceivingCodec")
-                .build(),
+            method(
+                "submit",
+                "Submit",
+                received,
+                "crate::proto::v1::Receipt",
+                "crate::wire::ReceivingCodec",
+            )
+            .build(),
         )
         .method(
             method(

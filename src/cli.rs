@@ -95,8 +95,14 @@ pub fn main() -> ExitCode {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("aedgate: error: cannot start runtime: {e}");
@@ -116,16 +122,37 @@ async fn run(command: Command) -> Result<ExitCode, String> {
     match command {
         Command::Serve { config } => {
             let config = GatewayConfig::load(&config).map_err(|e| e.to_string())?;
-            crate::server::serve(config).await.map_err(|e| e.to_string())?;
+            crate::server::serve(config)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Submit { config, declaration } => submit(config, declaration).await,
+        Command::Submit {
+            config,
+            declaration,
+        } => submit(config, declaration).await,
         Command::Demo => crate::demo::run().await.map(|()| ExitCode::SUCCESS),
-        Command::Pki { command: PkiCommand::Init { out, spec, federation, host, participants, ecdsa, agreements, force } } => {
+        Command::Pki {
+            command:
+                PkiCommand::Init {
+                    out,
+                    spec,
+                    federation,
+                    host,
+                    participants,
+                    ecdsa,
+                    agreements,
+                    force,
+                },
+        } => {
             let spec = build_spec(spec, federation, host, participants, ecdsa, agreements)?;
             let pki = crate::pki::generate(spec).map_err(|e| e.to_string())?;
             pki.write(&out, force).map_err(|e| e.to_string())?;
-            println!("Development federation {:?} written to {}", pki.spec.federation, out.display());
+            println!(
+                "Development federation {:?} written to {}",
+                pki.spec.federation,
+                out.display()
+            );
             for name in pki.files.keys() {
                 println!("  {name}");
             }
@@ -136,8 +163,11 @@ async fn run(command: Command) -> Result<ExitCode, String> {
 }
 
 fn parse_role(text: &str) -> Result<Role, String> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned()))
-        .map_err(|_| format!("unknown role {text:?} (administration, platform, carrier, postal_operator, internal)"))
+    serde_json::from_value(serde_json::Value::String(text.to_owned())).map_err(|_| {
+        format!(
+            "unknown role {text:?} (administration, platform, carrier, postal_operator, internal)"
+        )
+    })
 }
 
 fn build_spec(
@@ -150,11 +180,17 @@ fn build_spec(
 ) -> Result<PkiSpec, String> {
     let mut spec = match &spec_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            toml::from_str::<PkiSpec>(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            toml::from_str::<PkiSpec>(&text)
+                .map_err(|e| format!("{}: {}", path.display(), e.message()))?
         }
         None if participants.is_empty() => PkiSpec::standard(),
-        None => PkiSpec { participants: Vec::new(), agreements: Vec::new(), ..PkiSpec::standard() },
+        None => PkiSpec {
+            participants: Vec::new(),
+            agreements: Vec::new(),
+            ..PkiSpec::standard()
+        },
     };
     if let Some(f) = federation {
         spec.federation = f;
@@ -165,10 +201,19 @@ fn build_spec(
     for text in participants {
         let mut parts = text.splitn(3, ':');
         let id = parts.next().unwrap_or_default().to_owned();
-        let role = parse_role(parts.next().ok_or_else(|| format!("--participant {text:?}: expected ID:ROLE[:ADM+ADM]"))?)?;
+        let role = parse_role(
+            parts
+                .next()
+                .ok_or_else(|| format!("--participant {text:?}: expected ID:ROLE[:ADM+ADM]"))?,
+        )?;
         let registered_with = parts
             .next()
-            .map(|list| list.split('+').filter(|s| !s.is_empty()).map(str::to_owned).collect())
+            .map(|list| {
+                list.split('+')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default();
         spec.participants.push(ParticipantSpec {
             id,
@@ -191,7 +236,11 @@ fn build_spec(
         let parts: Vec<&str> = text.split(':').collect();
         let (id, parties, tlp) = match parts.as_slice() {
             [id, parties, tlp] | [id, parties, tlp, _] => (*id, *parties, *tlp),
-            _ => return Err(format!("--agreement {text:?}: expected ID:ADM+ADM:MAX_TLP[:personal_data]")),
+            _ => {
+                return Err(format!(
+                    "--agreement {text:?}: expected ID:ADM+ADM:MAX_TLP[:personal_data]"
+                ))
+            }
         };
         let max_tlp: TlpLevel = serde_json::from_value(serde_json::Value::String(tlp.to_owned()))
             .map_err(|_| format!("--agreement {text:?}: unknown TLP {tlp:?} (clear, green, amber, amber_strict, red)"))?;
@@ -213,7 +262,11 @@ pub fn describe_receipt(receipt: &Receipt, trust_version: u64) -> String {
         Ok(Disposition::Duplicate) => "DUPLICATE (already received; original receipt data)",
         _ => "UNKNOWN",
     };
-    let key = receipt.signature.as_ref().map(|s| s.key_id.as_str()).unwrap_or("-");
+    let key = receipt
+        .signature
+        .as_ref()
+        .map(|s| s.key_id.as_str())
+        .unwrap_or("-");
     format!(
         "{disposition} by {}\n  message id       {}\n  received at      {}\n  log index        {}\n  envelope digest  {}\n  receipt signed   by {key}; signature verified against trust list v{trust_version}",
         receipt.receiver,
@@ -228,8 +281,15 @@ pub fn describe_receipt(receipt: &Receipt, trust_version: u64) -> String {
 pub fn describe_refusal(status: &tonic::Status) -> String {
     use tonic_types::StatusExt;
     let details = status.get_error_details();
-    let reason = details.error_info().map(|i| i.reason.as_str()).unwrap_or("-");
-    let mut text = format!("REFUSED: {:?} {reason}\n  {}", status.code(), status.message());
+    let reason = details
+        .error_info()
+        .map(|i| i.reason.as_str())
+        .unwrap_or("-");
+    let mut text = format!(
+        "REFUSED: {:?} {reason}\n  {}",
+        status.code(),
+        status.message()
+    );
     if let Some(bad) = details.bad_request() {
         for v in &bad.field_violations {
             text.push_str(&format!("\n  {}: {}", v.field, v.description));
@@ -240,14 +300,22 @@ pub fn describe_refusal(status: &tonic::Status) -> String {
 
 async fn submit(config: PathBuf, declaration: PathBuf) -> Result<ExitCode, String> {
     let config = ClientConfig::load(&config).map_err(|e| e.to_string())?;
-    let text = std::fs::read_to_string(&declaration).map_err(|e| format!("cannot read {}: {e}", declaration.display()))?;
-    let decl = crate::declaration_json::from_json(&text).map_err(|e| format!("{}: {e}", declaration.display()))?;
+    let text = std::fs::read_to_string(&declaration)
+        .map_err(|e| format!("cannot read {}: {e}", declaration.display()))?;
+    let decl = crate::declaration_json::from_json(&text)
+        .map_err(|e| format!("{}: {e}", declaration.display()))?;
     let trust_version = config.trust.version();
-    let mut participant = Participant::connect(config).await.map_err(|e| e.to_string())?;
+    let mut participant = Participant::connect(config)
+        .await
+        .map_err(|e| e.to_string())?;
     let envelope = participant.seal_declaration(&decl);
     match participant.submit(envelope).await {
         Ok(receipt) => {
-            println!("LRN {}: {}", decl.lrn, describe_receipt(&receipt, trust_version));
+            println!(
+                "LRN {}: {}",
+                decl.lrn,
+                describe_receipt(&receipt, trust_version)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(ClientError::Refused(status)) => {

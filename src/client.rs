@@ -46,17 +46,27 @@ pub enum ClientError {
 /// The `ErrorInfo` reason of a status, if it carries one.
 pub fn reason_of(status: &tonic::Status) -> Option<String> {
     use tonic_types::StatusExt;
-    status.get_error_details().error_info().map(|info| info.reason.clone())
+    status
+        .get_error_details()
+        .error_info()
+        .map(|info| info.reason.clone())
 }
 
 /// Splits `https://host:port` into host and port.
 pub fn parse_endpoint(endpoint: &str) -> Result<(String, u16), ClientError> {
-    let uri: http::Uri = endpoint.parse().map_err(|_| ClientError::Endpoint(endpoint.into()))?;
+    let uri: http::Uri = endpoint
+        .parse()
+        .map_err(|_| ClientError::Endpoint(endpoint.into()))?;
     if uri.scheme_str() != Some("https") {
         return Err(ClientError::Endpoint(endpoint.into()));
     }
-    let host = uri.host().ok_or_else(|| ClientError::Endpoint(endpoint.into()))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+    let host = uri
+        .host()
+        .ok_or_else(|| ClientError::Endpoint(endpoint.into()))?;
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
     Ok((host, uri.port_u16().unwrap_or(443)))
 }
 
@@ -76,7 +86,11 @@ pub async fn channel(
     let connector = tower::service_fn(move |_uri: http::Uri| {
         let tls = Arc::clone(&tls);
         let host = host.clone();
-        async move { crate::tls::connect(tls, &host, port, timeout).await.map(TokioIo::new) }
+        async move {
+            crate::tls::connect(tls, &host, port, timeout)
+                .await
+                .map(TokioIo::new)
+        }
     });
     Endpoint::from_shared(endpoint.to_owned())
         .map_err(|_| ClientError::Endpoint(endpoint.into()))?
@@ -84,7 +98,10 @@ pub async fn channel(
         .tcp_nodelay(true)
         .connect_with_connector(connector)
         .await
-        .map_err(|source| ClientError::Connect { endpoint: endpoint.into(), source })
+        .map_err(|source| ClientError::Connect {
+            endpoint: endpoint.into(),
+            source,
+        })
 }
 
 /// A connected participant.
@@ -96,6 +113,7 @@ pub struct Participant {
     pub gateway: String,
     signer: Arc<Signer>,
     trust: Arc<TrustList>,
+    channel: Channel,
     client: GatewayClient<Channel>,
 }
 
@@ -116,13 +134,19 @@ impl Participant {
             gateway: config.gateway,
             signer: Arc::new(config.signer),
             trust: Arc::new(config.trust),
-            client: GatewayClient::new(channel).max_decoding_message_size(16 * 1024 * 1024),
+            client: GatewayClient::new(channel.clone()).max_decoding_message_size(16 * 1024 * 1024),
+            channel,
         })
     }
 
     /// The raw generated client, for calls this type does not wrap.
     pub fn grpc(&self) -> GatewayClient<Channel> {
         self.client.clone()
+    }
+
+    /// The underlying HTTP/2 channel, for other services (Audit, health) on the same gateway.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
     }
 
     /// The trust list this client verifies against.
@@ -132,7 +156,12 @@ impl Participant {
 
     /// Seals a payload into a signed envelope addressed to the gateway, with a fresh UUIDv7
     /// message id and the current time.
-    pub fn seal(&self, message_type: MessageType, payload: Bytes, correlation_id: &str) -> Envelope {
+    pub fn seal(
+        &self,
+        message_type: MessageType,
+        payload: Bytes,
+        correlation_id: &str,
+    ) -> Envelope {
         seal(
             Draft {
                 message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
@@ -150,32 +179,53 @@ impl Participant {
 
     /// Seals a declaration.
     pub fn seal_declaration(&self, declaration: &AdvanceDeclaration) -> Envelope {
-        self.seal(MessageType::Declaration, Bytes::from(declaration.encode_to_vec()), "")
+        self.seal(
+            MessageType::Declaration,
+            Bytes::from(declaration.encode_to_vec()),
+            "",
+        )
     }
 
     /// Submits an envelope and verifies the receipt.
     pub async fn submit(&mut self, envelope: Envelope) -> Result<Receipt, ClientError> {
-        let receipt = self.client.submit(envelope.clone()).await.map_err(ClientError::Refused)?.into_inner();
+        let receipt = self
+            .client
+            .submit(envelope.clone())
+            .await
+            .map_err(ClientError::Refused)?
+            .into_inner();
         self.check_receipt(&envelope, &receipt)?;
         Ok(receipt)
     }
 
     /// Submits envelopes over one SubmitStream and returns the results in order, each
     /// receipt verified.
-    pub async fn submit_stream(&mut self, envelopes: Vec<Envelope>) -> Result<Vec<Result<Receipt, ClientError>>, ClientError> {
+    pub async fn submit_stream(
+        &mut self,
+        envelopes: Vec<Envelope>,
+    ) -> Result<Vec<Result<Receipt, ClientError>>, ClientError> {
         let outbound = tokio_stream::iter(envelopes.clone());
-        let mut inbound = self.client.submit_stream(outbound).await.map_err(ClientError::Refused)?.into_inner();
+        let mut inbound = self
+            .client
+            .submit_stream(outbound)
+            .await
+            .map_err(ClientError::Refused)?
+            .into_inner();
         let mut results = Vec::with_capacity(envelopes.len());
         for envelope in &envelopes {
-            let next: Option<SubmitResult> = inbound.message().await.map_err(ClientError::Refused)?;
+            let next: Option<SubmitResult> =
+                inbound.message().await.map_err(ClientError::Refused)?;
             let result = match next.and_then(|r| r.result) {
-                Some(crate::proto::v1::submit_result::Result::Receipt(receipt)) => {
-                    self.check_receipt(envelope, &receipt).map(|()| receipt).map_err(ClientError::from)
-                }
+                Some(crate::proto::v1::submit_result::Result::Receipt(receipt)) => self
+                    .check_receipt(envelope, &receipt)
+                    .map(|()| receipt)
+                    .map_err(ClientError::from),
                 Some(crate::proto::v1::submit_result::Result::Error(status)) => {
                     Err(ClientError::Refused(status_from_rpc(status)))
                 }
-                None => Err(ClientError::Refused(tonic::Status::internal("stream ended before every result"))),
+                None => Err(ClientError::Refused(tonic::Status::internal(
+                    "stream ended before every result",
+                ))),
             };
             results.push(result);
         }
@@ -183,9 +233,19 @@ impl Participant {
     }
 
     /// Verifies that `receipt` is valid evidence for `envelope`.
-    pub fn check_receipt(&self, envelope: &Envelope, receipt: &Receipt) -> Result<(), ReceiptProblem> {
+    pub fn check_receipt(
+        &self,
+        envelope: &Envelope,
+        receipt: &Receipt,
+    ) -> Result<(), ReceiptProblem> {
         let header = envelope.header.clone().unwrap_or_default();
-        verify_receipt(receipt, &header.message_id, &envelope_digest(&header), &self.gateway, &self.trust)
+        verify_receipt(
+            receipt,
+            &header.message_id,
+            &envelope_digest(&header),
+            &self.gateway,
+            &self.trust,
+        )
     }
 }
 

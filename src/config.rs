@@ -4,7 +4,7 @@
 //! Loading is all-or-nothing and every failure is one line naming the file and the reason,
 //! because the first thing an operator sees of a misconfigured gateway is that line.
 
-use crate::core::crypto::{KeyError, SigningKey, VerifyingKey, Algorithm};
+use crate::core::crypto::{Algorithm, KeyError, SigningKey, VerifyingKey};
 use crate::core::ids::is_participant_id;
 use crate::core::trust::{decode_base64, TrustError, TrustList};
 use crate::tls::{Identity, TlsError, TlsSettings};
@@ -126,7 +126,9 @@ pub struct LimitsSection {
 
 impl Default for LimitsSection {
     fn default() -> Self {
-        Self { max_payload_bytes: default_max_payload_bytes() }
+        Self {
+            max_payload_bytes: default_max_payload_bytes(),
+        }
     }
 }
 
@@ -184,16 +186,26 @@ fn resolve(base: &Path, path: &Path) -> PathBuf {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
+    std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     let bytes = read(path)?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| ConfigError::Toml { path: path.to_path_buf(), reason: "not UTF-8".into() })?;
+    let text = String::from_utf8(bytes).map_err(|_| ConfigError::Toml {
+        path: path.to_path_buf(),
+        reason: "not UTF-8".into(),
+    })?;
     toml::from_str(&text).map_err(|e| ConfigError::Toml {
         path: path.to_path_buf(),
-        reason: e.to_string().lines().filter(|l| !l.trim().is_empty()).collect::<Vec<_>>().join(" "),
+        reason: e
+            .to_string()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect::<Vec<_>>()
+            .join(" "),
     })
 }
 
@@ -252,8 +264,17 @@ impl TrustSource {
     pub fn load(&self, held_version: Option<u64>) -> Result<TrustList, ConfigError> {
         let list = read(&self.list)?;
         let signature = read(&self.signature)?;
-        TrustList::verify(&list, &signature, &self.operator_keys, &self.federation, held_version)
-            .map_err(|source| ConfigError::Trust { path: self.list.clone(), source })
+        TrustList::verify(
+            &list,
+            &signature,
+            &self.operator_keys,
+            &self.federation,
+            held_version,
+        )
+        .map_err(|source| ConfigError::Trust {
+            path: self.list.clone(),
+            source,
+        })
     }
 }
 
@@ -289,8 +310,12 @@ impl std::fmt::Debug for Signer {
 
 fn load_signer(section: &SigningSection, base: &Path) -> Result<Signer, ConfigError> {
     let path = resolve(base, &section.key);
-    let key = SigningKey::from_pem(&read(&path)?).map_err(|source| ConfigError::SigningKey { path, source })?;
-    Ok(Signer { key, key_id: section.key_id.clone() })
+    let key = SigningKey::from_pem(&read(&path)?)
+        .map_err(|source| ConfigError::SigningKey { path, source })?;
+    Ok(Signer {
+        key,
+        key_id: section.key_id.clone(),
+    })
 }
 
 fn tls_settings(section: &TlsSection) -> TlsSettings {
@@ -334,12 +359,22 @@ impl GatewayConfig {
         warn_unknown(path, "tls.", &file.tls.extra);
         warn_unknown(path, "signing.", &file.signing.extra);
         warn_unknown(path, "trust.", &file.trust.extra);
-        let invalid = |key: &'static str, reason: String| ConfigError::Invalid { path: path.to_path_buf(), key, reason };
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            reason,
+        };
         if !is_participant_id(&file.participant) {
-            return Err(invalid("participant", format!("{:?} is not a participant id", file.participant)));
+            return Err(invalid(
+                "participant",
+                format!("{:?} is not a participant id", file.participant),
+            ));
         }
         if file.limits.max_payload_bytes == 0 {
-            return Err(invalid("limits.max_payload_bytes", "must be positive".into()));
+            return Err(invalid(
+                "limits.max_payload_bytes",
+                "must be positive".into(),
+            ));
         }
         let trust_source = TrustSource::from_section(&file.trust, base, path)?;
         let trust = trust_source.load(None)?;
@@ -348,32 +383,61 @@ impl GatewayConfig {
             Some(p) => {
                 return Err(invalid(
                     "participant",
-                    format!("{} is a {} in the trust list, not an administration", p.id, p.role.as_str()),
+                    format!(
+                        "{} is a {} in the trust list, not an administration",
+                        p.id,
+                        p.role.as_str()
+                    ),
                 ))
             }
-            None => return Err(invalid("participant", format!("{} is not in the trust list", file.participant))),
+            None => {
+                return Err(invalid(
+                    "participant",
+                    format!("{} is not in the trust list", file.participant),
+                ))
+            }
         }
         let signer = load_signer(&file.signing, base)?;
         match trust.key_for(&file.participant, &signer.key_id, crate::store::now_ms()) {
             crate::core::trust::KeyLookup::Valid(k) if k.key == signer.key.verifying_key() => {}
             crate::core::trust::KeyLookup::Valid(_) => {
-                return Err(invalid("signing.key", format!("does not match the public key of {} in the trust list", signer.key_id)))
+                return Err(invalid(
+                    "signing.key",
+                    format!(
+                        "does not match the public key of {} in the trust list",
+                        signer.key_id
+                    ),
+                ))
             }
             crate::core::trust::KeyLookup::OutsideWindow(_) => {
-                return Err(invalid("signing.key_id", format!("{} is not valid now", signer.key_id)))
+                return Err(invalid(
+                    "signing.key_id",
+                    format!("{} is not valid now", signer.key_id),
+                ))
             }
             crate::core::trust::KeyLookup::Unknown => {
-                return Err(invalid("signing.key_id", format!("{} is not a key of {} in the trust list", signer.key_id, file.participant)))
+                return Err(invalid(
+                    "signing.key_id",
+                    format!(
+                        "{} is not a key of {} in the trust list",
+                        signer.key_id, file.participant
+                    ),
+                ))
             }
         }
-        let identity_source =
-            IdentitySource { cert: resolve(base, &file.tls.cert), key: resolve(base, &file.tls.key) };
+        let identity_source = IdentitySource {
+            cert: resolve(base, &file.tls.cert),
+            key: resolve(base, &file.tls.key),
+        };
         let identity = identity_source.load()?;
         let tls = tls_settings(&file.tls);
         // Refuse a server certificate that would identify the gateway as someone else.
         let id = crate::tls::spiffe_participant(&identity.chain[0], &trust_source.federation)?;
         if id != file.participant {
-            return Err(invalid("tls.cert", format!("certificate names {id}, not {}", file.participant)));
+            return Err(invalid(
+                "tls.cert",
+                format!("certificate names {id}, not {}", file.participant),
+            ));
         }
         Ok(Self {
             participant: file.participant,
@@ -417,7 +481,11 @@ impl ClientConfig {
         let file: ClientFile = parse_toml(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
         warn_unknown(path, "", &file.extra);
-        let invalid = |key: &'static str, reason: String| ConfigError::Invalid { path: path.to_path_buf(), key, reason };
+        let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            key,
+            reason,
+        };
         let trust_source = TrustSource::from_section(&file.trust, base, path)?;
         let trust = trust_source.load(None)?;
         let endpoint = match file.endpoint.clone() {
@@ -425,9 +493,18 @@ impl ClientConfig {
             None => trust
                 .participant(&file.gateway)
                 .and_then(|p| p.endpoint.clone())
-                .ok_or_else(|| invalid("gateway", format!("{} has no endpoint in the trust list", file.gateway)))?,
+                .ok_or_else(|| {
+                    invalid(
+                        "gateway",
+                        format!("{} has no endpoint in the trust list", file.gateway),
+                    )
+                })?,
         };
-        let identity = IdentitySource { cert: resolve(base, &file.tls.cert), key: resolve(base, &file.tls.key) }.load()?;
+        let identity = IdentitySource {
+            cert: resolve(base, &file.tls.cert),
+            key: resolve(base, &file.tls.key),
+        }
+        .load()?;
         Ok(Self {
             participant: file.participant,
             gateway: file.gateway,

@@ -52,6 +52,11 @@ impl DeclarationJsonError {
 }
 
 /// Reads a declaration from its JSON form (form only; validate it before use).
+///
+/// # Errors
+///
+/// [`DeclarationJsonError::Syntax`] when the text is not JSON, [`DeclarationJsonError::Shape`]
+/// when it is JSON of another shape (unknown key, wrong type, unknown enum name).
 pub fn from_json(text: &str) -> Result<AdvanceDeclaration, DeclarationJsonError> {
     serde_json::from_str::<DeclarationJson>(text)
         .map(Into::into)
@@ -438,6 +443,15 @@ mod tests {
         let declaration = from_json(EXAMPLE).unwrap();
         assert_eq!(validate_declaration(&declaration), []);
         assert_eq!(from_json(&to_json(&declaration)).unwrap(), declaration);
+    }
+
+    #[test]
+    fn the_example_in_the_format_doc_is_valid() {
+        let doc = include_str!("../docs/declaration-json.md");
+        let start = doc.find("```json\n").unwrap() + "```json\n".len();
+        let end = start + doc[start..].find("```").unwrap();
+        let declaration = from_json(&doc[start..end]).unwrap();
+        assert_eq!(validate_declaration(&declaration), []);
     }
 
     #[test]

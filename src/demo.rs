@@ -1,3 +1,5 @@
 //! (in progress)
 /// Runs the demo.
-pub async fn run() -> Result<(), String> { Ok(()) }
+pub async fn run() -> Result<(), String> {
+    Ok(())
+}

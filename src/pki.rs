@@ -5,15 +5,21 @@
 //! Nothing here is special to aedgate's own keys: the files are ordinary PEM (PKCS#8 keys,
 //! X.509 certificates), and keys and certificates made by any other tool work the same way.
 
-use crate::config::{ClientFile, GatewayFile, LimitsSection, SigningSection, TlsSection, TrustSection};
-use crate::core::crypto::{generate_ed25519_pkcs8, generate_p256_pkcs8, pkcs8_to_pem, Algorithm, KeyError, SigningKey};
+use crate::config::{
+    ClientFile, GatewayFile, LimitsSection, SigningSection, TlsSection, TrustSection,
+};
+use crate::core::crypto::{
+    generate_ed25519_pkcs8, generate_p256_pkcs8, pkcs8_to_pem, Algorithm, KeyError, SigningKey,
+};
 use crate::core::envelope::trust_list_signing_input;
 use crate::core::ids::{is_participant_id, slug};
-use crate::core::trust::{AgreementEntry, Exchange, KeyEntry, ParticipantEntry, Role, TlpLevel, TrustListDocument};
+use crate::core::trust::{
+    AgreementEntry, Exchange, KeyEntry, ParticipantEntry, Role, TlpLevel, TrustListDocument,
+};
 use base64::Engine;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -108,25 +114,58 @@ impl PkiSpec {
             algorithm: Algorithm::Ed25519,
             port: Some(port),
         };
-        let other = |id: &str, role: Role, name: &str, registered: &[&str], algorithm: Algorithm| ParticipantSpec {
-            id: id.into(),
-            role,
-            name: name.into(),
-            registered_with: registered.iter().map(|s| s.to_string()).collect(),
-            algorithm,
-            port: None,
-        };
+        let other =
+            |id: &str, role: Role, name: &str, registered: &[&str], algorithm: Algorithm| {
+                ParticipantSpec {
+                    id: id.into(),
+                    role,
+                    name: name.into(),
+                    registered_with: registered.iter().map(|s| s.to_string()).collect(),
+                    algorithm,
+                    port: None,
+                }
+            };
         Self {
             federation: default_federation(),
             host: default_host(),
             participants: vec![
                 admin("adm/NL", "Douane Nederland", 7443),
                 admin("adm/BE", "Douane belge / Belgische Douane", 7444),
-                other("adm/NL/risk-unit", Role::Internal, "Douane NL Landelijk Risicocentrum", &[], Algorithm::Ed25519),
-                other("adm/BE/risk-unit", Role::Internal, "Douane BE Risk Unit", &[], Algorithm::Ed25519),
-                other("ptr/NL/shopco", Role::Platform, "ShopCo B.V.", &["adm/NL", "adm/BE"], Algorithm::Ed25519),
-                other("ptr/NL/flyfast", Role::Carrier, "FlyFast Express B.V.", &["adm/NL"], Algorithm::EcdsaP256Sha256),
-                other("ptr/BE/bpost-demo", Role::PostalOperator, "Demo Post BE", &["adm/BE"], Algorithm::Ed25519),
+                other(
+                    "adm/NL/risk-unit",
+                    Role::Internal,
+                    "Douane NL Landelijk Risicocentrum",
+                    &[],
+                    Algorithm::Ed25519,
+                ),
+                other(
+                    "adm/BE/risk-unit",
+                    Role::Internal,
+                    "Douane BE Risk Unit",
+                    &[],
+                    Algorithm::Ed25519,
+                ),
+                other(
+                    "ptr/NL/shopco",
+                    Role::Platform,
+                    "ShopCo B.V.",
+                    &["adm/NL", "adm/BE"],
+                    Algorithm::Ed25519,
+                ),
+                other(
+                    "ptr/NL/flyfast",
+                    Role::Carrier,
+                    "FlyFast Express B.V.",
+                    &["adm/NL"],
+                    Algorithm::EcdsaP256Sha256,
+                ),
+                other(
+                    "ptr/BE/bpost-demo",
+                    Role::PostalOperator,
+                    "Demo Post BE",
+                    &["adm/BE"],
+                    Algorithm::Ed25519,
+                ),
             ],
             agreements: vec![AgreementEntry {
                 id: "mou-nl-be-2026".into(),
@@ -143,13 +182,20 @@ impl PkiSpec {
         let mut seen = std::collections::HashSet::new();
         for p in &self.participants {
             if !is_participant_id(&p.id) {
-                return spec_err(format!("{:?} is not a participant id (segments of [A-Za-z0-9._-] joined by /)", p.id));
+                return spec_err(format!(
+                    "{:?} is not a participant id (segments of [A-Za-z0-9._-] joined by /)",
+                    p.id
+                ));
             }
             if !seen.insert(p.id.as_str()) {
                 return spec_err(format!("{} is listed twice", p.id));
             }
         }
-        if !self.participants.iter().any(|p| p.role == Role::Administration) {
+        if !self
+            .participants
+            .iter()
+            .any(|p| p.role == Role::Administration)
+        {
             return spec_err("a federation needs at least one administration".into());
         }
         Ok(())
@@ -167,7 +213,8 @@ pub struct CertificateAuthority {
 
 impl std::fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CertificateAuthority").finish_non_exhaustive()
+        f.debug_struct("CertificateAuthority")
+            .finish_non_exhaustive()
     }
 }
 
@@ -196,10 +243,18 @@ impl CertificateAuthority {
         dn.push(DnType::OrganizationName, "aedgate development PKI");
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         validity(&mut params, 3650);
         let cert_pem = params.self_signed(&key)?.pem();
-        Ok(Self { params, key, cert_pem })
+        Ok(Self {
+            params,
+            key,
+            cert_pem,
+        })
     }
 
     /// Issues a certificate for TLS client and server use. `spiffe` is the full URI SAN
@@ -227,13 +282,19 @@ impl CertificateAuthority {
             sans.push(SanType::IpAddress(*ip));
         }
         params.subject_alt_names = sans;
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.use_authority_key_identifier_extension = true;
         validity(&mut params, 397);
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = params.signed_by(&key, &issuer)?;
-        Ok(IssuedCertificate { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        Ok(IssuedCertificate {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 }
 
@@ -244,7 +305,8 @@ pub fn spiffe_uri(federation: &str, participant: &str) -> String {
 
 /// Signs trust-list bytes with the operator key: the `.sig` file's content.
 pub fn sign_trust_list(file_bytes: &[u8], operator: &SigningKey) -> String {
-    base64::engine::general_purpose::STANDARD.encode(operator.sign(&trust_list_signing_input(file_bytes)))
+    base64::engine::general_purpose::STANDARD
+        .encode(operator.sign(&trust_list_signing_input(file_bytes)))
 }
 
 /// Serialises a trust-list document the way `pki init` writes it.
@@ -272,7 +334,9 @@ pub struct GeneratedPki {
 
 impl std::fmt::Debug for GeneratedPki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratedPki").field("files", &self.files.keys().collect::<Vec<_>>()).finish()
+        f.debug_struct("GeneratedPki")
+            .field("files", &self.files.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -287,7 +351,8 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
     let ca = CertificateAuthority::new(&format!("{} federation CA", spec.federation))?;
     let operator_pkcs8 = generate_ed25519_pkcs8()?;
     let operator = SigningKey::from_pkcs8_der(&operator_pkcs8)?;
-    let operator_public_base64 = base64::engine::general_purpose::STANDARD.encode(operator.public_key());
+    let operator_public_base64 =
+        base64::engine::general_purpose::STANDARD.encode(operator.public_key());
     let mut files = BTreeMap::new();
     let now = OffsetDateTime::now_utc();
     let not_before = now.replace_time(time::Time::MIDNIGHT) - Duration::days(1);
@@ -308,24 +373,47 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
             Algorithm::EcdsaP256Sha256 => generate_p256_pkcs8()?,
         };
         let signing = SigningKey::from_pkcs8_der(&signing_pkcs8)?;
-        files.insert(format!("{s}.sign.key"), pkcs8_to_pem(&signing_pkcs8).into_bytes());
+        files.insert(
+            format!("{s}.sign.key"),
+            pkcs8_to_pem(&signing_pkcs8).into_bytes(),
+        );
         let key_id = format!("{}#{key_label}-1", p.id);
         let is_admin = p.role == Role::Administration;
-        let (server_dns, server_ips) = if is_admin { (dns.clone(), host_ips.clone()) } else { (vec![], vec![]) };
-        let issued = ca.issue(&p.id, Some(&spiffe_uri(&spec.federation, &p.id)), &server_dns, &server_ips)?;
+        let (server_dns, server_ips) = if is_admin {
+            (dns.clone(), host_ips.clone())
+        } else {
+            (vec![], vec![])
+        };
+        let issued = ca.issue(
+            &p.id,
+            Some(&spiffe_uri(&spec.federation, &p.id)),
+            &server_dns,
+            &server_ips,
+        )?;
         files.insert(format!("{s}.tls.crt"), issued.cert_pem.into_bytes());
         files.insert(format!("{s}.tls.key"), issued.key_pem.into_bytes());
         let endpoint = if is_admin {
             let port = p.port.unwrap_or(next_port);
             next_port = port.saturating_add(1);
-            Some(format!("https://{}:{port}", if spec.host.contains(':') { format!("[{}]", spec.host) } else { spec.host.clone() }))
+            Some(format!(
+                "https://{}:{port}",
+                if spec.host.contains(':') {
+                    format!("[{}]", spec.host)
+                } else {
+                    spec.host.clone()
+                }
+            ))
         } else {
             None
         };
         participants.push(ParticipantEntry {
             id: p.id.clone(),
             role: p.role,
-            name: if p.name.is_empty() { p.id.clone() } else { p.name.clone() },
+            name: if p.name.is_empty() {
+                p.id.clone()
+            } else {
+                p.name.clone()
+            },
             endpoint,
             registered_with: p.registered_with.clone(),
             signing_keys: vec![KeyEntry {
@@ -340,18 +428,32 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
     let trust_list = TrustListDocument {
         federation: spec.federation.clone(),
         version: 1,
-        issued_at: now.format(&time::format_description::well_known::Rfc3339).ok(),
+        issued_at: now
+            .format(&time::format_description::well_known::Rfc3339)
+            .ok(),
         ca_certificates_pem: ca.cert_pem.clone(),
         participants,
         agreements: spec.agreements.clone(),
     };
     let list_bytes = trust_list_bytes(&trust_list);
-    files.insert("trust-list.json.sig".into(), sign_trust_list(&list_bytes, &operator).into_bytes());
+    files.insert(
+        "trust-list.json.sig".into(),
+        sign_trust_list(&list_bytes, &operator).into_bytes(),
+    );
     files.insert("trust-list.json".into(), list_bytes);
     files.insert("federation-ca.crt".into(), ca.cert_pem.clone().into_bytes());
-    files.insert("federation-ca.key".into(), ca.key.serialize_pem().into_bytes());
-    files.insert("operator.key".into(), pkcs8_to_pem(&operator_pkcs8).into_bytes());
-    files.insert("operator.pub".into(), format!("{operator_public_base64}\n").into_bytes());
+    files.insert(
+        "federation-ca.key".into(),
+        ca.key.serialize_pem().into_bytes(),
+    );
+    files.insert(
+        "operator.key".into(),
+        pkcs8_to_pem(&operator_pkcs8).into_bytes(),
+    );
+    files.insert(
+        "operator.pub".into(),
+        format!("{operator_public_base64}\n").into_bytes(),
+    );
 
     let trust_section = TrustSection {
         federation: spec.federation.clone(),
@@ -371,7 +473,11 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
         };
         let signing = SigningSection {
             key: format!("{s}.sign.key").into(),
-            key_id: entry.signing_keys.first().map(|k| k.key_id.clone()).unwrap_or_default(),
+            key_id: entry
+                .signing_keys
+                .first()
+                .map(|k| k.key_id.clone())
+                .unwrap_or_default(),
             extra: BTreeMap::new(),
         };
         if entry.role == Role::Administration {
@@ -393,11 +499,19 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
             };
             files.insert(
                 format!("{s}.gateway.toml"),
-                toml_text(&format!("# Gateway of {} — start with: aedgate serve --config {s}.gateway.toml", entry.id), &file),
+                toml_text(
+                    &format!(
+                        "# Gateway of {} — start with: aedgate serve --config {s}.gateway.toml",
+                        entry.id
+                    ),
+                    &file,
+                ),
             );
         } else {
             let gateway = match entry.role {
-                Role::Internal => crate::core::ids::parent_administration(&entry.id).unwrap_or_default().to_owned(),
+                Role::Internal => crate::core::ids::parent_administration(&entry.id)
+                    .unwrap_or_default()
+                    .to_owned(),
                 _ => entry.registered_with.first().cloned().unwrap_or_default(),
             };
             if gateway.is_empty() {
@@ -414,7 +528,13 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
             };
             files.insert(
                 format!("{s}.client.toml"),
-                toml_text(&format!("# Client of {} — e.g. aedgate submit --config {s}.client.toml DECL.json", entry.id), &file),
+                toml_text(
+                    &format!(
+                        "# Client of {} — e.g. aedgate submit --config {s}.client.toml DECL.json",
+                        entry.id
+                    ),
+                    &file,
+                ),
             );
         }
     }
@@ -432,7 +552,10 @@ impl GeneratedPki {
     /// Writes every file into `dir` (created if missing). Private keys are written with
     /// mode 0600 on Unix.
     pub fn write(&self, dir: &Path, force: bool) -> Result<(), PkiError> {
-        let write_err = |path: &Path, source| PkiError::Write { path: path.to_path_buf(), source };
+        let write_err = |path: &Path, source| PkiError::Write {
+            path: path.to_path_buf(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
         let list = dir.join("trust-list.json");
         if list.exists() && !force {
@@ -444,7 +567,8 @@ impl GeneratedPki {
             #[cfg(unix)]
             if name.ends_with(".key") {
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(|e| write_err(&path, e))?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| write_err(&path, e))?;
             }
         }
         Ok(())

@@ -91,14 +91,22 @@ struct Reloader {
 }
 
 async fn check_and_record_version(store: &Store, trust: &TrustList) -> Result<(), ServerError> {
-    let held = store.meta(TRUST_VERSION_KEY).await?.and_then(|v| v.parse::<u64>().ok());
+    let held = store
+        .meta(TRUST_VERSION_KEY)
+        .await?
+        .and_then(|v| v.parse::<u64>().ok());
     if let Some(held) = held {
         if trust.version() < held {
-            return Err(ServerError::TrustRollback { held, found: trust.version() });
+            return Err(ServerError::TrustRollback {
+                held,
+                found: trust.version(),
+            });
         }
     }
     if held != Some(trust.version()) {
-        store.set_meta(TRUST_VERSION_KEY, &trust.version().to_string()).await?;
+        store
+            .set_meta(TRUST_VERSION_KEY, &trust.version().to_string())
+            .await?;
     }
     Ok(())
 }
@@ -108,14 +116,21 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
     let store = Store::open(&config.data_dir).await?;
     check_and_record_version(&store, &config.trust).await?;
     let federation = config.trust_source.federation.clone();
-    let tls_config = crate::tls::server_config(&config.identity, &config.trust, &federation, &config.tls)?;
+    let tls_config =
+        crate::tls::server_config(&config.identity, &config.trust, &federation, &config.tls)?;
     let (tls_tx, tls_rx) = watch::channel(tls_config);
     let (trust_tx, trust_rx) = watch::channel(Arc::new(config.trust));
 
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
-        .map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
-    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind { addr: config.listen.clone(), source })?;
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen.clone(),
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen.clone(),
+        source,
+    })?;
 
     let state = Arc::new(GatewayState {
         participant: config.participant.clone(),
@@ -127,20 +142,31 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
     });
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
-    health_reporter.set_service_status("", tonic_health::ServingStatus::Serving).await;
-    health_reporter.set_service_status("aedgate.v1.Gateway", tonic_health::ServingStatus::Serving).await;
-    health_reporter.set_service_status("aedgate.v1.Audit", tonic_health::ServingStatus::Serving).await;
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    health_reporter
+        .set_service_status("aedgate.v1.Gateway", tonic_health::ServingStatus::Serving)
+        .await;
+    health_reporter
+        .set_service_status("aedgate.v1.Audit", tonic_health::ServingStatus::Serving)
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
     };
-    let reflection_error = |e: tonic_reflection::server::Error| ServerError::Reflection(e.to_string());
+    let reflection_error =
+        |e: tonic_reflection::server::Error| ServerError::Reflection(e.to_string());
     let reflection_v1 = reflection().build_v1().map_err(reflection_error)?;
     let reflection_v1alpha = reflection().build_v1alpha().map_err(reflection_error)?;
 
-    let message_limit = config.limits.max_payload_bytes.saturating_add(ENVELOPE_OVERHEAD);
-    let gateway = GatewayServer::new(GatewayService::new(state.clone())).max_decoding_message_size(message_limit);
+    let message_limit = config
+        .limits
+        .max_payload_bytes
+        .saturating_add(ENVELOPE_OVERHEAD);
+    let gateway = GatewayServer::new(GatewayService::new(state.clone()))
+        .max_decoding_message_size(message_limit);
 
     let incoming = ReceiverStream::new(crate::tls::accept_loop(
         listener,
@@ -198,7 +224,8 @@ impl RunningGateway {
             return Err(ServerError::TrustVersionReused(next.version()));
         }
         let identity = reloader.identity_source.load()?;
-        let tls = crate::tls::server_config(&identity, &next, &reloader.federation, &reloader.settings)?;
+        let tls =
+            crate::tls::server_config(&identity, &next, &reloader.federation, &reloader.settings)?;
         check_and_record_version(&reloader.store, &next).await?;
         let version = next.version();
         reloader.trust.send_replace(Arc::new(next));
@@ -242,7 +269,10 @@ pub async fn serve(config: GatewayConfig) -> Result<(), ServerError> {
 #[cfg(unix)]
 async fn wait_for_signals(gateway: &RunningGateway) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut hup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup())) else {
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
         tracing::warn!("cannot install signal handlers; stop with Ctrl-C");
         let _ = tokio::signal::ctrl_c().await;
         return;

@@ -14,7 +14,8 @@ use crate::core::trust::TrustList;
 use crate::proto::gateway_raw::gateway_server::Gateway;
 use crate::proto::google::rpc::Status as RpcStatus;
 use crate::proto::v1::{
-    submit_result, Delivery, Envelope, FetchRequest, Receipt, StatusRequest, StatusResponse, SubmitResult,
+    submit_result, Delivery, Envelope, FetchRequest, Receipt, StatusRequest, StatusResponse,
+    SubmitResult,
 };
 use crate::store::{now_ms, Store, StoreError};
 use crate::tls::PeerIdentity;
@@ -61,9 +62,13 @@ impl From<ServiceError> for Status {
                 };
                 (rejection.code(), rejection.reason(), violations)
             }
-            ServiceError::Store(StoreError::Closed) => (tonic::Code::Unavailable, "SHUTTING_DOWN", Vec::new()),
+            ServiceError::Store(StoreError::Closed) => {
+                (tonic::Code::Unavailable, "SHUTTING_DOWN", Vec::new())
+            }
             ServiceError::Store(_) => (tonic::Code::Unavailable, "STORE_UNAVAILABLE", Vec::new()),
-            ServiceError::Unauthenticated => (tonic::Code::Unauthenticated, "NO_PEER_IDENTITY", Vec::new()),
+            ServiceError::Unauthenticated => {
+                (tonic::Code::Unauthenticated, "NO_PEER_IDENTITY", Vec::new())
+            }
         };
         let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
         for v in violations {
@@ -137,12 +142,16 @@ impl GatewayService {
     }
 
     /// Admits, stores and acknowledges one envelope.
-    pub async fn submit_one(&self, received: Received<Envelope>, peer: &str) -> Result<Receipt, ServiceError> {
+    pub async fn submit_one(
+        &self,
+        received: Received<Envelope>,
+        peer: &str,
+    ) -> Result<Receipt, ServiceError> {
         let state = &self.state;
         let result = async {
-            let envelope = received.message.map_err(|e| {
-                Rejection::Malformed(format!("not a valid protobuf Envelope: {e}"))
-            })?;
+            let envelope = received
+                .message
+                .map_err(|e| Rejection::Malformed(format!("not a valid protobuf Envelope: {e}")))?;
             let admitted = {
                 let trust = state.trust.borrow().clone();
                 let ctx = AdmissionContext {
@@ -198,9 +207,14 @@ type BoxStream<T> = Pin<Box<dyn futures_util::Stream<Item = Result<T, Status>> +
 
 #[tonic::async_trait]
 impl Gateway for GatewayService {
-    async fn submit(&self, request: Request<Received<Envelope>>) -> Result<Response<Receipt>, Status> {
+    async fn submit(
+        &self,
+        request: Request<Received<Envelope>>,
+    ) -> Result<Response<Receipt>, Status> {
         let peer = peer_of(&request)?;
-        Ok(Response::new(self.submit_one(request.into_inner(), &peer).await?))
+        Ok(Response::new(
+            self.submit_one(request.into_inner(), &peer).await?,
+        ))
     }
 
     type SubmitStreamStream = BoxStream<SubmitResult>;
@@ -250,11 +264,17 @@ impl Gateway for GatewayService {
 
     type FetchStream = BoxStream<Delivery>;
 
-    async fn fetch(&self, _request: Request<FetchRequest>) -> Result<Response<Self::FetchStream>, Status> {
+    async fn fetch(
+        &self,
+        _request: Request<FetchRequest>,
+    ) -> Result<Response<Self::FetchStream>, Status> {
         Err(Status::unimplemented("Fetch is not implemented yet"))
     }
 
-    async fn status(&self, _request: Request<StatusRequest>) -> Result<Response<StatusResponse>, Status> {
+    async fn status(
+        &self,
+        _request: Request<StatusRequest>,
+    ) -> Result<Response<StatusResponse>, Status> {
         Err(Status::unimplemented("Status is not implemented yet"))
     }
 }

@@ -12,7 +12,9 @@ use crate::core::admission::{Admitted, AdmittedPayload};
 use crate::core::rejection::{FieldViolation, Rejection};
 use crate::proto::v1::{Disposition, Envelope};
 use prost::Message;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -151,9 +153,10 @@ impl Store {
         for statement in SCHEMA {
             sqlx::query(statement).execute(&mut writer).await?;
         }
-        let next_index: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(log_index) + 1, 0) FROM envelopes")
-            .fetch_one(&mut writer)
-            .await?;
+        let next_index: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(log_index) + 1, 0) FROM envelopes")
+                .fetch_one(&mut writer)
+                .await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options(&path).read_only(true))
@@ -161,14 +164,24 @@ impl Store {
             .map_err(|e| open_err(Box::new(e)))?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         tokio::spawn(writer_task(writer, rx, next_index));
-        Ok(Self { writer: tx, readers, path })
+        Ok(Self {
+            writer: tx,
+            readers,
+            path,
+        })
     }
 
     /// Stores an admitted envelope durably, or tells why it is a duplicate or refused
     /// (message id reuse, LRN reuse). Returns only after the commit is on disk.
-    pub async fn append(&self, admitted: Admitted) -> Result<Result<Stored, Rejection>, StoreError> {
+    pub async fn append(
+        &self,
+        admitted: Admitted,
+    ) -> Result<Result<Stored, Rejection>, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.writer.send(AppendJob { admitted, reply }).await.map_err(|_| StoreError::Closed)?;
+        self.writer
+            .send(AppendJob { admitted, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -185,7 +198,9 @@ impl Store {
 
     /// Number of log entries, which is also the next `log_index`.
     pub async fn log_size(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM envelopes").fetch_one(&self.readers).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM envelopes")
+            .fetch_one(&self.readers)
+            .await?;
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
@@ -213,11 +228,13 @@ impl Store {
 
 fn stored_envelope(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEnvelope, StoreError> {
     let bytes: Vec<u8> = row.try_get("envelope")?;
-    let envelope = Envelope::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let envelope =
+        Envelope::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let log_index: i64 = row.try_get("log_index")?;
     Ok(StoredEnvelope {
         message_id: row.try_get("message_id")?,
-        log_index: u64::try_from(log_index).map_err(|_| StoreError::Corrupt("negative log_index".into()))?,
+        log_index: u64::try_from(log_index)
+            .map_err(|_| StoreError::Corrupt("negative log_index".into()))?,
         received_at_ms: row.try_get("received_at_ms")?,
         envelope_digest: row.try_get("envelope_digest")?,
         envelope,
@@ -227,7 +244,11 @@ fn stored_envelope(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEnvelope, Stor
 /// What one job of a group came to, before the commit makes it true.
 type Decision = Result<Stored, Rejection>;
 
-async fn writer_task(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<AppendJob>, mut next_index: i64) {
+async fn writer_task(
+    mut conn: SqliteConnection,
+    mut jobs: mpsc::Receiver<AppendJob>,
+    mut next_index: i64,
+) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.recv().await {
         group.push(first);
@@ -251,7 +272,9 @@ async fn writer_task(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<Append
                 tracing::error!(%error, "group commit failed; {} submission(s) not acknowledged", group.len());
                 let message = error.to_string();
                 for job in group.drain(..) {
-                    let _ = job.reply.send(Err(StoreError::Corrupt(format!("commit failed: {message}"))));
+                    let _ = job.reply.send(Err(StoreError::Corrupt(format!(
+                        "commit failed: {message}"
+                    ))));
                 }
             }
         }
@@ -275,18 +298,26 @@ async fn commit_group(
         let AdmittedPayload::Declaration(declaration) = &admitted.payload;
         // §7: an LRN is unique per sender (a validation rule, so it is checked before reuse
         // of the message id, following §3's order).
-        let lrn_owner: Option<String> = match pending_lrns.get(&(header.sender.as_str(), declaration.lrn.as_str())) {
-            Some(owner) => Some((*owner).to_owned()),
-            None => sqlx::query_scalar("SELECT message_id FROM declarations WHERE sender = ? AND lrn = ?")
-                .bind(&header.sender)
-                .bind(&declaration.lrn)
-                .fetch_optional(&mut *tx)
-                .await?,
-        };
+        let lrn_owner: Option<String> =
+            match pending_lrns.get(&(header.sender.as_str(), declaration.lrn.as_str())) {
+                Some(owner) => Some((*owner).to_owned()),
+                None => {
+                    sqlx::query_scalar(
+                        "SELECT message_id FROM declarations WHERE sender = ? AND lrn = ?",
+                    )
+                    .bind(&header.sender)
+                    .bind(&declaration.lrn)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+            };
         if let Some(owner) = lrn_owner.filter(|owner| owner != &header.message_id) {
             decisions.push(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
                 "lrn",
-                format!("LRN {:?} is already used by declaration {owner}", declaration.lrn),
+                format!(
+                    "LRN {:?} is already used by declaration {owner}",
+                    declaration.lrn
+                ),
             )])));
             continue;
         }
@@ -312,9 +343,14 @@ async fn commit_group(
         };
         if let Some((digest, stored)) = earlier {
             decisions.push(if digest == admitted.digest {
-                Ok(Stored { disposition: Disposition::Duplicate, ..stored })
+                Ok(Stored {
+                    disposition: Disposition::Duplicate,
+                    ..stored
+                })
             } else {
-                Err(Rejection::MessageIdConflict { message_id: header.message_id.clone() })
+                Err(Rejection::MessageIdConflict {
+                    message_id: header.message_id.clone(),
+                })
             });
             continue;
         }
@@ -347,10 +383,14 @@ async fn commit_group(
         let stored = Stored {
             disposition: Disposition::Accepted,
             received_at_ms,
-            log_index: u64::try_from(log_index).map_err(|_| StoreError::Corrupt("negative log_index".into()))?,
+            log_index: u64::try_from(log_index)
+                .map_err(|_| StoreError::Corrupt("negative log_index".into()))?,
         };
         pending_ids.insert(header.message_id.as_str(), (&admitted.digest[..], stored));
-        pending_lrns.insert((header.sender.as_str(), declaration.lrn.as_str()), header.message_id.as_str());
+        pending_lrns.insert(
+            (header.sender.as_str(), declaration.lrn.as_str()),
+            header.message_id.as_str(),
+        );
         decisions.push(Ok(stored));
     }
     tx.commit().await?;

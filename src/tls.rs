@@ -17,7 +17,10 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
+    SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
 use std::io;
 use std::path::Path;
@@ -73,7 +76,10 @@ pub struct TlsSettings {
 
 impl Default for TlsSettings {
     fn default() -> Self {
-        Self { allow_tls12: false, handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT }
+        Self {
+            allow_tls12: false,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        }
     }
 }
 
@@ -93,7 +99,10 @@ pub struct Identity {
 
 impl Clone for Identity {
     fn clone(&self) -> Self {
-        Self { chain: self.chain.clone(), key: self.key.clone_key() }
+        Self {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
     }
 }
 
@@ -101,21 +110,29 @@ impl Identity {
     /// Loads a PEM chain (leaf first) and a PEM private key.
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, TlsError> {
         let read = |path: &Path| {
-            std::fs::read(path).map_err(|source| TlsError::Read { path: path.display().to_string(), source })
+            std::fs::read(path).map_err(|source| TlsError::Read {
+                path: path.display().to_string(),
+                source,
+            })
         };
         let cert_pem = read(cert_path)?;
         let key_pem = read(key_path)?;
         let chain = CertificateDer::pem_slice_iter(&cert_pem)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| TlsError::Pem { path: cert_path.display().to_string(), reason: e.to_string() })?;
+            .map_err(|e| TlsError::Pem {
+                path: cert_path.display().to_string(),
+                reason: e.to_string(),
+            })?;
         if chain.is_empty() {
             return Err(TlsError::Pem {
                 path: cert_path.display().to_string(),
                 reason: "no CERTIFICATE block".into(),
             });
         }
-        let key = PrivateKeyDer::from_pem_slice(&key_pem)
-            .map_err(|e| TlsError::Pem { path: key_path.display().to_string(), reason: e.to_string() })?;
+        let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| TlsError::Pem {
+            path: key_path.display().to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(Self { chain, key })
     }
 }
@@ -140,14 +157,21 @@ pub fn spiffe_participant(cert: &CertificateDer<'_>, federation: &str) -> Result
         })
         .collect();
     let [uri] = uris.as_slice() else {
-        return Err(TlsError::Identity(format!("certificate has {} URI SANs, exactly one is required", uris.len())));
+        return Err(TlsError::Identity(format!(
+            "certificate has {} URI SANs, exactly one is required",
+            uris.len()
+        )));
     };
     let prefix = format!("spiffe://{federation}/");
-    let id = uri
-        .strip_prefix(&prefix)
-        .ok_or_else(|| TlsError::Identity(format!("URI SAN {uri:?} is not a SPIFFE id of federation {federation}")))?;
+    let id = uri.strip_prefix(&prefix).ok_or_else(|| {
+        TlsError::Identity(format!(
+            "URI SAN {uri:?} is not a SPIFFE id of federation {federation}"
+        ))
+    })?;
     if !is_participant_id(id) {
-        return Err(TlsError::Identity(format!("URI SAN {uri:?} does not name a valid participant id")));
+        return Err(TlsError::Identity(format!(
+            "URI SAN {uri:?} does not name a valid participant id"
+        )));
     }
     Ok(id.to_owned())
 }
@@ -155,14 +179,17 @@ pub fn spiffe_participant(cert: &CertificateDer<'_>, federation: &str) -> Result
 fn roots(trust: &TrustList) -> Result<Arc<RootCertStore>, TlsError> {
     let mut store = RootCertStore::empty();
     for ca in trust.ca_certificates() {
-        store.add(ca.clone()).map_err(|e| TlsError::Roots(e.to_string()))?;
+        store
+            .add(ca.clone())
+            .map_err(|e| TlsError::Roots(e.to_string()))?;
     }
     Ok(Arc::new(store))
 }
 
 fn versions(settings: &TlsSettings) -> &'static [&'static rustls::SupportedProtocolVersion] {
     static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
-    static TLS13_AND_12: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
+    static TLS13_AND_12: &[&rustls::SupportedProtocolVersion] =
+        &[&rustls::version::TLS13, &rustls::version::TLS12];
     if settings.allow_tls12 {
         TLS13_AND_12
     } else {
@@ -194,7 +221,9 @@ impl ClientCertVerifier for SpiffeClientVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        let verified = self.inner.verify_client_cert(end_entity, intermediates, now)?;
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
         spiffe_participant(end_entity, &self.federation).map_err(identity_error)?;
         Ok(verified)
     }
@@ -240,7 +269,13 @@ impl ServerCertVerifier for SpiffeServerVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verified = self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)?;
+        let verified = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        )?;
         let id = spiffe_participant(end_entity, &self.federation).map_err(identity_error)?;
         if id != self.expected {
             return Err(identity_error(TlsError::Identity(format!(
@@ -286,7 +321,10 @@ pub fn server_config(
     let inner = WebPkiClientVerifier::builder_with_provider(roots(trust)?, provider.clone())
         .build()
         .map_err(|e| TlsError::Roots(e.to_string()))?;
-    let verifier = Arc::new(SpiffeClientVerifier { inner, federation: federation.to_owned() });
+    let verifier = Arc::new(SpiffeClientVerifier {
+        inner,
+        federation: federation.to_owned(),
+    });
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions(settings))?
         .with_client_cert_verifier(verifier)
@@ -346,13 +384,21 @@ impl tonic::transport::server::Connected for AuthenticatedStream {
 }
 
 impl AsyncRead for AuthenticatedStream {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for AuthenticatedStream {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -406,18 +452,24 @@ pub fn accept_loop(
             let tx = tx.clone();
             let federation = federation.clone();
             tokio::spawn(async move {
-                let stream = match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(error)) => {
-                        tracing::info!(%remote, %error, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::info!(%remote, "TLS handshake timed out");
-                        return;
-                    }
-                };
-                let participant = match stream.get_ref().1.peer_certificates().and_then(|c| c.first()) {
+                let stream =
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(error)) => {
+                            tracing::info!(%remote, %error, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::info!(%remote, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                let participant = match stream
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                {
                     Some(leaf) => match spiffe_participant(leaf, &federation) {
                         Ok(id) => id,
                         Err(error) => {
@@ -428,7 +480,12 @@ pub fn accept_loop(
                     None => return,
                 };
                 tracing::debug!(%remote, %participant, "connection authenticated");
-                let _ = tx.send(Ok(AuthenticatedStream { inner: stream, peer: PeerIdentity { participant } })).await;
+                let _ = tx
+                    .send(Ok(AuthenticatedStream {
+                        inner: stream,
+                        peer: PeerIdentity { participant },
+                    }))
+                    .await;
             });
         }
     });
@@ -442,12 +499,18 @@ pub async fn connect(
     port: u16,
     timeout: Duration,
 ) -> io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let server_name = ServerName::try_from(host.to_owned())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("bad server name {host:?}: {e}")))?;
+    let server_name = ServerName::try_from(host.to_owned()).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad server name {host:?}: {e}"),
+        )
+    })?;
     let attempt = async {
         let tcp = TcpStream::connect((host, port)).await?;
         tcp.set_nodelay(true)?;
-        tokio_rustls::TlsConnector::from(config).connect(server_name, tcp).await
+        tokio_rustls::TlsConnector::from(config)
+            .connect(server_name, tcp)
+            .await
     };
     tokio::time::timeout(timeout, attempt)
         .await

@@ -51,7 +51,8 @@ impl<T: Message> Encoder for WireEncoder<T> {
 
     fn encode(&mut self, item: T, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
         // EncodeBuf grows on demand, so encoding cannot run out of space; map it anyway.
-        item.encode(buf).map_err(|e| Status::internal(format!("encoding reply: {e}")))
+        item.encode(buf)
+            .map_err(|e| Status::internal(format!("encoding reply: {e}")))
     }
 }
 

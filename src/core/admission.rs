@@ -58,10 +58,18 @@ fn malformed(what: impl Into<String>) -> Rejection {
 }
 
 /// The first row of §3's table: the envelope's shape.
-fn check_shape<'e>(envelope: &'e Envelope, max_payload_bytes: usize) -> Result<(&'e Header, MessageType), Rejection> {
-    let header = envelope.header.as_ref().ok_or_else(|| malformed("header is missing"))?;
+fn check_shape<'e>(
+    envelope: &'e Envelope,
+    max_payload_bytes: usize,
+) -> Result<(&'e Header, MessageType), Rejection> {
+    let header = envelope
+        .header
+        .as_ref()
+        .ok_or_else(|| malformed("header is missing"))?;
     if !is_message_id(&header.message_id) {
-        return Err(malformed("header.message_id is not a lowercase hyphenated UUID"));
+        return Err(malformed(
+            "header.message_id is not a lowercase hyphenated UUID",
+        ));
     }
     if !is_participant_id(&header.sender) {
         return Err(malformed("header.sender is not a participant id"));
@@ -70,16 +78,24 @@ fn check_shape<'e>(envelope: &'e Envelope, max_payload_bytes: usize) -> Result<(
         return Err(malformed("header.recipient is not a participant id"));
     }
     if !header.correlation_id.is_empty() && !is_message_id(&header.correlation_id) {
-        return Err(malformed("header.correlation_id is neither empty nor a message id"));
+        return Err(malformed(
+            "header.correlation_id is neither empty nor a message id",
+        ));
     }
     let message_type = match MessageType::try_from(header.r#type) {
         Ok(MessageType::Unspecified) | Err(_) => {
-            return Err(malformed(format!("header.type {} is not a message type", header.r#type)))
+            return Err(malformed(format!(
+                "header.type {} is not a message type",
+                header.r#type
+            )))
         }
         Ok(t) => t,
     };
     if header.payload_sha256.len() != 32 {
-        return Err(malformed(format!("header.payload_sha256 has {} bytes, not 32", header.payload_sha256.len())));
+        return Err(malformed(format!(
+            "header.payload_sha256 has {} bytes, not 32",
+            header.payload_sha256.len()
+        )));
     }
     if envelope.payload.len() > max_payload_bytes {
         return Err(malformed(format!(
@@ -87,9 +103,14 @@ fn check_shape<'e>(envelope: &'e Envelope, max_payload_bytes: usize) -> Result<(
             envelope.payload.len()
         )));
     }
-    let signature = envelope.signature.as_ref().ok_or_else(|| malformed("signature is missing"))?;
+    let signature = envelope
+        .signature
+        .as_ref()
+        .ok_or_else(|| malformed("signature is missing"))?;
     if signature.key_id.is_empty() || signature.value.is_empty() {
-        return Err(malformed("signature.key_id and signature.value must both be set"));
+        return Err(malformed(
+            "signature.key_id and signature.value must both be set",
+        ));
     }
     Ok((header, message_type))
 }
@@ -162,7 +183,10 @@ pub fn admit(
 ) -> Result<Admitted, Rejection> {
     let (header, message_type) = check_shape(&envelope, ctx.max_payload_bytes)?;
     if header.sender != peer {
-        return Err(Rejection::SenderMismatch { sender: header.sender.clone(), peer: peer.to_owned() });
+        return Err(Rejection::SenderMismatch {
+            sender: header.sender.clone(),
+            peer: peer.to_owned(),
+        });
     }
     if header.recipient != ctx.gateway {
         return Err(Rejection::UnknownRecipient {
@@ -174,8 +198,14 @@ pub fn admit(
         return Err(Rejection::PayloadDigestMismatch);
     }
     // check_shape proved the signature present.
-    let signature = envelope.signature.as_ref().ok_or_else(|| malformed("signature is missing"))?;
-    let key = match ctx.trust.key_for(&header.sender, &signature.key_id, header.created_at_ms) {
+    let signature = envelope
+        .signature
+        .as_ref()
+        .ok_or_else(|| malformed("signature is missing"))?;
+    let key = match ctx
+        .trust
+        .key_for(&header.sender, &signature.key_id, header.created_at_ms)
+    {
         KeyLookup::Valid(key) => key,
         KeyLookup::OutsideWindow(_) => {
             return Err(Rejection::KeyNotValid {
@@ -184,27 +214,42 @@ pub fn admit(
             })
         }
         KeyLookup::Unknown => {
-            return Err(Rejection::UnknownKey { key_id: signature.key_id.clone(), sender: header.sender.clone() })
+            return Err(Rejection::UnknownKey {
+                key_id: signature.key_id.clone(),
+                sender: header.sender.clone(),
+            })
         }
     };
     let signing_input = envelope_signing_input(header);
     if !key.key.verify(&signing_input, &signature.value) {
-        return Err(Rejection::SignatureInvalid { key_id: signature.key_id.clone() });
+        return Err(Rejection::SignatureInvalid {
+            key_id: signature.key_id.clone(),
+        });
     }
     let ahead_ms = header.created_at_ms.saturating_sub(ctx.now_ms);
     if ahead_ms > MAX_CLOCK_SKEW_MS {
-        return Err(Rejection::ClockSkew { ahead_ms, limit_ms: MAX_CLOCK_SKEW_MS });
+        return Err(Rejection::ClockSkew {
+            ahead_ms,
+            limit_ms: MAX_CLOCK_SKEW_MS,
+        });
     }
-    let sender = ctx
-        .trust
-        .participant(&header.sender)
-        .ok_or_else(|| Rejection::NotAuthorized(format!("{} is not in the trust list", header.sender)))?;
+    let sender = ctx.trust.participant(&header.sender).ok_or_else(|| {
+        Rejection::NotAuthorized(format!("{} is not in the trust list", header.sender))
+    })?;
     authorize(message_type, sender, ctx.gateway, ctx.trust)?;
     let payload = match message_type {
-        MessageType::Declaration => AdmittedPayload::Declaration(decode_declaration(&envelope.payload)?),
+        MessageType::Declaration => {
+            AdmittedPayload::Declaration(decode_declaration(&envelope.payload)?)
+        }
         other => return Err(Rejection::TypeNotSupported(other.as_str_name().to_owned())),
     };
     let digest = sha256(&signing_input);
     let header = header.clone();
-    Ok(Admitted { envelope, raw, header, digest, payload })
+    Ok(Admitted {
+        envelope,
+        raw,
+        header,
+        digest,
+        payload,
+    })
 }

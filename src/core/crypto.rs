@@ -113,7 +113,10 @@ impl SigningKey {
     }
 
     fn wrap(inner: SigningKeyInner) -> Self {
-        Self { inner, rng: SystemRandom::new() }
+        Self {
+            inner,
+            rng: SystemRandom::new(),
+        }
     }
 
     /// The algorithm, as the trust list names it.
@@ -134,7 +137,10 @@ impl SigningKey {
 
     /// The matching verification key.
     pub fn verifying_key(&self) -> VerifyingKey {
-        VerifyingKey { algorithm: self.algorithm(), public_key: self.public_key() }
+        VerifyingKey {
+            algorithm: self.algorithm(),
+            public_key: self.public_key(),
+        }
     }
 
     /// Signs `message` (a signing input, never a pre-hashed digest): Ed25519 directly,
@@ -181,7 +187,9 @@ impl VerifyingKey {
             Algorithm::Ed25519 => &signature::ED25519,
             Algorithm::EcdsaP256Sha256 => &signature::ECDSA_P256_SHA256_FIXED,
         };
-        UnparsedPublicKey::new(alg, &self.public_key).verify(message, signature).is_ok()
+        UnparsedPublicKey::new(alg, &self.public_key)
+            .verify(message, signature)
+            .is_ok()
     }
 }
 
@@ -194,9 +202,12 @@ pub fn generate_ed25519_pkcs8() -> Result<Vec<u8>, KeyError> {
 
 /// A fresh ECDSA P-256 key as PKCS#8 DER, for the development PKI.
 pub fn generate_p256_pkcs8() -> Result<Vec<u8>, KeyError> {
-    EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-        .map(|doc| doc.as_ref().to_vec())
-        .map_err(|e| KeyError::Rejected(e.to_string()))
+    EcdsaKeyPair::generate_pkcs8(
+        &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &SystemRandom::new(),
+    )
+    .map(|doc| doc.as_ref().to_vec())
+    .map_err(|e| KeyError::Rejected(e.to_string()))
 }
 
 /// Wraps PKCS#8 DER in a PEM `PRIVATE KEY` block.
@@ -223,7 +234,10 @@ mod tests {
 
     #[test]
     fn generated_keys_round_trip_through_pem() {
-        for der in [generate_ed25519_pkcs8().unwrap(), generate_p256_pkcs8().unwrap()] {
+        for der in [
+            generate_ed25519_pkcs8().unwrap(),
+            generate_p256_pkcs8().unwrap(),
+        ] {
             let key = SigningKey::from_pem(pkcs8_to_pem(&der).as_bytes()).unwrap();
             let sig = key.sign(b"hello");
             assert!(key.verifying_key().verify(b"hello", &sig));
@@ -234,7 +248,10 @@ mod tests {
 
     #[test]
     fn non_keys_are_refused_with_a_reason() {
-        assert!(matches!(SigningKey::from_pem(b"nothing here"), Err(KeyError::NoPem(_))));
+        assert!(matches!(
+            SigningKey::from_pem(b"nothing here"),
+            Err(KeyError::NoPem(_))
+        ));
         let junk = pem_block("PRIVATE KEY", b"\x30\x03\x02\x01\x00");
         assert!(SigningKey::from_pem(junk.as_bytes()).is_err());
     }

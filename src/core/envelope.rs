@@ -48,7 +48,13 @@ fn context(label: &[u8], capacity: usize) -> Vec<u8> {
 pub fn envelope_signing_input(header: &Header) -> Vec<u8> {
     let mut out = context(
         ENVELOPE_CONTEXT,
-        4 * 4 + 12 + header.message_id.len() + header.sender.len() + header.recipient.len() + 36 + 32,
+        4 * 4
+            + 12
+            + header.message_id.len()
+            + header.sender.len()
+            + header.recipient.len()
+            + 36
+            + 32,
     );
     put_lp(&mut out, header.message_id.as_bytes());
     put_lp(&mut out, header.sender.as_bytes());
@@ -85,7 +91,10 @@ pub struct ReceiptFields<'a> {
 
 /// The receipt signing input of §4.
 pub fn receipt_signing_input(fields: &ReceiptFields<'_>) -> Vec<u8> {
-    let mut out = context(RECEIPT_CONTEXT, 8 + fields.message_id.len() + fields.receiver.len() + 56);
+    let mut out = context(
+        RECEIPT_CONTEXT,
+        8 + fields.message_id.len() + fields.receiver.len() + 56,
+    );
     put_lp(&mut out, fields.message_id.as_bytes());
     put_lp(&mut out, fields.receiver.as_bytes());
     out.extend_from_slice(&fields.received_at_ms.to_be_bytes());
@@ -117,12 +126,20 @@ pub fn sign_receipt(fields: &ReceiptFields<'_>, key: &SigningKey, key_id: &str) 
         envelope_digest: Bytes::copy_from_slice(fields.envelope_digest),
         disposition: fields.disposition,
         log_index: fields.log_index,
-        signature: Some(Signature { key_id: key_id.to_owned(), value: Bytes::from(value) }),
+        signature: Some(Signature {
+            key_id: key_id.to_owned(),
+            value: Bytes::from(value),
+        }),
     }
 }
 
 /// The tree-head signing input of §9.
-pub fn tree_head_signing_input(log_id: &str, tree_size: u64, timestamp_ms: i64, root_hash: &[u8]) -> Vec<u8> {
+pub fn tree_head_signing_input(
+    log_id: &str,
+    tree_size: u64,
+    timestamp_ms: i64,
+    root_hash: &[u8],
+) -> Vec<u8> {
     let mut out = context(TREE_HEAD_CONTEXT, 4 + log_id.len() + 16 + root_hash.len());
     put_lp(&mut out, log_id.as_bytes());
     out.extend_from_slice(&tree_size.to_be_bytes());
@@ -172,6 +189,9 @@ pub fn seal(draft: Draft, key: &SigningKey, key_id: &str) -> Envelope {
     Envelope {
         header: Some(header),
         payload: draft.payload,
-        signature: Some(Signature { key_id: key_id.to_owned(), value: Bytes::from(value) }),
+        signature: Some(Signature {
+            key_id: key_id.to_owned(),
+            value: Bytes::from(value),
+        }),
     }
 }

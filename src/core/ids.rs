@@ -48,11 +48,26 @@ mod tests {
 
     #[test]
     fn participant_ids_follow_section_1() {
-        for good in ["adm/NL", "ptr/NL/shopco", "adm/NL/risk-unit", "ptr/NL/cafe.shop-1", "a"] {
+        for good in [
+            "adm/NL",
+            "ptr/NL/shopco",
+            "adm/NL/risk-unit",
+            "ptr/NL/cafe.shop-1",
+            "a",
+        ] {
             assert!(is_participant_id(good), "{good}");
         }
         let too_long = "a".repeat(65);
-        for bad in ["", "/adm", "adm/", "adm//NL", "adm/N L", "adm/NL\n", "ädm/NL", too_long.as_str()] {
+        for bad in [
+            "",
+            "/adm",
+            "adm/",
+            "adm//NL",
+            "adm/N L",
+            "adm/NL\n",
+            "ädm/NL",
+            too_long.as_str(),
+        ] {
             assert!(!is_participant_id(bad), "{bad:?}");
         }
         assert!(is_participant_id(&"a".repeat(64)));

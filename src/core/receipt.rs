@@ -49,10 +49,16 @@ pub fn verify_receipt(
     trust: &TrustList,
 ) -> Result<(), ReceiptProblem> {
     if receipt.message_id != message_id {
-        return Err(ReceiptProblem::WrongMessage { expected: message_id.into(), found: receipt.message_id.clone() });
+        return Err(ReceiptProblem::WrongMessage {
+            expected: message_id.into(),
+            found: receipt.message_id.clone(),
+        });
     }
     if receipt.receiver != receiver {
-        return Err(ReceiptProblem::WrongReceiver { expected: receiver.into(), found: receipt.receiver.clone() });
+        return Err(ReceiptProblem::WrongReceiver {
+            expected: receiver.into(),
+            found: receipt.receiver.clone(),
+        });
     }
     if receipt.envelope_digest[..] != envelope_digest[..] {
         return Err(ReceiptProblem::WrongDigest);
@@ -61,15 +67,29 @@ pub fn verify_receipt(
         Ok(Disposition::Accepted | Disposition::Duplicate) => {}
         _ => return Err(ReceiptProblem::BadDisposition),
     }
-    let signature = receipt.signature.as_ref().ok_or_else(|| ReceiptProblem::Key("receipt is unsigned".into()))?;
+    let signature = receipt
+        .signature
+        .as_ref()
+        .ok_or_else(|| ReceiptProblem::Key("receipt is unsigned".into()))?;
     let key = match trust.key_for(receiver, &signature.key_id, receipt.received_at_ms) {
         KeyLookup::Valid(key) => key,
         KeyLookup::OutsideWindow(_) => {
-            return Err(ReceiptProblem::Key(format!("{} was not valid at received_at_ms", signature.key_id)))
+            return Err(ReceiptProblem::Key(format!(
+                "{} was not valid at received_at_ms",
+                signature.key_id
+            )))
         }
-        KeyLookup::Unknown => return Err(ReceiptProblem::Key(format!("{} is not a key of {receiver}", signature.key_id))),
+        KeyLookup::Unknown => {
+            return Err(ReceiptProblem::Key(format!(
+                "{} is not a key of {receiver}",
+                signature.key_id
+            )))
+        }
     };
-    if !key.key.verify(&receipt_signing_input_of(receipt), &signature.value) {
+    if !key
+        .key
+        .verify(&receipt_signing_input_of(receipt), &signature.value)
+    {
         return Err(ReceiptProblem::SignatureInvalid);
     }
     Ok(())

@@ -21,7 +21,10 @@ pub struct FieldViolation {
 impl FieldViolation {
     /// A violation of `field`.
     pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
-        Self { field: field.into(), description: description.into() }
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
     }
 }
 
@@ -105,10 +108,12 @@ impl Rejection {
             | Rejection::UnknownRecipient { .. }
             | Rejection::PayloadDigestMismatch
             | Rejection::ValidationFailed(_) => Code::InvalidArgument,
-            Rejection::SenderMismatch { .. } | Rejection::NotAuthorized(_) => Code::PermissionDenied,
-            Rejection::UnknownKey { .. } | Rejection::KeyNotValid { .. } | Rejection::SignatureInvalid { .. } => {
-                Code::Unauthenticated
+            Rejection::SenderMismatch { .. } | Rejection::NotAuthorized(_) => {
+                Code::PermissionDenied
             }
+            Rejection::UnknownKey { .. }
+            | Rejection::KeyNotValid { .. }
+            | Rejection::SignatureInvalid { .. } => Code::Unauthenticated,
             Rejection::ClockSkew { .. } => Code::FailedPrecondition,
             Rejection::MessageIdConflict { .. } => Code::AlreadyExists,
             Rejection::TypeNotSupported(_) => Code::Unimplemented,

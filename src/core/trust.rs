@@ -93,7 +93,9 @@ pub enum Exchange {
 }
 
 /// TLP 2.0 levels, ordered CLEAR < GREEN < AMBER < AMBER+STRICT < RED.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TlpLevel {
     /// Public.
@@ -227,7 +229,9 @@ pub struct TrustList {
 
 /// Parses a key written as base64 in a configuration or the list.
 pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    base64::engine::general_purpose::STANDARD.decode(text.trim()).ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()
 }
 
 /// Unix milliseconds of a timestamp.
@@ -253,7 +257,8 @@ impl TrustList {
         federation: &str,
         held_version: Option<u64>,
     ) -> Result<Self, TrustError> {
-        let sig_text = std::str::from_utf8(signature_file).map_err(|_| TrustError::SignatureEncoding)?;
+        let sig_text =
+            std::str::from_utf8(signature_file).map_err(|_| TrustError::SignatureEncoding)?;
         let signature = decode_base64(sig_text).ok_or(TrustError::SignatureEncoding)?;
         if signature.len() != 64 {
             return Err(TrustError::SignatureEncoding);
@@ -275,7 +280,10 @@ impl TrustList {
         }
         if let Some(held) = held_version {
             if document.version < held {
-                return Err(TrustError::Rollback { held, found: document.version });
+                return Err(TrustError::Rollback {
+                    held,
+                    found: document.version,
+                });
             }
         }
         let mut list = Self::index(document)?;
@@ -297,9 +305,16 @@ impl TrustList {
             for k in &p.signing_keys {
                 let public_key = decode_base64(&k.public_key)
                     .ok_or_else(|| bad(format!("key {} is not base64", k.key_id)))?;
-                let key = VerifyingKey { algorithm: k.algorithm, public_key };
+                let key = VerifyingKey {
+                    algorithm: k.algorithm,
+                    public_key,
+                };
                 if !key.is_well_formed() {
-                    return Err(bad(format!("key {} is not a valid {} public key", k.key_id, k.algorithm.as_str())));
+                    return Err(bad(format!(
+                        "key {} is not a valid {} public key",
+                        k.key_id,
+                        k.algorithm.as_str()
+                    )));
                 }
                 if k.not_after < k.not_before {
                     return Err(bad(format!("key {} ends before it begins", k.key_id)));
@@ -319,16 +334,26 @@ impl TrustList {
         for p in &document.participants {
             match p.role {
                 Role::Internal => {
-                    let parent = parent_administration(&p.id)
-                        .ok_or_else(|| bad(format!("internal participant {} is not below an administration id", p.id)))?;
+                    let parent = parent_administration(&p.id).ok_or_else(|| {
+                        bad(format!(
+                            "internal participant {} is not below an administration id",
+                            p.id
+                        ))
+                    })?;
                     if role_of(parent) != Some(Role::Administration) {
-                        return Err(bad(format!("internal participant {} has no administration {parent}", p.id)));
+                        return Err(bad(format!(
+                            "internal participant {} has no administration {parent}",
+                            p.id
+                        )));
                     }
                 }
                 role if role.is_partner() => {
                     for adm in &p.registered_with {
                         if role_of(adm) != Some(Role::Administration) {
-                            return Err(bad(format!("{} is registered with {adm}, which is not an administration", p.id)));
+                            return Err(bad(format!(
+                                "{} is registered with {adm}, which is not an administration",
+                                p.id
+                            )));
                         }
                     }
                 }
@@ -337,21 +362,34 @@ impl TrustList {
         }
         for a in &document.agreements {
             if a.parties.len() < 2 {
-                return Err(bad(format!("agreement {} has fewer than two parties", a.id)));
+                return Err(bad(format!(
+                    "agreement {} has fewer than two parties",
+                    a.id
+                )));
             }
             for party in &a.parties {
                 if role_of(party) != Some(Role::Administration) {
-                    return Err(bad(format!("agreement {} names {party}, which is not an administration", a.id)));
+                    return Err(bad(format!(
+                        "agreement {} names {party}, which is not an administration",
+                        a.id
+                    )));
                 }
             }
         }
-        let ca_certificates = CertificateDer::pem_slice_iter(document.ca_certificates_pem.as_bytes())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(format!("ca_certificates_pem: {e}")))?;
+        let ca_certificates =
+            CertificateDer::pem_slice_iter(document.ca_certificates_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(format!("ca_certificates_pem: {e}")))?;
         if ca_certificates.is_empty() {
             return Err(bad("ca_certificates_pem holds no certificate".into()));
         }
-        Ok(Self { document, participants, keys, ca_certificates, file_digest: [0; 32] })
+        Ok(Self {
+            document,
+            participants,
+            keys,
+            ca_certificates,
+            file_digest: [0; 32],
+        })
     }
 
     /// The list as written.
@@ -376,7 +414,9 @@ impl TrustList {
 
     /// A participant by id.
     pub fn participant(&self, id: &str) -> Option<&ParticipantEntry> {
-        self.participants.get(id).map(|&i| &self.document.participants[i])
+        self.participants
+            .get(id)
+            .map(|&i| &self.document.participants[i])
     }
 
     /// Looks up `key_id` for `sender` at `created_at_ms`. A key of another participant is

@@ -1,0 +1,161 @@
+//! Shared test harness: a real development federation in a temporary folder, real gateways
+//! on port 0 behind real mutual TLS, real partners with real keys, and the real store.
+#![allow(dead_code)]
+
+use aedgate::client::Participant;
+use aedgate::config::{ClientConfig, GatewayConfig};
+use aedgate::core::crypto::SigningKey;
+use aedgate::core::envelope::{seal, Draft};
+use aedgate::pki::{GeneratedPki, PkiSpec};
+use aedgate::proto::v1::{AdvanceDeclaration, Envelope, MessageType};
+use aedgate::server::RunningGateway;
+use aedgate::store::now_ms;
+use bytes::Bytes;
+use prost::Message;
+use std::path::{Path, PathBuf};
+
+/// A federation written to a temporary folder.
+pub struct Federation {
+    pub dir: tempfile::TempDir,
+    pub pki: GeneratedPki,
+}
+
+impl Federation {
+    /// The standard NL/BE federation.
+    pub fn standard() -> Self {
+        Self::with_spec(PkiSpec::standard())
+    }
+
+    pub fn with_spec(spec: PkiSpec) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = aedgate::pki::generate(spec).expect("generate pki");
+        pki.write(dir.path(), false).expect("write pki");
+        // Every gateway listens on a free port.
+        for entry in std::fs::read_dir(dir.path()).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.to_string_lossy().ends_with(".gateway.toml") {
+                let text = std::fs::read_to_string(&path).expect("read");
+                let text = text
+                    .lines()
+                    .map(|l| {
+                        if l.starts_with("listen = ") {
+                            "listen = \"127.0.0.1:0\"".to_string()
+                        } else {
+                            l.to_string()
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                std::fs::write(&path, text + "\n").expect("write");
+            }
+        }
+        Self { dir, pki }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn gateway_config_path(&self, admin: &str) -> PathBuf {
+        self.file(&format!("{}.gateway.toml", aedgate::core::ids::slug(admin)))
+    }
+
+    pub fn client_config_path(&self, participant: &str) -> PathBuf {
+        self.file(&format!(
+            "{}.client.toml",
+            aedgate::core::ids::slug(participant)
+        ))
+    }
+
+    pub fn gateway_config(&self, admin: &str) -> GatewayConfig {
+        GatewayConfig::load(&self.gateway_config_path(admin)).expect("gateway config")
+    }
+
+    pub async fn start(&self, admin: &str) -> RunningGateway {
+        aedgate::server::start(self.gateway_config(admin))
+            .await
+            .expect("start gateway")
+    }
+
+    pub fn client_config(&self, participant: &str, gateway: &RunningGateway) -> ClientConfig {
+        let mut config =
+            ClientConfig::load(&self.client_config_path(participant)).expect("client config");
+        config.endpoint = format!("https://{}", gateway.local_addr());
+        config
+    }
+
+    pub async fn connect(&self, participant: &str, gateway: &RunningGateway) -> Participant {
+        Participant::connect(self.client_config(participant, gateway))
+            .await
+            .expect("connect")
+    }
+
+    /// The participant's signing key as written by `pki init`.
+    pub fn signing_key(&self, participant: &str) -> SigningKey {
+        let pem = std::fs::read(self.file(&format!(
+            "{}.sign.key",
+            aedgate::core::ids::slug(participant)
+        )))
+        .expect("key");
+        SigningKey::from_pem(&pem).expect("signing key")
+    }
+
+    pub fn key_id(&self, participant: &str) -> String {
+        self.pki
+            .trust_list
+            .participants
+            .iter()
+            .find(|p| p.id == participant)
+            .and_then(|p| p.signing_keys.first())
+            .map(|k| k.key_id.clone())
+            .expect("key id")
+    }
+}
+
+/// A valid, realistic declaration with this LRN.
+pub fn declaration(lrn: &str) -> AdvanceDeclaration {
+    aedgate::core::validation::sample_declaration(lrn)
+}
+
+/// A draft of a declaration from `sender` to `recipient`, created now.
+pub fn draft(sender: &str, recipient: &str, declaration: &AdvanceDeclaration) -> Draft {
+    Draft {
+        message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
+        sender: sender.into(),
+        recipient: recipient.into(),
+        message_type: MessageType::Declaration as i32,
+        created_at_ms: now_ms(),
+        correlation_id: String::new(),
+        payload: Bytes::from(declaration.encode_to_vec()),
+    }
+}
+
+/// Seals a draft with a participant's own key from the federation.
+pub fn seal_as(fed: &Federation, signer: &str, draft: Draft) -> Envelope {
+    seal(draft, &fed.signing_key(signer), &fed.key_id(signer))
+}
+
+/// Unique LRN for a test.
+pub fn lrn(tag: &str) -> String {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    format!("{}-{}", tag, &id[id.len() - 10..])
+}
+
+/// The ErrorInfo reason of a status.
+pub fn reason(status: &tonic::Status) -> String {
+    aedgate::client::reason_of(status).unwrap_or_default()
+}
+
+/// Unwraps a refusal from a client error.
+pub fn refused(
+    result: Result<aedgate::proto::v1::Receipt, aedgate::client::ClientError>,
+) -> tonic::Status {
+    match result {
+        Err(aedgate::client::ClientError::Refused(status)) => status,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
