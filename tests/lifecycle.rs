@@ -33,10 +33,19 @@ async fn spawn_gateway(fed: &Federation) -> GatewayProcess {
         .expect("spawn aedgate serve");
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = stdout.next_line().await.unwrap().expect("ready line");
-    let addr = line.split(" serving on ").nth(1).and_then(|s| s.split(' ').next()).expect("address").to_owned();
+    let addr = line
+        .split(" serving on ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("address")
+        .to_owned();
     assert!(line.starts_with("aedgate ready: adm/NL"), "{line}");
     let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
-    GatewayProcess { child, addr, stderr }
+    GatewayProcess {
+        child,
+        addr,
+        stderr,
+    }
 }
 
 async fn connect_to(fed: &Federation, addr: &str) -> Participant {
@@ -47,7 +56,11 @@ async fn connect_to(fed: &Federation, addr: &str) -> Participant {
 
 fn signal(child: &Child, name: &str) {
     let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill").arg(format!("-{name}")).arg(&pid).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(&pid)
+        .status()
+        .unwrap();
     assert!(status.success());
 }
 
@@ -101,17 +114,29 @@ async fn kill_9_loses_no_acknowledged_declaration_and_the_log_continues_without_
         assert_eq!(again.log_index, receipt.log_index);
         assert_eq!(again.received_at_ms, receipt.received_at_ms);
     }
-    let next = shopco.submit(shopco.seal_declaration(&declaration("K9-AFTER"))).await.unwrap();
+    let next = shopco
+        .submit(shopco.seal_declaration(&declaration("K9-AFTER")))
+        .await
+        .unwrap();
     let mut gateway = gateway;
     signal(&gateway.child, "TERM");
     assert!(gateway.child.wait().await.unwrap().success());
 
     let store = Store::open(&fed.path().join("data/adm-NL")).await.unwrap();
     let size = store.log_size().await.unwrap();
-    assert_eq!(size, next.log_index + 1, "indices 0..={} with no gap", next.log_index);
+    assert_eq!(
+        size,
+        next.log_index + 1,
+        "indices 0..={} with no gap",
+        next.log_index
+    );
     for (env, receipt) in &acknowledged {
         let id = &env.header.as_ref().unwrap().message_id;
-        let stored = store.envelope(id).await.unwrap().expect("acknowledged envelope stored");
+        let stored = store
+            .envelope(id)
+            .await
+            .unwrap()
+            .expect("acknowledged envelope stored");
         assert_eq!(stored.log_index, receipt.log_index);
         assert_eq!(stored.envelope_digest, receipt.envelope_digest.to_vec());
         assert_eq!(&stored.envelope, env);
@@ -151,7 +176,10 @@ async fn serve_error(config: &std::path::Path) -> String {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8(out.stderr).unwrap();
-    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("aedgate: error:")).collect();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("aedgate: error:"))
+        .collect();
     assert_eq!(lines.len(), 1, "exactly one error line: {stderr}");
     lines[0].to_owned()
 }
@@ -164,13 +192,24 @@ async fn bad_configuration_exits_non_zero_with_one_line() {
 
     let config = fed.gateway_config_path(NL);
     let original = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, original.replace("participant = \"adm/NL\"", "participant = \"ptr/NL/shopco\"")).unwrap();
+    std::fs::write(
+        &config,
+        original.replace(
+            "participant = \"adm/NL\"",
+            "participant = \"ptr/NL/shopco\"",
+        ),
+    )
+    .unwrap();
     assert!(serve_error(&config).await.contains("not an administration"));
 
     std::fs::write(&config, original.replace("[signing]", "[signing]\nbogus =")).unwrap();
     assert!(serve_error(&config).await.contains(".toml"));
 
-    std::fs::write(&config, original.replace("adm-NL.sign.key", "adm-BE.sign.key")).unwrap();
+    std::fs::write(
+        &config,
+        original.replace("adm-NL.sign.key", "adm-BE.sign.key"),
+    )
+    .unwrap();
     assert!(serve_error(&config).await.contains("does not match"));
 
     std::fs::write(&config, original.clone()).unwrap();
@@ -185,7 +224,12 @@ fn publish_list(fed: &Federation, version: u64, extra_partner: Option<&str>) {
     let mut doc = fed.pki.trust_list.clone();
     doc.version = version;
     if let Some(id) = extra_partner {
-        let mut entry = doc.participants.iter().find(|p| p.id == SHOPCO).unwrap().clone();
+        let mut entry = doc
+            .participants
+            .iter()
+            .find(|p| p.id == SHOPCO)
+            .unwrap()
+            .clone();
         entry.id = id.to_owned();
         entry.name = "Newly registered shop".into();
         entry.signing_keys[0].key_id = format!("{id}#1");
@@ -197,15 +241,31 @@ fn publish_list(fed: &Federation, version: u64, extra_partner: Option<&str>) {
 }
 
 /// A client for a participant added by `publish_list` (shopco's signing key, own cert).
-async fn newcomer(fed: &Federation, id: &str, gateway: &aedgate::server::RunningGateway) -> Result<Receipt, String> {
-    let issued = fed.pki.ca.issue(id, Some(&aedgate::pki::spiffe_uri("wco-ecom.test", id)), &[], &[]).unwrap();
+async fn newcomer(
+    fed: &Federation,
+    id: &str,
+    gateway: &aedgate::server::RunningGateway,
+) -> Result<Receipt, String> {
+    let issued = fed
+        .pki
+        .ca
+        .issue(
+            id,
+            Some(&aedgate::pki::spiffe_uri("wco-ecom.test", id)),
+            &[],
+            &[],
+        )
+        .unwrap();
     std::fs::write(fed.file("new.tls.crt"), &issued.cert_pem).unwrap();
     std::fs::write(fed.file("new.tls.key"), &issued.key_pem).unwrap();
     let mut config = fed.client_config(SHOPCO, gateway);
     config.participant = id.to_owned();
-    config.identity = aedgate::tls::Identity::load(&fed.file("new.tls.crt"), &fed.file("new.tls.key")).unwrap();
+    config.identity =
+        aedgate::tls::Identity::load(&fed.file("new.tls.crt"), &fed.file("new.tls.key")).unwrap();
     config.signer.key_id = format!("{id}#1");
-    let mut client = Participant::connect(config).await.map_err(|e| e.to_string())?;
+    let mut client = Participant::connect(config)
+        .await
+        .map_err(|e| e.to_string())?;
     let env = client.seal_declaration(&declaration(&lrn("NEW")));
     client.submit(env).await.map_err(|e| e.to_string())
 }
@@ -215,14 +275,25 @@ async fn reload_applies_a_newer_list_keeps_connections_and_refuses_bad_or_older_
     let fed = Federation::standard();
     let gateway = fed.start(NL).await;
     let mut shopco = fed.connect(SHOPCO, &gateway).await;
-    shopco.submit(shopco.seal_declaration(&declaration(&lrn("PRE")))).await.unwrap();
-    assert!(newcomer(&fed, "ptr/NL/newshop", &gateway).await.is_err(), "unknown before the new list");
+    shopco
+        .submit(shopco.seal_declaration(&declaration(&lrn("PRE"))))
+        .await
+        .unwrap();
+    assert!(
+        newcomer(&fed, "ptr/NL/newshop", &gateway).await.is_err(),
+        "unknown before the new list"
+    );
 
     publish_list(&fed, 2, Some("ptr/NL/newshop"));
     assert_eq!(gateway.reload().await.unwrap(), 2);
-    newcomer(&fed, "ptr/NL/newshop", &gateway).await.expect("known after reload");
+    newcomer(&fed, "ptr/NL/newshop", &gateway)
+        .await
+        .expect("known after reload");
     // The connection made before the reload still works.
-    shopco.submit(shopco.seal_declaration(&declaration(&lrn("POST")))).await.unwrap();
+    shopco
+        .submit(shopco.seal_declaration(&declaration(&lrn("POST"))))
+        .await
+        .unwrap();
 
     // A rollback to version 1 is refused and version 2 stays in force.
     publish_list(&fed, 1, None);
@@ -234,17 +305,27 @@ async fn reload_applies_a_newer_list_keeps_connections_and_refuses_bad_or_older_
     let list = fed.file("trust-list.json");
     let text = std::fs::read_to_string(&list).unwrap();
     std::fs::write(&list, text.replace("\"version\": 3", "\"version\": 4")).unwrap();
-    assert!(gateway.reload().await.unwrap_err().to_string().contains("does not verify"));
+    assert!(gateway
+        .reload()
+        .await
+        .unwrap_err()
+        .to_string()
+        .contains("does not verify"));
     assert_eq!(gateway.state().trust.borrow().version(), 2);
     // (The client reads the list from the same folder, so give it a valid one again; the
     // gateway is not reloaded.)
     publish_list(&fed, 2, Some("ptr/NL/newshop"));
-    newcomer(&fed, "ptr/NL/newshop", &gateway).await.expect("old list still in force");
+    newcomer(&fed, "ptr/NL/newshop", &gateway)
+        .await
+        .expect("old list still in force");
 
     // Restarting with an older list than one ever used is refused as well.
     gateway.shutdown().await.unwrap();
     publish_list(&fed, 1, None);
-    let err = aedgate::server::start(fed.gateway_config(NL)).await.unwrap_err().to_string();
+    let err = aedgate::server::start(fed.gateway_config(NL))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("rollback"), "{err}");
 }
 
@@ -268,9 +349,15 @@ async fn sighup_reloads_the_running_process() {
         if line.contains("reload refused") {
             break;
         }
-        assert!(!line.contains("reloaded trust list"), "rollback applied: {line}");
+        assert!(
+            !line.contains("reloaded trust list"),
+            "rollback applied: {line}"
+        );
     }
     // Still serving after both.
     let mut shopco = connect_to(&fed, &gateway.addr).await;
-    shopco.submit(shopco.seal_declaration(&declaration(&lrn("HUP")))).await.unwrap();
+    shopco
+        .submit(shopco.seal_declaration(&declaration(&lrn("HUP"))))
+        .await
+        .unwrap();
 }

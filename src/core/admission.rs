@@ -58,10 +58,10 @@ fn malformed(what: impl Into<String>) -> Rejection {
 }
 
 /// The first row of §3's table: the envelope's shape.
-fn check_shape<'e>(
-    envelope: &'e Envelope,
+fn check_shape(
+    envelope: &Envelope,
     max_payload_bytes: usize,
-) -> Result<(&'e Header, MessageType), Rejection> {
+) -> Result<(&Header, MessageType), Rejection> {
     let header = envelope
         .header
         .as_ref()

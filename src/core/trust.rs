@@ -443,3 +443,695 @@ impl TrustList {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::crypto::{generate_ed25519_pkcs8, generate_p256_pkcs8, SigningKey};
+    use crate::pki::{sign_trust_list, trust_list_bytes, CertificateAuthority};
+    use std::sync::OnceLock;
+    use time::macros::datetime;
+
+    const FEDERATION: &str = "wco-ecom.test";
+    const NOT_BEFORE: OffsetDateTime = datetime!(2026-01-01 00:00:00 UTC);
+    const NOT_AFTER: OffsetDateTime = datetime!(2027-01-01 00:00:00 UTC);
+    const NOT_BEFORE_MS: i64 = 1_767_225_600_000;
+    const NOT_AFTER_MS: i64 = 1_798_761_600_000;
+    const NL_KEY: &str = "adm/NL#2026-1";
+
+    /// Keys and a CA made once for every test: generating them is the slow part.
+    struct Fixture {
+        ca_pem: String,
+        operator: SigningKey,
+        other_operator: SigningKey,
+        ed25519_public: Vec<String>,
+        p256_public: String,
+    }
+
+    fn fixture() -> &'static Fixture {
+        static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+        FIXTURE.get_or_init(|| {
+            let ed25519 = || {
+                SigningKey::from_pkcs8_der(&generate_ed25519_pkcs8().expect("ed25519 key"))
+                    .expect("ed25519 key loads")
+            };
+            let b64 =
+                |k: &SigningKey| base64::engine::general_purpose::STANDARD.encode(k.public_key());
+            let p256 = SigningKey::from_pkcs8_der(&generate_p256_pkcs8().expect("p256 key"))
+                .expect("p256 key loads");
+            Fixture {
+                ca_pem: CertificateAuthority::new("trust tests CA")
+                    .expect("CA")
+                    .cert_pem,
+                operator: ed25519(),
+                other_operator: ed25519(),
+                ed25519_public: (0..5).map(|_| b64(&ed25519())).collect(),
+                p256_public: b64(&p256),
+            }
+        })
+    }
+
+    fn key(key_id: &str, algorithm: Algorithm, public_key: &str) -> KeyEntry {
+        KeyEntry {
+            key_id: key_id.into(),
+            algorithm,
+            public_key: public_key.into(),
+            not_before: NOT_BEFORE,
+            not_after: NOT_AFTER,
+        }
+    }
+
+    fn participant(
+        id: &str,
+        role: Role,
+        registered_with: &[&str],
+        keys: Vec<KeyEntry>,
+    ) -> ParticipantEntry {
+        ParticipantEntry {
+            id: id.into(),
+            role,
+            name: id.into(),
+            endpoint: (role == Role::Administration).then(|| "https://127.0.0.1:7443".into()),
+            registered_with: registered_with.iter().map(|s| s.to_string()).collect(),
+            signing_keys: keys,
+        }
+    }
+
+    /// A consistent federation: three administrations (NL and BE under an agreement for
+    /// risk indicators only, DE under none), NL's risk unit, and partners of every role.
+    fn good_document() -> TrustListDocument {
+        let f = fixture();
+        let ed = |i: usize| f.ed25519_public[i].as_str();
+        TrustListDocument {
+            federation: FEDERATION.into(),
+            version: 3,
+            issued_at: Some("2026-11-27T00:00:00Z".into()),
+            ca_certificates_pem: f.ca_pem.clone(),
+            participants: vec![
+                participant(
+                    "adm/NL",
+                    Role::Administration,
+                    &[],
+                    vec![key(NL_KEY, Algorithm::Ed25519, ed(0))],
+                ),
+                participant(
+                    "adm/BE",
+                    Role::Administration,
+                    &[],
+                    vec![key("adm/BE#2026-1", Algorithm::Ed25519, ed(1))],
+                ),
+                participant("adm/DE", Role::Administration, &[], vec![]),
+                participant(
+                    "adm/NL/risk-unit",
+                    Role::Internal,
+                    &[],
+                    vec![key("adm/NL/risk-unit#2026-1", Algorithm::Ed25519, ed(2))],
+                ),
+                participant(
+                    "ptr/NL/shopco",
+                    Role::Platform,
+                    &["adm/NL", "adm/BE"],
+                    vec![key("ptr/NL/shopco#2026-1", Algorithm::Ed25519, ed(3))],
+                ),
+                participant(
+                    "ptr/NL/flyfast",
+                    Role::Carrier,
+                    &["adm/NL"],
+                    vec![key(
+                        "ptr/NL/flyfast#2026-1",
+                        Algorithm::EcdsaP256Sha256,
+                        &f.p256_public,
+                    )],
+                ),
+                participant(
+                    "ptr/BE/post",
+                    Role::PostalOperator,
+                    &["adm/BE"],
+                    vec![key("ptr/BE/post#2026-1", Algorithm::Ed25519, ed(4))],
+                ),
+            ],
+            agreements: vec![AgreementEntry {
+                id: "mou-nl-be-2026".into(),
+                parties: vec!["adm/NL".into(), "adm/BE".into()],
+                exchange: vec![Exchange::RiskIndicator],
+                max_tlp: TlpLevel::Amber,
+                personal_data: false,
+            }],
+        }
+    }
+
+    fn operator_keys() -> Vec<VerifyingKey> {
+        vec![fixture().operator.verifying_key()]
+    }
+
+    fn sign(bytes: &[u8]) -> String {
+        sign_trust_list(bytes, &fixture().operator)
+    }
+
+    fn verify_doc(
+        document: &TrustListDocument,
+        held: Option<u64>,
+    ) -> Result<TrustList, TrustError> {
+        let bytes = trust_list_bytes(document);
+        TrustList::verify(
+            &bytes,
+            sign(&bytes).as_bytes(),
+            &operator_keys(),
+            FEDERATION,
+            held,
+        )
+    }
+
+    #[track_caller]
+    fn assert_inconsistent(document: &TrustListDocument, what: &str, cause: &str) {
+        match verify_doc(document, None) {
+            Err(TrustError::Inconsistent(msg)) => {
+                assert!(msg.contains(cause), "{what}: {msg:?} does not say {cause:?}")
+            }
+            other => panic!("{what}: expected Inconsistent, got {other:?}"),
+        }
+    }
+
+    fn participant_mut<'a>(doc: &'a mut TrustListDocument, id: &str) -> &'a mut ParticipantEntry {
+        doc.participants
+            .iter_mut()
+            .find(|p| p.id == id)
+            .expect("participant in the good document")
+    }
+
+    #[test]
+    fn good_list_verifies_and_is_indexed() {
+        let document = good_document();
+        let bytes = trust_list_bytes(&document);
+        let list = TrustList::verify(
+            &bytes,
+            sign(&bytes).as_bytes(),
+            &operator_keys(),
+            FEDERATION,
+            None,
+        )
+        .expect("good list verifies");
+        assert_eq!(list.version(), 3);
+        assert_eq!(list.file_digest(), crate::core::envelope::sha256(&bytes));
+        assert_eq!(list.ca_certificates().len(), 1);
+        assert_eq!(
+            list.document().participants.len(),
+            document.participants.len()
+        );
+        for p in &document.participants {
+            assert_eq!(
+                list.participant(&p.id).map(|e| e.role),
+                Some(p.role),
+                "{}",
+                p.id
+            );
+        }
+        assert!(list.participant("adm/FR").is_none());
+    }
+
+    #[test]
+    fn signature_covers_the_exact_file_bytes_not_a_reserialisation() {
+        // Compact JSON with fields in another order, as another tool might write it.
+        let f = fixture();
+        let text = format!(
+            concat!(
+                r#"{{"participants":[{{"role":"administration","id":"adm/NL","signing_keys":"#,
+                r#"[{{"not_after":"2027-01-01T00:00:00Z","not_before":"2026-01-01T00:00:00Z","#,
+                r#""public_key":"{}","algorithm":"ed25519","key_id":"adm/NL#2026-1"}}]}}],"#,
+                r#""version":7,"ca_certificates_pem":{},"federation":"wco-ecom.test"}}"#
+            ),
+            f.ed25519_public[0],
+            serde_json::to_string(&f.ca_pem).expect("json string"),
+        );
+        let bytes = text.into_bytes();
+        let list = TrustList::verify(
+            &bytes,
+            sign(&bytes).as_bytes(),
+            &operator_keys(),
+            FEDERATION,
+            None,
+        )
+        .expect("hand-written list verifies");
+        assert_eq!(list.version(), 7);
+        assert_eq!(list.file_digest(), crate::core::envelope::sha256(&bytes));
+        // The same document re-serialised is other bytes: the signature no longer applies.
+        let reserialised = trust_list_bytes(list.document());
+        assert_ne!(reserialised, bytes);
+        assert!(matches!(
+            TrustList::verify(
+                &reserialised,
+                sign(&bytes).as_bytes(),
+                &operator_keys(),
+                FEDERATION,
+                None
+            ),
+            Err(TrustError::SignatureInvalid)
+        ));
+    }
+
+    #[test]
+    fn wrong_operator_key_is_signature_invalid() {
+        let bytes = trust_list_bytes(&good_document());
+        let signature = sign(&bytes);
+        let f = fixture();
+        let verify = |keys: &[VerifyingKey]| {
+            TrustList::verify(&bytes, signature.as_bytes(), keys, FEDERATION, None)
+        };
+        assert!(matches!(
+            verify(&[f.other_operator.verifying_key()]),
+            Err(TrustError::SignatureInvalid)
+        ));
+        assert!(matches!(verify(&[]), Err(TrustError::SignatureInvalid)));
+        // Operator keys are Ed25519 only: the right bytes under another algorithm do not count.
+        let mislabelled = VerifyingKey {
+            algorithm: Algorithm::EcdsaP256Sha256,
+            public_key: f.operator.public_key(),
+        };
+        assert!(matches!(
+            verify(&[mislabelled]),
+            Err(TrustError::SignatureInvalid)
+        ));
+        // Any one of several configured operator keys will do (operator key rollover).
+        verify(&[f.other_operator.verifying_key(), f.operator.verifying_key()])
+            .expect("second operator key verifies");
+        // Signed by the other operator, with only ours configured.
+        let foreign = sign_trust_list(&bytes, &f.other_operator);
+        assert!(matches!(
+            TrustList::verify(
+                &bytes,
+                foreign.as_bytes(),
+                &operator_keys(),
+                FEDERATION,
+                None
+            ),
+            Err(TrustError::SignatureInvalid)
+        ));
+        // One changed byte of the file.
+        let mut changed = bytes.clone();
+        let last = changed.len() - 2;
+        changed[last] ^= 0x01;
+        assert!(matches!(
+            TrustList::verify(
+                &changed,
+                signature.as_bytes(),
+                &operator_keys(),
+                FEDERATION,
+                None
+            ),
+            Err(TrustError::SignatureInvalid)
+        ));
+    }
+
+    #[test]
+    fn malformed_signature_file_is_signature_encoding() {
+        let bytes = trust_list_bytes(&good_document());
+        let verify = |signature: &[u8]| {
+            TrustList::verify(&bytes, signature, &operator_keys(), FEDERATION, None)
+        };
+        let b64 = |raw: &[u8]| base64::engine::general_purpose::STANDARD.encode(raw);
+        let sixty_three = b64(&[7u8; 63]);
+        let sixty_five = b64(&[7u8; 65]);
+        for (what, signature) in [
+            ("not base64", b"this is not base64!".as_slice()),
+            ("empty", b"".as_slice()),
+            ("not UTF-8", b"\xff\xfe\xfd".as_slice()),
+            ("63 bytes", sixty_three.as_bytes()),
+            ("65 bytes", sixty_five.as_bytes()),
+        ] {
+            assert!(
+                matches!(verify(signature), Err(TrustError::SignatureEncoding)),
+                "{what}"
+            );
+        }
+        // A wrong but well-encoded signature is invalid, not badly encoded.
+        assert!(matches!(
+            verify(b64(&[7u8; 64]).as_bytes()),
+            Err(TrustError::SignatureInvalid)
+        ));
+        // The file's trailing newline or surrounding whitespace is not part of the base64.
+        let good = sign(&bytes);
+        verify(format!("{good}\n").as_bytes()).expect("trailing newline");
+        verify(format!("  {good}\r\n").as_bytes()).expect("surrounding whitespace");
+    }
+
+    #[test]
+    fn signed_non_document_is_a_json_error() {
+        for bytes in [
+            &b"not json"[..],
+            b"{\"federation\":\"wco-ecom.test\"}",
+            b"[]",
+        ] {
+            assert!(
+                matches!(
+                    TrustList::verify(
+                        bytes,
+                        sign(bytes).as_bytes(),
+                        &operator_keys(),
+                        FEDERATION,
+                        None
+                    ),
+                    Err(TrustError::Json(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+    }
+
+    #[test]
+    fn other_federation_is_refused() {
+        let mut document = good_document();
+        document.federation = "other.test".into();
+        match verify_doc(&document, None) {
+            Err(TrustError::WrongFederation { expected, found }) => {
+                assert_eq!(expected, FEDERATION);
+                assert_eq!(found, "other.test");
+            }
+            other => panic!("expected WrongFederation, got {other:?}"),
+        }
+        // The signature is checked before anything the document says.
+        let bytes = trust_list_bytes(&document);
+        assert!(matches!(
+            TrustList::verify(
+                &bytes,
+                sign(b"other").as_bytes(),
+                &operator_keys(),
+                FEDERATION,
+                None
+            ),
+            Err(TrustError::SignatureInvalid)
+        ));
+    }
+
+    #[test]
+    fn lower_version_is_rollback_equal_or_higher_is_accepted() {
+        let document = good_document();
+        assert_eq!(document.version, 3);
+        match verify_doc(&document, Some(4)) {
+            Err(TrustError::Rollback { held, found }) => {
+                assert_eq!((held, found), (4, 3));
+            }
+            other => panic!("expected Rollback, got {other:?}"),
+        }
+        assert!(matches!(
+            verify_doc(&document, Some(u64::MAX)),
+            Err(TrustError::Rollback { .. })
+        ));
+        for held in [None, Some(0), Some(2), Some(3)] {
+            let list = verify_doc(&document, held).unwrap_or_else(|e| panic!("held {held:?}: {e}"));
+            assert_eq!(list.version(), 3);
+        }
+    }
+
+    #[test]
+    fn inconsistent_participants_are_refused() {
+        let mut doc = good_document();
+        let twice = doc.participants[1].clone();
+        doc.participants.push(twice);
+        assert_inconsistent(&doc, "duplicate participant", "is listed twice");
+
+        for bad_id in ["adm//NL", "adm/N L", "", "/adm/NL", "adm/NL/"] {
+            let mut doc = good_document();
+            participant_mut(&mut doc, "ptr/BE/post").id = bad_id.into();
+            assert_inconsistent(&doc, &format!("malformed id {bad_id:?}"), "is malformed");
+        }
+
+        let mut doc = good_document();
+        doc.participants
+            .push(participant("adm/FR/risk-unit", Role::Internal, &[], vec![]));
+        assert_inconsistent(&doc, "internal participant without its administration", "has no administration adm/FR");
+
+        let mut doc = good_document();
+        doc.participants.push(participant(
+            "ptr/NL/back-office",
+            Role::Internal,
+            &[],
+            vec![],
+        ));
+        assert_inconsistent(&doc, "internal participant not below an administration id", "is not below an administration id");
+
+        let mut doc = good_document();
+        doc.participants
+            .push(participant("adm/XX", Role::Platform, &[], vec![]));
+        doc.participants
+            .push(participant("adm/XX/unit", Role::Internal, &[], vec![]));
+        assert_inconsistent(&doc, "internal participant below a non-administration", "has no administration adm/XX");
+
+        let mut doc = good_document();
+        participant_mut(&mut doc, "ptr/NL/shopco").registered_with = vec!["ptr/NL/flyfast".into()];
+        assert_inconsistent(&doc, "partner registered with a partner", "which is not an administration");
+
+        let mut doc = good_document();
+        participant_mut(&mut doc, "ptr/NL/flyfast").registered_with =
+            vec!["adm/NL/risk-unit".into()];
+        assert_inconsistent(&doc, "partner registered with an internal participant", "which is not an administration");
+
+        let mut doc = good_document();
+        participant_mut(&mut doc, "ptr/BE/post").registered_with = vec!["adm/FR".into()];
+        assert_inconsistent(&doc, "partner registered with an unknown administration", "which is not an administration");
+    }
+
+    #[test]
+    fn inconsistent_agreements_are_refused() {
+        let mut doc = good_document();
+        doc.agreements[0].parties.push("ptr/NL/shopco".into());
+        assert_inconsistent(&doc, "agreement naming a partner", "names ptr/NL/shopco, which is not an administration");
+
+        let mut doc = good_document();
+        doc.agreements[0].parties = vec!["adm/NL".into(), "adm/NL/risk-unit".into()];
+        assert_inconsistent(&doc, "agreement naming an internal participant", "which is not an administration");
+
+        let mut doc = good_document();
+        doc.agreements[0].parties = vec!["adm/NL".into(), "adm/FR".into()];
+        assert_inconsistent(&doc, "agreement naming an unknown administration", "names adm/FR, which is not an administration");
+
+        let mut doc = good_document();
+        doc.agreements[0].parties = vec!["adm/NL".into()];
+        assert_inconsistent(&doc, "agreement with one party", "fewer than two parties");
+    }
+
+    #[test]
+    fn inconsistent_keys_are_refused() {
+        let b64 = |raw: &[u8]| base64::engine::general_purpose::STANDARD.encode(raw);
+        fn nl_key(doc: &mut TrustListDocument) -> &mut KeyEntry {
+            &mut participant_mut(doc, "adm/NL").signing_keys[0]
+        }
+
+        for (what, public_key) in [
+            ("31-byte Ed25519 key", b64(&[1u8; 31])),
+            ("33-byte Ed25519 key", b64(&[1u8; 33])),
+            ("empty Ed25519 key", String::new()),
+        ] {
+            let mut doc = good_document();
+            nl_key(&mut doc).public_key = public_key;
+            assert_inconsistent(&doc, what), "is not a valid");
+        }
+
+        let p256 = decode_base64(&fixture().p256_public).expect("p256 key");
+        let mut compressed = vec![2 + (p256[64] & 1)];
+        compressed.extend_from_slice(&p256[1..33]);
+        let mut off_curve = p256.clone();
+        off_curve[64] ^= 0x01;
+        for (what, public_key) in [
+            ("compressed P-256 point", b64(&compressed)),
+            ("64-byte P-256 key without the 0x04 prefix", b64(&p256[1..])),
+            ("P-256 point off the curve", b64(&off_curve)),
+            (
+                "Ed25519 key labelled P-256",
+                fixture().ed25519_public[0].clone(),
+            ),
+        ] {
+            let mut doc = good_document();
+            participant_mut(&mut doc, "ptr/NL/flyfast").signing_keys[0].public_key = public_key;
+            assert_inconsistent(&doc, what), "is not a valid");
+        }
+
+        let mut doc = good_document();
+        nl_key(&mut doc).algorithm = Algorithm::EcdsaP256Sha256;
+        assert_inconsistent(&doc, "Ed25519 key bytes under the P-256 algorithm", "is not a valid ecdsa_p256_sha256 public key");
+
+        for not_base64 in ["not base64!", "AAAA====", "@@@@"] {
+            let mut doc = good_document();
+            nl_key(&mut doc).public_key = not_base64.into();
+            assert_inconsistent(&doc, &format!("key {not_base64:?} not base64"), "is not base64");
+        }
+
+        let mut doc = good_document();
+        nl_key(&mut doc).not_after = NOT_BEFORE - time::Duration::milliseconds(1);
+        assert_inconsistent(&doc, "not_after before not_before", "ends before it begins");
+
+        // A one-instant window is allowed.
+        let mut doc = good_document();
+        nl_key(&mut doc).not_after = NOT_BEFORE;
+        let list = verify_doc(&doc, None).expect("not_after == not_before");
+        assert!(matches!(
+            list.key_for("adm/NL", NL_KEY, NOT_BEFORE_MS),
+            KeyLookup::Valid(_)
+        ));
+
+        let mut doc = good_document();
+        let duplicate = key(NL_KEY, Algorithm::Ed25519, &fixture().ed25519_public[1]);
+        participant_mut(&mut doc, "adm/BE")
+            .signing_keys
+            .push(duplicate);
+        assert_inconsistent(&doc, "key id listed twice", "key id adm/NL#2026-1 is listed twice");
+    }
+
+    #[test]
+    fn list_without_ca_certificate_is_refused() {
+        for pem in [
+            "",
+            "no PEM here",
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        ] {
+            let mut doc = good_document();
+            doc.ca_certificates_pem = pem.into();
+            assert_inconsistent(&doc, &format!("ca_certificates_pem {pem:?}"), "ca_certificates_pem");
+        }
+        // Two CAs are fine.
+        let mut doc = good_document();
+        doc.ca_certificates_pem
+            .push_str(&CertificateAuthority::new("second CA").expect("CA").cert_pem);
+        assert_eq!(
+            verify_doc(&doc, None)
+                .expect("two CAs")
+                .ca_certificates()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn window_bounds_are_unix_milliseconds() {
+        assert_eq!(unix_ms(NOT_BEFORE), NOT_BEFORE_MS);
+        assert_eq!(unix_ms(NOT_AFTER), NOT_AFTER_MS);
+        assert_eq!(format_ms(NOT_BEFORE_MS), "2026-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn key_for_gives_valid_outside_window_or_unknown() {
+        let list = verify_doc(&good_document(), None).expect("good list");
+        match list.key_for("adm/NL", NL_KEY, NOT_BEFORE_MS + 1000) {
+            KeyLookup::Valid(k) => {
+                assert_eq!(k.participant, "adm/NL");
+                assert_eq!(k.key.algorithm, Algorithm::Ed25519);
+                assert_eq!(
+                    Some(k.key.public_key.clone()),
+                    decode_base64(&fixture().ed25519_public[0])
+                );
+                assert_eq!(
+                    (k.not_before_ms, k.not_after_ms),
+                    (NOT_BEFORE_MS, NOT_AFTER_MS)
+                );
+            }
+            other => panic!("expected Valid, got {other:?}"),
+        }
+        // Both edges are inclusive.
+        for at in [NOT_BEFORE_MS, NOT_AFTER_MS] {
+            assert!(
+                matches!(list.key_for("adm/NL", NL_KEY, at), KeyLookup::Valid(_)),
+                "{at}"
+            );
+        }
+        for at in [
+            NOT_BEFORE_MS - 1,
+            NOT_AFTER_MS + 1,
+            i64::MIN,
+            i64::MAX,
+            0,
+            -1,
+        ] {
+            match list.key_for("adm/NL", NL_KEY, at) {
+                KeyLookup::OutsideWindow(k) => assert_eq!(k.participant, "adm/NL"),
+                other => panic!("{at}: expected OutsideWindow, got {other:?}"),
+            }
+        }
+        // The P-256 key of a carrier.
+        match list.key_for("ptr/NL/flyfast", "ptr/NL/flyfast#2026-1", NOT_AFTER_MS) {
+            KeyLookup::Valid(k) => assert_eq!(k.key.algorithm, Algorithm::EcdsaP256Sha256),
+            other => panic!("expected Valid, got {other:?}"),
+        }
+        // Unknown: no such key, no such participant, or another participant's key.
+        for (sender, key_id) in [
+            ("adm/NL", "adm/NL#2026-2"),
+            ("adm/NL", ""),
+            ("adm/FR", "adm/FR#2026-1"),
+            ("adm/BE", NL_KEY),
+            ("adm/NL/risk-unit", NL_KEY),
+            ("adm/NL", "adm/NL/risk-unit#2026-1"),
+            ("ptr/NL/shopco", "ptr/NL/flyfast#2026-1"),
+        ] {
+            assert!(
+                matches!(
+                    list.key_for(sender, key_id, NOT_BEFORE_MS + 1000),
+                    KeyLookup::Unknown
+                ),
+                "{sender} / {key_id}"
+            );
+            // Another participant's key stays Unknown outside its window too.
+            assert!(
+                matches!(
+                    list.key_for(sender, key_id, NOT_AFTER_MS + 1),
+                    KeyLookup::Unknown
+                ),
+                "{sender} / {key_id} outside the window"
+            );
+        }
+    }
+
+    #[test]
+    fn agreement_needs_the_exchange_and_both_parties() {
+        let list = verify_doc(&good_document(), None).expect("good list");
+        for (a, b) in [("adm/NL", "adm/BE"), ("adm/BE", "adm/NL")] {
+            let found = list
+                .agreement(a, b, Exchange::RiskIndicator)
+                .unwrap_or_else(|| panic!("{a} → {b}"));
+            assert_eq!(found.id, "mou-nl-be-2026");
+            assert_eq!(found.max_tlp, TlpLevel::Amber);
+            assert!(
+                list.agreement(a, b, Exchange::ForwardedDeclaration)
+                    .is_none(),
+                "{a} → {b}"
+            );
+        }
+        for (a, b) in [
+            ("adm/NL", "adm/DE"),
+            ("adm/DE", "adm/BE"),
+            ("adm/NL", "adm/FR"),
+            ("adm/NL", "ptr/NL/shopco"),
+            ("adm/NL/risk-unit", "adm/BE"),
+        ] {
+            assert!(
+                list.agreement(a, b, Exchange::RiskIndicator).is_none(),
+                "{a} → {b}"
+            );
+        }
+
+        // With a second agreement listing forwarded declarations, that exchange is found there.
+        let mut doc = good_document();
+        doc.agreements.push(AgreementEntry {
+            id: "mou-nl-de".into(),
+            parties: vec!["adm/DE".into(), "adm/NL".into()],
+            exchange: vec![Exchange::ForwardedDeclaration, Exchange::RiskIndicator],
+            max_tlp: TlpLevel::Green,
+            personal_data: true,
+        });
+        let list = verify_doc(&doc, None).expect("two agreements");
+        assert_eq!(
+            list.agreement("adm/NL", "adm/DE", Exchange::ForwardedDeclaration)
+                .map(|a| a.id.as_str()),
+            Some("mou-nl-de")
+        );
+        assert_eq!(
+            list.agreement("adm/BE", "adm/NL", Exchange::RiskIndicator)
+                .map(|a| a.id.as_str()),
+            Some("mou-nl-be-2026")
+        );
+        assert!(list
+            .agreement("adm/BE", "adm/DE", Exchange::RiskIndicator)
+            .is_none());
+        assert!(list
+            .agreement("adm/BE", "adm/NL", Exchange::ForwardedDeclaration)
+            .is_none());
+    }
+}
