@@ -41,9 +41,9 @@ const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00
 /// PKCS#8 v1 (RFC 5208, no public key) prefix of an Ed25519 private key; the 32-byte seed
 /// follows.
 const ED25519_PKCS8_V1_PREFIX: &str = "302e020100300506032b657004220420";
-/// The PKCS#8 v2 (RFC 5958) prefix ring writes for Ed25519; seed at bytes 16..48, then the
-/// public key.
-const ED25519_PKCS8_V2_PREFIX: &str = "3053020101300506032b657004220420";
+/// The PKCS#8 v2 (RFC 5958) prefix ring writes for Ed25519: seed at bytes 16..48, then the
+/// `[1]` public key (83 bytes in all).
+const ED25519_PKCS8_V2_PREFIX: &str = "3051020101300506032b657004220420";
 
 // ---------------------------------------------------------------------------------------
 // Helpers
@@ -478,7 +478,8 @@ async fn certificates_without_exactly_one_spiffe_san_of_the_federation_are_refus
         ],
     );
     // Same issuance path with one URI SAN: the control for `two_uris`.
-    let one_uri = issue_from_federation_ca(&fed, SHOPCO, vec![uri_san(&spiffe_uri(FEDERATION, SHOPCO))]);
+    let one_uri =
+        issue_from_federation_ca(&fed, SHOPCO, vec![uri_san(&spiffe_uri(FEDERATION, SHOPCO))]);
     let genuine = ca
         .issue(SHOPCO, Some(&spiffe_uri(FEDERATION, SHOPCO)), &[], &[])
         .unwrap();
@@ -796,7 +797,11 @@ async fn tls12_only_client_submits_when_the_gateway_allows_tls12() {
     .await
     .expect("accepted over TLS 1.2")
     .into_inner();
-    check_receipt(&receipt, &envelope, &fed.client_config(SHOPCO, &gateway).trust);
+    check_receipt(
+        &receipt,
+        &envelope,
+        &fed.client_config(SHOPCO, &gateway).trust,
+    );
     let seen = versions.lock().unwrap().clone();
     assert!(!seen.is_empty(), "no connection was made");
     assert!(
@@ -841,10 +846,13 @@ fn ed25519_pkcs8_v1(seed: &[u8]) -> Vec<u8> {
 /// document carries.
 fn seed_of_ed25519_pkcs8_v2(der: &[u8]) -> Vec<u8> {
     assert_eq!(hex::encode(&der[..16]), ED25519_PKCS8_V2_PREFIX);
-    assert_eq!(der.len(), 85, "v2 document with public key");
+    assert_eq!(der.len(), 83, "v2 document with public key");
     let seed = der[16..48].to_vec();
     let from_seed = SigningKey::ed25519_from_seed(&seed).unwrap().public_key();
-    assert_eq!(from_seed, SigningKey::from_pkcs8_der(der).unwrap().public_key());
+    assert_eq!(
+        from_seed,
+        SigningKey::from_pkcs8_der(der).unwrap().public_key()
+    );
     assert_eq!(from_seed, der[der.len() - 32..].to_vec());
     seed
 }

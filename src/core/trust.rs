@@ -236,7 +236,17 @@ pub fn decode_base64(text: &str) -> Option<Vec<u8>> {
 
 /// Unix milliseconds of a timestamp.
 pub fn unix_ms(at: OffsetDateTime) -> i64 {
-    let ms = at.unix_timestamp_nanos() / 1_000_000;
+    clamp_ms(at.unix_timestamp_nanos().div_euclid(1_000_000))
+}
+
+/// Unix milliseconds of a timestamp, rounded up: a window that opens part-way through a
+/// millisecond does not cover that millisecond's start.
+pub fn unix_ms_ceil(at: OffsetDateTime) -> i64 {
+    let nanos = at.unix_timestamp_nanos();
+    clamp_ms(nanos.div_euclid(1_000_000) + i128::from(nanos.rem_euclid(1_000_000) != 0))
+}
+
+fn clamp_ms(ms: i128) -> i64 {
     i64::try_from(ms).unwrap_or(if ms < 0 { i64::MIN } else { i64::MAX })
 }
 
@@ -322,7 +332,7 @@ impl TrustList {
                 let trusted = TrustedKey {
                     participant: p.id.clone(),
                     key,
-                    not_before_ms: unix_ms(k.not_before),
+                    not_before_ms: unix_ms_ceil(k.not_before),
                     not_after_ms: unix_ms(k.not_after),
                 };
                 if keys.insert(k.key_id.clone(), trusted).is_some() {
@@ -436,6 +446,10 @@ impl TrustList {
 
     /// The agreement between two administrations that allows `exchange`, if any.
     pub fn agreement(&self, a: &str, b: &str, exchange: Exchange) -> Option<&AgreementEntry> {
+        // An agreement binds two different administrations; nobody has one with itself.
+        if a == b {
+            return None;
+        }
         self.document.agreements.iter().find(|ag| {
             ag.exchange.contains(&exchange)
                 && ag.parties.iter().any(|p| p == a)
@@ -606,7 +620,10 @@ mod tests {
     fn assert_inconsistent(document: &TrustListDocument, what: &str, cause: &str) {
         match verify_doc(document, None) {
             Err(TrustError::Inconsistent(msg)) => {
-                assert!(msg.contains(cause), "{what}: {msg:?} does not say {cause:?}")
+                assert!(
+                    msg.contains(cause),
+                    "{what}: {msg:?} does not say {cause:?}"
+                )
             }
             other => panic!("{what}: expected Inconsistent, got {other:?}"),
         }
@@ -859,7 +876,11 @@ mod tests {
         let mut doc = good_document();
         doc.participants
             .push(participant("adm/FR/risk-unit", Role::Internal, &[], vec![]));
-        assert_inconsistent(&doc, "internal participant without its administration", "has no administration adm/FR");
+        assert_inconsistent(
+            &doc,
+            "internal participant without its administration",
+            "has no administration adm/FR",
+        );
 
         let mut doc = good_document();
         doc.participants.push(participant(
@@ -868,42 +889,74 @@ mod tests {
             &[],
             vec![],
         ));
-        assert_inconsistent(&doc, "internal participant not below an administration id", "is not below an administration id");
+        assert_inconsistent(
+            &doc,
+            "internal participant not below an administration id",
+            "is not below an administration id",
+        );
 
         let mut doc = good_document();
         doc.participants
             .push(participant("adm/XX", Role::Platform, &[], vec![]));
         doc.participants
             .push(participant("adm/XX/unit", Role::Internal, &[], vec![]));
-        assert_inconsistent(&doc, "internal participant below a non-administration", "has no administration adm/XX");
+        assert_inconsistent(
+            &doc,
+            "internal participant below a non-administration",
+            "has no administration adm/XX",
+        );
 
         let mut doc = good_document();
         participant_mut(&mut doc, "ptr/NL/shopco").registered_with = vec!["ptr/NL/flyfast".into()];
-        assert_inconsistent(&doc, "partner registered with a partner", "which is not an administration");
+        assert_inconsistent(
+            &doc,
+            "partner registered with a partner",
+            "which is not an administration",
+        );
 
         let mut doc = good_document();
         participant_mut(&mut doc, "ptr/NL/flyfast").registered_with =
             vec!["adm/NL/risk-unit".into()];
-        assert_inconsistent(&doc, "partner registered with an internal participant", "which is not an administration");
+        assert_inconsistent(
+            &doc,
+            "partner registered with an internal participant",
+            "which is not an administration",
+        );
 
         let mut doc = good_document();
         participant_mut(&mut doc, "ptr/BE/post").registered_with = vec!["adm/FR".into()];
-        assert_inconsistent(&doc, "partner registered with an unknown administration", "which is not an administration");
+        assert_inconsistent(
+            &doc,
+            "partner registered with an unknown administration",
+            "which is not an administration",
+        );
     }
 
     #[test]
     fn inconsistent_agreements_are_refused() {
         let mut doc = good_document();
         doc.agreements[0].parties.push("ptr/NL/shopco".into());
-        assert_inconsistent(&doc, "agreement naming a partner", "names ptr/NL/shopco, which is not an administration");
+        assert_inconsistent(
+            &doc,
+            "agreement naming a partner",
+            "names ptr/NL/shopco, which is not an administration",
+        );
 
         let mut doc = good_document();
         doc.agreements[0].parties = vec!["adm/NL".into(), "adm/NL/risk-unit".into()];
-        assert_inconsistent(&doc, "agreement naming an internal participant", "which is not an administration");
+        assert_inconsistent(
+            &doc,
+            "agreement naming an internal participant",
+            "which is not an administration",
+        );
 
         let mut doc = good_document();
         doc.agreements[0].parties = vec!["adm/NL".into(), "adm/FR".into()];
-        assert_inconsistent(&doc, "agreement naming an unknown administration", "names adm/FR, which is not an administration");
+        assert_inconsistent(
+            &doc,
+            "agreement naming an unknown administration",
+            "names adm/FR, which is not an administration",
+        );
 
         let mut doc = good_document();
         doc.agreements[0].parties = vec!["adm/NL".into()];
@@ -924,7 +977,7 @@ mod tests {
         ] {
             let mut doc = good_document();
             nl_key(&mut doc).public_key = public_key;
-            assert_inconsistent(&doc, what), "is not a valid");
+            assert_inconsistent(&doc, what, "is not a valid");
         }
 
         let p256 = decode_base64(&fixture().p256_public).expect("p256 key");
@@ -943,17 +996,25 @@ mod tests {
         ] {
             let mut doc = good_document();
             participant_mut(&mut doc, "ptr/NL/flyfast").signing_keys[0].public_key = public_key;
-            assert_inconsistent(&doc, what), "is not a valid");
+            assert_inconsistent(&doc, what, "is not a valid");
         }
 
         let mut doc = good_document();
         nl_key(&mut doc).algorithm = Algorithm::EcdsaP256Sha256;
-        assert_inconsistent(&doc, "Ed25519 key bytes under the P-256 algorithm", "is not a valid ecdsa_p256_sha256 public key");
+        assert_inconsistent(
+            &doc,
+            "Ed25519 key bytes under the P-256 algorithm",
+            "is not a valid ecdsa_p256_sha256 public key",
+        );
 
         for not_base64 in ["not base64!", "AAAA====", "@@@@"] {
             let mut doc = good_document();
             nl_key(&mut doc).public_key = not_base64.into();
-            assert_inconsistent(&doc, &format!("key {not_base64:?} not base64"), "is not base64");
+            assert_inconsistent(
+                &doc,
+                &format!("key {not_base64:?} not base64"),
+                "is not base64",
+            );
         }
 
         let mut doc = good_document();
@@ -974,7 +1035,11 @@ mod tests {
         participant_mut(&mut doc, "adm/BE")
             .signing_keys
             .push(duplicate);
-        assert_inconsistent(&doc, "key id listed twice", "key id adm/NL#2026-1 is listed twice");
+        assert_inconsistent(
+            &doc,
+            "key id listed twice",
+            "key id adm/NL#2026-1 is listed twice",
+        );
     }
 
     #[test]
@@ -986,7 +1051,11 @@ mod tests {
         ] {
             let mut doc = good_document();
             doc.ca_certificates_pem = pem.into();
-            assert_inconsistent(&doc, &format!("ca_certificates_pem {pem:?}"), "ca_certificates_pem");
+            assert_inconsistent(
+                &doc,
+                &format!("ca_certificates_pem {pem:?}"),
+                "ca_certificates_pem",
+            );
         }
         // Two CAs are fine.
         let mut doc = good_document();
@@ -1100,6 +1169,9 @@ mod tests {
             ("adm/NL", "adm/FR"),
             ("adm/NL", "ptr/NL/shopco"),
             ("adm/NL/risk-unit", "adm/BE"),
+            // A party to an agreement has none with itself.
+            ("adm/NL", "adm/NL"),
+            ("adm/BE", "adm/BE"),
         ] {
             assert!(
                 list.agreement(a, b, Exchange::RiskIndicator).is_none(),
@@ -1133,5 +1205,23 @@ mod tests {
         assert!(list
             .agreement("adm/BE", "adm/NL", Exchange::ForwardedDeclaration)
             .is_none());
+    }
+}
+
+#[cfg(test)]
+mod rounding_and_self_agreement {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn key_windows_never_widen_by_rounding() {
+        let t = datetime!(2026-01-01 00:00:00.000_5 UTC);
+        assert_eq!(unix_ms_ceil(t), unix_ms(t) + 1);
+        assert_eq!(
+            unix_ms_ceil(datetime!(2026-01-01 00:00:00 UTC)),
+            unix_ms(datetime!(2026-01-01 00:00:00 UTC))
+        );
+        // Before 1970, flooring still goes down, not towards zero.
+        assert_eq!(unix_ms(datetime!(1969-12-31 23:59:59.999_5 UTC)), -1);
     }
 }
