@@ -477,6 +477,35 @@ async fn concurrent_submissions_share_commits_and_all_get_distinct_indices() {
     }
     indices.sort();
     assert_eq!(indices, (0..64).collect::<Vec<u64>>());
+    let commits = gateway.state().store.commits();
+    assert!(
+        commits < 64,
+        "64 concurrent submissions took {commits} commits: no group commit"
+    );
+}
+
+#[tokio::test]
+async fn services_of_later_issues_answer_unimplemented() {
+    let fed = Federation::standard();
+    let gateway = fed.start(NL).await;
+    let shopco = fed.connect(SHOPCO, &gateway).await;
+    let mut grpc = shopco.grpc();
+    let status = grpc
+        .status(aedgate::proto::v1::StatusRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    let status = grpc
+        .fetch(aedgate::proto::v1::FetchRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
+    let mut audit = aedgate::proto::v1::audit_client::AuditClient::new(shopco.channel());
+    let status = audit
+        .tree_head(aedgate::proto::v1::TreeHeadRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unimplemented);
 }
 
 /// Sending arbitrary bytes as gRPC messages, to test what a well-behaved client cannot send.
