@@ -162,19 +162,22 @@ impl Participant {
         payload: Bytes,
         correlation_id: &str,
     ) -> Envelope {
-        seal(
-            Draft {
-                message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
-                sender: self.id.clone(),
-                recipient: self.gateway.clone(),
-                message_type: message_type as i32,
-                created_at_ms: now_ms(),
-                correlation_id: correlation_id.to_owned(),
-                payload,
-            },
-            &self.signer.key,
-            &self.signer.key_id,
-        )
+        self.sign(Draft {
+            message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
+            sender: self.id.clone(),
+            recipient: self.gateway.clone(),
+            message_type: message_type as i32,
+            created_at_ms: now_ms(),
+            correlation_id: correlation_id.to_owned(),
+            payload,
+        })
+    }
+
+    /// Signs any draft with this participant's key, whatever its header says (tests, the
+    /// demo and the conformance kit use this to show what the gateway does with envelopes
+    /// a well-behaved client would never send).
+    pub fn sign(&self, draft: Draft) -> Envelope {
+        seal(draft, &self.signer.key, &self.signer.key_id)
     }
 
     /// Seals a declaration.

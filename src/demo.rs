@@ -307,19 +307,7 @@ pub async fn run() -> Result<(), String> {
         v.amount_minor = 900;
     }
     let header = e2.header.clone().unwrap_or_default();
-    let rewritten = crate::core::envelope::seal(
-        Draft {
-            message_id: header.message_id.clone(),
-            sender: header.sender.clone(),
-            recipient: header.recipient.clone(),
-            message_type: MessageType::Declaration as i32,
-            created_at_ms: crate::store::now_ms(),
-            correlation_id: String::new(),
-            payload: Bytes::from(cheaper.encode_to_vec()),
-        },
-        &pki_signing_key(dir.path(), SHOPCO)?,
-        &shopco_key_id(&pki, SHOPCO),
-    );
+    let rewritten = shopco.sign(draft(header.message_id.clone(), SHOPCO, &cheaper));
     let r = shopco.submit(rewritten).await;
     lines.push(Line {
         filer: "ShopCo",
@@ -339,19 +327,11 @@ pub async fn run() -> Result<(), String> {
         result: r,
     });
     let spoof_decl = sample_declaration("FF-88129999");
-    let spoofed = crate::core::envelope::seal(
-        Draft {
-            message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
-            sender: FLYFAST.into(),
-            recipient: NL.into(),
-            message_type: MessageType::Declaration as i32,
-            created_at_ms: crate::store::now_ms(),
-            correlation_id: String::new(),
-            payload: Bytes::from(spoof_decl.encode_to_vec()),
-        },
-        &pki_signing_key(dir.path(), SHOPCO)?,
-        &shopco_key_id(&pki, SHOPCO),
-    );
+    let spoofed = shopco.sign(draft(
+        uuid::Uuid::now_v7().hyphenated().to_string(),
+        FLYFAST,
+        &spoof_decl,
+    ));
     let r = shopco.submit(spoofed).await;
     lines.push(Line {
         filer: "ShopCo",
@@ -382,23 +362,17 @@ pub async fn run() -> Result<(), String> {
     Ok(())
 }
 
-fn pki_signing_key(
-    dir: &std::path::Path,
-    id: &str,
-) -> Result<crate::core::crypto::SigningKey, String> {
-    let path = dir.join(format!("{}.sign.key", crate::core::ids::slug(id)));
-    let pem = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::core::crypto::SigningKey::from_pem(&pem).map_err(|e| e.to_string())
-}
-
-fn shopco_key_id(pki: &crate::pki::GeneratedPki, id: &str) -> String {
-    pki.trust_list
-        .participants
-        .iter()
-        .find(|p| p.id == id)
-        .and_then(|p| p.signing_keys.first())
-        .map(|k| k.key_id.clone())
-        .unwrap_or_default()
+/// A declaration draft to adm/NL with a chosen message id and sender: what a forger writes.
+fn draft(message_id: String, sender: &str, declaration: &AdvanceDeclaration) -> Draft {
+    Draft {
+        message_id,
+        sender: sender.into(),
+        recipient: NL.into(),
+        message_type: MessageType::Declaration as i32,
+        created_at_ms: crate::store::now_ms(),
+        correlation_id: String::new(),
+        payload: Bytes::from(declaration.encode_to_vec()),
+    }
 }
 
 fn report(lines: &[Line], key_id: &str, trust_version: u64) -> String {

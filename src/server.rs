@@ -21,6 +21,8 @@ use tokio_stream::wrappers::ReceiverStream;
 /// Meta key under which the highest trust-list version ever in force is kept, so that a
 /// restart with an older list on disk is a refused rollback too.
 const TRUST_VERSION_KEY: &str = "trust_list_version";
+/// HTTP/2 streams one connection may have open at once.
+const MAX_STREAMS_PER_CONNECTION: u32 = 256;
 /// Room for the envelope around its payload when sizing the gRPC message limit.
 const ENVELOPE_OVERHEAD: usize = 64 * 1024;
 
@@ -176,6 +178,11 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
     ));
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
+        // Bounds what one connection can hold in memory at once (each stream may carry a
+        // message up to the payload limit), and finds dead peers.
+        .max_concurrent_streams(Some(MAX_STREAMS_PER_CONNECTION))
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .add_service(gateway)
         .add_service(AuditServer::new(AuditService))
         .add_service(health)
