@@ -294,19 +294,7 @@ impl IdentitySource {
     }
 }
 
-/// A participant's own signing key with its id.
-pub struct Signer {
-    /// The key.
-    pub key: SigningKey,
-    /// Its id in the trust list.
-    pub key_id: String,
-}
-
-impl std::fmt::Debug for Signer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Signer({})", self.key_id)
-    }
-}
+pub use crate::core::crypto::Signer;
 
 fn load_signer(section: &SigningSection, base: &Path) -> Result<Signer, ConfigError> {
     let path = resolve(base, &section.key);

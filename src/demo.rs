@@ -357,7 +357,9 @@ pub async fn run() -> Result<(), String> {
         .log_size()
         .await
         .map_err(|e| e.to_string())?;
-    println!("Store check: {stored} entries in the log of adm/NL, one per accepted declaration.");
+    println!(
+        "Store check: {stored} entries in the log of adm/NL: every accepted declaration and the signed outcome issued for it."
+    );
     gateway.shutdown().await.map_err(|e| e.to_string())?;
     Ok(())
 }

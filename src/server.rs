@@ -9,7 +9,7 @@ use crate::core::trust::TrustList;
 use crate::proto::gateway_raw::gateway_server::GatewayServer;
 use crate::proto::v1::audit_server::{Audit, AuditServer};
 use crate::service::{GatewayService, GatewayState, RejectionCounters};
-use crate::store::{Store, StoreError};
+use crate::store::{Issuer, Store, StoreError};
 use crate::tls::{TlsError, TlsSettings};
 use rustls::ServerConfig;
 use std::net::SocketAddr;
@@ -78,6 +78,7 @@ pub struct RunningGateway {
     state: Arc<GatewayState>,
     reload: Mutex<Reloader>,
     shutdown: Option<oneshot::Sender<()>>,
+    closing: watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
 }
 
@@ -115,7 +116,15 @@ async fn check_and_record_version(store: &Store, trust: &TrustList) -> Result<()
 
 /// Starts a gateway: opens the store, binds the listener, and serves until shut down.
 pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError> {
-    let store = Store::open(&config.data_dir).await?;
+    let signer = Arc::new(config.signer);
+    let store = Store::open(
+        &config.data_dir,
+        Issuer {
+            participant: config.participant.clone(),
+            signer: signer.clone(),
+        },
+    )
+    .await?;
     check_and_record_version(&store, &config.trust).await?;
     let federation = config.trust_source.federation.clone();
     let tls_config =
@@ -134,13 +143,15 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
         source,
     })?;
 
+    let (closing_tx, closing_rx) = watch::channel(false);
     let state = Arc::new(GatewayState {
         participant: config.participant.clone(),
-        signer: config.signer,
+        signer,
         trust: trust_rx,
         store: store.clone(),
         max_payload_bytes: config.limits.max_payload_bytes,
         counters: RejectionCounters::default(),
+        closing: closing_rx,
     });
 
     let (health_reporter, health) = tonic_health::server::health_reporter();
@@ -205,6 +216,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
             store,
         }),
         shutdown: Some(shutdown_tx),
+        closing: closing_tx,
         task,
     })
 }
@@ -242,6 +254,7 @@ impl RunningGateway {
 
     /// Stops accepting, lets in-flight calls finish, and returns when the server is done.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        self.closing.send_replace(true);
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -9,7 +9,9 @@
 use crate::config::Signer;
 use crate::core::admission::{admit, AdmissionContext};
 use crate::core::envelope::{sign_receipt, ReceiptFields};
+use crate::core::ids::parent_administration;
 use crate::core::rejection::{Rejection, ERROR_DOMAIN};
+use crate::core::trust::Role;
 use crate::core::trust::TrustList;
 use crate::proto::gateway_raw::gateway_server::Gateway;
 use crate::proto::google::rpc::Status as RpcStatus;
@@ -17,7 +19,7 @@ use crate::proto::v1::{
     submit_result, Delivery, Envelope, FetchRequest, Receipt, StatusRequest, StatusResponse,
     SubmitResult,
 };
-use crate::store::{now_ms, Store, StoreError};
+use crate::store::{now_ms, FetchScope, Store, StoreError};
 use crate::tls::PeerIdentity;
 use crate::wire::Received;
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -34,6 +36,8 @@ use tonic_types::{ErrorDetails, StatusExt};
 /// How many envelopes of one SubmitStream are worked on at once; results still leave in
 /// order. Enough to fill a group commit, small enough to bound memory per stream.
 const STREAM_WINDOW: usize = 64;
+/// Deliveries read from the store at a time, and buffered per Fetch stream.
+const FETCH_PAGE: u32 = 256;
 
 /// Everything a call can fail with, before it becomes a `Status`.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,15 @@ pub enum ServiceError {
     /// The connection carries no identified peer (cannot happen behind the TLS acceptor).
     #[error("connection is not authenticated")]
     Unauthenticated,
+    /// The caller may not see this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// No such declaration.
+    #[error("{0}")]
+    NotFound(String),
+    /// The gateway is shutting down; reconnect and resume.
+    #[error("gateway is shutting down")]
+    ShuttingDown,
 }
 
 impl From<ServiceError> for Status {
@@ -69,6 +82,11 @@ impl From<ServiceError> for Status {
             ServiceError::Unauthenticated => {
                 (tonic::Code::Unauthenticated, "NO_PEER_IDENTITY", Vec::new())
             }
+            ServiceError::Forbidden(_) => {
+                (tonic::Code::PermissionDenied, "NOT_AUTHORIZED", Vec::new())
+            }
+            ServiceError::NotFound(_) => (tonic::Code::NotFound, "UNKNOWN_DECLARATION", Vec::new()),
+            ServiceError::ShuttingDown => (tonic::Code::Unavailable, "SHUTTING_DOWN", Vec::new()),
         };
         let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
         for v in violations {
@@ -118,7 +136,7 @@ pub struct GatewayState {
     /// The administration this gateway speaks for.
     pub participant: String,
     /// Its signing key, for receipts.
-    pub signer: Signer,
+    pub signer: Arc<Signer>,
     /// The trust list in force (replaced on SIGHUP).
     pub trust: watch::Receiver<Arc<TrustList>>,
     /// Durable storage.
@@ -127,6 +145,9 @@ pub struct GatewayState {
     pub max_payload_bytes: usize,
     /// Rejection counters.
     pub counters: RejectionCounters,
+    /// Becomes true when the gateway shuts down, so that live Fetch streams end and let the
+    /// graceful shutdown finish.
+    pub closing: watch::Receiver<bool>,
 }
 
 /// The `aedgate.v1.Gateway` service.
@@ -192,6 +213,31 @@ impl GatewayService {
             Err(error) => tracing::warn!(%peer, %error, "submission not acknowledged"),
         }
         result
+    }
+}
+
+impl GatewayService {
+    /// Whether `peer` is one of this administration's own internal participants.
+    fn is_internal(&self, peer: &str) -> bool {
+        let trust = self.state.trust.borrow();
+        matches!(trust.participant(peer), Some(p) if p.role == Role::Internal)
+            && parent_administration(peer) == Some(self.state.participant.as_str())
+    }
+
+    /// What `peer` may read with Fetch: internal participants everything, partners (and
+    /// peer administrations) what is addressed to them.
+    fn scope_of(&self, peer: &str) -> Result<FetchScope, ServiceError> {
+        if self.is_internal(peer) {
+            return Ok(FetchScope::Everything);
+        }
+        let trust = self.state.trust.borrow();
+        match trust.participant(peer) {
+            Some(p) if p.role != Role::Internal => Ok(FetchScope::Recipient(peer.to_owned())),
+            _ => Err(ServiceError::Forbidden(format!(
+                "{peer} may not fetch from {}",
+                self.state.participant
+            ))),
+        }
     }
 }
 
@@ -266,15 +312,102 @@ impl Gateway for GatewayService {
 
     async fn fetch(
         &self,
-        _request: Request<FetchRequest>,
+        request: Request<FetchRequest>,
     ) -> Result<Response<Self::FetchStream>, Status> {
-        Err(Status::unimplemented("Fetch is not implemented yet"))
+        let peer = peer_of(&request)?;
+        let FetchRequest { after_seq, follow } = request.into_inner();
+        let scope = self.scope_of(&peer)?;
+        let store = self.state.store.clone();
+        let mut closing = self.state.closing.clone();
+        let (tx, rx) = mpsc::channel(FETCH_PAGE as usize);
+        tokio::spawn(async move {
+            let mut after = after_seq;
+            let mut commits = store.subscribe();
+            loop {
+                // Mark the current commit as seen before reading, so that a commit landing
+                // between the read and the wait still wakes this stream.
+                commits.borrow_and_update();
+                let page = match store.deliveries(&scope, after, FETCH_PAGE).await {
+                    Ok(page) => page,
+                    Err(error) => {
+                        let _ = tx.send(Err(Status::from(ServiceError::Store(error)))).await;
+                        return;
+                    }
+                };
+                let full = page.len() == FETCH_PAGE as usize;
+                for (seq, bytes) in page {
+                    let envelope = match Envelope::decode(bytes) {
+                        Ok(envelope) => envelope,
+                        Err(error) => {
+                            let _ = tx
+                                .send(Err(Status::internal(format!(
+                                    "stored envelope unreadable: {error}"
+                                ))))
+                                .await;
+                            return;
+                        }
+                    };
+                    // A slow reader waits here, alone: the writer never waits for readers.
+                    if tx
+                        .send(Ok(Delivery {
+                            seq,
+                            envelope: Some(envelope),
+                        }))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    after = seq;
+                }
+                if full {
+                    continue;
+                }
+                if !follow {
+                    return;
+                }
+                let shutting_down = tokio::select! {
+                    changed = commits.changed() => if changed.is_err() { return } else { false },
+                    _ = closing.wait_for(|closing| *closing) => true,
+                    _ = tx.closed() => return,
+                };
+                if shutting_down {
+                    let _ = tx.send(Err(Status::from(ServiceError::ShuttingDown))).await;
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 
     async fn status(
         &self,
-        _request: Request<StatusRequest>,
+        request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
-        Err(Status::unimplemented("Status is not implemented yet"))
+        let peer = peer_of(&request)?;
+        let id = request.into_inner().declaration_id;
+        let status = self
+            .state
+            .store
+            .declaration_status(&id)
+            .await
+            .map_err(ServiceError::from)?
+            .ok_or_else(|| ServiceError::NotFound(format!("no declaration {id} is known here")))?;
+        if status.sender != peer && !self.is_internal(&peer) {
+            return Err(ServiceError::Forbidden(format!(
+                "only the declaration's sender or {}'s internal participants may ask for its status",
+                self.state.participant
+            ))
+            .into());
+        }
+        Ok(Response::new(StatusResponse {
+            declaration_id: status.declaration_id,
+            lrn: status.lrn,
+            mrn: status.mrn,
+            state: status.state as i32,
+            outcome: status.outcome as i32,
+            open_referral_id: status.open_referral_id,
+            updated_at_ms: status.updated_at_ms,
+        }))
     }
 }

@@ -1,32 +1,49 @@
-//! Durable storage of accepted envelopes: the only place that decides whether a message id
-//! was seen before, and the only place that hands out `log_index` positions.
+//! Durable storage and the gateway's ledger: the only place that decides whether a message
+//! id was seen before, hands out `log_index` positions and per-recipient `seq` numbers, and
+//! moves declarations through their lifecycle.
 //!
 //! One writer task owns the write connection and commits in groups: every submission that
 //! arrives while a commit (and its fsync) is under way joins the next transaction, so that
-//! durability costs one fsync per group, not per message, and the log index stays gap-free
-//! because only committed transactions advance it. Readers use a separate pool (SQLite WAL
-//! lets them run beside the writer). SQLite in WAL mode with `synchronous=FULL` makes a
-//! commit durable before `append` returns, which is what lets the service send a receipt.
+//! durability costs one fsync per group, not per message. Everything a message causes — the
+//! envelope, the signed OUTCOME it triggers, the declaration's new state, the delivery to the
+//! partner, the indicator index — is written in the same transaction, so a crash can never
+//! leave a declaration without its outcome or an outcome without its delivery. Only
+//! committed transactions advance the log index, so it stays gap-free. The decisions
+//! themselves are the pure functions of `core::lifecycle` and `core::risk`.
+//!
+//! Readers use a separate pool (SQLite WAL lets them run beside the writer), and learn of new
+//! commits through a `watch` channel, so a slow reader never holds up the writer.
 
 use crate::core::admission::{Admitted, AdmittedPayload};
+use crate::core::crypto::Signer;
+use crate::core::envelope::{envelope_digest, seal, Draft};
+use crate::core::ids::parent_administration;
+use crate::core::lifecycle::{self, ReferralKind, ReferralVerdict};
 use crate::core::rejection::{FieldViolation, Rejection};
-use crate::proto::v1::{Disposition, Envelope};
+use crate::core::risk::{IndicatorRecord, RiskIndex};
+use crate::proto::v1::{
+    AdvanceDeclaration, DeclarationState, Disposition, Envelope, Header, MessageType, Outcome,
+    OutcomeCode, RiskIndicator,
+};
+use bytes::Bytes;
 use prost::Message;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, Row, SqliteConnection};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Most submissions one transaction takes; bounds the latency a group adds.
 const MAX_GROUP: usize = 512;
 /// Submissions waiting for the writer before callers are slowed down.
 const QUEUE_DEPTH: usize = 8192;
+/// File name of the database inside the data folder.
+const DB_FILE: &str = "aedgate.db";
 
 /// Why the store could not do what was asked. None of these means data was lost: a failed
 /// group is rolled back whole and no receipt is sent for it.
@@ -43,8 +60,8 @@ pub enum StoreError {
     /// A statement or commit failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    /// The writer task is gone (shutdown in progress).
-    #[error("store is shutting down")]
+    /// The writer task is gone (shutdown in progress), or the store was opened read-only.
+    #[error("store is shutting down or read-only")]
     Closed,
     /// Stored data contradicts itself.
     #[error("stored data is inconsistent: {0}")]
@@ -87,18 +104,62 @@ pub enum Direction {
     Issued = 2,
 }
 
+/// A declaration's state as `Status` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeclarationStatus {
+    /// The declaration's message id.
+    pub declaration_id: String,
+    /// Who filed it.
+    pub sender: String,
+    /// Local reference number.
+    pub lrn: String,
+    /// Movement reference number.
+    pub mrn: String,
+    /// Lifecycle state.
+    pub state: DeclarationState,
+    /// Latest outcome.
+    pub outcome: OutcomeCode,
+    /// The referral waiting for an answer, or "".
+    pub open_referral_id: String,
+    /// When the state last changed.
+    pub updated_at_ms: i64,
+}
+
+/// Whose deliveries a Fetch reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FetchScope {
+    /// A partner: only envelopes addressed to it, numbered per partner.
+    Recipient(String),
+    /// An internal participant: everything its administration received or issued, numbered
+    /// by log position (`seq = log_index + 1`).
+    Everything,
+}
+
+/// Who signs what the gateway issues.
+#[derive(Clone, Debug)]
+pub struct Issuer {
+    /// The administration.
+    pub participant: String,
+    /// Its signing key.
+    pub signer: Arc<Signer>,
+}
+
 struct AppendJob {
     admitted: Admitted,
-    reply: oneshot::Sender<Result<Result<Stored, Rejection>, StoreError>>,
+    reply: oneshot::Sender<Result<Decision, StoreError>>,
 }
+
+/// What one job of a group came to, before the commit makes it true.
+type Decision = Result<Stored, Rejection>;
 
 /// Handle to the store; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    writer: mpsc::Sender<AppendJob>,
+    writer: Option<mpsc::Sender<AppendJob>>,
     readers: SqlitePool,
     path: PathBuf,
     commits: Arc<AtomicU64>,
+    committed: watch::Receiver<u64>,
 }
 
 const SCHEMA: &[&str] = &[
@@ -120,7 +181,37 @@ const SCHEMA: &[&str] = &[
         message_id TEXT PRIMARY KEY,
         sender TEXT NOT NULL,
         lrn TEXT NOT NULL,
+        mrn TEXT NOT NULL UNIQUE,
+        state INTEGER NOT NULL,
+        outcome INTEGER NOT NULL,
+        open_referral_id TEXT NOT NULL,
+        referral_count INTEGER NOT NULL,
+        satisfied TEXT NOT NULL,
+        data BLOB NOT NULL,
+        updated_at_ms INTEGER NOT NULL,
         UNIQUE (sender, lrn)
+    )",
+    "CREATE TABLE IF NOT EXISTS referrals (
+        referral_id TEXT PRIMARY KEY,
+        declaration_id TEXT NOT NULL,
+        outcome_message_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        indicator_id TEXT NOT NULL,
+        status TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS indicators (
+        indicator_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        issuer TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        indicator BLOB NOT NULL,
+        revoked INTEGER NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS deliveries (
+        recipient TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        log_index INTEGER NOT NULL,
+        PRIMARY KEY (recipient, seq)
     )",
 ];
 
@@ -141,25 +232,28 @@ pub fn now_ms() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
+fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
+    u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
+}
+
 impl Store {
-    /// Opens (creating if missing) the store in `data_dir`, and starts its writer task.
-    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+    /// Opens (creating if missing) the store in `data_dir` and starts its writer, which
+    /// signs what the gateway issues as `issuer`.
+    pub async fn open(data_dir: &Path, issuer: Issuer) -> Result<Self, StoreError> {
         let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
             path: data_dir.to_path_buf(),
             source,
         };
         std::fs::create_dir_all(data_dir).map_err(|e| open_err(Box::new(e)))?;
-        let path = data_dir.join("aedgate.db");
-        let mut writer = SqliteConnection::connect_with(&options(&path))
+        let path = data_dir.join(DB_FILE);
+        let mut conn = SqliteConnection::connect_with(&options(&path))
             .await
             .map_err(|e| open_err(Box::new(e)))?;
         for statement in SCHEMA {
-            sqlx::query(statement).execute(&mut writer).await?;
+            sqlx::query(statement).execute(&mut conn).await?;
         }
-        let next_index: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(log_index) + 1, 0) FROM envelopes")
-                .fetch_one(&mut writer)
-                .await?;
+        let state = WriterState::load(&mut conn, issuer).await?;
+        let log_size = to_u64(state.next_index, "log size")?;
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options(&path).read_only(true))
@@ -167,27 +261,62 @@ impl Store {
             .map_err(|e| open_err(Box::new(e)))?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let commits = Arc::new(AtomicU64::new(0));
-        tokio::spawn(writer_task(writer, rx, next_index, commits.clone()));
+        let (committed_tx, committed) = watch::channel(log_size);
+        tokio::spawn(writer_task(conn, rx, state, commits.clone(), committed_tx));
         Ok(Self {
-            writer: tx,
+            writer: Some(tx),
             readers,
             path,
             commits,
+            committed,
         })
     }
 
-    /// Stores an admitted envelope durably, or tells why it is a duplicate or refused
-    /// (message id reuse, LRN reuse). Returns only after the commit is on disk.
+    /// Opens an existing store for reading only (audits, tests, offline tools).
+    pub async fn open_read_only(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        let readers = SqlitePoolOptions::new()
+            .max_connections(2)
+            .connect_with(options(&path).create_if_missing(false).read_only(true))
+            .await
+            .map_err(|e| StoreError::Open {
+                path: data_dir.to_path_buf(),
+                source: Box::new(e),
+            })?;
+        let (_, committed) = watch::channel(0);
+        Ok(Self {
+            writer: None,
+            readers,
+            path,
+            commits: Arc::default(),
+            committed,
+        })
+    }
+
+    /// Stores an admitted envelope durably with everything it causes, or tells why it is a
+    /// duplicate or refused. Returns only after the commit is on disk.
     pub async fn append(
         &self,
         admitted: Admitted,
     ) -> Result<Result<Stored, Rejection>, StoreError> {
+        let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        self.writer
+        writer
             .send(AppendJob { admitted, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Transactions committed since the store was opened: with group commit, far fewer than
+    /// the envelopes stored under concurrent load.
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Follows the log size as commits happen (for live Fetch).
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.committed.clone()
     }
 
     /// The stored envelope with this message id.
@@ -201,18 +330,99 @@ impl Store {
         row.map(|r| stored_envelope(&r)).transpose()
     }
 
-    /// Transactions committed since the store was opened: with group commit, far fewer than
-    /// the envelopes stored under concurrent load.
-    pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
-    }
-
     /// Number of log entries, which is also the next `log_index`.
     pub async fn log_size(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM envelopes")
             .fetch_one(&self.readers)
             .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        to_u64(n, "count")
+    }
+
+    /// Deliveries after `after_seq`, oldest first, at most `limit`: (seq, envelope bytes).
+    pub async fn deliveries(
+        &self,
+        scope: &FetchScope,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Bytes)>, StoreError> {
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        let rows =
+            match scope {
+                FetchScope::Recipient(recipient) => {
+                    sqlx::query(
+                        "SELECT d.seq AS seq, e.envelope AS envelope FROM deliveries d
+                     JOIN envelopes e ON e.log_index = d.log_index
+                     WHERE d.recipient = ? AND d.seq > ? ORDER BY d.seq LIMIT ?",
+                    )
+                    .bind(recipient)
+                    .bind(after)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.readers)
+                    .await?
+                }
+                FetchScope::Everything => sqlx::query(
+                    "SELECT log_index + 1 AS seq, envelope FROM envelopes WHERE log_index + 1 > ?
+                     ORDER BY log_index LIMIT ?",
+                )
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.readers)
+                .await?,
+            };
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = row.try_get("seq")?;
+                let bytes: Vec<u8> = row.try_get("envelope")?;
+                Ok((to_u64(seq, "seq")?, Bytes::from(bytes)))
+            })
+            .collect()
+    }
+
+    /// The state of a declaration.
+    pub async fn declaration_status(
+        &self,
+        declaration_id: &str,
+    ) -> Result<Option<DeclarationStatus>, StoreError> {
+        let row = sqlx::query(
+            "SELECT message_id, sender, lrn, mrn, state, outcome, open_referral_id, updated_at_ms
+             FROM declarations WHERE message_id = ?",
+        )
+        .bind(declaration_id)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.map(|r| -> Result<_, StoreError> {
+            let state: i64 = r.try_get("state")?;
+            let outcome: i64 = r.try_get("outcome")?;
+            Ok(DeclarationStatus {
+                declaration_id: r.try_get("message_id")?,
+                sender: r.try_get("sender")?,
+                lrn: r.try_get("lrn")?,
+                mrn: r.try_get("mrn")?,
+                state: DeclarationState::try_from(state as i32)
+                    .unwrap_or(DeclarationState::Unspecified),
+                outcome: OutcomeCode::try_from(outcome as i32).unwrap_or(OutcomeCode::Unspecified),
+                open_referral_id: r.try_get("open_referral_id")?,
+                updated_at_ms: r.try_get("updated_at_ms")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Indicators in force or revoked, as stored (for operators).
+    pub async fn indicators(&self) -> Result<Vec<(RiskIndicator, String, bool)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT indicator, issuer, revoked FROM indicators ORDER BY indicator_id")
+                .fetch_all(&self.readers)
+                .await?;
+        rows.iter()
+            .map(|row| {
+                let bytes: Vec<u8> = row.try_get("indicator")?;
+                let indicator = RiskIndicator::decode(bytes.as_slice())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let revoked: i64 = row.try_get("revoked")?;
+                Ok((indicator, row.try_get("issuer")?, revoked != 0))
+            })
+            .collect()
     }
 
     /// A value of the `meta` table (e.g. the highest trust-list version ever in force).
@@ -241,25 +451,71 @@ fn stored_envelope(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEnvelope, Stor
     let bytes: Vec<u8> = row.try_get("envelope")?;
     let envelope =
         Envelope::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let log_index: i64 = row.try_get("log_index")?;
     Ok(StoredEnvelope {
         message_id: row.try_get("message_id")?,
-        log_index: u64::try_from(log_index)
-            .map_err(|_| StoreError::Corrupt("negative log_index".into()))?,
+        log_index: to_u64(row.try_get("log_index")?, "log_index")?,
         received_at_ms: row.try_get("received_at_ms")?,
         envelope_digest: row.try_get("envelope_digest")?,
         envelope,
     })
 }
 
-/// What one job of a group came to, before the commit makes it true.
-type Decision = Result<Stored, Rejection>;
+/// What the writer keeps between groups; rebuilt from the database after a failed commit.
+struct WriterState {
+    issuer: Issuer,
+    country: String,
+    next_index: i64,
+    declarations: i64,
+    last_seq: HashMap<String, i64>,
+    risk: RiskIndex,
+}
+
+impl WriterState {
+    async fn load(conn: &mut SqliteConnection, issuer: Issuer) -> Result<Self, StoreError> {
+        let next_index: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(log_index) + 1, 0) FROM envelopes")
+                .fetch_one(&mut *conn)
+                .await?;
+        let declarations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM declarations")
+            .fetch_one(&mut *conn)
+            .await?;
+        let mut risk = RiskIndex::new();
+        for row in sqlx::query("SELECT indicator, issuer FROM indicators WHERE revoked = 0")
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let bytes: Vec<u8> = row.try_get("indicator")?;
+            let indicator = RiskIndicator::decode(bytes.as_slice())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            risk.upsert(IndicatorRecord {
+                indicator,
+                issuer: row.try_get("issuer")?,
+            })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        }
+        let country = issuer
+            .participant
+            .split('/')
+            .nth(1)
+            .unwrap_or("XX")
+            .to_owned();
+        Ok(Self {
+            issuer,
+            country,
+            next_index,
+            declarations,
+            last_seq: HashMap::new(),
+            risk,
+        })
+    }
+}
 
 async fn writer_task(
     mut conn: SqliteConnection,
     mut jobs: mpsc::Receiver<AppendJob>,
-    mut next_index: i64,
+    mut state: WriterState,
     commits: Arc<AtomicU64>,
+    committed: watch::Sender<u64>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.recv().await {
@@ -270,10 +526,10 @@ async fn writer_task(
                 Err(_) => break,
             }
         }
-        let start_index = next_index;
-        match commit_group(&mut conn, &group, &mut next_index).await {
+        match commit_group(&mut conn, &group, &mut state).await {
             Ok(decisions) => {
                 commits.fetch_add(1, Ordering::Relaxed);
+                committed.send_replace(u64::try_from(state.next_index).unwrap_or(0));
                 for (job, decision) in group.drain(..).zip(decisions) {
                     // A caller that went away still had its envelope stored; a resend gets
                     // DUPLICATE with the same log index.
@@ -281,13 +537,22 @@ async fn writer_task(
                 }
             }
             Err(error) => {
-                next_index = start_index;
                 tracing::error!(%error, "group commit failed; {} submission(s) not acknowledged", group.len());
                 let message = error.to_string();
                 for job in group.drain(..) {
                     let _ = job.reply.send(Err(StoreError::Corrupt(format!(
                         "commit failed: {message}"
                     ))));
+                }
+                // In-memory state (indices, counters, indicator index) may include the
+                // rolled-back group: rebuild it from what is on disk.
+                let issuer = state.issuer.clone();
+                match WriterState::load(&mut conn, issuer).await {
+                    Ok(fresh) => state = fresh,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot reload store state; refusing further writes");
+                        return;
+                    }
                 }
             }
         }
@@ -297,115 +562,614 @@ async fn writer_task(
 async fn commit_group(
     conn: &mut SqliteConnection,
     group: &[AppendJob],
-    next_index: &mut i64,
+    state: &mut WriterState,
 ) -> Result<Vec<Decision>, StoreError> {
-    let received_at_ms = now_ms();
+    let now = now_ms();
     let mut tx = conn.begin().await?;
     let mut decisions = Vec::with_capacity(group.len());
-    // Envelopes of this group, visible to later jobs of the same group before the commit.
-    let mut pending_ids: HashMap<&str, (&[u8], Stored)> = HashMap::new();
-    let mut pending_lrns: HashMap<(&str, &str), &str> = HashMap::new();
     for job in group {
-        let admitted = &job.admitted;
-        let header = &admitted.header;
-        let AdmittedPayload::Declaration(declaration) = &admitted.payload;
-        // §7: an LRN is unique per sender (a validation rule, so it is checked before reuse
-        // of the message id, following §3's order).
-        let lrn_owner: Option<String> =
-            match pending_lrns.get(&(header.sender.as_str(), declaration.lrn.as_str())) {
-                Some(owner) => Some((*owner).to_owned()),
-                None => {
-                    sqlx::query_scalar(
-                        "SELECT message_id FROM declarations WHERE sender = ? AND lrn = ?",
-                    )
-                    .bind(&header.sender)
-                    .bind(&declaration.lrn)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                }
-            };
-        if let Some(owner) = lrn_owner.filter(|owner| owner != &header.message_id) {
-            decisions.push(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
+        decisions.push(process(&mut tx, state, &job.admitted, now).await?);
+    }
+    tx.commit().await?;
+    Ok(decisions)
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+/// Decides one admitted envelope inside the group's transaction. Every refusal is decided
+/// before anything is written for it, so a refused envelope leaves no trace.
+async fn process(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    admitted: &Admitted,
+    now: i64,
+) -> Result<Decision, StoreError> {
+    let header = &admitted.header;
+    // §7: an LRN is unique per sender (a validation rule, so it is checked before reuse of
+    // the message id, following §3's order).
+    if let AdmittedPayload::Declaration(declaration) = &admitted.payload {
+        let owner: Option<String> =
+            sqlx::query_scalar("SELECT message_id FROM declarations WHERE sender = ? AND lrn = ?")
+                .bind(&header.sender)
+                .bind(&declaration.lrn)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if let Some(owner) = owner.filter(|owner| owner != &header.message_id) {
+            return Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
                 "lrn",
                 format!(
                     "LRN {:?} is already used by declaration {owner}",
                     declaration.lrn
                 ),
             )])));
-            continue;
         }
-        let earlier: Option<(Vec<u8>, Stored)> = match pending_ids.get(header.message_id.as_str()) {
-            Some((digest, stored)) => Some((digest.to_vec(), *stored)),
-            None => sqlx::query("SELECT envelope_digest, received_at_ms, log_index FROM envelopes WHERE message_id = ?")
-                .bind(&header.message_id)
-                .fetch_optional(&mut *tx)
-                .await?
-                .map(|row| -> Result<_, StoreError> {
-                    let index: i64 = row.try_get("log_index")?;
-                    Ok((
-                        row.try_get::<Vec<u8>, _>("envelope_digest")?,
-                        Stored {
-                            disposition: Disposition::Accepted,
-                            received_at_ms: row.try_get("received_at_ms")?,
-                            log_index: u64::try_from(index)
-                                .map_err(|_| StoreError::Corrupt("negative log_index".into()))?,
-                        },
+    }
+    // §3's last row and §4: a known message id is a duplicate or a conflict.
+    if let Some(row) = sqlx::query(
+        "SELECT envelope_digest, received_at_ms, log_index FROM envelopes WHERE message_id = ?",
+    )
+    .bind(&header.message_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    {
+        let digest: Vec<u8> = row.try_get("envelope_digest")?;
+        if digest != admitted.digest {
+            return Ok(Err(Rejection::MessageIdConflict {
+                message_id: header.message_id.clone(),
+            }));
+        }
+        return Ok(Ok(Stored {
+            disposition: Disposition::Duplicate,
+            received_at_ms: row.try_get("received_at_ms")?,
+            log_index: to_u64(row.try_get("log_index")?, "log_index")?,
+        }));
+    }
+    let stored = |log_index: i64| -> Result<Decision, StoreError> {
+        Ok(Ok(Stored {
+            disposition: Disposition::Accepted,
+            received_at_ms: now,
+            log_index: to_u64(log_index, "log_index")?,
+        }))
+    };
+    match &admitted.payload {
+        AdmittedPayload::Declaration(declaration) => {
+            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            state.declarations += 1;
+            let year = time::OffsetDateTime::from_unix_timestamp(now / 1000)
+                .map(|t| t.year())
+                .unwrap_or(2026);
+            let mut record = DeclarationRecord {
+                id: header.message_id.clone(),
+                sender: header.sender.clone(),
+                lrn: declaration.lrn.clone(),
+                mrn: lifecycle::mrn(
+                    year,
+                    &state.country,
+                    u64::try_from(state.declarations).unwrap_or(0),
+                ),
+                state: DeclarationState::Received,
+                outcome: OutcomeCode::Unspecified,
+                open_referral_id: String::new(),
+                referral_count: 0,
+                satisfied: BTreeSet::new(),
+                data: declaration.clone(),
+                updated_at_ms: now,
+            };
+            assess(tx, state, &mut record, now).await?;
+            record.insert(tx).await?;
+            stored(log_index)
+        }
+        AdmittedPayload::Amendment(declaration) => {
+            let mut record =
+                match DeclarationRecord::load_for(tx, &header.correlation_id, &header.sender)
+                    .await?
+                {
+                    Ok(record) => record,
+                    Err(rejection) => return Ok(Err(rejection)),
+                };
+            if let Err(rejection) = lifecycle::ensure_open(&record.id, record.state) {
+                return Ok(Err(rejection));
+            }
+            if declaration.lrn != record.lrn {
+                return Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
+                    "lrn",
+                    format!("an amendment keeps the declaration's LRN {:?}", record.lrn),
+                )])));
+            }
+            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            supersede_referral(tx, &mut record).await?;
+            // New data, fresh assessment: earlier answers were about the old data.
+            record.satisfied.clear();
+            record.data = declaration.clone();
+            assess(tx, state, &mut record, now).await?;
+            record.update(tx).await?;
+            stored(log_index)
+        }
+        AdmittedPayload::Invalidation(_) => {
+            let mut record =
+                match DeclarationRecord::load_for(tx, &header.correlation_id, &header.sender)
+                    .await?
+                {
+                    Ok(record) => record,
+                    Err(rejection) => return Ok(Err(rejection)),
+                };
+            if let Err(rejection) = lifecycle::ensure_open(&record.id, record.state) {
+                return Ok(Err(rejection));
+            }
+            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            supersede_referral(tx, &mut record).await?;
+            record.state = DeclarationState::Invalidated;
+            record.updated_at_ms = now;
+            record.update(tx).await?;
+            stored(log_index)
+        }
+        AdmittedPayload::ReferralResponse(response) => {
+            let unknown = |detail: &str| {
+                Ok(Err(Rejection::UnknownReferral {
+                    referral_id: response.referral_id.clone(),
+                    detail: detail.into(),
+                }))
+            };
+            let Some(referral) = sqlx::query(
+                "SELECT declaration_id, outcome_message_id, kind, indicator_id, status FROM referrals WHERE referral_id = ?",
+            )
+            .bind(&response.referral_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            else {
+                return unknown("no such referral was issued");
+            };
+            let declaration_id: String = referral.try_get("declaration_id")?;
+            let mut record =
+                match DeclarationRecord::load_for(tx, &declaration_id, &header.sender).await? {
+                    Ok(record) => record,
+                    Err(_) => return unknown("no such referral was issued to this sender"),
+                };
+            let outcome_message_id: String = referral.try_get("outcome_message_id")?;
+            if outcome_message_id != header.correlation_id {
+                return unknown(&format!(
+                    "correlation_id must be the OUTCOME that asked ({outcome_message_id})"
+                ));
+            }
+            if let Err(rejection) = lifecycle::ensure_open(&record.id, record.state) {
+                return Ok(Err(rejection));
+            }
+            let status: String = referral.try_get("status")?;
+            if status != "open" {
+                return Ok(Err(Rejection::ReferralNotOpen {
+                    referral_id: response.referral_id.clone(),
+                    detail: format!("it was {status}"),
+                }));
+            }
+            let kind_text: String = referral.try_get("kind")?;
+            let kind = ReferralKind::parse(&kind_text)
+                .ok_or_else(|| StoreError::Corrupt(format!("referral kind {kind_text}")))?;
+            let verdict = match lifecycle::answer(kind, response) {
+                Ok(verdict) => verdict,
+                Err(rejection) => return Ok(Err(rejection)),
+            };
+            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            sqlx::query("UPDATE referrals SET status = 'answered' WHERE referral_id = ?")
+                .bind(&response.referral_id)
+                .execute(&mut **tx)
+                .await?;
+            record.open_referral_id.clear();
+            match verdict {
+                ReferralVerdict::Satisfied => {
+                    let indicator_id: String = referral.try_get("indicator_id")?;
+                    record.satisfied.insert(indicator_id);
+                    assess(tx, state, &mut record, now).await?;
+                }
+                ReferralVerdict::NotCleared => {
+                    issue_outcome(
+                        tx,
+                        state,
+                        &mut record,
+                        OutcomeCode::DoNotLoad,
+                        String::new(),
+                        String::new(),
+                        now,
+                    )
+                    .await?;
+                }
+            }
+            record.update(tx).await?;
+            stored(log_index)
+        }
+        AdmittedPayload::RiskIndicator(indicator) => {
+            let issuer = issuing_administration(&header.sender);
+            if let Some(existing) = state.risk.get(&indicator.indicator_id) {
+                let field_error = |field: &str, why: String| {
+                    Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
+                        field, why,
+                    )])))
+                };
+                if existing.issuer != issuer {
+                    return field_error(
+                        "indicator_id",
+                        format!(
+                            "{} was issued by {}; only its issuer replaces it",
+                            indicator.indicator_id, existing.issuer
+                        ),
+                    );
+                }
+                if indicator.version <= existing.indicator.version {
+                    return field_error(
+                        "version",
+                        format!(
+                            "must be higher than version {} in force",
+                            existing.indicator.version
+                        ),
+                    );
+                }
+            }
+            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            sqlx::query(
+                "INSERT INTO indicators (indicator_id, version, issuer, message_id, indicator, revoked) VALUES (?, ?, ?, ?, ?, 0)
+                 ON CONFLICT(indicator_id) DO UPDATE SET version = excluded.version, issuer = excluded.issuer,
+                 message_id = excluded.message_id, indicator = excluded.indicator, revoked = 0",
+            )
+            .bind(&indicator.indicator_id)
+            .bind(i64::from(indicator.version))
+            .bind(&issuer)
+            .bind(&header.message_id)
+            .bind(indicator.encode_to_vec())
+            .execute(&mut **tx)
+            .await?;
+            state
+                .risk
+                .upsert(IndicatorRecord {
+                    indicator: indicator.clone(),
+                    issuer,
+                })
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            stored(log_index)
+        }
+        AdmittedPayload::RiskIndicatorRevocation(revocation) => {
+            let issuer = issuing_administration(&header.sender);
+            let field_error = |why: String| {
+                Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
+                    "indicator_id",
+                    why,
+                )])))
+            };
+            match state.risk.get(&revocation.indicator_id) {
+                None => {
+                    return field_error(format!(
+                        "no indicator {} is in force",
+                        revocation.indicator_id
                     ))
-                })
-                .transpose()?,
-        };
-        if let Some((digest, stored)) = earlier {
-            decisions.push(if digest == admitted.digest {
-                Ok(Stored {
-                    disposition: Disposition::Duplicate,
-                    ..stored
-                })
-            } else {
-                Err(Rejection::MessageIdConflict {
-                    message_id: header.message_id.clone(),
-                })
-            });
-            continue;
+                }
+                Some(existing) if existing.issuer != issuer => {
+                    return field_error(format!(
+                        "{} was issued by {}; only its issuer revokes it",
+                        revocation.indicator_id, existing.issuer
+                    ))
+                }
+                Some(_) => {}
+            }
+            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            sqlx::query("UPDATE indicators SET revoked = 1 WHERE indicator_id = ?")
+                .bind(&revocation.indicator_id)
+                .execute(&mut **tx)
+                .await?;
+            state.risk.remove(&revocation.indicator_id);
+            stored(log_index)
         }
-        let log_index = *next_index;
+    }
+}
+
+/// The administration an indicator belongs to: the sender itself, or the administration of
+/// the internal participant that published it.
+fn issuing_administration(sender: &str) -> String {
+    parent_administration(sender).unwrap_or(sender).to_owned()
+}
+
+/// Appends an accepted envelope to the log.
+async fn append(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    direction: Direction,
+    admitted: &Admitted,
+    now: i64,
+) -> Result<i64, StoreError> {
+    insert_envelope(
+        tx,
+        state,
+        direction,
+        &admitted.header,
+        &admitted.digest,
+        &admitted.raw,
+        now,
+    )
+    .await
+}
+
+async fn insert_envelope(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    direction: Direction,
+    header: &Header,
+    digest: &[u8],
+    raw: &[u8],
+    now: i64,
+) -> Result<i64, StoreError> {
+    let log_index = state.next_index;
+    sqlx::query(
+        "INSERT INTO envelopes (log_index, message_id, direction, sender, recipient, msg_type, correlation_id,
+                                created_at_ms, received_at_ms, envelope_digest, envelope)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(log_index)
+    .bind(&header.message_id)
+    .bind(direction as u8 as i64)
+    .bind(&header.sender)
+    .bind(&header.recipient)
+    .bind(i64::from(header.r#type))
+    .bind(&header.correlation_id)
+    .bind(header.created_at_ms)
+    .bind(now)
+    .bind(digest)
+    .bind(raw)
+    .execute(&mut **tx)
+    .await?;
+    state.next_index += 1;
+    Ok(log_index)
+}
+
+/// Assesses the declaration's current data against the indicators in force (minus the
+/// ones whose referrals it already satisfied) and issues the outcome.
+async fn assess(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    record: &mut DeclarationRecord,
+    now: i64,
+) -> Result<(), StoreError> {
+    let exclude: HashSet<String> = record.satisfied.iter().cloned().collect();
+    let (code, indicator_id, pointer) = match state.risk.assess(&record.data, now, &exclude) {
+        Some(found) => (
+            found.code,
+            found.record.indicator.indicator_id.clone(),
+            found.pointer,
+        ),
+        None => (
+            OutcomeCode::AssessmentComplete,
+            String::new(),
+            String::new(),
+        ),
+    };
+    issue_outcome(tx, state, record, code, indicator_id, pointer, now).await
+}
+
+/// Signs and stores an OUTCOME for the declaration's sender, queues it for Fetch, opens a
+/// referral when the outcome asks for one, and moves the declaration's state.
+async fn issue_outcome(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    record: &mut DeclarationRecord,
+    code: OutcomeCode,
+    indicator_id: String,
+    pointer: String,
+    now: i64,
+) -> Result<(), StoreError> {
+    let kind = ReferralKind::of(code);
+    let referral_id = match kind {
+        Some(_) => {
+            record.referral_count += 1;
+            lifecycle::referral_id(&record.mrn, record.referral_count)
+        }
+        None => String::new(),
+    };
+    let outcome = Outcome {
+        declaration_id: record.id.clone(),
+        lrn: record.lrn.clone(),
+        mrn: record.mrn.clone(),
+        code: code as i32,
+        referral_id: referral_id.clone(),
+        request_text: lifecycle::request_text(code, &pointer),
+        pointer: if code == OutcomeCode::RequestForInformation {
+            pointer
+        } else {
+            String::new()
+        },
+        decided_at_ms: now,
+    };
+    let envelope = seal(
+        Draft {
+            message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
+            sender: state.issuer.participant.clone(),
+            recipient: record.sender.clone(),
+            message_type: MessageType::Outcome as i32,
+            created_at_ms: now,
+            correlation_id: record.id.clone(),
+            payload: Bytes::from(outcome.encode_to_vec()),
+        },
+        &state.issuer.signer.key,
+        &state.issuer.signer.key_id,
+    );
+    let header = envelope.header.clone().unwrap_or_default();
+    let digest = envelope_digest(&header);
+    let log_index = insert_envelope(
+        tx,
+        state,
+        Direction::Issued,
+        &header,
+        &digest,
+        &envelope.encode_to_vec(),
+        now,
+    )
+    .await?;
+    deliver(tx, state, &record.sender, log_index).await?;
+    if let Some(kind) = kind {
         sqlx::query(
-            "INSERT INTO envelopes (log_index, message_id, direction, sender, recipient, msg_type, correlation_id,
-                                    created_at_ms, received_at_ms, envelope_digest, envelope)
+            "INSERT INTO referrals (referral_id, declaration_id, outcome_message_id, kind, indicator_id, status)
+             VALUES (?, ?, ?, ?, ?, 'open')",
+        )
+        .bind(&referral_id)
+        .bind(&record.id)
+        .bind(&header.message_id)
+        .bind(kind.as_str())
+        .bind(&indicator_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    record.open_referral_id = referral_id;
+    record.outcome = code;
+    record.state = lifecycle::state_after(code);
+    record.updated_at_ms = now;
+    Ok(())
+}
+
+/// Queues a stored envelope for a partner's Fetch under its next gap-free `seq`.
+async fn deliver(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    recipient: &str,
+    log_index: i64,
+) -> Result<(), StoreError> {
+    let last = match state.last_seq.get(recipient) {
+        Some(seq) => *seq,
+        None => {
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM deliveries WHERE recipient = ?")
+                .bind(recipient)
+                .fetch_one(&mut **tx)
+                .await?
+        }
+    };
+    let seq = last + 1;
+    sqlx::query("INSERT INTO deliveries (recipient, seq, log_index) VALUES (?, ?, ?)")
+        .bind(recipient)
+        .bind(seq)
+        .bind(log_index)
+        .execute(&mut **tx)
+        .await?;
+    state.last_seq.insert(recipient.to_owned(), seq);
+    Ok(())
+}
+
+/// Closes the open referral of a declaration whose data or existence changed.
+async fn supersede_referral(
+    tx: &mut Tx<'_>,
+    record: &mut DeclarationRecord,
+) -> Result<(), StoreError> {
+    if !record.open_referral_id.is_empty() {
+        sqlx::query("UPDATE referrals SET status = 'superseded' WHERE referral_id = ?")
+            .bind(&record.open_referral_id)
+            .execute(&mut **tx)
+            .await?;
+        record.open_referral_id.clear();
+    }
+    Ok(())
+}
+
+/// A declaration's row, as the writer works on it.
+struct DeclarationRecord {
+    id: String,
+    sender: String,
+    lrn: String,
+    mrn: String,
+    state: DeclarationState,
+    outcome: OutcomeCode,
+    open_referral_id: String,
+    referral_count: u32,
+    satisfied: BTreeSet<String>,
+    data: AdvanceDeclaration,
+    updated_at_ms: i64,
+}
+
+impl DeclarationRecord {
+    /// The declaration `id` filed by `sender`; another sender's declaration is as unknown as
+    /// one that does not exist, so that its existence is not revealed.
+    async fn load_for(
+        tx: &mut Tx<'_>,
+        id: &str,
+        sender: &str,
+    ) -> Result<Result<Self, Rejection>, StoreError> {
+        let row = sqlx::query(
+            "SELECT message_id, sender, lrn, mrn, state, outcome, open_referral_id, referral_count, satisfied, data, updated_at_ms
+             FROM declarations WHERE message_id = ? AND sender = ?",
+        )
+        .bind(id)
+        .bind(sender)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Err(Rejection::UnknownDeclaration {
+                declaration_id: id.to_owned(),
+            }));
+        };
+        let data: Vec<u8> = row.try_get("data")?;
+        let satisfied: String = row.try_get("satisfied")?;
+        let state: i64 = row.try_get("state")?;
+        let outcome: i64 = row.try_get("outcome")?;
+        let referral_count: i64 = row.try_get("referral_count")?;
+        Ok(Ok(Self {
+            id: row.try_get("message_id")?,
+            sender: row.try_get("sender")?,
+            lrn: row.try_get("lrn")?,
+            mrn: row.try_get("mrn")?,
+            state: DeclarationState::try_from(state as i32)
+                .map_err(|_| StoreError::Corrupt("declaration state".into()))?,
+            outcome: OutcomeCode::try_from(outcome as i32).unwrap_or(OutcomeCode::Unspecified),
+            open_referral_id: row.try_get("open_referral_id")?,
+            referral_count: u32::try_from(referral_count).unwrap_or(0),
+            satisfied: satisfied
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            data: AdvanceDeclaration::decode(data.as_slice())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            updated_at_ms: row.try_get("updated_at_ms")?,
+        }))
+    }
+
+    async fn insert(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO declarations (message_id, sender, lrn, mrn, state, outcome, open_referral_id, referral_count,
+                                       satisfied, data, updated_at_ms)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(log_index)
-        .bind(&header.message_id)
-        .bind(Direction::Accepted as u8 as i64)
-        .bind(&header.sender)
-        .bind(&header.recipient)
-        .bind(i64::from(header.r#type))
-        .bind(&header.correlation_id)
-        .bind(header.created_at_ms)
-        .bind(received_at_ms)
-        .bind(&admitted.digest[..])
-        .bind(&admitted.raw[..])
-        .execute(&mut *tx)
+        .bind(&self.id)
+        .bind(&self.sender)
+        .bind(&self.lrn)
+        .bind(&self.mrn)
+        .bind(self.state as i64)
+        .bind(self.outcome as i64)
+        .bind(&self.open_referral_id)
+        .bind(i64::from(self.referral_count))
+        .bind(self.satisfied_text())
+        .bind(self.data.encode_to_vec())
+        .bind(self.updated_at_ms)
+        .execute(&mut **tx)
         .await?;
-        sqlx::query("INSERT INTO declarations (message_id, sender, lrn) VALUES (?, ?, ?)")
-            .bind(&header.message_id)
-            .bind(&header.sender)
-            .bind(&declaration.lrn)
-            .execute(&mut *tx)
-            .await?;
-        *next_index += 1;
-        let stored = Stored {
-            disposition: Disposition::Accepted,
-            received_at_ms,
-            log_index: u64::try_from(log_index)
-                .map_err(|_| StoreError::Corrupt("negative log_index".into()))?,
-        };
-        pending_ids.insert(header.message_id.as_str(), (&admitted.digest[..], stored));
-        pending_lrns.insert(
-            (header.sender.as_str(), declaration.lrn.as_str()),
-            header.message_id.as_str(),
-        );
-        decisions.push(Ok(stored));
+        Ok(())
     }
-    tx.commit().await?;
-    Ok(decisions)
+
+    async fn update(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE declarations SET state = ?, outcome = ?, open_referral_id = ?, referral_count = ?, satisfied = ?,
+                                     data = ?, updated_at_ms = ?
+             WHERE message_id = ?",
+        )
+        .bind(self.state as i64)
+        .bind(self.outcome as i64)
+        .bind(&self.open_referral_id)
+        .bind(i64::from(self.referral_count))
+        .bind(self.satisfied_text())
+        .bind(self.data.encode_to_vec())
+        .bind(self.updated_at_ms)
+        .bind(&self.id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    fn satisfied_text(&self) -> String {
+        self.satisfied
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
 }

@@ -214,7 +214,7 @@ async fn demo_runs_from_nothing_and_tells_what_happened() {
         "REFUSED — NOT_AUTHORIZED",
         "items[0].description",
         "4 declarations accepted",
-        "Store check: 4 entries",
+        "Store check: 8 entries",
     ] {
         assert!(
             stdout.contains(expected),

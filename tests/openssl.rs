@@ -227,5 +227,9 @@ async fn openssl_made_ca_certificates_and_keys_work_end_to_end() {
             .unwrap_or_else(|e| panic!("{id}: {e}"));
         assert_eq!(receipt.disposition, Disposition::Accepted as i32, "{id}");
     }
-    assert_eq!(gateway.state().store.log_size().await.unwrap(), 2);
+    assert_eq!(
+        gateway.state().store.log_size().await.unwrap(),
+        4,
+        "two declarations, two outcomes"
+    );
 }

@@ -8,9 +8,13 @@
 use crate::core::envelope::{envelope_signing_input, sha256, Digest32};
 use crate::core::ids::{is_message_id, is_participant_id, parent_administration};
 use crate::core::rejection::{FieldViolation, Rejection};
+use crate::core::risk::{validate_indicator, validate_revocation};
 use crate::core::trust::{Exchange, KeyLookup, ParticipantEntry, Role, TrustList};
 use crate::core::validation::validate_declaration;
-use crate::proto::v1::{AdvanceDeclaration, Envelope, Header, MessageType};
+use crate::proto::v1::{
+    AdvanceDeclaration, Envelope, Header, Invalidation, MessageType, ReferralResponse,
+    RiskIndicator, RiskIndicatorRevocation, ScreeningResult,
+};
 use prost::Message;
 
 /// Default payload limit of §3 (1 MiB).
@@ -36,6 +40,16 @@ pub struct AdmissionContext<'a> {
 pub enum AdmittedPayload {
     /// A new advance declaration.
     Declaration(AdvanceDeclaration),
+    /// A full replacement of the declaration named by `correlation_id`.
+    Amendment(AdvanceDeclaration),
+    /// Withdrawal of the declaration named by `correlation_id`.
+    Invalidation(Invalidation),
+    /// An answer to a referral of the OUTCOME named by `correlation_id`.
+    ReferralResponse(ReferralResponse),
+    /// A risk indicator to apply (a higher version replaces).
+    RiskIndicator(RiskIndicator),
+    /// Withdrawal of a risk indicator.
+    RiskIndicatorRevocation(RiskIndicatorRevocation),
 }
 
 /// An envelope that passed every check that does not need the store.
@@ -173,6 +187,100 @@ pub fn decode_declaration(payload: &[u8]) -> Result<AdvanceDeclaration, Rejectio
     }
 }
 
+fn violations(list: Vec<FieldViolation>) -> Result<(), Rejection> {
+    if list.is_empty() {
+        Ok(())
+    } else {
+        Err(Rejection::ValidationFailed(list))
+    }
+}
+
+fn decode<M: Message + Default>(payload: &[u8], what: &str) -> Result<M, Rejection> {
+    M::decode(payload).map_err(|e| {
+        Rejection::ValidationFailed(vec![FieldViolation::new(
+            "payload",
+            format!("not a valid {what} protobuf: {e}"),
+        )])
+    })
+}
+
+/// Messages about an earlier one must say which, in `correlation_id`.
+fn require_correlation(header: &Header, names: &str) -> Result<(), Rejection> {
+    if header.correlation_id.is_empty() {
+        return Err(Rejection::ValidationFailed(vec![FieldViolation::new(
+            "header.correlation_id",
+            format!("must be the message_id of {names}"),
+        )]));
+    }
+    Ok(())
+}
+
+/// The last store-free row of §3: the payload decodes and validates for its type.
+fn decode_payload(
+    message_type: MessageType,
+    header: &Header,
+    payload: &[u8],
+    now_ms: i64,
+) -> Result<AdmittedPayload, Rejection> {
+    Ok(match message_type {
+        MessageType::Declaration => AdmittedPayload::Declaration(decode_declaration(payload)?),
+        MessageType::Amendment => {
+            require_correlation(header, "the declaration it replaces")?;
+            AdmittedPayload::Amendment(decode_declaration(payload)?)
+        }
+        MessageType::Invalidation => {
+            require_correlation(header, "the declaration it withdraws")?;
+            let invalidation: Invalidation = decode(payload, "Invalidation")?;
+            let mut list = Vec::new();
+            let reason_len = invalidation.reason.trim().chars().count();
+            if reason_len == 0 || reason_len > 512 {
+                list.push(FieldViolation::new(
+                    "reason",
+                    "must give the reason, 1 to 512 characters",
+                ));
+            }
+            violations(list)?;
+            AdmittedPayload::Invalidation(invalidation)
+        }
+        MessageType::ReferralResponse => {
+            require_correlation(header, "the OUTCOME that asked")?;
+            let response: ReferralResponse = decode(payload, "ReferralResponse")?;
+            let mut list = Vec::new();
+            if response.referral_id.is_empty() || response.referral_id.len() > 64 {
+                list.push(FieldViolation::new(
+                    "referral_id",
+                    "must name the referral answered",
+                ));
+            }
+            if response.information.chars().count() > 4000 {
+                list.push(FieldViolation::new(
+                    "information",
+                    "at most 4000 characters",
+                ));
+            }
+            if response.screening != 0 && ScreeningResult::try_from(response.screening).is_err() {
+                list.push(FieldViolation::new(
+                    "screening",
+                    "must be CLEAR or NOT_CLEAR when given",
+                ));
+            }
+            violations(list)?;
+            AdmittedPayload::ReferralResponse(response)
+        }
+        MessageType::RiskIndicator => {
+            let indicator: RiskIndicator = decode(payload, "RiskIndicator")?;
+            violations(validate_indicator(&indicator, now_ms))?;
+            AdmittedPayload::RiskIndicator(indicator)
+        }
+        MessageType::RiskIndicatorRevocation => {
+            let revocation: RiskIndicatorRevocation = decode(payload, "RiskIndicatorRevocation")?;
+            violations(validate_revocation(&revocation))?;
+            AdmittedPayload::RiskIndicatorRevocation(revocation)
+        }
+        other => return Err(Rejection::TypeNotSupported(other.as_str_name().to_owned())),
+    })
+}
+
 /// Runs every check of §3 that needs no store, in order. `raw` is the envelope's bytes as
 /// received; `peer` is the participant id of the TLS client certificate.
 pub fn admit(
@@ -237,12 +345,7 @@ pub fn admit(
         Rejection::NotAuthorized(format!("{} is not in the trust list", header.sender))
     })?;
     authorize(message_type, sender, ctx.gateway, ctx.trust)?;
-    let payload = match message_type {
-        MessageType::Declaration => {
-            AdmittedPayload::Declaration(decode_declaration(&envelope.payload)?)
-        }
-        other => return Err(Rejection::TypeNotSupported(other.as_str_name().to_owned())),
-    };
+    let payload = decode_payload(message_type, header, &envelope.payload, ctx.now_ms)?;
     let digest = sha256(&signing_input);
     let header = header.clone();
     Ok(Admitted {

@@ -158,6 +158,21 @@ impl SigningKey {
     }
 }
 
+/// A participant's own signing key with the id the trust list knows it by: what every
+/// signature this participant makes needs.
+pub struct Signer {
+    /// The key.
+    pub key: SigningKey,
+    /// Its id in the trust list.
+    pub key_id: String,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer({})", self.key_id)
+    }
+}
+
 /// A public key from the trust list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VerifyingKey {

@@ -95,6 +95,38 @@ pub enum Rejection {
         /// The reused id.
         message_id: String,
     },
+    /// An amendment, invalidation or referral response for a declaration that had a Do Not
+    /// Load or was invalidated (§5).
+    #[error("declaration {declaration_id} is closed ({state}); it takes no further messages")]
+    DeclarationClosed {
+        /// The declaration.
+        declaration_id: String,
+        /// Its final state.
+        state: String,
+    },
+    /// `correlation_id` names no declaration of this sender at this gateway.
+    #[error("no declaration {declaration_id} from this sender is known here")]
+    UnknownDeclaration {
+        /// The claimed declaration id.
+        declaration_id: String,
+    },
+    /// A referral response names a referral this gateway never issued to the sender, or not
+    /// through the OUTCOME named in `correlation_id`.
+    #[error("referral {referral_id:?} is unknown: {detail}")]
+    UnknownReferral {
+        /// The referral id answered.
+        referral_id: String,
+        /// Which part did not match.
+        detail: String,
+    },
+    /// The referral was already answered, or superseded by an amendment or invalidation.
+    #[error("referral {referral_id} is not open: {detail}")]
+    ReferralNotOpen {
+        /// The referral id answered.
+        referral_id: String,
+        /// Why it is closed.
+        detail: String,
+    },
     /// The gateway does not process this message type yet.
     #[error("message type {0} is not processed by this gateway")]
     TypeNotSupported(String),
@@ -114,7 +146,11 @@ impl Rejection {
             Rejection::UnknownKey { .. }
             | Rejection::KeyNotValid { .. }
             | Rejection::SignatureInvalid { .. } => Code::Unauthenticated,
-            Rejection::ClockSkew { .. } => Code::FailedPrecondition,
+            Rejection::ClockSkew { .. }
+            | Rejection::DeclarationClosed { .. }
+            | Rejection::UnknownDeclaration { .. }
+            | Rejection::UnknownReferral { .. }
+            | Rejection::ReferralNotOpen { .. } => Code::FailedPrecondition,
             Rejection::MessageIdConflict { .. } => Code::AlreadyExists,
             Rejection::TypeNotSupported(_) => Code::Unimplemented,
         }
@@ -134,6 +170,10 @@ impl Rejection {
             Rejection::NotAuthorized(_) => "NOT_AUTHORIZED",
             Rejection::ValidationFailed(_) => "VALIDATION_FAILED",
             Rejection::MessageIdConflict { .. } => "MESSAGE_ID_CONFLICT",
+            Rejection::DeclarationClosed { .. } => "DECLARATION_CLOSED",
+            Rejection::UnknownDeclaration { .. } => "UNKNOWN_DECLARATION",
+            Rejection::UnknownReferral { .. } => "UNKNOWN_REFERRAL",
+            Rejection::ReferralNotOpen { .. } => "REFERRAL_NOT_OPEN",
             Rejection::TypeNotSupported(_) => "TYPE_NOT_SUPPORTED",
         }
     }

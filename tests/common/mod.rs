@@ -159,3 +159,43 @@ pub fn refused(
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
+
+/// Everything delivered to `participant` after `after_seq`, without following.
+pub async fn fetch_all(
+    participant: &Participant,
+    after_seq: u64,
+) -> Vec<aedgate::proto::v1::Delivery> {
+    let mut stream = participant
+        .grpc()
+        .fetch(aedgate::proto::v1::FetchRequest {
+            after_seq,
+            follow: false,
+        })
+        .await
+        .expect("fetch")
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(delivery) = stream.message().await.expect("delivery") {
+        out.push(delivery);
+    }
+    out
+}
+
+/// The OUTCOME payloads among deliveries that answer `declaration_id`, in order.
+pub fn outcomes_for(
+    deliveries: &[aedgate::proto::v1::Delivery],
+    declaration_id: &str,
+) -> Vec<(aedgate::proto::v1::Envelope, aedgate::proto::v1::Outcome)> {
+    deliveries
+        .iter()
+        .filter_map(|d| d.envelope.clone())
+        .filter(|e| {
+            let h = e.header.as_ref().expect("header");
+            h.r#type == MessageType::Outcome as i32 && h.correlation_id == declaration_id
+        })
+        .map(|e| {
+            let outcome = aedgate::proto::v1::Outcome::decode(e.payload.clone()).expect("outcome");
+            (e, outcome)
+        })
+        .collect()
+}
