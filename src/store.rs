@@ -361,7 +361,9 @@ impl Store {
                     .await?
                 }
                 FetchScope::Everything => sqlx::query(
-                    "SELECT log_index + 1 AS seq, envelope FROM envelopes WHERE log_index + 1 > ?
+                    // seq = log_index + 1, so seq > after is log_index >= after (which the
+                    // primary key serves directly).
+                    "SELECT log_index + 1 AS seq, envelope FROM envelopes WHERE log_index >= ?
                      ORDER BY log_index LIMIT ?",
                 )
                 .bind(after)

@@ -822,3 +822,35 @@ async fn indicators_are_versioned_revocable_validated_and_expire() {
     let (_, after) = declare(&mut w.shopco, &declaration_with("AFTER", NONE)).await;
     assert_eq!(code(&after[0].1), OutcomeCode::AssessmentComplete);
 }
+
+#[tokio::test]
+async fn following_streams_end_cleanly_when_the_gateway_shuts_down() {
+    let w = world().await;
+    let mut stream = w
+        .shopco
+        .grpc()
+        .fetch(aedgate::proto::v1::FetchRequest { after_seq: 0, follow: true })
+        .await
+        .unwrap()
+        .into_inner();
+    // Nothing to deliver yet: the stream is waiting for commits. Shutting down must not
+    // wait for it forever, and the client learns why the stream ended.
+    let shutdown = tokio::spawn(w.gateway.shutdown());
+    // (The timeout is a failure bound, not synchronisation: without the shutdown signal the
+    // stream would wait forever.)
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(30), stream.message())
+        .await
+        .expect("stream ended by the shutdown");
+    match ended {
+        Err(status) => {
+            assert_eq!(status.code(), Code::Unavailable);
+            assert_eq!(reason(&status), "SHUTTING_DOWN");
+        }
+        Ok(other) => panic!("expected the stream to end with UNAVAILABLE, got {other:?}"),
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(30), shutdown)
+        .await
+        .expect("shutdown finished")
+        .unwrap()
+        .unwrap();
+}
