@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod ids;
 pub mod lifecycle;
+pub mod merkle;
 pub mod receipt;
 pub mod rejection;
 pub mod risk;
