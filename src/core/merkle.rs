@@ -113,7 +113,7 @@ impl<F: Fn(u32, u64) -> Option<Hash>> PerfectSubtrees for F {
 /// recursion produces: `start` is a multiple of the largest power of two ≤ end − start.
 fn range_hash(tree: &impl PerfectSubtrees, start: u64, end: u64) -> Result<Hash, ProofError> {
     let n = end - start;
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         let level = n.trailing_zeros();
         let index = start >> level;
         return tree
