@@ -1,16 +1,31 @@
-//! The `aedgate` command line: `serve`, `submit`, `demo` and `pki init`.
+//! The `aedgate` command line: `serve`, `pki init`, `demo`; for partners `submit`, `amend`,
+//! `invalidate`, `fetch`, `respond` and `status`; for an administration's risk unit
+//! `indicator publish|revoke|list`.
 //!
 //! Every failure ends in one line on stderr and a non-zero exit status, because the command
-//! is run by operators and scripts that read exactly that.
+//! is run by operators and scripts that read exactly that: 1 when the gateway refused the
+//! message (or a delivered envelope failed its signature check), 2 for usage, configuration
+//! and connection errors.
 
 use crate::client::{ClientError, Participant};
 use crate::config::{ClientConfig, GatewayConfig};
 use crate::core::crypto::Algorithm;
-use crate::core::trust::{format_ms, AgreementEntry, Exchange, Role, TlpLevel};
+use crate::core::envelope::{envelope_signing_input, sha256};
+use crate::core::trust::{
+    format_ms, AgreementEntry, Exchange, KeyLookup, Role, TlpLevel, TrustList,
+};
 use crate::pki::{ParticipantSpec, PkiSpec};
-use crate::proto::v1::{Disposition, Receipt};
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use crate::proto::v1::{
+    AdvanceDeclaration, DeclarationState, Delivery, Disposition, Envelope, FetchRequest,
+    Invalidation, MessageType, Outcome, OutcomeCode, Receipt, ReferralResponse, RiskIndicator,
+    RiskIndicatorRevocation, ScreeningResult, StatusRequest, StatusResponse, Tlp,
+};
+use bytes::Bytes;
+use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
+use prost::Message;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// aedgate: signed advance electronic data and risk intelligence between customs
@@ -33,6 +48,9 @@ pub enum Command {
         config: PathBuf,
     },
     /// Sign a declaration (JSON, see docs/declaration-json.md) and submit it as a partner.
+    ///
+    /// Prints the receipt, whose message id is the declaration id that `status`, `amend` and
+    /// `invalidate` take.
     Submit {
         /// Client configuration (TOML), as written by `aedgate pki init`.
         #[arg(long)]
@@ -40,8 +58,76 @@ pub enum Command {
         /// The declaration, as JSON.
         declaration: PathBuf,
     },
-    /// Build a development federation in a temporary folder, start a gateway and submit a
-    /// batch of realistic declarations, printing what happened.
+    /// Replace a declaration's data (AMENDMENT): it is assessed afresh and gets a new outcome.
+    Amend {
+        /// Client configuration (TOML) of the partner that filed the declaration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The declaration id (its message id, from the receipt of `submit`).
+        declaration_id: String,
+        /// The full replacement declaration, as JSON; it must keep the LRN.
+        declaration: PathBuf,
+    },
+    /// Withdraw a declaration (INVALIDATION), e.g. when the order was cancelled.
+    Invalidate {
+        /// Client configuration (TOML) of the partner that filed the declaration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The declaration id (its message id, from the receipt of `submit`).
+        declaration_id: String,
+        /// Why (1 to 512 characters); kept with the declaration.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Print what the gateway delivered to this participant, each signature checked.
+    ///
+    /// A partner receives its outcomes; an internal participant everything its administration
+    /// received or issued. Every envelope's signature is checked against the trust list, and
+    /// the exit status is 1 when one fails.
+    Fetch {
+        /// Client configuration (TOML), as written by `aedgate pki init`.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only deliveries after this seq (the last one already processed).
+        #[arg(long, value_name = "SEQ", default_value_t = 0)]
+        after: u64,
+        /// Keep the stream open and print new deliveries as they are committed.
+        #[arg(long)]
+        follow: bool,
+    },
+    /// Answer a referral (REQUEST_FOR_INFORMATION or REQUEST_FOR_SCREENING) of an outcome
+    /// delivered to this partner.
+    #[command(group(ArgGroup::new("answer").required(true).args(["information", "screening"])))]
+    Respond {
+        /// Client configuration (TOML) of the partner the outcome was delivered to.
+        #[arg(long)]
+        config: PathBuf,
+        /// The referral id of the outcome, e.g. 26NL00000000000017-R1.
+        referral_id: String,
+        /// The information asked for by a request for information.
+        #[arg(long)]
+        information: Option<String>,
+        /// The result of the screening asked for by a request for screening.
+        #[arg(long, value_enum)]
+        screening: Option<ScreeningArg>,
+    },
+    /// Ask the gateway for a declaration's state (its sender or an internal participant).
+    Status {
+        /// Client configuration (TOML), as written by `aedgate pki init`.
+        #[arg(long)]
+        config: PathBuf,
+        /// The declaration id (its message id, from the receipt of `submit`).
+        declaration_id: String,
+    },
+    /// Risk indicators (PROTOCOL.md §8), for an administration's internal participants such
+    /// as its risk unit.
+    Indicator {
+        /// What to do.
+        #[command(subcommand)]
+        command: IndicatorCommand,
+    },
+    /// Build a development federation in a temporary folder, start a gateway, publish risk
+    /// indicators and file realistic declarations, printing what happened to each.
     Demo,
     /// Development PKI.
     Pki {
@@ -49,6 +135,61 @@ pub enum Command {
         #[command(subcommand)]
         command: PkiCommand,
     },
+}
+
+/// `aedgate indicator ...`.
+#[derive(Debug, Subcommand)]
+pub enum IndicatorCommand {
+    /// Sign and publish an indicator (JSON, see docs/indicator-json.md).
+    ///
+    /// Publishing the same id with a higher version replaces it.
+    Publish {
+        /// Client configuration (TOML) of an internal participant, e.g.
+        /// adm-NL-risk-unit.client.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// The indicator, as JSON.
+        indicator: PathBuf,
+    },
+    /// Revoke an indicator: it stops matching at once.
+    Revoke {
+        /// Client configuration (TOML) of an internal participant of the issuing
+        /// administration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The indicator id.
+        indicator_id: String,
+        /// Why, for the analysts who receive the revocation (at most 500 characters).
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// List the indicators in force, read back from the administration's log.
+    ///
+    /// The contract has no listing call: this reads the log with Fetch and folds every
+    /// indicator and revocation it holds, in order. Expired indicators are marked.
+    List {
+        /// Client configuration (TOML) of an internal participant.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+/// A screening result as typed on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScreeningArg {
+    /// Screened and nothing found: the consignment may be loaded.
+    Clear,
+    /// Screening found a threat: the gateway answers with DO_NOT_LOAD.
+    NotClear,
+}
+
+impl From<ScreeningArg> for ScreeningResult {
+    fn from(arg: ScreeningArg) -> Self {
+        match arg {
+            ScreeningArg::Clear => ScreeningResult::Clear,
+            ScreeningArg::NotClear => ScreeningResult::NotClear,
+        }
+    }
 }
 
 /// `aedgate pki ...`.
@@ -131,6 +272,42 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             config,
             declaration,
         } => submit(config, declaration).await,
+        Command::Amend {
+            config,
+            declaration_id,
+            declaration,
+        } => amend(&config, &declaration_id, &declaration).await,
+        Command::Invalidate {
+            config,
+            declaration_id,
+            reason,
+        } => invalidate(&config, &declaration_id, reason).await,
+        Command::Fetch {
+            config,
+            after,
+            follow,
+        } => fetch(&config, after, follow).await,
+        Command::Respond {
+            config,
+            referral_id,
+            information,
+            screening,
+        } => respond(&config, &referral_id, information, screening).await,
+        Command::Status {
+            config,
+            declaration_id,
+        } => status(&config, &declaration_id).await,
+        Command::Indicator { command } => match command {
+            IndicatorCommand::Publish { config, indicator } => {
+                publish_indicator(&config, &indicator).await
+            }
+            IndicatorCommand::Revoke {
+                config,
+                indicator_id,
+                reason,
+            } => revoke_indicator(&config, indicator_id, reason).await,
+            IndicatorCommand::List { config } => list_indicators(&config).await,
+        },
         Command::Demo => crate::demo::run().await.map(|()| ExitCode::SUCCESS),
         Command::Pki {
             command:
@@ -298,30 +475,758 @@ pub fn describe_refusal(status: &tonic::Status) -> String {
     text
 }
 
-async fn submit(config: PathBuf, declaration: PathBuf) -> Result<ExitCode, String> {
-    let config = ClientConfig::load(&config).map_err(|e| e.to_string())?;
-    let text = std::fs::read_to_string(&declaration)
-        .map_err(|e| format!("cannot read {}: {e}", declaration.display()))?;
-    let decl = crate::declaration_json::from_json(&text)
-        .map_err(|e| format!("{}: {e}", declaration.display()))?;
+fn load_client(config: &Path) -> Result<ClientConfig, String> {
+    ClientConfig::load(config).map_err(|e| e.to_string())
+}
+
+/// Connects as the configured participant; also returns the trust list version, which
+/// receipts are reported against.
+async fn connect(config: &Path) -> Result<(Participant, u64), String> {
+    let config = load_client(config)?;
     let trust_version = config.trust.version();
-    let mut participant = Participant::connect(config)
+    let participant = Participant::connect(config)
         .await
         .map_err(|e| e.to_string())?;
-    let envelope = participant.seal_declaration(&decl);
+    Ok((participant, trust_version))
+}
+
+fn read_declaration(path: &Path) -> Result<AdvanceDeclaration, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    crate::declaration_json::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Submits one envelope and prints `label: receipt` (exit 0) or `label: refusal` (exit 1).
+/// Returns the receipt, if any, for callers that print more.
+async fn send(
+    participant: &mut Participant,
+    envelope: Envelope,
+    label: &str,
+    trust_version: u64,
+) -> Result<(ExitCode, Option<Receipt>), String> {
     match participant.submit(envelope).await {
         Ok(receipt) => {
-            println!(
-                "LRN {}: {}",
-                decl.lrn,
-                describe_receipt(&receipt, trust_version)
-            );
-            Ok(ExitCode::SUCCESS)
+            println!("{label}: {}", describe_receipt(&receipt, trust_version));
+            Ok((ExitCode::SUCCESS, Some(receipt)))
         }
         Err(ClientError::Refused(status)) => {
-            println!("LRN {}: {}", decl.lrn, describe_refusal(&status));
-            Ok(ExitCode::from(1))
+            println!("{label}: {}", describe_refusal(&status));
+            Ok((ExitCode::from(1), None))
         }
         Err(other) => Err(other.to_string()),
     }
+}
+
+async fn submit(config: PathBuf, declaration: PathBuf) -> Result<ExitCode, String> {
+    let decl = read_declaration(&declaration)?;
+    let (mut participant, trust_version) = connect(&config).await?;
+    let envelope = participant.seal_declaration(&decl);
+    let label = format!("LRN {}", decl.lrn);
+    let (code, receipt) = send(&mut participant, envelope, &label, trust_version).await?;
+    if let Some(receipt) = receipt {
+        // The receipt's message id is what every later command about this declaration
+        // takes; say so, because an LRN is not accepted there.
+        println!(
+            "Declaration id {}: use it with `aedgate status`, `amend` and `invalidate`; its outcome arrives by `aedgate fetch`.",
+            receipt.message_id
+        );
+    }
+    Ok(code)
+}
+
+async fn amend(
+    config: &Path,
+    declaration_id: &str,
+    declaration: &Path,
+) -> Result<ExitCode, String> {
+    let decl = read_declaration(declaration)?;
+    let (mut participant, trust_version) = connect(config).await?;
+    let envelope = participant.seal(
+        MessageType::Amendment,
+        Bytes::from(decl.encode_to_vec()),
+        declaration_id,
+    );
+    let label = format!("Amendment of {declaration_id} (LRN {})", decl.lrn);
+    let (code, receipt) = send(&mut participant, envelope, &label, trust_version).await?;
+    if receipt.is_some() {
+        println!(
+            "The amended declaration is assessed afresh; its outcome arrives by `aedgate fetch`."
+        );
+    }
+    Ok(code)
+}
+
+async fn invalidate(
+    config: &Path,
+    declaration_id: &str,
+    reason: String,
+) -> Result<ExitCode, String> {
+    let (mut participant, trust_version) = connect(config).await?;
+    let envelope = participant.seal(
+        MessageType::Invalidation,
+        Bytes::from(Invalidation { reason }.encode_to_vec()),
+        declaration_id,
+    );
+    let label = format!("Invalidation of {declaration_id}");
+    Ok(send(&mut participant, envelope, &label, trust_version)
+        .await?
+        .0)
+}
+
+async fn publish_indicator(config: &Path, path: &Path) -> Result<ExitCode, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let indicator =
+        crate::indicator_json::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let (mut participant, trust_version) = connect(config).await?;
+    let envelope = participant.seal(
+        MessageType::RiskIndicator,
+        Bytes::from(indicator.encode_to_vec()),
+        "",
+    );
+    let label = format!(
+        "Indicator {} v{}",
+        indicator.indicator_id, indicator.version
+    );
+    Ok(send(&mut participant, envelope, &label, trust_version)
+        .await?
+        .0)
+}
+
+async fn revoke_indicator(
+    config: &Path,
+    indicator_id: String,
+    reason: String,
+) -> Result<ExitCode, String> {
+    let (mut participant, trust_version) = connect(config).await?;
+    let label = format!("Revocation of indicator {indicator_id}");
+    let revocation = RiskIndicatorRevocation {
+        indicator_id,
+        reason,
+    };
+    let envelope = participant.seal(
+        MessageType::RiskIndicatorRevocation,
+        Bytes::from(revocation.encode_to_vec()),
+        "",
+    );
+    Ok(send(&mut participant, envelope, &label, trust_version)
+        .await?
+        .0)
+}
+
+/// Every delivery after `after_seq` that the gateway holds now (`follow = false`).
+///
+/// # Errors
+///
+/// The gateway's status when the call or the stream fails.
+pub async fn fetch_all(
+    participant: &Participant,
+    after_seq: u64,
+) -> Result<Vec<Delivery>, tonic::Status> {
+    let mut stream = participant
+        .grpc()
+        .fetch(FetchRequest {
+            after_seq,
+            follow: false,
+        })
+        .await?
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(delivery) = stream.message().await? {
+        out.push(delivery);
+    }
+    Ok(out)
+}
+
+/// Checks a delivered envelope as evidence: its payload matches the digest it signs, and its
+/// signature verifies with a key the trust list gives its sender at its creation time.
+/// Returns the key id on success, or why it is not evidence.
+///
+/// The gateway checks what partners send it, but nobody checks for the partner what the
+/// gateway delivers: an outcome is an instruction (do not load, control on arrival), and a
+/// partner acting on it needs to know that the administration issued it, unchanged.
+pub fn check_signature(trust: &TrustList, envelope: &Envelope) -> Result<String, String> {
+    let header = envelope
+        .header
+        .as_ref()
+        .ok_or("the envelope has no header")?;
+    let signature = envelope
+        .signature
+        .as_ref()
+        .ok_or("the envelope is not signed")?;
+    if header.payload_sha256.len() != 32
+        || sha256(&envelope.payload)[..] != header.payload_sha256[..]
+    {
+        return Err("the payload does not match the digest its signature covers".into());
+    }
+    let key = match trust.key_for(&header.sender, &signature.key_id, header.created_at_ms) {
+        KeyLookup::Valid(key) => key,
+        KeyLookup::OutsideWindow(_) => {
+            return Err(format!(
+                "key {} of {} was not valid at {}",
+                signature.key_id,
+                header.sender,
+                format_ms(header.created_at_ms)
+            ))
+        }
+        KeyLookup::Unknown => {
+            return Err(format!(
+                "key {:?} is not a key of {} in trust list v{}",
+                signature.key_id,
+                header.sender,
+                trust.version()
+            ))
+        }
+    };
+    if key
+        .key
+        .verify(&envelope_signing_input(header), &signature.value)
+    {
+        Ok(signature.key_id.clone())
+    } else {
+        Err(format!(
+            "the signature does not verify with {}",
+            signature.key_id
+        ))
+    }
+}
+
+/// The short name of a message type number (`OUTCOME`), or the number.
+pub fn type_name(message_type: i32) -> String {
+    MessageType::try_from(message_type)
+        .map(|t| {
+            t.as_str_name()
+                .trim_start_matches("MESSAGE_TYPE_")
+                .to_owned()
+        })
+        .unwrap_or_else(|_| format!("type {message_type}"))
+}
+
+/// The short name of an outcome code (`DO_NOT_LOAD`), or the number.
+pub fn code_name(code: i32) -> String {
+    OutcomeCode::try_from(code)
+        .map(|c| {
+            c.as_str_name()
+                .trim_start_matches("OUTCOME_CODE_")
+                .to_owned()
+        })
+        .unwrap_or_else(|_| format!("code {code}"))
+}
+
+/// The short name of a declaration state (`CLEARED`), or the number.
+pub fn state_name(state: i32) -> String {
+    DeclarationState::try_from(state)
+        .map(|s| {
+            s.as_str_name()
+                .trim_start_matches("DECLARATION_STATE_")
+                .to_owned()
+        })
+        .unwrap_or_else(|_| format!("state {state}"))
+}
+
+fn tlp_name(tlp: i32) -> String {
+    Tlp::try_from(tlp)
+        .map(|t| t.as_str_name().trim_start_matches("TLP_").to_owned())
+        .unwrap_or_else(|_| format!("TLP {tlp}"))
+}
+
+/// `1 delivery`, `2 deliveries`.
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+fn or_dash(text: &str) -> &str {
+    if text.is_empty() {
+        "-"
+    } else {
+        text
+    }
+}
+
+/// The outcome an envelope carries, if it is an OUTCOME with a readable payload.
+pub fn outcome_of(envelope: &Envelope) -> Option<Outcome> {
+    let header = envelope.header.as_ref()?;
+    if header.r#type != MessageType::Outcome as i32 {
+        return None;
+    }
+    Outcome::decode(envelope.payload.clone()).ok()
+}
+
+/// An outcome as the person who must act on it reads it, one field a line, indented.
+pub fn describe_outcome(outcome: &Outcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "  declaration id {}", outcome.declaration_id);
+    let _ = writeln!(out, "  LRN            {}", outcome.lrn);
+    let _ = writeln!(out, "  MRN            {}", or_dash(&outcome.mrn));
+    let _ = writeln!(out, "  code           {}", code_name(outcome.code));
+    let _ = writeln!(out, "  referral id    {}", or_dash(&outcome.referral_id));
+    let _ = writeln!(out, "  request        {}", or_dash(&outcome.request_text));
+    let _ = writeln!(out, "  pointer        {}", or_dash(&outcome.pointer));
+    let _ = write!(out, "  decided at     {}", format_ms(outcome.decided_at_ms));
+    out
+}
+
+/// The payload of a delivered envelope, by type, in a few indented lines.
+fn describe_payload(message_type: i32, correlation_id: &str, payload: &Bytes) -> String {
+    fn unreadable(e: prost::DecodeError) -> String {
+        format!("  payload        unreadable: {e}")
+    }
+    let payload = payload.clone();
+    match MessageType::try_from(message_type) {
+        Ok(MessageType::Outcome) => Outcome::decode(payload)
+            .map(|o| describe_outcome(&o))
+            .unwrap_or_else(unreadable),
+        Ok(t @ (MessageType::Declaration | MessageType::Amendment)) => {
+            AdvanceDeclaration::decode(payload)
+                .map(|d| {
+                    let mut out = String::new();
+                    if t == MessageType::Amendment {
+                        let _ = writeln!(out, "  declaration id {correlation_id}");
+                    }
+                    let seller = d.seller.as_ref().map(|s| s.name.as_str()).unwrap_or("");
+                    let _ = write!(
+                        out,
+                        "  LRN            {}\n  seller         {}\n  items          {}",
+                        d.lrn,
+                        or_dash(seller),
+                        d.items.len()
+                    );
+                    out
+                })
+                .unwrap_or_else(unreadable)
+        }
+        Ok(MessageType::Invalidation) => Invalidation::decode(payload)
+            .map(|i| {
+                format!(
+                    "  declaration id {correlation_id}\n  reason         {}",
+                    i.reason
+                )
+            })
+            .unwrap_or_else(unreadable),
+        Ok(MessageType::ReferralResponse) => ReferralResponse::decode(payload)
+            .map(|r| {
+                let answer = match ScreeningResult::try_from(r.screening) {
+                    Ok(ScreeningResult::Clear) => "screening CLEAR".to_owned(),
+                    Ok(ScreeningResult::NotClear) => "screening NOT_CLEAR".to_owned(),
+                    _ => r.information.clone(),
+                };
+                format!(
+                    "  referral id    {}\n  answers        outcome {correlation_id}\n  answer         {answer}",
+                    r.referral_id
+                )
+            })
+            .unwrap_or_else(unreadable),
+        Ok(MessageType::RiskIndicator) => RiskIndicator::decode(payload)
+            .map(|i| {
+                format!(
+                    "  indicator      {} v{}, {}, TLP {}\n  title          {}",
+                    i.indicator_id,
+                    i.version,
+                    code_name(i.action),
+                    tlp_name(i.tlp),
+                    i.title
+                )
+            })
+            .unwrap_or_else(unreadable),
+        Ok(MessageType::RiskIndicatorRevocation) => RiskIndicatorRevocation::decode(payload)
+            .map(|r| {
+                format!(
+                    "  indicator      {}\n  reason         {}",
+                    r.indicator_id,
+                    or_dash(&r.reason)
+                )
+            })
+            .unwrap_or_else(unreadable),
+        Ok(MessageType::ForwardedDeclaration) => Envelope::decode(payload)
+            .map(|e| {
+                let h = e.header.unwrap_or_default();
+                format!(
+                    "  original       {} from {} ({})",
+                    h.message_id,
+                    h.sender,
+                    type_name(h.r#type)
+                )
+            })
+            .unwrap_or_else(unreadable),
+        _ => String::new(),
+    }
+}
+
+/// A delivery as printed by `aedgate fetch`: seq and type, the payload's fields, and the
+/// result of [`check_signature`].
+pub fn describe_delivery(
+    delivery: &Delivery,
+    check: &Result<String, String>,
+    trust_version: u64,
+) -> String {
+    let envelope = delivery.envelope.clone().unwrap_or_default();
+    let header = envelope.header.clone().unwrap_or_default();
+    let mut out = format!(
+        "seq {}  {}  from {} to {}\n  message id     {}\n  created at     {}\n",
+        delivery.seq,
+        type_name(header.r#type),
+        header.sender,
+        header.recipient,
+        header.message_id,
+        format_ms(header.created_at_ms),
+    );
+    let body = describe_payload(header.r#type, &header.correlation_id, &envelope.payload);
+    if !body.is_empty() {
+        out.push_str(&body);
+        out.push('\n');
+    }
+    match check {
+        Ok(key_id) => {
+            let _ = write!(
+                out,
+                "  signature      verified: signed by {key_id}, a key of {} in trust list v{trust_version}",
+                header.sender
+            );
+        }
+        Err(why) => {
+            let _ = write!(
+                out,
+                "  signature      NOT VERIFIED: {why}; do not act on this message"
+            );
+        }
+    }
+    out
+}
+
+/// [`check_signature`] for an envelope delivered by `gateway`'s Fetch. An OUTCOME must also
+/// come from that administration: another participant's key would verify, but only the
+/// administration decides outcomes, and a partner must not stop or release goods on anyone
+/// else's word.
+pub fn check_delivery(
+    trust: &TrustList,
+    gateway: &str,
+    envelope: &Envelope,
+) -> Result<String, String> {
+    let key_id = check_signature(trust, envelope)?;
+    match envelope.header.as_ref() {
+        Some(h) if h.r#type == MessageType::Outcome as i32 && h.sender != gateway => Err(format!(
+            "an outcome must be issued by {gateway}, not by {}",
+            h.sender
+        )),
+        _ => Ok(key_id),
+    }
+}
+
+/// Checks and prints one delivery; returns whether it verified.
+fn print_delivery(participant: &Participant, delivery: &Delivery, trust_version: u64) -> bool {
+    let envelope = delivery.envelope.clone().unwrap_or_default();
+    let check = check_delivery(participant.trust(), &participant.gateway, &envelope);
+    // A blank line after each, so that deliveries read as separate records.
+    println!("{}\n", describe_delivery(delivery, &check, trust_version));
+    check.is_ok()
+}
+
+async fn fetch(config: &Path, after: u64, follow: bool) -> Result<ExitCode, String> {
+    let (participant, trust_version) = connect(config).await?;
+    let mut stream = participant
+        .grpc()
+        .fetch(FetchRequest {
+            after_seq: after,
+            follow,
+        })
+        .await
+        .map_err(|status| format!("fetch refused: {}", ClientError::Refused(status)))?
+        .into_inner();
+    let (mut last, mut count, mut unverified) = (after, 0u64, 0u64);
+    if follow {
+        println!(
+            "Following deliveries to {} after seq {after} (Ctrl-C to stop)",
+            participant.id
+        );
+    }
+    loop {
+        let delivery = match stream.message().await {
+            Ok(Some(delivery)) => delivery,
+            Ok(None) => break,
+            Err(status) => {
+                return Err(format!(
+                    "fetch stream ended after seq {last}: {}; resume with --after {last}",
+                    ClientError::Refused(status)
+                ))
+            }
+        };
+        if !print_delivery(&participant, &delivery, trust_version) {
+            unverified += 1;
+        }
+        last = delivery.seq;
+        count += 1;
+    }
+    if count == 0 {
+        println!("No deliveries to {} after seq {after}.", participant.id);
+    } else {
+        println!(
+            "{} to {}; last seq {last} (next time: --after {last}).",
+            plural(count, "delivery", "deliveries"),
+            participant.id
+        );
+    }
+    if unverified > 0 {
+        println!(
+            "{} failed the signature check: do not act on {}.",
+            plural(unverified, "delivery", "deliveries"),
+            if unverified == 1 { "it" } else { "them" }
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn respond(
+    config: &Path,
+    referral_id: &str,
+    information: Option<String>,
+    screening: Option<ScreeningArg>,
+) -> Result<ExitCode, String> {
+    let (mut participant, trust_version) = connect(config).await?;
+    let deliveries = fetch_all(&participant, 0)
+        .await
+        .map_err(|status| format!("fetch refused: {}", ClientError::Refused(status)))?;
+    // The response names the OUTCOME that asked in its correlation id; the latest outcome
+    // carrying the referral is that one (a referral id is issued once).
+    let asked = deliveries
+        .iter()
+        .rev()
+        .filter_map(|d| d.envelope.as_ref())
+        .find_map(|envelope| {
+            outcome_of(envelope)
+                .filter(|o| o.referral_id == referral_id)
+                .map(|o| (envelope, o))
+        });
+    let Some((envelope, outcome)) = asked else {
+        return Err(format!(
+            "no outcome delivered to {} carries referral {referral_id:?}; `aedgate fetch` lists them",
+            participant.id
+        ));
+    };
+    let outcome_id = envelope
+        .header
+        .as_ref()
+        .map(|h| h.message_id.clone())
+        .unwrap_or_default();
+    let response = ReferralResponse {
+        referral_id: referral_id.to_owned(),
+        information: information.unwrap_or_default(),
+        screening: screening.map_or(ScreeningResult::Unspecified, ScreeningResult::from) as i32,
+    };
+    let sealed = participant.seal(
+        MessageType::ReferralResponse,
+        Bytes::from(response.encode_to_vec()),
+        &outcome_id,
+    );
+    let label = format!(
+        "Response to referral {referral_id} ({} of LRN {}, MRN {})",
+        code_name(outcome.code),
+        outcome.lrn,
+        outcome.mrn
+    );
+    let (code, receipt) = send(&mut participant, sealed, &label, trust_version).await?;
+    if receipt.is_some() {
+        println!(
+            "The declaration is re-assessed; the next outcome arrives by `aedgate fetch`, its state by `aedgate status {}`.",
+            outcome.declaration_id
+        );
+    }
+    Ok(code)
+}
+
+/// What a declaration state means for the goods, in words.
+fn state_meaning(state: i32) -> &'static str {
+    match DeclarationState::try_from(state) {
+        Ok(DeclarationState::Received) => "received, assessment pending",
+        Ok(DeclarationState::Referred) => {
+            "waiting for the answer to the open referral: `aedgate respond`"
+        }
+        Ok(DeclarationState::Cleared) => "released: no further action needed",
+        Ok(DeclarationState::ControlOnArrival) => {
+            "may be loaded; selected for customs control on arrival"
+        }
+        Ok(DeclarationState::DoNotLoad) => "must not be loaded; final",
+        Ok(DeclarationState::Invalidated) => "withdrawn by the filer; final",
+        _ => "unknown state",
+    }
+}
+
+/// A Status answer as a person reads it.
+pub fn describe_status(status: &StatusResponse) -> String {
+    let outcome = if status.outcome == OutcomeCode::Unspecified as i32 {
+        "-".to_owned()
+    } else {
+        code_name(status.outcome)
+    };
+    format!(
+        "Declaration {}\n  LRN            {}\n  MRN            {}\n  state          {} — {}\n  last outcome   {outcome}\n  open referral  {}\n  updated at     {}",
+        status.declaration_id,
+        status.lrn,
+        or_dash(&status.mrn),
+        state_name(status.state),
+        state_meaning(status.state),
+        or_dash(&status.open_referral_id),
+        format_ms(status.updated_at_ms),
+    )
+}
+
+async fn status(config: &Path, declaration_id: &str) -> Result<ExitCode, String> {
+    let (participant, _) = connect(config).await?;
+    match participant
+        .grpc()
+        .status(StatusRequest {
+            declaration_id: declaration_id.to_owned(),
+        })
+        .await
+    {
+        Ok(response) => {
+            println!("{}", describe_status(response.get_ref()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(status) => {
+            println!(
+                "Declaration {declaration_id}: {}",
+                describe_refusal(&status)
+            );
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+/// An indicator as read back from the log, with the administration that issued it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListedIndicator {
+    /// The indicator, latest version.
+    pub indicator: RiskIndicator,
+    /// The issuing administration (`adm/NL`), from the envelope's sender.
+    pub issuer: String,
+}
+
+/// Folds an administration's log, in order, into the indicators it holds, by id: a higher
+/// version replaces the lower, a revocation removes. The gateway admitted only what it
+/// accepted, so this replays its own decisions; the version check only guards against a
+/// log that repeats an older version. Expired indicators are kept: the caller says so.
+pub fn fold_indicators(deliveries: &[Delivery]) -> BTreeMap<String, ListedIndicator> {
+    let mut held: BTreeMap<String, ListedIndicator> = BTreeMap::new();
+    for envelope in deliveries.iter().filter_map(|d| d.envelope.as_ref()) {
+        let Some(header) = envelope.header.as_ref() else {
+            continue;
+        };
+        if header.r#type == MessageType::RiskIndicator as i32 {
+            let Ok(indicator) = RiskIndicator::decode(envelope.payload.clone()) else {
+                continue;
+            };
+            if held
+                .get(&indicator.indicator_id)
+                .is_some_and(|old| old.indicator.version >= indicator.version)
+            {
+                continue;
+            }
+            let issuer = crate::core::ids::parent_administration(&header.sender)
+                .unwrap_or(&header.sender)
+                .to_owned();
+            held.insert(
+                indicator.indicator_id.clone(),
+                ListedIndicator { indicator, issuer },
+            );
+        } else if header.r#type == MessageType::RiskIndicatorRevocation as i32 {
+            if let Ok(revocation) = RiskIndicatorRevocation::decode(envelope.payload.clone()) {
+                held.remove(&revocation.indicator_id);
+            }
+        }
+    }
+    held
+}
+
+/// The table `aedgate indicator list` prints: one line an indicator, by id, expired ones
+/// marked (an analyst renews or revokes those). Columns are as wide as their content, so
+/// that the titles stay on the line.
+pub fn indicator_table(indicators: &BTreeMap<String, ListedIndicator>, now_ms: i64) -> String {
+    let rows: Vec<[String; 7]> = indicators
+        .values()
+        .map(|listed| {
+            let i = &listed.indicator;
+            let until = if i.valid_until_ms == 0 {
+                "no end date".to_owned()
+            } else if crate::core::risk::in_force(i, now_ms) {
+                format_ms(i.valid_until_ms)
+            } else {
+                format!("EXPIRED {}", format_ms(i.valid_until_ms))
+            };
+            [
+                i.indicator_id.clone(),
+                i.version.to_string(),
+                code_name(i.action),
+                tlp_name(i.tlp),
+                until,
+                listed.issuer.clone(),
+                i.title.clone(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "V", "ACTION", "TLP", "VALID UNTIL", "ISSUER", "TITLE"].map(String::from);
+    let mut widths = [0usize; 7];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let mut line = String::new();
+        for (n, (cell, width)) in row.iter().zip(widths).enumerate() {
+            if n == 1 {
+                let _ = write!(line, "{cell:>width$}  ");
+            } else if n == 6 {
+                line.push_str(cell);
+            } else {
+                let _ = write!(line, "{cell:<width$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+async fn list_indicators(config: &Path) -> Result<ExitCode, String> {
+    let config = load_client(config)?;
+    // Only internal participants read the administration's log; a partner's Fetch holds
+    // its own outcomes only, and an empty list would wrongly suggest no indicators exist.
+    let role = config
+        .trust
+        .participant(&config.participant)
+        .map(|p| p.role);
+    if role != Some(Role::Internal) {
+        return Err(format!(
+            "{} is not an internal participant: only an administration's internal participants (e.g. adm-NL-risk-unit.client.toml) can list indicators",
+            config.participant
+        ));
+    }
+    let participant = Participant::connect(config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let deliveries = fetch_all(&participant, 0)
+        .await
+        .map_err(|status| format!("fetch refused: {}", ClientError::Refused(status)))?;
+    let held = fold_indicators(&deliveries);
+    let now = crate::store::now_ms();
+    let expired = held
+        .values()
+        .filter(|l| !crate::core::risk::in_force(&l.indicator, now))
+        .count();
+    print!("{}", indicator_table(&held, now));
+    let in_force = held.len() - expired;
+    println!(
+        "In force at {}: {}{}; read from {}.",
+        participant.gateway,
+        plural(in_force as u64, "indicator", "indicators"),
+        if expired > 0 {
+            format!(" ({expired} more expired)")
+        } else {
+            String::new()
+        },
+        plural(deliveries.len() as u64, "log entry", "log entries")
+    );
+    Ok(ExitCode::SUCCESS)
 }

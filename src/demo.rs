@@ -1,17 +1,30 @@
 //! `aedgate demo`: the whole core path on one screen, for a customs officer or an
 //! integrator seeing aedgate for the first time. It builds a development federation in a
-//! temporary folder, starts the Dutch administration's gateway on the embedded store, and
-//! files a realistic batch as two partners — clean declarations, a network resend, vague or
-//! inconsistent data, a tampered message, a spoofed sender — then says what happened to
-//! each, in words, with the evidence the partner holds.
+//! temporary folder, starts the Dutch administration's gateway on the embedded store, has
+//! the Dutch risk unit publish a few risk indicators, and files a realistic batch as two
+//! partners — clean declarations, a network resend, vague or inconsistent data, a tampered
+//! message, a spoofed sender — then says what happened to each, in words, with the evidence
+//! the partner holds. A second part follows consignments that the indicators select through
+//! their outcomes — release, request for information, screening, control on arrival, Do Not
+//! Load — as the partners fetch them, signature-checked, and answer them.
+//!
+//! The indicators are chosen so that the batch of the first part matches none of them: that
+//! part is about admission, and each of its accepted declarations is simply released.
 
+use crate::cli::{
+    check_delivery, code_name, describe_refusal, fetch_all, fold_indicators, indicator_table,
+    outcome_of, state_name,
+};
 use crate::client::{ClientError, Participant};
 use crate::config::{ClientConfig, GatewayConfig};
 use crate::core::envelope::Draft;
+use crate::core::trust::format_ms;
 use crate::core::validation::sample_declaration;
 use crate::pki::PkiSpec;
 use crate::proto::v1::{
-    AdvanceDeclaration, Disposition, Envelope, Item, MessageType, Money, Receipt,
+    AdvanceDeclaration, Criteria, DeclarationState, Disposition, Envelope, Item, MessageType,
+    Money, Outcome, OutcomeCode, Receipt, ReferralResponse, RiskIndicator, ScreeningResult,
+    StatusRequest, StatusResponse, Tlp,
 };
 use bytes::Bytes;
 use prost::Message;
@@ -21,6 +34,8 @@ const NL: &str = "adm/NL";
 const SHOPCO: &str = "ptr/NL/shopco";
 const FLYFAST: &str = "ptr/NL/flyfast";
 const BPOST: &str = "ptr/BE/bpost-demo";
+const RISK_UNIT: &str = "adm/NL/risk-unit";
+const DAY_MS: i64 = 86_400_000;
 
 fn eur(amount_minor: i64) -> Option<Money> {
     Some(Money {
@@ -148,6 +163,35 @@ pub async fn run() -> Result<(), String> {
     let mut shopco = client(dir.path(), SHOPCO, &endpoint, NL).await?;
     let mut flyfast = client(dir.path(), FLYFAST, &endpoint, NL).await?;
     let mut bpost = client(dir.path(), BPOST, &endpoint, NL).await?;
+    let mut risk_unit = client(dir.path(), RISK_UNIT, &endpoint, NL).await?;
+
+    // The risk unit's indicators are in force before the first declaration arrives.
+    let indicators = indicators(crate::store::now_ms());
+    for indicator in &indicators {
+        let envelope = risk_unit.seal(
+            MessageType::RiskIndicator,
+            Bytes::from(indicator.encode_to_vec()),
+            "",
+        );
+        risk_unit
+            .submit(envelope)
+            .await
+            .map_err(|e| format!("risk indicator {} refused: {e}", indicator.indicator_id))?;
+    }
+    let log = fetch_all(&risk_unit, 0)
+        .await
+        .map_err(|status| ClientError::Refused(status).to_string())?;
+    println!(
+        "Risk indicators: the NL risk unit (adm/NL/risk-unit) published {} indicators, each signed",
+        indicators.len()
+    );
+    println!(
+        "and acknowledged with a signed receipt; as read back from the log of adm/NL with Fetch:\n"
+    );
+    println!(
+        "{}",
+        indicator_table(&fold_indicators(&log), crate::store::now_ms())
+    );
     let mut lines = Vec::new();
 
     // Clean declarations from the marketplace, one at a time.
@@ -351,17 +395,596 @@ pub async fn run() -> Result<(), String> {
     });
 
     println!("{}", report(&lines, &key_id, trust_version));
+
+    let accepted: Vec<(&'static str, Receipt)> = lines
+        .iter()
+        .filter_map(|line| match &line.result {
+            Ok(r) if r.disposition == Disposition::Accepted as i32 => Some((line.filer, r.clone())),
+            _ => None,
+        })
+        .collect();
+    let mut officer = Officer {
+        trust_version,
+        stories: 0,
+        cases: Vec::new(),
+    };
+    officer
+        .assessment(&mut shopco, &mut flyfast, &accepted, &d1, &indicators)
+        .await?;
+
     let stored = gateway
         .state()
         .store
         .log_size()
         .await
         .map_err(|e| e.to_string())?;
+    let log = fetch_all(&risk_unit, 0)
+        .await
+        .map_err(|status| ClientError::Refused(status).to_string())?;
+    let count = |t: MessageType| {
+        log.iter()
+            .filter(|d| {
+                d.envelope
+                    .as_ref()
+                    .and_then(|e| e.header.as_ref())
+                    .is_some_and(|h| h.r#type == t as i32)
+            })
+            .count()
+    };
     println!(
-        "Store check: {stored} entries in the log of adm/NL: every accepted declaration and the signed outcome issued for it."
+        "Store check: {stored} entries in the log of adm/NL, and the risk unit's Fetch reads {}: {} risk indicators, \
+         {} declarations, {} referral responses and {} signed outcomes (one for every accepted declaration and every answered referral).",
+        log.len(),
+        count(MessageType::RiskIndicator),
+        count(MessageType::Declaration),
+        count(MessageType::ReferralResponse),
+        count(MessageType::Outcome),
     );
     gateway.shutdown().await.map_err(|e| e.to_string())?;
     Ok(())
+}
+
+/// The risk unit's indicators, valid from `now_ms`: realistic targeting rules of the kinds
+/// customs risk units run, none of which selects the admission batch.
+fn indicators(now_ms: i64) -> Vec<RiskIndicator> {
+    // Whole seconds, so that the list shows plain timestamps.
+    let until = |days: i64| (now_ms + days * DAY_MS) / 1000 * 1000;
+    let indicator = |id: &str,
+                     title: &str,
+                     rationale: &str,
+                     tlp: Tlp,
+                     criteria: Criteria,
+                     action: OutcomeCode,
+                     valid_until_ms: i64| RiskIndicator {
+        indicator_id: id.into(),
+        version: 1,
+        title: title.into(),
+        rationale: rationale.into(),
+        tlp: tlp as i32,
+        personal_data: false,
+        criteria: Some(criteria),
+        action: action as i32,
+        valid_until_ms,
+    };
+    vec![
+        indicator(
+            "NL-2026-RFI-0107",
+            "Counterfeit sports footwear sold by Putian Fleetfoot Trading",
+            "212 pairs of counterfeit branded trainers seized in 31 parcels from this seller, \
+             declared as unbranded running shoes; ask for brand and supplier invoice.",
+            Tlp::Amber,
+            Criteria {
+                hs_prefixes: vec!["6402".into(), "6403".into(), "6404".into()],
+                seller_name_terms: vec!["Fleetfoot Trading".into()],
+                ..Default::default()
+            },
+            OutcomeCode::RequestForInformation,
+            until(180),
+        ),
+        indicator(
+            "NL-2026-COA-0042",
+            "Mobile phones and smartwatches declared at EUR 20.00 or less",
+            "Undervaluation of telephones and wearables (HS 8517) to evade import VAT; \
+             verify the value against the listing and payment on arrival.",
+            Tlp::Green,
+            Criteria {
+                hs_prefixes: vec!["8517".into()],
+                max_value: eur(2_000),
+                ..Default::default()
+            },
+            OutcomeCode::ControlOnArrival,
+            0,
+        ),
+        indicator(
+            "NL-2026-SCR-0009",
+            "Printer toner cartridges as air cargo: high-risk cargo screening",
+            "Toner cartridges are a known concealment method for improvised explosive devices \
+             in air cargo; have them screened before loading.",
+            Tlp::AmberStrict,
+            Criteria {
+                hs_prefixes: vec!["844399".into()],
+                description_terms: vec!["toner".into()],
+                ..Default::default()
+            },
+            OutcomeCode::RequestForScreening,
+            until(90),
+        ),
+        indicator(
+            "NL-2026-DNL-0003",
+            "Lithium-ion battery packs offered as general air cargo (UN 3480)",
+            "Loose lithium-ion battery packs declared as general cargo bypass dangerous-goods \
+             acceptance; two cargo fires in 2026. Must not be loaded.",
+            Tlp::Amber,
+            Criteria {
+                hs_prefixes: vec!["8507".into()],
+                description_terms: vec![
+                    "lithium battery pack".into(),
+                    "lithium-ion battery pack".into(),
+                ],
+                ..Default::default()
+            },
+            OutcomeCode::DoNotLoad,
+            until(30),
+        ),
+    ]
+}
+
+/// Wraps `text` at `width` columns, every line indented by `indent` spaces.
+fn wrap(text: &str, indent: usize, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && indent + line.chars().count() + 1 + word.chars().count() > width {
+            let _ = writeln!(out, "{:indent$}{line}", "");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = write!(out, "{:indent$}{line}", "");
+    }
+    out.trim_end().to_owned()
+}
+
+/// What the partner does with an outcome that asks something of it.
+enum Answer {
+    Information(&'static str),
+    Screening(ScreeningResult),
+}
+
+/// The second part of the demo: consignments followed through their outcomes, told the
+/// way a customs officer follows a case.
+struct Officer {
+    trust_version: u64,
+    stories: u8,
+    /// Each story's final Status, for the summary.
+    cases: Vec<StatusResponse>,
+}
+
+impl Officer {
+    async fn assessment(
+        &mut self,
+        shopco: &mut Participant,
+        flyfast: &mut Participant,
+        accepted: &[(&'static str, Receipt)],
+        clean: &AdvanceDeclaration,
+        indicators: &[RiskIndicator],
+    ) -> Result<(), String> {
+        println!("\nRisk assessment and outcomes (PROTOCOL.md §8)");
+        println!("=============================================");
+        println!(
+            "{}",
+            wrap(
+                &format!(
+                    "Every accepted declaration is assessed against the {} indicators in force when it is \
+                     committed and gets exactly one OUTCOME, signed by adm/NL, which the partner reads with Fetch \
+                     and checks against trust list v{}. Outcomes never name the indicator, its criteria or its issuer.",
+                    indicators.len(),
+                    self.trust_version
+                ),
+                0,
+                100
+            )
+        );
+        let mut released = 0;
+        for (filer, receipt) in accepted {
+            let partner = if *filer == "FlyFast" {
+                &*flyfast
+            } else {
+                &*shopco
+            };
+            let outcomes = outcomes_for(partner, &receipt.message_id).await?;
+            if outcomes
+                .iter()
+                .all(|(_, _, o)| o.code == OutcomeCode::AssessmentComplete as i32)
+            {
+                released += 1;
+            }
+        }
+        if released == accepted.len() {
+            println!(
+                "The {released} declarations accepted above matched no indicator: each was released (ASSESSMENT_COMPLETE)."
+            );
+        } else {
+            println!(
+                "Of the {} declarations accepted above, {released} were released (ASSESSMENT_COMPLETE).",
+                accepted.len()
+            );
+        }
+
+        let Some((_, receipt)) = accepted.iter().find(|(filer, _)| *filer == "ShopCo") else {
+            return Err("the clean declaration was not accepted".into());
+        };
+        self.heading("Clean consignment: released at once", "ShopCo", clean);
+        println!(
+            "   accepted above as log entry {}, declaration id {}",
+            receipt.log_index, receipt.message_id
+        );
+        self.follow(shopco, &receipt.message_id, 0).await?;
+        self.status(shopco, &receipt.message_id).await?;
+
+        let trainers = story(
+            shipment(
+                "SC-2026-000201",
+                "Putian Fleetfoot Trading Co., Ltd.",
+                "CN",
+                "EXP7723419901NL",
+                vec![item(
+                    "Men's running shoes, mesh textile upper, rubber sole, size 43",
+                    "64041100",
+                    2,
+                    2_800,
+                    "CN",
+                    1_400,
+                )],
+            ),
+            "SHOPCO-S-009921",
+        );
+        self.heading(
+            "Request for information, answered: trainers from a seller under watch",
+            "ShopCo",
+            &trainers,
+        );
+        let id = self.file(shopco, &trainers).await?;
+        self.follow(shopco, &id, 0).await?;
+        self.answer(
+            shopco,
+            &id,
+            "ShopCo",
+            Answer::Information(
+                "Unbranded running shoes made in the seller's own factory in Putian; no logos or \
+                 trademarks on the shoes, box or labels. Supplier invoice FT-2026-11873 and product \
+                 photos are in ShopCo case 55120.",
+            ),
+        )
+        .await?;
+        self.follow(shopco, &id, 1).await?;
+        self.status(shopco, &id).await?;
+
+        let toner = story(
+            shipment(
+                "FF-88120104",
+                "Zhuhai PrintPro Supplies Co., Ltd.",
+                "CN",
+                "FF120104",
+                vec![item(
+                    "Compatible toner cartridges for laser printers, black, CF259A",
+                    "84439990",
+                    4,
+                    5_996,
+                    "CN",
+                    3_200,
+                )],
+            ),
+            "PP-CN-22817",
+        );
+        self.heading(
+            "Request for screening, screened CLEAR: toner cartridges by air",
+            "FlyFast",
+            &toner,
+        );
+        let id = self.file(flyfast, &toner).await?;
+        self.follow(flyfast, &id, 0).await?;
+        self.answer(
+            flyfast,
+            &id,
+            "FlyFast",
+            Answer::Screening(ScreeningResult::Clear),
+        )
+        .await?;
+        self.follow(flyfast, &id, 1).await?;
+        self.status(flyfast, &id).await?;
+
+        let refills = story(
+            shipment(
+                "FF-88120105",
+                "Office Supply Direct FZE",
+                "AE",
+                "FF120105",
+                vec![item(
+                    "Refilled toner cartridges for office laser printers",
+                    "84439990",
+                    2,
+                    2_400,
+                    "AE",
+                    1_900,
+                )],
+            ),
+            "OSD-AE-0419",
+        );
+        self.heading(
+            "Request for screening, NOT CLEAR: the screening found a threat",
+            "FlyFast",
+            &refills,
+        );
+        let id = self.file(flyfast, &refills).await?;
+        self.follow(flyfast, &id, 0).await?;
+        self.answer(
+            flyfast,
+            &id,
+            "FlyFast",
+            Answer::Screening(ScreeningResult::NotClear),
+        )
+        .await?;
+        self.follow(flyfast, &id, 1).await?;
+        self.status(flyfast, &id).await?;
+        let amendment = flyfast.seal(
+            MessageType::Amendment,
+            Bytes::from(refills.encode_to_vec()),
+            &id,
+        );
+        match flyfast.submit(amendment).await {
+            Err(ClientError::Refused(status)) => {
+                let refusal = describe_refusal(&status);
+                let first = refusal.lines().next().unwrap_or_default();
+                println!("   FlyFast tries to amend it: {first} (a Do Not Load is final)");
+            }
+            Ok(_) => println!("   FlyFast tries to amend it: ACCEPTED (unexpected)"),
+            Err(other) => return Err(other.to_string()),
+        }
+
+        let battery = story(
+            shipment(
+                "FF-88120106",
+                "Voltera E-Bike Parts Co., Ltd.",
+                "CN",
+                "FF120106",
+                vec![item(
+                    "Lithium battery pack 48V 20Ah for electric bicycles",
+                    "85076000",
+                    1,
+                    18_900,
+                    "CN",
+                    5_200,
+                )],
+            ),
+            "VT-CN-7781",
+        );
+        self.heading(
+            "Do Not Load: a lithium-ion battery pack as general cargo",
+            "FlyFast",
+            &battery,
+        );
+        let id = self.file(flyfast, &battery).await?;
+        self.follow(flyfast, &id, 0).await?;
+        self.status(flyfast, &id).await?;
+
+        let phone = story(
+            shipment(
+                "SC-2026-000202",
+                "Shenzhen Brightway Digital Ltd.",
+                "CN",
+                "EXP7723419902NL",
+                vec![item(
+                    "Smartphone, 6.7-inch display, 256 GB storage, dual SIM",
+                    "85171300",
+                    1,
+                    1_850,
+                    "CN",
+                    420,
+                )],
+            ),
+            "SHOPCO-S-011208",
+        );
+        self.heading(
+            "Control on arrival: a smartphone declared at EUR 18.50",
+            "ShopCo",
+            &phone,
+        );
+        let id = self.file(shopco, &phone).await?;
+        self.follow(shopco, &id, 0).await?;
+        self.status(shopco, &id).await?;
+        self.summary();
+        Ok(())
+    }
+
+    /// One line a consignment: where each ended, by LRN and MRN, as an officer's worklist.
+    fn summary(&self) {
+        println!("\nWhere they stand (Status of each declaration, as its filer may ask):");
+        println!("   {:<15} {:<19} {:<19} MEANING", "LRN", "MRN", "STATE");
+        for status in &self.cases {
+            println!(
+                "   {:<15} {:<19} {:<19} {}",
+                status.lrn,
+                status.mrn,
+                state_name(status.state),
+                meaning(status.state)
+            );
+        }
+        println!();
+    }
+
+    fn heading(&mut self, title: &str, filer: &str, d: &AdvanceDeclaration) {
+        let letter = char::from(b'A' + self.stories);
+        self.stories += 1;
+        let seller = d.seller.as_ref().map(|s| s.name.as_str()).unwrap_or("-");
+        println!("\n{letter}. {title}");
+        println!(
+            "   {filer}, LRN {}: {} (seller {seller})",
+            d.lrn,
+            goods_summary(d)
+        );
+    }
+
+    async fn file(&self, p: &mut Participant, d: &AdvanceDeclaration) -> Result<String, String> {
+        let envelope = p.seal_declaration(d);
+        let receipt = p
+            .submit(envelope)
+            .await
+            .map_err(|e| format!("LRN {} refused: {e}", d.lrn))?;
+        println!(
+            "   ACCEPTED as log entry {}, declaration id {}",
+            receipt.log_index, receipt.message_id
+        );
+        Ok(receipt.message_id)
+    }
+
+    /// Prints the outcome number `n` (from 0) of a declaration as its partner fetched it.
+    async fn follow(&self, p: &Participant, id: &str, n: usize) -> Result<(), String> {
+        let outcomes = outcomes_for(p, id).await?;
+        let Some((seq, envelope, outcome)) = outcomes.get(n) else {
+            return Err(format!("no outcome {} for declaration {id}", n + 1));
+        };
+        let check = match check_delivery(p.trust(), &p.gateway, envelope) {
+            Ok(key_id) => format!("signature verified ({key_id})"),
+            Err(why) => format!("SIGNATURE NOT VERIFIED: {why}"),
+        };
+        println!(
+            "   ← OUTCOME {}, fetched by {} as seq {seq}, {check}",
+            code_name(outcome.code),
+            p.id
+        );
+        let mut facts = format!("MRN {}", outcome.mrn);
+        if !outcome.referral_id.is_empty() {
+            let _ = write!(facts, " · referral {}", outcome.referral_id);
+        }
+        if !outcome.pointer.is_empty() {
+            let _ = write!(facts, " · about {}", outcome.pointer);
+        }
+        let _ = write!(facts, " · decided {}", format_ms(outcome.decided_at_ms));
+        println!("     {facts}");
+        if !outcome.request_text.is_empty() {
+            println!("{}", wrap(&format!("“{}”", outcome.request_text), 5, 100));
+        }
+        Ok(())
+    }
+
+    /// Answers the open referral of a declaration, naming the outcome that asked.
+    async fn answer(
+        &self,
+        p: &mut Participant,
+        id: &str,
+        filer: &str,
+        answer: Answer,
+    ) -> Result<(), String> {
+        let outcomes = outcomes_for(p, id).await?;
+        let Some((_, envelope, outcome)) = outcomes.last() else {
+            return Err(format!("no outcome for declaration {id}"));
+        };
+        let asked_by = envelope
+            .header
+            .as_ref()
+            .map(|h| h.message_id.clone())
+            .unwrap_or_default();
+        let (response, said) = match answer {
+            Answer::Information(text) => (
+                ReferralResponse {
+                    referral_id: outcome.referral_id.clone(),
+                    information: text.into(),
+                    ..Default::default()
+                },
+                format!("“{text}”"),
+            ),
+            Answer::Screening(result) => (
+                ReferralResponse {
+                    referral_id: outcome.referral_id.clone(),
+                    screening: result as i32,
+                    ..Default::default()
+                },
+                format!(
+                    "screened (X-ray and explosives trace detection): {}",
+                    result.as_str_name().trim_start_matches("SCREENING_RESULT_")
+                ),
+            ),
+        };
+        let envelope = p.seal(
+            MessageType::ReferralResponse,
+            Bytes::from(response.encode_to_vec()),
+            &asked_by,
+        );
+        let receipt = p
+            .submit(envelope)
+            .await
+            .map_err(|e| format!("answer to {} refused: {e}", outcome.referral_id))?;
+        println!(
+            "   → {filer} answers referral {} (log entry {}):",
+            outcome.referral_id, receipt.log_index
+        );
+        println!("{}", wrap(&said, 5, 100));
+        Ok(())
+    }
+
+    async fn status(&mut self, p: &Participant, id: &str) -> Result<(), String> {
+        let status = p
+            .grpc()
+            .status(StatusRequest {
+                declaration_id: id.to_owned(),
+            })
+            .await
+            .map_err(|status| ClientError::Refused(status).to_string())?
+            .into_inner();
+        println!(
+            "   Status: {} — {}",
+            state_name(status.state),
+            meaning(status.state)
+        );
+        self.cases.push(status);
+        Ok(())
+    }
+}
+
+/// A declaration state in an officer's words.
+fn meaning(state: i32) -> &'static str {
+    match DeclarationState::try_from(state) {
+        Ok(DeclarationState::Cleared) => "released",
+        Ok(DeclarationState::Referred) => "waiting for the partner's answer",
+        Ok(DeclarationState::ControlOnArrival) => {
+            "may be loaded; customs will control it on arrival"
+        }
+        Ok(DeclarationState::DoNotLoad) => "must not be loaded; final",
+        Ok(DeclarationState::Invalidated) => "withdrawn by the filer",
+        _ => "pending",
+    }
+}
+
+/// A story's declaration: the seller gets its own marketplace identifier, so that no story
+/// shares a seller with the admission batch.
+fn story(mut d: AdvanceDeclaration, seller_id: &str) -> AdvanceDeclaration {
+    if let Some(s) = d.seller.as_mut() {
+        s.identifier = seller_id.into();
+    }
+    d
+}
+
+/// The outcomes delivered to `p` for a declaration, in order, with their seq.
+async fn outcomes_for(
+    p: &Participant,
+    declaration_id: &str,
+) -> Result<Vec<(u64, Envelope, Outcome)>, String> {
+    let deliveries = fetch_all(p, 0)
+        .await
+        .map_err(|status| ClientError::Refused(status).to_string())?;
+    Ok(deliveries
+        .into_iter()
+        .filter_map(|d| {
+            let envelope = d.envelope?;
+            let outcome = outcome_of(&envelope)?;
+            (outcome.declaration_id == declaration_id).then_some((d.seq, envelope, outcome))
+        })
+        .collect())
 }
 
 /// A declaration draft to adm/NL with a chosen message id and sender: what a forger writes.
@@ -447,4 +1070,52 @@ fn report(lines: &[Line], key_id: &str, trust_version: u64) -> String {
         "a receipt is only sent once the declaration is committed to disk."
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::risk::{criteria_match, validate_indicator};
+
+    #[test]
+    fn the_indicators_are_valid_and_select_nothing_of_the_admission_batch() {
+        let now = crate::store::now_ms();
+        let indicators = indicators(now);
+        for indicator in &indicators {
+            assert_eq!(
+                validate_indicator(indicator, now),
+                [],
+                "{}",
+                indicator.indicator_id
+            );
+        }
+        let batch = [
+            sample_declaration("SC-2026-000101"),
+            shipment(
+                "SC-2026-000102",
+                "Bright Audio Ltd",
+                "GB",
+                "EXP7723419846NL",
+                vec![item(
+                    "Wireless in-ear earphones with charging case",
+                    "851830",
+                    1,
+                    3_450,
+                    "CN",
+                    120,
+                )],
+            ),
+        ];
+        for d in &batch {
+            for indicator in &indicators {
+                let criteria = indicator.criteria.as_ref().unwrap();
+                assert!(
+                    !criteria_match(criteria, d),
+                    "{} selects {}",
+                    indicator.indicator_id,
+                    d.lrn
+                );
+            }
+        }
+    }
 }

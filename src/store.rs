@@ -346,21 +346,21 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<(u64, Bytes)>, StoreError> {
         let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
-        let rows =
-            match scope {
-                FetchScope::Recipient(recipient) => {
-                    sqlx::query(
-                        "SELECT d.seq AS seq, e.envelope AS envelope FROM deliveries d
+        let rows = match scope {
+            FetchScope::Recipient(recipient) => {
+                sqlx::query(
+                    "SELECT d.seq AS seq, e.envelope AS envelope FROM deliveries d
                      JOIN envelopes e ON e.log_index = d.log_index
                      WHERE d.recipient = ? AND d.seq > ? ORDER BY d.seq LIMIT ?",
-                    )
-                    .bind(recipient)
-                    .bind(after)
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.readers)
-                    .await?
-                }
-                FetchScope::Everything => sqlx::query(
+                )
+                .bind(recipient)
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.readers)
+                .await?
+            }
+            FetchScope::Everything => {
+                sqlx::query(
                     // seq = log_index + 1, so seq > after is log_index >= after (which the
                     // primary key serves directly).
                     "SELECT log_index + 1 AS seq, envelope FROM envelopes WHERE log_index >= ?
@@ -369,8 +369,9 @@ impl Store {
                 .bind(after)
                 .bind(i64::from(limit))
                 .fetch_all(&self.readers)
-                .await?,
-            };
+                .await?
+            }
+        };
         rows.iter()
             .map(|row| {
                 let seq: i64 = row.try_get("seq")?;

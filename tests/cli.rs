@@ -1,5 +1,6 @@
-//! The command line as an operator and an integrator use it: `pki init`, `serve`, `submit`
-//! and `demo`, run as the real binary.
+//! The command line as an operator and an integrator use it: `pki init`, `serve`, `submit`,
+//! `demo`, and the risk and lifecycle commands (`indicator publish|list|revoke`, `fetch`,
+//! `respond`, `status`, `amend`, `invalidate`), run as the real binary.
 
 mod common;
 
@@ -205,8 +206,11 @@ async fn demo_runs_from_nothing_and_tells_what_happened() {
         String::from_utf8_lossy(&out.stderr)
     );
     for expected in [
-        "ACCEPTED — stored as log entry 0",
-        "DUPLICATE — already on file as log entry 0",
+        // Admission: the risk unit's 4 indicators are log entries 0 to 3, and each accepted
+        // declaration is followed by its outcome.
+        "ACCEPTED — stored as log entry 4",
+        "ACCEPTED — stored as log entry 6",
+        "DUPLICATE — already on file as log entry 4",
         "REFUSED — VALIDATION_FAILED",
         "REFUSED — MESSAGE_ID_CONFLICT",
         "REFUSED — PAYLOAD_DIGEST_MISMATCH",
@@ -214,11 +218,667 @@ async fn demo_runs_from_nothing_and_tells_what_happened() {
         "REFUSED — NOT_AUTHORIZED",
         "items[0].description",
         "4 declarations accepted",
-        "Store check: 8 entries",
+        // The indicators, read back from the log.
+        "NL-2026-RFI-0107  1  REQUEST_FOR_INFORMATION",
+        "NL-2026-COA-0042  1  CONTROL_ON_ARRIVAL",
+        "NL-2026-SCR-0009  1  REQUEST_FOR_SCREENING",
+        "NL-2026-DNL-0003  1  DO_NOT_LOAD",
+        // The batch matches none of them.
+        "The 4 declarations accepted above matched no indicator: each was released (ASSESSMENT_COMPLETE).",
+        // Every outcome code, fetched by the partner and signature-checked.
+        "← OUTCOME ASSESSMENT_COMPLETE, fetched by ptr/NL/shopco as seq 1, signature verified (adm/NL#",
+        "← OUTCOME REQUEST_FOR_INFORMATION, fetched by ptr/NL/shopco",
+        "about items[0].hs_code",
+        "→ ShopCo answers referral 26NL",
+        "← OUTCOME REQUEST_FOR_SCREENING, fetched by ptr/NL/flyfast",
+        "screened (X-ray and explosives trace detection): CLEAR",
+        "screened (X-ray and explosives trace detection): NOT_CLEAR",
+        "← OUTCOME DO_NOT_LOAD, fetched by ptr/NL/flyfast",
+        "FlyFast tries to amend it: REFUSED: FailedPrecondition DECLARATION_CLOSED",
+        "← OUTCOME CONTROL_ON_ARRIVAL, fetched by ptr/NL/shopco",
+        "Status: CLEARED — released",
+        "Status: DO_NOT_LOAD — must not be loaded; final",
+        "Status: CONTROL_ON_ARRIVAL — may be loaded",
+        "Store check: 28 entries in the log of adm/NL, and the risk unit's Fetch reads 28: \
+         4 risk indicators, 9 declarations, 3 referral responses and 12 signed outcomes",
     ] {
         assert!(
             stdout.contains(expected),
             "missing {expected:?} in:\n{stdout}"
         );
     }
+    assert_eq!(
+        stdout.matches("signature verified (adm/NL#").count(),
+        9,
+        "every outcome shown is checked:\n{stdout}"
+    );
+    assert!(!stdout.contains("NOT VERIFIED"), "{stdout}");
+    // MRNs are 18 characters; referral ids are `<MRN>-R<n>`.
+    let mrns: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("MRN "))
+        .map(|rest| rest.split(' ').next().unwrap_or_default())
+        .collect();
+    assert_eq!(mrns.len(), 9, "{stdout}");
+    assert!(mrns.iter().all(|m| m.len() == 18), "{mrns:?}");
+    assert!(
+        stdout.contains(&format!("referral {}-R1", mrns[1])),
+        "{stdout}"
+    );
+}
+
+/// A standard development federation served by `aedgate serve` on a free port, with the
+/// endpoint written into the client configurations the tests use.
+struct Served {
+    dir: tempfile::TempDir,
+    _server: tokio::process::Child,
+}
+
+impl Served {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let out = aedgate()
+            .args(["pki", "init", "--out"])
+            .arg(dir.path())
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let config = dir.path().join("adm-NL.gateway.toml");
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("127.0.0.1:7443", "127.0.0.1:0");
+        std::fs::write(&config, text).unwrap();
+        let mut server = aedgate()
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let ready = BufReader::new(server.stdout.take().unwrap())
+            .lines()
+            .next_line()
+            .await
+            .unwrap()
+            .unwrap();
+        let addr = ready
+            .split(" serving on ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .to_owned();
+        for client in ["adm-NL-risk-unit", "ptr-NL-shopco"] {
+            let path = dir.path().join(format!("{client}.client.toml"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            std::fs::write(&path, format!("endpoint = \"https://{addr}\"\n{text}")).unwrap();
+        }
+        Served {
+            dir,
+            _server: server,
+        }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn risk_unit(&self) -> std::path::PathBuf {
+        self.path("adm-NL-risk-unit.client.toml")
+    }
+
+    fn shopco(&self) -> std::path::PathBuf {
+        self.path("ptr-NL-shopco.client.toml")
+    }
+
+    /// Runs `aedgate ARGS --config CONFIG` and returns exit code, stdout and stderr.
+    async fn run(&self, config: &std::path::Path, args: &[&str]) -> (i32, String, String) {
+        let out = aedgate()
+            .args(args)
+            .arg("--config")
+            .arg(config)
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+/// The value printed after `label` on an indented `label   value` line.
+fn field(stdout: &str, label: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|line| line.trim_start().strip_prefix(label))
+        .map(|rest| rest.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {label:?} in:\n{stdout}"))
+}
+
+/// The declaration id `submit` prints after the receipt.
+fn declaration_id(stdout: &str) -> String {
+    field(stdout, "Declaration id ")
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+fn fleetfoot_trainers(lrn: &str) -> aedgate::proto::v1::AdvanceDeclaration {
+    let mut d = aedgate::core::validation::sample_declaration(lrn);
+    d.seller.as_mut().unwrap().name = "Putian Fleetfoot Trading Co., Ltd.".into();
+    d
+}
+
+#[tokio::test]
+async fn risk_unit_and_partner_work_an_indicator_and_its_referral_from_the_command_line() {
+    let fed = Served::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let until = aedgate::indicator_json::format_valid_until(now + 86_400_000);
+    let indicator = fed.path("footwear.json");
+    std::fs::write(
+        &indicator,
+        format!(
+            r#"{{
+  "indicator_id": "NL-TEST-RFI-1",
+  "version": 1,
+  "title": "Counterfeit sports footwear sold by Putian Fleetfoot Trading",
+  "tlp": "AMBER",
+  "criteria": {{
+    "hs_prefixes": ["6402", "6403", "6404"],
+    "seller_name_terms": ["Fleetfoot Trading"]
+  }},
+  "action": "REQUEST_FOR_INFORMATION",
+  "valid_until": "{until}"
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let publish = ["indicator", "publish", indicator.to_str().unwrap()];
+    let (code, stdout, stderr) = fed.run(&fed.risk_unit(), &publish).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Indicator NL-TEST-RFI-1 v1: ACCEPTED by adm/NL"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("signature verified"), "{stdout}");
+    // The same version again is refused by the gateway: exit 1, with the field.
+    let (code, stdout, _) = fed.run(&fed.risk_unit(), &publish).await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("VALIDATION_FAILED"), "{stdout}");
+    assert!(stdout.contains("version"), "{stdout}");
+    // A typo is caught before anything is sent: exit 2, one line naming the key.
+    let typo = fed.path("typo.json");
+    std::fs::write(&typo, "{\"indicator_id\": \"X\", \"criterias\": {}}").unwrap();
+    let (code, _, stderr) = fed
+        .run(
+            &fed.risk_unit(),
+            &["indicator", "publish", typo.to_str().unwrap()],
+        )
+        .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("criterias"), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+
+    let (code, stdout, stderr) = fed.run(&fed.risk_unit(), &["indicator", "list"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let row = stdout
+        .lines()
+        .find(|l| l.starts_with("NL-TEST-RFI-1"))
+        .unwrap_or_else(|| panic!("indicator not listed:\n{stdout}"));
+    for column in [
+        " 1 ",
+        "REQUEST_FOR_INFORMATION",
+        "AMBER",
+        &until,
+        "adm/NL",
+        "Counterfeit sports footwear sold by Putian Fleetfoot Trading",
+    ] {
+        assert!(row.contains(column), "{column:?} not in {row:?}");
+    }
+    assert!(
+        stdout.contains("In force at adm/NL: 1 indicator;"),
+        "{stdout}"
+    );
+    // A partner holds only its outcomes: listing needs an internal participant.
+    let (code, _, stderr) = fed.run(&fed.shopco(), &["indicator", "list"]).await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("not an internal participant"), "{stderr}");
+
+    // ShopCo files trainers from the seller; the outcome asks for information.
+    let decl = fed.path("trainers.json");
+    std::fs::write(
+        &decl,
+        aedgate::declaration_json::to_json(&fleetfoot_trainers("SC-CLI-0001")),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = fed
+        .run(&fed.shopco(), &["submit", decl.to_str().unwrap()])
+        .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let id = declaration_id(&stdout);
+    assert_eq!(field(&stdout, "message id"), id);
+
+    let (code, stdout, stderr) = fed.run(&fed.shopco(), &["fetch"]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("seq 1  OUTCOME  from adm/NL to ptr/NL/shopco"),
+        "{stdout}"
+    );
+    assert_eq!(field(&stdout, "declaration id"), id);
+    assert_eq!(field(&stdout, "LRN"), "SC-CLI-0001");
+    assert_eq!(field(&stdout, "code"), "REQUEST_FOR_INFORMATION");
+    assert_eq!(field(&stdout, "pointer"), "items[0].hs_code");
+    assert!(
+        field(&stdout, "request").starts_with("Customs needs more information"),
+        "{stdout}"
+    );
+    assert!(field(&stdout, "decided at").starts_with("20"), "{stdout}");
+    let mrn = field(&stdout, "MRN");
+    assert_eq!(mrn.len(), 18, "{stdout}");
+    let referral = field(&stdout, "referral id");
+    assert_eq!(referral, format!("{mrn}-R1"));
+    assert!(
+        field(&stdout, "signature").starts_with("verified: signed by adm/NL#"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("last seq 1 (next time: --after 1)"),
+        "{stdout}"
+    );
+    let (_, later, _) = fed.run(&fed.shopco(), &["fetch", "--after", "1"]).await;
+    assert!(
+        later.contains("No deliveries to ptr/NL/shopco after seq 1."),
+        "{later}"
+    );
+
+    let (code, stdout, stderr) = fed.run(&fed.shopco(), &["status", &id]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(field(&stdout, "state").starts_with("REFERRED"), "{stdout}");
+    assert_eq!(field(&stdout, "open referral"), referral);
+
+    // The answer goes to the outcome that asked; the declaration is then released.
+    let answer = [
+        "respond",
+        &referral,
+        "--information",
+        "Unbranded running shoes from the seller's own factory; invoice FT-2026-11873",
+    ];
+    let (code, stdout, stderr) = fed.run(&fed.shopco(), &answer).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "Response to referral {referral} (REQUEST_FOR_INFORMATION of LRN SC-CLI-0001, MRN {mrn}): ACCEPTED by adm/NL"
+        )),
+        "{stdout}"
+    );
+    let (code, stdout, _) = fed.run(&fed.shopco(), &answer).await;
+    assert_eq!(code, 1, "answered twice: {stdout}");
+    assert!(stdout.contains("REFERRAL_NOT_OPEN"), "{stdout}");
+    let (code, _, stderr) = fed
+        .run(
+            &fed.shopco(),
+            &["respond", "26NL-NOPE-R1", "--screening", "clear"],
+        )
+        .await;
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no outcome delivered"), "{stderr}");
+    let (code, _, stderr) = fed.run(&fed.shopco(), &["respond", &referral]).await;
+    assert_eq!(code, 2, "an answer is required: {stderr}");
+
+    let (code, stdout, stderr) = fed.run(&fed.shopco(), &["status", &id]).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert_eq!(field(&stdout, "MRN"), mrn);
+    assert!(field(&stdout, "state").starts_with("CLEARED"), "{stdout}");
+    assert_eq!(field(&stdout, "last outcome"), "ASSESSMENT_COMPLETE");
+    assert_eq!(field(&stdout, "open referral"), "-");
+    // Another partner's or an unknown declaration: refused, exit 1.
+    let (code, stdout, _) = fed
+        .run(
+            &fed.shopco(),
+            &["status", "01a21efb-0000-7000-8000-000000000000"],
+        )
+        .await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("UNKNOWN_DECLARATION"), "{stdout}");
+
+    // Revoked: gone from the list.
+    let (code, stdout, stderr) = fed
+        .run(
+            &fed.risk_unit(),
+            &[
+                "indicator",
+                "revoke",
+                "NL-TEST-RFI-1",
+                "--reason",
+                "seller delisted by the marketplaces",
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Revocation of indicator NL-TEST-RFI-1: ACCEPTED by adm/NL"),
+        "{stdout}"
+    );
+    let (code, stdout, _) = fed.run(&fed.risk_unit(), &["indicator", "list"]).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert!(!stdout.contains("NL-TEST-RFI-1"), "{stdout}");
+    assert!(
+        stdout.contains("In force at adm/NL: 0 indicators;"),
+        "{stdout}"
+    );
+    // The risk unit's fetch shows the whole log, the revocation last, every envelope checked.
+    let (code, stdout, _) = fed.run(&fed.risk_unit(), &["fetch"]).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("RISK_INDICATOR_REVOCATION"), "{stdout}");
+    assert!(stdout.contains("REFERRAL_RESPONSE"), "{stdout}");
+    assert!(!stdout.contains("NOT VERIFIED"), "{stdout}");
+}
+
+/// Reads stdout lines until one satisfies `until`, with a deadline so that a missing line
+/// fails the test instead of hanging it. Returns everything read.
+async fn read_until(
+    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    until: impl Fn(&str) -> bool,
+) -> String {
+    let mut seen = String::new();
+    let deadline = std::time::Duration::from_secs(60);
+    loop {
+        let line = tokio::time::timeout(deadline, lines.next_line())
+            .await
+            .unwrap_or_else(|_| panic!("timed out; read so far:\n{seen}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("stdout closed; read so far:\n{seen}"));
+        seen.push_str(&line);
+        seen.push('\n');
+        if until(&line) {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn fetch_follow_prints_outcomes_live_and_amend_and_invalidate_work() {
+    let fed = Served::start().await;
+    let mut follow = aedgate()
+        .args(["fetch", "--follow", "--config"])
+        .arg(fed.shopco())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    // The stream is open once this is printed: what follows arrives live.
+    read_until(&mut lines, |l| {
+        l.starts_with("Following deliveries to ptr/NL/shopco")
+    })
+    .await;
+
+    let decl = fed.path("decl.json");
+    let mut d = aedgate::core::validation::sample_declaration("SC-LIVE-0001");
+    std::fs::write(&decl, aedgate::declaration_json::to_json(&d)).unwrap();
+    let (code, stdout, stderr) = fed
+        .run(&fed.shopco(), &["submit", decl.to_str().unwrap()])
+        .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let id = declaration_id(&stdout);
+    let first = read_until(&mut lines, |l| l.trim_start().starts_with("signature")).await;
+    assert!(first.contains("seq 1  OUTCOME"), "{first}");
+    assert_eq!(field(&first, "declaration id"), id);
+    assert_eq!(field(&first, "code"), "ASSESSMENT_COMPLETE");
+    assert!(first.contains("verified: signed by adm/NL#"), "{first}");
+
+    // An amendment gets its own outcome, streamed to the same follower.
+    d.items.truncate(1);
+    d.gross_mass_g = 1_050;
+    std::fs::write(&decl, aedgate::declaration_json::to_json(&d)).unwrap();
+    let (code, stdout, stderr) = fed
+        .run(&fed.shopco(), &["amend", &id, decl.to_str().unwrap()])
+        .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "Amendment of {id} (LRN SC-LIVE-0001): ACCEPTED by adm/NL"
+        )),
+        "{stdout}"
+    );
+    let second = read_until(&mut lines, |l| l.trim_start().starts_with("signature")).await;
+    assert!(second.contains("seq 2  OUTCOME"), "{second}");
+    assert_eq!(field(&second, "declaration id"), id);
+    follow.start_kill().unwrap();
+
+    let (code, stdout, stderr) = fed
+        .run(
+            &fed.shopco(),
+            &[
+                "invalidate",
+                &id,
+                "--reason",
+                "order cancelled by the buyer",
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("Invalidation of {id}: ACCEPTED by adm/NL")),
+        "{stdout}"
+    );
+    let (_, stdout, _) = fed.run(&fed.shopco(), &["status", &id]).await;
+    assert!(
+        field(&stdout, "state").starts_with("INVALIDATED"),
+        "{stdout}"
+    );
+    // Closed: a further amendment is refused, exit 1.
+    let (code, stdout, _) = fed
+        .run(&fed.shopco(), &["amend", &id, decl.to_str().unwrap()])
+        .await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("DECLARATION_CLOSED"), "{stdout}");
+    // An invalidation without --reason is a usage error.
+    let (code, _, _) = fed.run(&fed.shopco(), &["invalidate", &id]).await;
+    assert_eq!(code, 2);
+}
+
+fn outcome_draft(
+    sender: &str,
+    outcome: &aedgate::proto::v1::Outcome,
+) -> aedgate::core::envelope::Draft {
+    use prost::Message;
+    aedgate::core::envelope::Draft {
+        message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
+        sender: sender.into(),
+        recipient: "ptr/NL/shopco".into(),
+        message_type: aedgate::proto::v1::MessageType::Outcome as i32,
+        created_at_ms: aedgate::store::now_ms(),
+        correlation_id: outcome.declaration_id.clone(),
+        payload: bytes::Bytes::from(outcome.encode_to_vec()),
+    }
+}
+
+#[test]
+fn delivered_envelopes_are_checked_as_evidence_before_anyone_acts_on_them() {
+    use aedgate::cli::{check_delivery, check_signature, describe_delivery};
+    use aedgate::core::envelope::seal;
+    use aedgate::proto::v1::{Delivery, Outcome, OutcomeCode};
+    use prost::Message;
+
+    let fed = common::Federation::standard();
+    let trust = aedgate::config::ClientConfig::load(&fed.client_config_path("ptr/NL/shopco"))
+        .unwrap()
+        .trust;
+    let outcome = Outcome {
+        declaration_id: uuid::Uuid::now_v7().to_string(),
+        lrn: "SC-2026-000201".into(),
+        mrn: "26NL00000000000052".into(),
+        code: OutcomeCode::DoNotLoad as i32,
+        request_text: "Do not load".into(),
+        decided_at_ms: aedgate::store::now_ms(),
+        ..Default::default()
+    };
+    let by = |signer: &str, sender: &str| {
+        seal(
+            outcome_draft(sender, &outcome),
+            &fed.signing_key(signer),
+            &fed.key_id(signer),
+        )
+    };
+    let good = by("adm/NL", "adm/NL");
+    assert_eq!(
+        check_delivery(&trust, "adm/NL", &good),
+        Ok(fed.key_id("adm/NL"))
+    );
+
+    // The payload swapped after signing (a release instead of a Do Not Load).
+    let mut tampered = good.clone();
+    tampered.payload = bytes::Bytes::from(
+        Outcome {
+            code: OutcomeCode::AssessmentComplete as i32,
+            ..outcome.clone()
+        }
+        .encode_to_vec(),
+    );
+    let why = check_delivery(&trust, "adm/NL", &tampered).unwrap_err();
+    assert!(why.contains("payload"), "{why}");
+    // A signature bit flipped.
+    let mut forged = good.clone();
+    let signature = forged.signature.as_mut().unwrap();
+    let mut value = signature.value.to_vec();
+    value[0] ^= 1;
+    signature.value = value.into();
+    let why = check_delivery(&trust, "adm/NL", &forged).unwrap_err();
+    assert!(why.contains("does not verify"), "{why}");
+    // Someone else's key speaking for adm/NL.
+    let spoofed = by("ptr/NL/flyfast", "adm/NL");
+    let why = check_delivery(&trust, "adm/NL", &spoofed).unwrap_err();
+    assert!(why.contains("is not a key of adm/NL"), "{why}");
+    // Validly signed by another administration: genuine, but not this gateway's decision.
+    let belgian = by("adm/BE", "adm/BE");
+    assert!(check_signature(&trust, &belgian).is_ok());
+    let why = check_delivery(&trust, "adm/NL", &belgian).unwrap_err();
+    assert!(
+        why.contains("must be issued by adm/NL, not by adm/BE"),
+        "{why}"
+    );
+    let unsigned = aedgate::proto::v1::Envelope {
+        signature: None,
+        ..good.clone()
+    };
+    assert!(check_delivery(&trust, "adm/NL", &unsigned).is_err());
+
+    let delivery = Delivery {
+        seq: 7,
+        envelope: Some(tampered),
+    };
+    let text = describe_delivery(&delivery, &Err(why), trust.version());
+    assert!(
+        text.starts_with("seq 7  OUTCOME  from adm/NL to ptr/NL/shopco"),
+        "{text}"
+    );
+    assert!(
+        text.contains("code           ASSESSMENT_COMPLETE"),
+        "{text}"
+    );
+    assert!(
+        text.contains("signature      NOT VERIFIED:"),
+        "flagged, next to the fields it makes untrustworthy: {text}"
+    );
+}
+
+#[test]
+fn the_indicator_list_is_the_log_folded_by_version_and_revocation() {
+    use aedgate::cli::{fold_indicators, indicator_table};
+    use aedgate::proto::v1::{
+        Criteria, Delivery, Envelope, Header, MessageType, OutcomeCode, RiskIndicator,
+        RiskIndicatorRevocation, Tlp,
+    };
+    use prost::Message;
+
+    let entry = |seq: u64, sender: &str, t: MessageType, payload: Vec<u8>| Delivery {
+        seq,
+        envelope: Some(Envelope {
+            header: Some(Header {
+                sender: sender.into(),
+                r#type: t as i32,
+                ..Default::default()
+            }),
+            payload: payload.into(),
+            signature: None,
+        }),
+    };
+    let indicator = |id: &str, version: u32, valid_until_ms: i64| {
+        RiskIndicator {
+            indicator_id: id.into(),
+            version,
+            title: format!("{id} v{version}"),
+            tlp: Tlp::Amber as i32,
+            criteria: Some(Criteria {
+                origin_countries: vec!["CN".into()],
+                ..Default::default()
+            }),
+            action: OutcomeCode::ControlOnArrival as i32,
+            valid_until_ms,
+            ..Default::default()
+        }
+        .encode_to_vec()
+    };
+    let revoke = |id: &str| {
+        RiskIndicatorRevocation {
+            indicator_id: id.into(),
+            reason: String::new(),
+        }
+        .encode_to_vec()
+    };
+    let unit = "adm/NL/risk-unit";
+    let log = vec![
+        entry(1, unit, MessageType::RiskIndicator, indicator("NL-A", 1, 0)),
+        entry(2, unit, MessageType::RiskIndicator, indicator("NL-B", 1, 0)),
+        entry(3, "ptr/NL/shopco", MessageType::Declaration, vec![]),
+        entry(4, unit, MessageType::RiskIndicator, indicator("NL-A", 3, 0)),
+        entry(5, unit, MessageType::RiskIndicator, indicator("NL-A", 2, 0)),
+        entry(
+            6,
+            unit,
+            MessageType::RiskIndicatorRevocation,
+            revoke("NL-B"),
+        ),
+        entry(
+            7,
+            "adm/BE",
+            MessageType::RiskIndicator,
+            indicator("BE-C", 1, 5_000),
+        ),
+        entry(8, unit, MessageType::RiskIndicator, vec![0xff, 0xff]),
+    ];
+    let held = fold_indicators(&log);
+    assert_eq!(held.keys().collect::<Vec<_>>(), ["BE-C", "NL-A"]);
+    assert_eq!(
+        held["NL-A"].indicator.version, 3,
+        "the highest version stays"
+    );
+    assert_eq!(held["NL-A"].issuer, "adm/NL");
+    assert_eq!(held["BE-C"].issuer, "adm/BE");
+
+    let table = indicator_table(&held, 10_000);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("ID    V  ACTION"), "{table}");
+    assert!(lines[1].contains("EXPIRED 1970-01-01T00:00:05Z"), "{table}");
+    assert!(lines[2].contains("no end date"), "{table}");
+    assert!(lines[2].ends_with("NL-A v3"), "{table}");
+    // Columns line up.
+    let column = |line: &str| line.find("CONTROL_ON_ARRIVAL").or(line.find("ACTION"));
+    assert_eq!(column(lines[0]), column(lines[1]));
+    assert_eq!(column(lines[1]), column(lines[2]));
 }

@@ -829,7 +829,10 @@ async fn following_streams_end_cleanly_when_the_gateway_shuts_down() {
     let mut stream = w
         .shopco
         .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest { after_seq: 0, follow: true })
+        .fetch(aedgate::proto::v1::FetchRequest {
+            after_seq: 0,
+            follow: true,
+        })
         .await
         .unwrap()
         .into_inner();
@@ -862,15 +865,25 @@ async fn a_reader_that_stops_reading_blocks_nobody() {
     let stalled_client = w.fed.connect(SHOPCO, &w.gateway).await;
     let _stalled = stalled_client
         .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest { after_seq: 0, follow: true })
+        .fetch(aedgate::proto::v1::FetchRequest {
+            after_seq: 0,
+            follow: true,
+        })
         .await
         .unwrap()
         .into_inner();
     // Far more outcomes than its stream can buffer are issued for it...
-    let envelopes: Vec<Envelope> =
-        (0..600).map(|i| w.shopco.seal_declaration(&declaration_with(&format!("SLOW{i}"), NONE))).collect();
+    let envelopes: Vec<Envelope> = (0..600)
+        .map(|i| {
+            w.shopco
+                .seal_declaration(&declaration_with(&format!("SLOW{i}"), NONE))
+        })
+        .collect();
     let results = w.shopco.submit_stream(envelopes).await.unwrap();
-    assert!(results.iter().all(|r| r.is_ok()), "every submission acknowledged");
+    assert!(
+        results.iter().all(|r| r.is_ok()),
+        "every submission acknowledged"
+    );
     // ...while everyone else carries on: another partner submits and fetches, and ShopCo's
     // own new reader gets all 600 outcomes.
     let mut flyfast = w.fed.connect(FLYFAST, &w.gateway).await;

@@ -621,7 +621,11 @@ async fn participant_id_comes_from_the_san_not_the_common_name() {
         .await
         .expect("flyfast's envelope over flyfast's connection");
     assert_eq!(receipt.disposition, Disposition::Accepted as i32);
-    assert_eq!(gateway.state().store.log_size().await.unwrap(), 1);
+    assert_eq!(
+        gateway.state().store.log_size().await.unwrap(),
+        2,
+        "one declaration and its outcome"
+    );
     assert_eq!(
         gateway.state().counters.snapshot().get("SENDER_MISMATCH"),
         Some(&1)
@@ -991,7 +995,11 @@ async fn keys_rewritten_in_other_encodings_work_end_to_end() {
             .unwrap_or_else(|e| panic!("{participant}: {e}"));
         assert_eq!(receipt.disposition, Disposition::Accepted as i32);
     }
-    assert_eq!(gateway.state().store.log_size().await.unwrap(), 2);
+    assert_eq!(
+        gateway.state().store.log_size().await.unwrap(),
+        4,
+        "two declarations and their outcomes"
+    );
 }
 
 // ---------------------------------------------------------------------------------------

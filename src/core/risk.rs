@@ -63,9 +63,11 @@
 //! store's job (it must remember revocations across restarts anyway, and the index is
 //! rebuilt from it).
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::hash::{BuildHasherDefault, DefaultHasher, Hasher};
 
 use crate::core::codes;
 use crate::core::rejection::FieldViolation;
@@ -164,6 +166,12 @@ pub struct Match<'a> {
 /// declaration's own values (its seller id, words, HS prefixes of 2 to 10 digits, countries
 /// and currency) need verifying. Verification is the full [`criteria_match`] semantics.
 ///
+/// Each filing carries a 64-byte summary of the indicator's other fields (a per-field Bloom
+/// filter, [`Signature`]), so that most candidates that share only the anchor with a
+/// declaration are rejected while scanning the key's list, without touching the record: at
+/// 100,000 indicators, reading each candidate's record and criteria would cost several cache
+/// misses apiece and dominate the assessment.
+///
 /// Indicators whose criteria cannot be keyed (only HS prefixes outside 2–10 characters;
 /// validation refuses those) are kept in a list checked on every assessment, so the index
 /// agrees with [`criteria_match`] for any input, valid or not.
@@ -173,10 +181,11 @@ pub struct RiskIndex {
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     by_id: HashMap<String, usize>,
-    /// Per [`AnchorKind`], key → slots filed under it (each slot at most once per key).
-    anchors: [HashMap<String, Vec<usize>>; ANCHOR_KINDS],
-    /// Slots of indicators that could match but have no usable anchor.
-    unindexed: Vec<usize>,
+    /// Per [`AnchorKind`], [`key_hash`] of a key → the indicators filed under it (each at
+    /// most once per key).
+    anchors: [KeyMap; ANCHOR_KINDS],
+    /// Indicators that could match but have no usable anchor.
+    unindexed: Vec<Posting>,
 }
 
 impl fmt::Debug for RiskIndex {
@@ -313,76 +322,69 @@ impl RiskIndex {
         exclude: &HashSet<String>,
     ) -> Option<Match<'_>> {
         let prepared = Prepared::new(declaration);
-        let mut best: Option<(&Slot, u8, Pointer)> = None;
-        for slot in self.candidates(&prepared) {
-            let Some(entry) = self.slot(slot) else {
-                continue;
-            };
-            let indicator = &entry.record.indicator;
-            let rank = severity(outcome_code(indicator.action));
-            if rank == 0 || exclude.contains(&indicator.indicator_id) {
-                continue;
+        let candidates = self.ranked_candidates(&prepared);
+        // Most severe first; within one rank, the smallest id that matches wins, so a rank's
+        // candidates are all considered before a less severe rank is looked at.
+        for group in candidates.chunk_by(|a, b| a.0 == b.0) {
+            if group.first().is_none_or(|&(Reverse(rank), _)| rank == 0) {
+                break;
             }
-            // Cheaper than matching: skip what could not beat the best so far.
-            if let Some((current, current_rank, _)) = &best {
-                let current_id = &current.record.indicator.indicator_id;
-                if (rank, Reverse(&indicator.indicator_id)) <= (*current_rank, Reverse(current_id))
+            let mut best: Option<(&Slot, Pointer)> = None;
+            for &(_, slot) in group {
+                let Some(entry) = self.slot(slot) else {
+                    continue;
+                };
+                let indicator = &entry.record.indicator;
+                if best
+                    .is_some_and(|(b, _)| b.record.indicator.indicator_id <= indicator.indicator_id)
+                    || exclude.contains(&indicator.indicator_id)
+                    || !in_force(indicator, now_ms)
                 {
                     continue;
                 }
-            }
-            if !in_force(indicator, now_ms) {
-                continue;
-            }
-            if let Some(pointer) = entry.evaluate(&prepared) {
-                best = Some((entry, rank, pointer));
-            }
-        }
-        best.map(|(entry, _, pointer)| entry.to_match(pointer))
-    }
-
-    /// Slots of the indicators filed under one of the declaration's keys, plus the unindexed
-    /// ones, each once.
-    fn candidates(&self, p: &Prepared<'_>) -> Vec<usize> {
-        let mut out = Vec::new();
-        let mut add = |kind: AnchorKind, key: &str| {
-            if let Some(slots) = self.anchors[kind as usize].get(key) {
-                out.extend_from_slice(slots);
-            }
-        };
-        if !p.seller_id.is_empty() {
-            add(AnchorKind::SellerId, p.seller_id);
-        }
-        for word in p.item_words.iter().flatten() {
-            add(AnchorKind::DescriptionWord, word);
-        }
-        for word in &p.seller_name_words {
-            add(AnchorKind::SellerNameWord, word);
-        }
-        for item in &p.declaration.items {
-            let hs = item.hs_code.as_str();
-            for len in MIN_HS_PREFIX_DIGITS..=MAX_HS_PREFIX_DIGITS.min(hs.len()) {
-                if let Some(prefix) = hs.get(..len) {
-                    add(AnchorKind::HsPrefix, prefix);
+                if let Some(pointer) = entry.evaluate(&prepared) {
+                    best = Some((entry, pointer));
                 }
             }
-            if !item.origin_country.is_empty() {
-                add(AnchorKind::OriginCountry, &item.origin_country);
+            if let Some((entry, pointer)) = best {
+                return Some(entry.to_match(pointer));
             }
         }
-        if !p.declaration.country_of_dispatch.is_empty() {
-            add(
-                AnchorKind::DispatchCountry,
-                &p.declaration.country_of_dispatch,
+        None
+    }
+
+    /// The indicators filed under one of the declaration's keys, plus the unindexed ones,
+    /// whose filter admits the declaration, each once, as (rank, slot) most severe first.
+    fn ranked_candidates(&self, p: &Prepared<'_>) -> Vec<(Reverse<u8>, usize)> {
+        let mut out = Vec::new();
+        let mut take = |postings: &[Posting]| {
+            out.extend(
+                postings
+                    .iter()
+                    .filter(|posting| posting.filter.admits(&p.signature))
+                    .map(|posting| (Reverse(posting.rank), posting.slot)),
             );
+        };
+        for &(kind, hash) in &p.keys {
+            if let Some(postings) = self.anchors[kind as usize].get(&hash) {
+                take(postings);
+            }
         }
-        if let Some((currency, _)) = p.total {
-            add(AnchorKind::Currency, currency);
-        }
-        out.extend_from_slice(&self.unindexed);
+        take(&self.unindexed);
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// The slots of [`RiskIndex::ranked_candidates`], in slot order.
+    fn candidates(&self, p: &Prepared<'_>) -> Vec<usize> {
+        let mut slots: Vec<usize> = self
+            .ranked_candidates(p)
+            .into_iter()
+            .map(|(_, slot)| slot)
+            .collect();
+        slots.sort_unstable();
+        slots
     }
 
     /// Checks that the slab, the id map, the anchor maps and the free list describe the same
@@ -415,9 +417,9 @@ impl RiskIndex {
                 None => {}
                 Some(Anchor::Keys { kind, keys }) => {
                     for key in keys {
-                        let count = self.anchors[*kind as usize]
-                            .get(key.as_str())
-                            .map_or(0, |slots| slots.iter().filter(|&&s| s == slot).count());
+                        let count = self.anchors[*kind as usize].get(key).map_or(0, |postings| {
+                            postings.iter().filter(|p| p.slot == slot).count()
+                        });
                         if count != 1 {
                             return Err(format!(
                                 "slot {slot} filed {count} times under {kind:?} {key:?}"
@@ -426,7 +428,7 @@ impl RiskIndex {
                     }
                     filed += keys.len();
                 }
-                Some(Anchor::Unindexed) if !self.unindexed.contains(&slot) => {
+                Some(Anchor::Unindexed) if !self.unindexed.iter().any(|p| p.slot == slot) => {
                     return Err(format!("slot {slot} missing from the unindexed list"));
                 }
                 Some(Anchor::Unindexed) => {}
@@ -458,6 +460,23 @@ impl RiskIndex {
         {
             return Err("an empty bucket was kept".into());
         }
+        let postings = self
+            .anchors
+            .iter()
+            .flat_map(|m| m.values())
+            .flatten()
+            .chain(&self.unindexed);
+        for posting in postings {
+            let expected = self.slot(posting.slot).map(|s| {
+                (
+                    Signature::of_indicator(s.record.indicator.criteria.as_ref(), &s.terms),
+                    severity(outcome_code(s.record.indicator.action)),
+                )
+            });
+            if expected != Some((posting.filter, posting.rank)) {
+                return Err(format!("slot {} has a stale filter", posting.slot));
+            }
+        }
         Ok(())
     }
 
@@ -475,14 +494,19 @@ impl RiskIndex {
                 self.slots.len() - 1
             }
         };
+        let posting = Posting {
+            slot,
+            rank: severity(outcome_code(record.indicator.action)),
+            filter: Signature::of_indicator(record.indicator.criteria.as_ref(), &terms),
+        };
         match &anchor {
             Anchor::Keys { kind, keys } => {
                 let map = &mut self.anchors[*kind as usize];
-                for key in keys {
-                    map.entry(key.clone()).or_default().push(slot);
+                for &key in keys {
+                    map.entry(key).or_default().push(posting);
                 }
             }
-            Anchor::Unindexed => self.unindexed.push(slot),
+            Anchor::Unindexed => self.unindexed.push(posting),
         }
         self.by_id
             .insert(record.indicator.indicator_id.clone(), slot);
@@ -501,18 +525,18 @@ impl RiskIndex {
             Anchor::Keys { kind, keys } => {
                 let map = &mut self.anchors[*kind as usize];
                 for key in keys {
-                    if let Some(slots) = map.get_mut(key.as_str()) {
-                        if let Some(at) = slots.iter().position(|&s| s == slot) {
-                            slots.swap_remove(at);
+                    if let Some(postings) = map.get_mut(key) {
+                        if let Some(at) = postings.iter().position(|p| p.slot == slot) {
+                            postings.swap_remove(at);
                         }
-                        if slots.is_empty() {
-                            map.remove(key.as_str());
+                        if postings.is_empty() {
+                            map.remove(key);
                         }
                     }
                 }
             }
             Anchor::Unindexed => {
-                if let Some(at) = self.unindexed.iter().position(|&s| s == slot) {
+                if let Some(at) = self.unindexed.iter().position(|p| p.slot == slot) {
                     self.unindexed.swap_remove(at);
                 }
             }
@@ -705,18 +729,22 @@ pub fn validate_revocation(revocation: &RiskIndicatorRevocation) -> Vec<FieldVio
 struct Prepared<'d> {
     declaration: &'d AdvanceDeclaration,
     /// Words of each item's description, in item order.
-    item_words: Vec<Vec<String>>,
+    item_words: Vec<Vec<Cow<'d, str>>>,
     /// `seller.identifier`, trimmed; empty when absent.
     seller_id: &'d str,
-    seller_name_words: Vec<String>,
+    seller_name_words: Vec<Cow<'d, str>>,
     /// The items' currency and the sum of their values, when defined.
     total: Option<(&'d str, i128)>,
+    /// The declaration's keys, hashed ([`key_hash`]).
+    keys: Vec<(AnchorKind, u64)>,
+    /// The declaration's keys, summarised for the indicators' filters.
+    signature: Signature,
 }
 
 impl<'d> Prepared<'d> {
     fn new(declaration: &'d AdvanceDeclaration) -> Self {
         let seller = declaration.seller.as_ref();
-        Prepared {
+        let mut prepared = Prepared {
             declaration,
             item_words: declaration
                 .items
@@ -726,7 +754,58 @@ impl<'d> Prepared<'d> {
             seller_id: seller.map_or("", |s| s.identifier.trim()),
             seller_name_words: seller.map_or_else(Vec::new, |s| words(&s.name)),
             total: total_value(&declaration.items),
+            keys: Vec::new(),
+            signature: Signature::default(),
+        };
+        let mut keys = Vec::new();
+        let mut signature = Signature::default();
+        for_each_key(&prepared, |kind, key| {
+            let hash = key_hash(key);
+            keys.push((kind, hash));
+            signature.add_hash(kind, hash);
+        });
+        // The same word in two items needs looking up once.
+        keys.sort_unstable_by_key(|&(kind, hash)| (kind as usize, hash));
+        keys.dedup();
+        prepared.keys = keys;
+        prepared.signature = signature;
+        prepared
+    }
+}
+
+/// Calls `f` with every key the declaration offers: its seller id, the words of its item
+/// descriptions and of its seller's name, the 2- to 10-character prefixes of its items' HS
+/// codes, its origin and dispatch countries and its currency. Empty values are skipped, as
+/// they match nothing.
+fn for_each_key(p: &Prepared<'_>, mut f: impl FnMut(AnchorKind, &str)) {
+    if !p.seller_id.is_empty() {
+        f(AnchorKind::SellerId, p.seller_id);
+    }
+    for word in p.item_words.iter().flatten() {
+        f(AnchorKind::DescriptionWord, word);
+    }
+    for word in &p.seller_name_words {
+        f(AnchorKind::SellerNameWord, word);
+    }
+    for item in &p.declaration.items {
+        let hs = item.hs_code.as_str();
+        for len in MIN_HS_PREFIX_DIGITS..=MAX_HS_PREFIX_DIGITS.min(hs.len()) {
+            if let Some(prefix) = hs.get(..len) {
+                f(AnchorKind::HsPrefix, prefix);
+            }
         }
+        if !item.origin_country.is_empty() {
+            f(AnchorKind::OriginCountry, &item.origin_country);
+        }
+    }
+    if !p.declaration.country_of_dispatch.is_empty() {
+        f(
+            AnchorKind::DispatchCountry,
+            &p.declaration.country_of_dispatch,
+        );
+    }
+    if let Some((currency, _)) = p.total {
+        f(AnchorKind::Currency, currency);
     }
 }
 
@@ -751,18 +830,36 @@ fn total_value(items: &[Item]) -> Option<(&str, i128)> {
     currency.map(|c| (c, sum))
 }
 
-/// The words of `text`: maximal runs of alphanumeric characters, lower-cased.
-fn words(text: &str) -> Vec<String> {
+/// The words of `text`: maximal runs of alphanumeric characters, lower-cased. Words already
+/// in lower case are borrowed, which spares most allocations on real descriptions.
+fn words(text: &str) -> Vec<Cow<'_, str>> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
+        .map(lower_case)
         .collect()
+}
+
+/// `word.to_lowercase()`, borrowed when that changes nothing.
+fn lower_case(word: &str) -> Cow<'_, str> {
+    if !word.is_ascii() {
+        Cow::Owned(word.to_lowercase())
+    } else if word.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(word.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(word)
+    }
 }
 
 /// Whether the term's words occur consecutively in `text`. A term without words never
 /// matches.
-fn contains_phrase(text: &[String], term: &[String]) -> bool {
-    !term.is_empty() && text.windows(term.len()).any(|window| window == term)
+fn contains_phrase(text: &[Cow<'_, str>], term: &[String]) -> bool {
+    !term.is_empty()
+        && text.windows(term.len()).any(|window| {
+            window
+                .iter()
+                .zip(term)
+                .all(|(word, wanted)| word.as_ref() == wanted.as_str())
+        })
 }
 
 /// Whether `actual` is one of `values`; an empty `actual` matches nothing.
@@ -770,23 +867,32 @@ fn contains_value(values: &[String], actual: &str) -> bool {
     !actual.is_empty() && values.iter().any(|v| v == actual)
 }
 
-/// The criteria's terms, split into words once per indicator.
+/// What matching needs from the criteria in normalised form, computed once per indicator:
+/// terms split into words, seller ids trimmed.
 struct Terms {
     description: Vec<Vec<String>>,
     seller_name: Vec<Vec<String>>,
+    seller_ids: Vec<String>,
 }
 
 impl Terms {
     fn new(criteria: Option<&Criteria>) -> Self {
-        let split = |terms: &[String]| terms.iter().map(|t| words(t)).collect();
+        let split = |terms: &[String]| {
+            terms
+                .iter()
+                .map(|t| words(t).into_iter().map(Cow::into_owned).collect())
+                .collect()
+        };
         match criteria {
             None => Terms {
                 description: Vec::new(),
                 seller_name: Vec::new(),
+                seller_ids: Vec::new(),
             },
             Some(c) => Terms {
                 description: split(&c.description_terms),
                 seller_name: split(&c.seller_name_terms),
+                seller_ids: c.seller_ids.iter().map(|id| id.trim().to_owned()).collect(),
             },
         }
     }
@@ -848,7 +954,7 @@ fn evaluate(criteria: Option<&Criteria>, terms: &Terms, p: &Prepared<'_>) -> Opt
     }
     let d = p.declaration;
     if !c.seller_ids.is_empty()
-        && (p.seller_id.is_empty() || !c.seller_ids.iter().any(|id| id.trim() == p.seller_id))
+        && (p.seller_id.is_empty() || !terms.seller_ids.iter().any(|id| id == p.seller_id))
     {
         return None;
     }
@@ -910,7 +1016,7 @@ fn within(bound: Option<&Money>, currency: &str, holds: impl Fn(i128) -> bool) -
 }
 
 /// Whether one item satisfies every non-empty item-level field.
-fn item_matches(c: &Criteria, terms: &Terms, item: &Item, words: &[String]) -> bool {
+fn item_matches(c: &Criteria, terms: &Terms, item: &Item, words: &[Cow<'_, str>]) -> bool {
     (c.hs_prefixes.is_empty()
         || c.hs_prefixes
             .iter()
@@ -949,9 +1055,9 @@ const ANCHOR_KINDS: usize = 7;
 /// Where one indicator is filed.
 #[derive(Debug)]
 enum Anchor {
-    /// Under each of `keys` (deduplicated) in the map of `kind`. No keys means it can never
-    /// match (e.g. only wordless terms), so it is filed nowhere.
-    Keys { kind: AnchorKind, keys: Vec<String> },
+    /// Under each of `keys` ([`key_hash`]es, deduplicated) in the map of `kind`. No keys
+    /// means it can never match (e.g. only wordless terms), so it is filed nowhere.
+    Keys { kind: AnchorKind, keys: Vec<u64> },
     /// In the list checked on every assessment.
     Unindexed,
 }
@@ -961,8 +1067,8 @@ impl Anchor {
         let Some(c) = criteria else {
             return Anchor::nowhere();
         };
-        if !c.seller_ids.is_empty() {
-            let keys = c.seller_ids.iter().map(|id| id.trim());
+        if !terms.seller_ids.is_empty() {
+            let keys = terms.seller_ids.iter().map(String::as_str);
             return Anchor::keys(AnchorKind::SellerId, keys);
         }
         if !terms.description.is_empty() {
@@ -974,11 +1080,7 @@ impl Anchor {
         // A declaration offers its HS codes' prefixes of 2 to 10 bytes as keys; a prefix of
         // another length could match without being offered, so the field is only an anchor
         // when every (non-empty) prefix has such a length.
-        let keyable = |prefix: &String| {
-            prefix.is_empty()
-                || (MIN_HS_PREFIX_DIGITS..=MAX_HS_PREFIX_DIGITS).contains(&prefix.len())
-        };
-        if !c.hs_prefixes.is_empty() && c.hs_prefixes.iter().all(keyable) {
+        if !c.hs_prefixes.is_empty() && c.hs_prefixes.iter().all(|p| keyable_prefix(p)) {
             return Anchor::keys(
                 AnchorKind::HsPrefix,
                 c.hs_prefixes.iter().map(String::as_str),
@@ -1012,10 +1114,10 @@ impl Anchor {
 
     /// Files under the distinct non-empty keys: empty values never match.
     fn keys<'k>(kind: AnchorKind, keys: impl IntoIterator<Item = &'k str>) -> Anchor {
-        let mut keys: Vec<String> = keys
+        let mut keys: Vec<u64> = keys
             .into_iter()
             .filter(|k| !k.is_empty())
-            .map(str::to_owned)
+            .map(key_hash)
             .collect();
         keys.sort_unstable();
         keys.dedup();
@@ -1034,6 +1136,125 @@ fn key_words(terms: &[Vec<String>]) -> impl Iterator<Item = &str> {
             .max_by_key(|word| word.chars().count())
             .map(String::as_str)
     })
+}
+
+/// Whether an HS prefix can be found through the keys a declaration offers (prefixes of 2 to
+/// 10 characters). An empty prefix matches nothing, so it needs no key.
+fn keyable_prefix(prefix: &str) -> bool {
+    prefix.is_empty() || (MIN_HS_PREFIX_DIGITS..=MAX_HS_PREFIX_DIGITS).contains(&prefix.len())
+}
+
+/// One indicator filed under one key: its slot and its filter, kept together so that a key's
+/// candidates are screened by reading one contiguous list.
+#[derive(Clone, Copy, Debug)]
+struct Posting {
+    slot: usize,
+    /// [`severity`] of the indicator's action, so that assessment can take the most severe
+    /// candidates first without reading the others' records.
+    rank: u8,
+    filter: Signature,
+}
+
+/// A key's postings, by [`key_hash`]. Keys are stored as hashes rather than strings: a
+/// lookup then reads no key string (one cache miss fewer per key at 100,000 indicators),
+/// and two keys sharing a hash only share a list, whose extra candidates verification
+/// rejects.
+type KeyMap = HashMap<u64, Vec<Posting>, BuildHasherDefault<KeyHasher>>;
+
+/// Hashes a [`KeyMap`] key, which is already a SipHash, by taking it as is.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The hash a key is filed and looked up by: SipHash-1-3 with the standard library's fixed
+/// keys. Partners choose declaration words, so a weak hash would let them aim keys at one
+/// list; SipHash makes that as hard as finding a 64-bit collision. The index is rebuilt at
+/// every start, so the hash need not be stable across releases.
+fn key_hash(key: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    hasher.write(key.as_bytes());
+    hasher.finish()
+}
+
+/// A 64-bit Bloom-style summary, per field kind ([`AnchorKind`]), of a set of values.
+///
+/// For a declaration, kind `k` has the bit of every key of kind `k` it offers
+/// ([`for_each_key`]). For an indicator, kind `k` has the bits of the values through which
+/// its field `k` can match (for terms, each term's key word), or is 0 when the field is
+/// empty or cannot be summarised (unkeyable HS prefixes). An indicator can only match a
+/// declaration whose signature shares a bit with each of its non-zero kinds, because a field
+/// that matches does so through a value the declaration offers as a key. So the filter never
+/// rejects a match; what it wrongly admits, verification rejects.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Signature([u64; ANCHOR_KINDS]);
+
+impl Signature {
+    fn of_indicator(criteria: Option<&Criteria>, terms: &Terms) -> Signature {
+        let mut s = Signature::default();
+        let Some(c) = criteria else {
+            return s;
+        };
+        for id in &terms.seller_ids {
+            s.add(AnchorKind::SellerId, id);
+        }
+        for word in key_words(&terms.description) {
+            s.add(AnchorKind::DescriptionWord, word);
+        }
+        for word in key_words(&terms.seller_name) {
+            s.add(AnchorKind::SellerNameWord, word);
+        }
+        if c.hs_prefixes.iter().all(|p| keyable_prefix(p)) {
+            for prefix in &c.hs_prefixes {
+                s.add(AnchorKind::HsPrefix, prefix);
+            }
+        }
+        for country in &c.origin_countries {
+            s.add(AnchorKind::OriginCountry, country);
+        }
+        for country in &c.dispatch_countries {
+            s.add(AnchorKind::DispatchCountry, country);
+        }
+        // Both bounds must be in the declaration's currency; either one's currency will do.
+        if let Some(bound) = c.min_value.as_ref().or(c.max_value.as_ref()) {
+            s.add(AnchorKind::Currency, &bound.currency);
+        }
+        s
+    }
+
+    /// Adds a value; empty values match nothing and are left out.
+    fn add(&mut self, kind: AnchorKind, value: &str) {
+        if !value.is_empty() {
+            self.add_hash(kind, key_hash(value));
+        }
+    }
+
+    /// Adds a value by its [`key_hash`]: its top six bits choose the bit.
+    fn add_hash(&mut self, kind: AnchorKind, hash: u64) {
+        self.0[kind as usize] |= 1 << (hash >> 58);
+    }
+
+    /// Whether an indicator with this filter may match a declaration with `declaration`.
+    fn admits(&self, declaration: &Signature) -> bool {
+        self.0
+            .iter()
+            .zip(&declaration.0)
+            .all(|(&needed, &offered)| needed == 0 || needed & offered != 0)
+    }
 }
 
 /// One record with what matching needs precomputed.
