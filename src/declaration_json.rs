@@ -58,26 +58,38 @@ impl DeclarationJsonError {
 /// [`DeclarationJsonError::Syntax`] when the text is not JSON, [`DeclarationJsonError::Shape`]
 /// when it is JSON of another shape (unknown key, wrong type, unknown enum name).
 pub fn from_json(text: &str) -> Result<AdvanceDeclaration, DeclarationJsonError> {
-    serde_json::from_str::<DeclarationJson>(text)
+    read::<DeclarationJson, _>(text).map_err(|(shape, e)| {
+        if shape {
+            DeclarationJsonError::Shape(e)
+        } else {
+            DeclarationJsonError::Syntax(e)
+        }
+    })
+}
+
+/// Reads a JSON form `J` and converts it; errors say whether the text was JSON of another
+/// shape (`true`) or not JSON at all, which the JSON forms report differently.
+pub(crate) fn read<J, T>(text: &str) -> Result<T, (bool, serde_json::Error)>
+where
+    J: serde::de::DeserializeOwned + Into<T>,
+{
+    serde_json::from_str::<J>(text)
         .map(Into::into)
-        .map_err(|e| {
-            if e.is_data() {
-                DeclarationJsonError::Shape(e)
-            } else {
-                DeclarationJsonError::Syntax(e)
-            }
-        })
+        .map_err(|e| (e.is_data(), e))
+}
+
+/// Writes a JSON form pretty-printed with a final newline. Serialising these plain structs
+/// cannot fail; the fallback only keeps the function total.
+pub(crate) fn write<J: Serialize>(json: &J) -> String {
+    let mut text = serde_json::to_string_pretty(json)
+        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
+    text.push('\n');
+    text
 }
 
 /// Writes a declaration in its JSON form, pretty-printed, with a final newline.
 pub fn to_json(declaration: &AdvanceDeclaration) -> String {
-    let json = DeclarationJson::from(declaration);
-    // Serialising these plain structs cannot fail (no maps with non-string keys, no custom
-    // serialisers); the fallback only keeps this function total.
-    let mut text = serde_json::to_string_pretty(&json)
-        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
-    text.push('\n');
-    text
+    write(&DeclarationJson::from(declaration))
 }
 
 fn is_zero(value: &i64) -> bool {
@@ -182,7 +194,7 @@ struct ItemJson {
 /// Money always shows both fields, so that an amount is never read without its currency.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct MoneyJson {
+pub(crate) struct MoneyJson {
     currency: String,
     amount_minor: i64,
 }

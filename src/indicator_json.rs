@@ -28,7 +28,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::proto::v1::{Criteria, Money, OutcomeCode, RiskIndicator, Tlp};
+use crate::declaration_json::{read, write, MoneyJson};
+use crate::proto::v1::{Criteria, OutcomeCode, RiskIndicator, Tlp};
 
 /// Why a JSON text is not a risk indicator. Both variants name the line and column.
 #[derive(Debug, thiserror::Error)]
@@ -66,26 +67,18 @@ impl IndicatorJsonError {
 /// when it is JSON of another shape (unknown key, wrong type, unknown enum name, a
 /// `valid_until` that is not an RFC 3339 instant after 1970).
 pub fn from_json(text: &str) -> Result<RiskIndicator, IndicatorJsonError> {
-    serde_json::from_str::<IndicatorJson>(text)
-        .map(Into::into)
-        .map_err(|e| {
-            if e.is_data() {
-                IndicatorJsonError::Shape(e)
-            } else {
-                IndicatorJsonError::Syntax(e)
-            }
-        })
+    read::<IndicatorJson, _>(text).map_err(|(shape, e)| {
+        if shape {
+            IndicatorJsonError::Shape(e)
+        } else {
+            IndicatorJsonError::Syntax(e)
+        }
+    })
 }
 
 /// Writes a risk indicator in its JSON form, pretty-printed, with a final newline.
 pub fn to_json(indicator: &RiskIndicator) -> String {
-    let json = IndicatorJson::from(indicator);
-    // Serialising these plain structs cannot fail (no maps, and `valid_until` is clamped to
-    // what RFC 3339 can write); the fallback only keeps this function total.
-    let mut text = serde_json::to_string_pretty(&json)
-        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
-    text.push('\n');
-    text
+    write(&IndicatorJson::from(indicator))
 }
 
 /// `valid_until_ms` as RFC 3339 in UTC, with as many fraction digits as the milliseconds
@@ -166,14 +159,6 @@ struct CriteriaJson {
     min_value: Option<MoneyJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_value: Option<MoneyJson>,
-}
-
-/// Money always shows both fields, so that an amount is never read without its currency.
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct MoneyJson {
-    currency: String,
-    amount_minor: i64,
 }
 
 /// `valid_until_ms`, read and written as RFC 3339.
@@ -372,29 +357,12 @@ impl From<&Criteria> for CriteriaJson {
     }
 }
 
-impl From<MoneyJson> for Money {
-    fn from(m: MoneyJson) -> Self {
-        Money {
-            currency: m.currency,
-            amount_minor: m.amount_minor,
-        }
-    }
-}
-
-impl From<&Money> for MoneyJson {
-    fn from(m: &Money) -> Self {
-        MoneyJson {
-            currency: m.currency.clone(),
-            amount_minor: m.amount_minor,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::core::risk::{criteria_match, validate_indicator};
     use crate::core::validation::sample_declaration;
+    use crate::proto::v1::Money;
 
     const EXAMPLE: &str = include_str!("../docs/indicator-example.json");
     /// 2026-06-01T00:00:00Z: the examples are checked as of a fixed day, so that their end
