@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Alongside it, in the same run, it measures a baseline — the signature work one
-//! declaration needs (partner sign, gateway verify, receipt sign, partner verify) in a
+//! declaration needs (partner sign, gateway verify, receipt sign, outcome sign, partner
+//! verify of the receipt) in a
 //! tight loop on every core — and prints the gateway's throughput as a ratio to it, since
 //! absolute figures on a shared machine mean little. The full benchmark is `aedgate bench`
 //! (a later issue); this is the first measurement.
@@ -75,6 +76,9 @@ fn crypto_bound(pki_dir: &std::path::Path, duration: Duration) -> f64 {
                         log_index: n,
                     };
                     let receipt = sign_receipt(&fields, &gateway, "k");
+                    // The outcome the gateway signs for each declaration.
+                    let outcome = gateway.sign(&input);
+                    std::hint::black_box(&outcome);
                     assert!(gateway_pub.verify(
                         &receipt_signing_input(&fields),
                         &receipt.signature.unwrap().value
@@ -149,7 +153,7 @@ fn main() {
         let rate = total as f64 / elapsed.as_secs_f64();
         let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
         let stored = gateway.state().store.log_size().await.expect("size");
-        assert_eq!(stored as usize, total, "every declaration stored");
+        assert_eq!(stored as usize, 2 * total, "every declaration stored with its outcome");
         println!(
             "accepted {total} (stored {stored}) in {:.2} s = {rate:.0} declarations/s; receipt latency p50 {:.1} ms, p99 {:.1} ms",
             elapsed.as_secs_f64(),
