@@ -27,7 +27,7 @@
 
 use std::collections::HashSet;
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aedgate::core::risk::{validate_indicator, IndicatorRecord, RiskIndex};
 use aedgate::core::validation::{sample_declaration, validate_declaration};
@@ -40,7 +40,7 @@ const LARGE: usize = 100_000;
 const DECLARATIONS: usize = 20_000;
 /// The brute-force scan is a thousand times slower; a sample of declarations suffices.
 const SCAN_DECLARATIONS: usize = 200;
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 /// Words goods are described with.
 const GOODS_VOCABULARY: usize = 20_000;
 /// Every RISK_WORD_STRIDE-th goods word is a risk word: 5,000 of them.
@@ -147,8 +147,14 @@ impl World {
     }
 }
 
+/// A country of dispatch or origin in traffic: busy ones more often.
 fn country(rng: &mut Rng) -> String {
     COUNTRIES[rng.skewed(COUNTRIES.len())].to_owned()
+}
+
+/// A country an indicator targets: any of them.
+fn target_country(rng: &mut Rng) -> String {
+    COUNTRIES[rng.below(COUNTRIES.len())].to_owned()
 }
 
 fn eur(amount_minor: i64) -> Option<Money> {
@@ -167,15 +173,15 @@ fn indicator(rng: &mut Rng, world: &World, n: usize) -> IndicatorRecord {
     let mut c = Criteria::default();
     let bucket = rng.below(10_000);
     let kind;
-    if bucket < 3_500 {
+    if bucket < 4_500 {
         kind = "seller blacklist";
         for _ in 0..rng.range(1, 2) {
             c.seller_ids.push(seller_id(rng.below(SELLER_POOL)));
         }
         if rng.percent(30) {
-            c.dispatch_countries.push(country(rng));
+            c.dispatch_countries.push(target_country(rng));
         }
-    } else if bucket < 6_500 {
+    } else if bucket < 7_500 {
         kind = "goods terms";
         for _ in 0..rng.range(1, 2) {
             let term = if rng.percent(50) {
@@ -185,16 +191,18 @@ fn indicator(rng: &mut Rng, world: &World, n: usize) -> IndicatorRecord {
             };
             c.description_terms.push(term);
         }
-        match rng.below(4) {
-            0 => c.origin_countries.push(country(rng)),
+        // A single word is too broad on its own; some phrases are specific enough.
+        let single = c.description_terms.iter().any(|t| !t.contains(' '));
+        match rng.below(if single { 3 } else { 4 }) {
+            0 => c.origin_countries.push(target_country(rng)),
             1 => c.hs_prefixes.push(world.subheading(rng)[..2].to_owned()),
-            2 => c.dispatch_countries.push(country(rng)),
+            2 => c.dispatch_countries.push(target_country(rng)),
             _ => {}
         }
-    } else if bucket < 7_000 {
+    } else if bucket < 8_000 {
         kind = "seller name";
         c.seller_name_terms.push(world.risk_word(rng).to_owned());
-        c.dispatch_countries.push(country(rng));
+        c.dispatch_countries.push(target_country(rng));
     } else if bucket < 9_990 {
         kind = "HS";
         for _ in 0..rng.range(1, 2) {
@@ -202,18 +210,22 @@ fn indicator(rng: &mut Rng, world: &World, n: usize) -> IndicatorRecord {
             c.hs_prefixes
                 .push(world.subheadings[rng.below(world.subheadings.len())][..len].to_owned());
         }
-        match rng.below(5) {
-            0..=2 => c.origin_countries.push(country(rng)),
-            3 => c.dispatch_countries.push(country(rng)),
-            _ => c.min_value = eur(rng.range(10_000, 100_000) as i64),
+        match rng.below(100) {
+            0..=59 => c.origin_countries.push(target_country(rng)),
+            60..=89 => c.dispatch_countries.push(target_country(rng)),
+            90..=98 => c.min_value = eur(rng.range(150_000, 1_500_000) as i64),
+            // Goods banned whatever their origin: one six-digit subheading.
+            _ => {
+                c.hs_prefixes = vec![world.subheadings[rng.below(world.subheadings.len())].clone()]
+            }
         }
     } else if bucket < 9_998 {
         kind = "origin and value";
-        c.origin_countries.push(country(rng));
-        c.min_value = eur(rng.range(50_000, 500_000) as i64);
+        c.origin_countries.push(target_country(rng));
+        c.min_value = eur(rng.range(150_000, 1_500_000) as i64);
     } else {
         kind = "value only";
-        c.min_value = eur(rng.range(100_000, 1_000_000) as i64);
+        c.min_value = eur(rng.range(200_000, 2_000_000) as i64);
     }
     let action = match rng.below(100) {
         0..=44 => OutcomeCode::RequestForInformation,
@@ -289,24 +301,41 @@ fn build(rng: &mut Rng, world: &World, count: usize) -> RiskIndex {
     index
 }
 
-/// Best of RUNS passes, in nanoseconds per declaration, and how many got an outcome other
-/// than ASSESSMENT_COMPLETE.
-fn time_assess(index: &RiskIndex, declarations: &[AdvanceDeclaration]) -> (f64, usize) {
+/// One pass over the declarations: nanoseconds per declaration, and how many got an outcome
+/// other than ASSESSMENT_COMPLETE.
+///
+/// Only `assess` is timed, but each call follows an (untimed) `validate_declaration` of the
+/// same declaration, as in the gateway, where a declaration is decoded, validated and then
+/// assessed: the declaration is then in the CPU cache, and the time measured is the
+/// engine's, not that of fetching 20,000 declarations from memory.
+fn assess_pass(index: &RiskIndex, declarations: &[AdvanceDeclaration]) -> (f64, usize) {
     let none = HashSet::new();
-    let mut best = f64::INFINITY;
+    let mut elapsed = Duration::ZERO;
     let mut flagged = 0;
-    for _ in 0..RUNS {
+    for d in declarations {
+        black_box(validate_declaration(black_box(d)));
         let start = Instant::now();
-        flagged = 0;
-        for d in declarations {
-            if let Some(found) = black_box(index.assess(black_box(d), NOW, &none)) {
-                flagged += 1;
-                black_box(&found);
-            }
+        let found = black_box(index.assess(black_box(d), NOW, &none));
+        elapsed += start.elapsed();
+        if found.is_some() {
+            flagged += 1;
         }
-        best = best.min(start.elapsed().as_nanos() as f64 / declarations.len() as f64);
     }
-    (best, flagged)
+    (
+        elapsed.as_nanos() as f64 / declarations.len() as f64,
+        flagged,
+    )
+}
+
+/// The cost of reading the clock around one call, which the figures above include.
+fn clock_overhead_ns() -> f64 {
+    let rounds = 100_000u32;
+    let mut elapsed = Duration::ZERO;
+    for _ in 0..rounds {
+        let start = Instant::now();
+        elapsed += black_box(start.elapsed());
+    }
+    elapsed.as_nanos() as f64 / f64::from(rounds)
 }
 
 fn average_matches(index: &RiskIndex, declarations: &[AdvanceDeclaration]) -> f64 {
@@ -325,8 +354,18 @@ fn scenario(name: &str, small: &RiskIndex, large: &RiskIndex, declarations: &[Ad
         assert_eq!(large.matches(d, NOW), large.matches_by_scan(d, NOW));
     }
 
-    let (small_ns, small_flagged) = time_assess(small, declarations);
-    let (large_ns, large_flagged) = time_assess(large, declarations);
+    // Best of RUNS passes each, alternating, so that a burst of load on a shared machine
+    // does not fall on one index only.
+    let (mut small_ns, mut large_ns) = (f64::INFINITY, f64::INFINITY);
+    let (mut small_flagged, mut large_flagged) = (0, 0);
+    for _ in 0..RUNS {
+        let (ns, flagged) = assess_pass(small, declarations);
+        small_ns = small_ns.min(ns);
+        small_flagged = flagged;
+        let (ns, flagged) = assess_pass(large, declarations);
+        large_ns = large_ns.min(ns);
+        large_flagged = flagged;
+    }
     let small_matches = average_matches(small, declarations);
     let large_matches = average_matches(large, declarations);
 
@@ -395,4 +434,8 @@ fn main() {
     scenario("dense (stress)", &small, &large, &sets[1]);
     println!();
     println!("building the {LARGE}-indicator index (with validation): {build_ms:.0} ms");
+    println!(
+        "timing: reading the clock around each assess costs about {:.0} ns (included above)",
+        clock_overhead_ns()
+    );
 }
