@@ -166,8 +166,8 @@ pub struct Match<'a> {
 /// words, HS prefixes of 2 to 4 digits, countries and currency) need verifying. Verification
 /// is the full [`criteria_match`] semantics.
 ///
-/// Each filing ([`Posting`]) carries the indicator's severity, value bounds and a 40-byte
-/// summary of its fields (a per-field Bloom filter, [`Filter`]), so that most candidates
+/// Each filing ([`Posting`]) carries the indicator's severity and a 24-byte summary of its
+/// fields (a per-field Bloom filter, [`Filter`]), so that most candidates
 /// that share only the anchor with a declaration are rejected while scanning the key's list,
 /// without touching the record: at 100,000 indicators, reading each candidate's record and
 /// criteria would cost several cache misses apiece and dominate the assessment. A small
@@ -191,6 +191,12 @@ pub struct RiskIndex {
     /// Which keys may be filed, so that most of a declaration's keys (words no indicator
     /// names, HS prefixes of unused lengths) cost no probe of the large maps.
     filed: KeyFilter,
+    /// Per slot, the indicator's value bounds as `(min, max)` amounts (unbounded sides at
+    /// the extremes), screened for the [`Posting`]s marked `bounded` before verification:
+    /// broad indicators (a country above a value, a value alone) sit in lists every
+    /// declaration reads, and their bounds reject most. Kept apart so that postings stay
+    /// small, and dense (16 bytes per indicator), so that it stays in the CPU cache.
+    bounds: Vec<(i64, i64)>,
 }
 
 impl fmt::Debug for RiskIndex {
@@ -276,7 +282,7 @@ impl RiskIndex {
     /// The indicator with this id, in force or expired.
     pub fn get(&self, indicator_id: &str) -> Option<&IndicatorRecord> {
         let slot = *self.by_id.get(indicator_id)?;
-        self.slot(slot).map(|s| &s.record)
+        self.slot(slot).map(|s| &*s.record)
     }
 
     /// How many indicators the index holds (expired ones included until removed).
@@ -291,7 +297,7 @@ impl RiskIndex {
 
     /// Every indicator held, in no particular order (for persistence, sharing and audit).
     pub fn iter(&self) -> impl Iterator<Item = &IndicatorRecord> {
-        self.slots.iter().flatten().map(|s| &s.record)
+        self.slots.iter().flatten().map(|s| &*s.record)
     }
 
     /// Every indicator in force at `now_ms` whose criteria match the declaration, found
@@ -339,11 +345,12 @@ impl RiskIndex {
                 let Some(entry) = self.slot(slot) else {
                     continue;
                 };
-                let indicator = &entry.record.indicator;
-                if best
-                    .is_some_and(|(b, _)| b.record.indicator.indicator_id <= indicator.indicator_id)
-                    || exclude.contains(&indicator.indicator_id)
-                    || !in_force(indicator, now_ms)
+                if !in_force_until(entry.valid_until_ms, now_ms) {
+                    continue;
+                }
+                let id = &entry.record.indicator.indicator_id;
+                if (!exclude.is_empty() && exclude.contains(id))
+                    || best.is_some_and(|(b, _)| b.record.indicator.indicator_id <= *id)
                 {
                     continue;
                 }
@@ -379,13 +386,24 @@ impl RiskIndex {
             out.extend(
                 postings
                     .iter()
-                    .filter(|posting| posting.admits(p))
+                    .filter(|posting| posting.filter.admits(&p.summary))
+                    .filter(|posting| !posting.bounded || self.within_bounds(posting.slot, p))
                     .map(|posting| (Reverse(posting.rank), posting.slot)),
             );
         }
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// Whether the declaration's total may be within the slot's value bounds.
+    fn within_bounds(&self, slot: usize, p: &Prepared<'_>) -> bool {
+        let Some((_, total)) = p.total else {
+            return false;
+        };
+        self.bounds
+            .get(slot)
+            .is_none_or(|&(min, max)| i128::from(min) <= total && total <= i128::from(max))
     }
 
     /// The slots of [`RiskIndex::ranked_candidates`], in slot order.
@@ -495,7 +513,13 @@ impl RiskIndex {
         for posting in postings {
             let expected = self
                 .slot(posting.slot)
-                .map(|s| Posting::new(posting.slot, &s.record, &s.terms));
+                .map(|s| Posting::new(posting.slot, &s.record, &s.compiled));
+            let bounds = self
+                .slot(posting.slot)
+                .and_then(|s| value_bounds(s.record.indicator.criteria.as_ref()));
+            if posting.bounded && self.bounds.get(posting.slot).copied() != bounds {
+                return Err(format!("slot {} has stale value bounds", posting.slot));
+            }
             if expected != Some(*posting) {
                 return Err(format!("slot {} has a stale filter", posting.slot));
             }
@@ -508,8 +532,8 @@ impl RiskIndex {
     }
 
     fn insert(&mut self, record: IndicatorRecord) {
-        let terms = Terms::new(record.indicator.criteria.as_ref());
-        let anchor = Anchor::choose(record.indicator.criteria.as_ref(), &terms);
+        let compiled = Compiled::new(record.indicator.criteria.as_ref());
+        let anchor = Anchor::choose(record.indicator.criteria.as_ref(), &compiled);
         let slot = match self.free.pop() {
             Some(slot) => slot,
             None => {
@@ -517,7 +541,15 @@ impl RiskIndex {
                 self.slots.len() - 1
             }
         };
-        let posting = Posting::new(slot, &record, &terms);
+        let posting = Posting::new(slot, &record, &compiled);
+        let bounds =
+            value_bounds(record.indicator.criteria.as_ref()).unwrap_or((i64::MIN, i64::MAX));
+        if self.bounds.len() <= slot {
+            self.bounds.resize(slot + 1, (i64::MIN, i64::MAX));
+        }
+        if let Some(place) = self.bounds.get_mut(slot) {
+            *place = bounds;
+        }
         match &anchor {
             Anchor::Keys { kind, keys } => {
                 let map = &mut self.anchors[*kind as usize];
@@ -539,9 +571,10 @@ impl RiskIndex {
         }
         if let Some(place) = self.slots.get_mut(slot) {
             *place = Some(Slot {
-                record,
-                terms,
+                valid_until_ms: record.indicator.valid_until_ms,
+                compiled,
                 anchor,
+                record: Box::new(record),
             });
         }
     }
@@ -574,7 +607,7 @@ impl RiskIndex {
         if self.filed.needs_rebuild() {
             self.rebuild_key_filter();
         }
-        Some(entry.record)
+        Some(*entry.record)
     }
 
     /// Rebuilds the key filter from the keys filed, sized for them: after growth, so that it
@@ -598,7 +631,7 @@ fn collect_matches<'a>(
     now_ms: i64,
 ) -> Vec<Match<'a>> {
     let mut out: Vec<Match<'a>> = entries
-        .filter(|entry| in_force(&entry.record.indicator, now_ms))
+        .filter(|entry| in_force_until(entry.valid_until_ms, now_ms))
         .filter_map(|entry| {
             entry
                 .evaluate(prepared)
@@ -615,8 +648,7 @@ fn collect_matches<'a>(
 /// Reference semantics, by brute force: whether this indicator's criteria match the
 /// declaration (module documentation). [`RiskIndex`] agrees with it exactly.
 pub fn criteria_match(criteria: &Criteria, declaration: &AdvanceDeclaration) -> bool {
-    let terms = Terms::new(Some(criteria));
-    evaluate(Some(criteria), &terms, &Prepared::new(declaration)).is_some()
+    evaluate(&Compiled::new(Some(criteria)), &Prepared::new(declaration)).is_some()
 }
 
 /// The rank of an outcome: `DO_NOT_LOAD` 4 > `REQUEST_FOR_SCREENING` 3 > `CONTROL_ON_ARRIVAL`
@@ -639,7 +671,12 @@ pub fn severity(code: OutcomeCode) -> u8 {
 /// otherwise it is in force while `now_ms <= valid_until_ms`, so that "valid until T" includes
 /// T itself, as the field's name says.
 pub fn in_force(indicator: &RiskIndicator, now_ms: i64) -> bool {
-    indicator.valid_until_ms == 0 || now_ms <= indicator.valid_until_ms
+    in_force_until(indicator.valid_until_ms, now_ms)
+}
+
+/// [`in_force`] on the end date alone.
+fn in_force_until(valid_until_ms: i64, now_ms: i64) -> bool {
+    valid_until_ms == 0 || now_ms <= valid_until_ms
 }
 
 /// Every violation of an indicator, all at once, with proto field paths
@@ -808,20 +845,21 @@ impl<'p> Words<'p> {
             .unwrap_or("")
     }
 
-    fn iter(self) -> impl Iterator<Item = &'p str> {
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    fn iter(self) -> impl DoubleEndedIterator<Item = &'p str> {
         (0..self.spans.len()).map(move |i| self.get(i))
     }
 
     /// Whether the term's words occur here consecutively. A term without words never
     /// matches.
-    fn contains_phrase(&self, term: &[String]) -> bool {
-        !term.is_empty()
-            && term.len() <= self.spans.len()
-            && (0..=self.spans.len() - term.len()).any(|start| {
-                term.iter()
-                    .enumerate()
-                    .all(|(k, wanted)| self.get(start + k) == wanted.as_str())
-            })
+    fn contains_phrase(&self, term: Words<'_>) -> bool {
+        term.len() != 0
+            && term.len() <= self.len()
+            && (0..=self.len() - term.len())
+                .any(|start| (0..term.len()).all(|k| self.get(start + k) == term.get(k)))
     }
 }
 
@@ -995,45 +1033,163 @@ fn push_lower_case(out: &mut String, word: &str) {
     }
 }
 
-/// The words of `text`, lower-cased: how terms are split, the same way as declarations.
-fn words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for_each_word(text, |word| {
-        let mut lowered = String::with_capacity(word.len());
-        push_lower_case(&mut lowered, word);
-        out.push(lowered);
-    });
-    out
-}
-
 /// Whether `actual` is one of `values`; an empty `actual` matches nothing.
-fn contains_value(values: &[String], actual: &str) -> bool {
-    !actual.is_empty() && values.iter().any(|v| v == actual)
+fn contains_value<'v>(mut values: impl Iterator<Item = &'v str>, actual: &str) -> bool {
+    !actual.is_empty() && values.any(|v| v == actual)
 }
 
-/// What matching needs from the criteria in normalised form, computed once per indicator:
-/// terms split into words, seller ids trimmed.
-struct Terms {
-    description: Vec<Vec<String>>,
-    seller_name: Vec<Vec<String>>,
-    seller_ids: Vec<String>,
+/// An indicator's criteria in the form matching reads, built once per indicator: seller
+/// ids trimmed, terms split into lower-cased words, and every value in one text buffer with
+/// one table of spans, so that verifying a candidate at 100,000 indicators costs a few cache
+/// misses rather than one per string.
+#[derive(Debug, Default)]
+struct Compiled {
+    /// Whether the criteria have a non-empty field; without, they match nothing.
+    any: bool,
+    text: String,
+    /// Byte ranges of values in `text`, field after field in [`Field`] order; for the term
+    /// fields, ranges of the words' spans.
+    spans: Vec<(usize, usize)>,
+    /// Where each [`Field`] ends in `spans` (it starts where the previous one ends).
+    ends: [usize; FIELDS],
+    min_value: Option<Bound>,
+    max_value: Option<Bound>,
 }
 
-impl Terms {
-    fn new(criteria: Option<&Criteria>) -> Self {
-        let split = |terms: &[String]| terms.iter().map(|t| words(t)).collect();
-        match criteria {
-            None => Terms {
-                description: Vec::new(),
-                seller_name: Vec::new(),
-                seller_ids: Vec::new(),
-            },
-            Some(c) => Terms {
-                description: split(&c.description_terms),
-                seller_name: split(&c.seller_name_terms),
-                seller_ids: c.seller_ids.iter().map(|id| id.trim().to_owned()).collect(),
-            },
+/// A value bound: its currency's span in [`Compiled::text`] and its amount.
+#[derive(Debug, Clone, Copy)]
+struct Bound {
+    currency: (usize, usize),
+    amount_minor: i64,
+}
+
+/// The fields of a [`Compiled`], in the order they are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    SellerIds,
+    DispatchCountries,
+    HsPrefixes,
+    OriginCountries,
+    /// The words of all description terms; [`Field::DescriptionTerms`] groups them.
+    DescriptionWords,
+    DescriptionTerms,
+    SellerNameWords,
+    SellerNameTerms,
+}
+
+const FIELDS: usize = 8;
+
+impl Compiled {
+    fn new(criteria: Option<&Criteria>) -> Compiled {
+        let mut compiled = Compiled::default();
+        let Some(c) = criteria else {
+            return compiled;
+        };
+        compiled.any = !is_empty_criteria(c);
+        compiled.push_values(Field::SellerIds, c.seller_ids.iter().map(|id| id.trim()));
+        compiled.push_values(
+            Field::DispatchCountries,
+            c.dispatch_countries.iter().map(String::as_str),
+        );
+        compiled.push_values(Field::HsPrefixes, c.hs_prefixes.iter().map(String::as_str));
+        compiled.push_values(
+            Field::OriginCountries,
+            c.origin_countries.iter().map(String::as_str),
+        );
+        compiled.push_terms(
+            Field::DescriptionWords,
+            Field::DescriptionTerms,
+            &c.description_terms,
+        );
+        compiled.push_terms(
+            Field::SellerNameWords,
+            Field::SellerNameTerms,
+            &c.seller_name_terms,
+        );
+        compiled.min_value = c.min_value.as_ref().map(|m| compiled.push_bound(m));
+        compiled.max_value = c.max_value.as_ref().map(|m| compiled.push_bound(m));
+        compiled.text.shrink_to_fit();
+        compiled.spans.shrink_to_fit();
+        compiled
+    }
+
+    fn push_values<'v>(&mut self, field: Field, values: impl Iterator<Item = &'v str>) {
+        for value in values {
+            let start = self.text.len();
+            self.text.push_str(value);
+            self.spans.push((start, self.text.len()));
         }
+        self.end(field);
+    }
+
+    /// Stores the terms' words as field `words` (split and lower-cased like declarations'
+    /// text), then each term's range of them as field `field`.
+    fn push_terms(&mut self, words: Field, field: Field, terms: &[String]) {
+        let mut ranges = Vec::with_capacity(terms.len());
+        for term in terms {
+            let first = self.spans.len();
+            for_each_word(term, |word| {
+                let start = self.text.len();
+                push_lower_case(&mut self.text, word);
+                self.spans.push((start, self.text.len()));
+            });
+            ranges.push((first, self.spans.len()));
+        }
+        self.end(words);
+        self.spans.extend(ranges);
+        self.end(field);
+    }
+
+    fn push_bound(&mut self, money: &Money) -> Bound {
+        let start = self.text.len();
+        self.text.push_str(&money.currency);
+        Bound {
+            currency: (start, self.text.len()),
+            amount_minor: money.amount_minor,
+        }
+    }
+
+    /// Marks the end of `field` (and of any empty fields before it).
+    fn end(&mut self, field: Field) {
+        let end = self.spans.len();
+        if let Some(place) = self.ends.get_mut(field as usize) {
+            *place = end;
+        }
+    }
+
+    fn range(&self, field: Field) -> &[(usize, usize)] {
+        let index = field as usize;
+        let start = index
+            .checked_sub(1)
+            .and_then(|i| self.ends.get(i))
+            .copied()
+            .unwrap_or(0);
+        let end = self.ends.get(index).copied().unwrap_or(start);
+        self.spans.get(start..end).unwrap_or(&[])
+    }
+
+    fn is_empty(&self, field: Field) -> bool {
+        self.range(field).is_empty()
+    }
+
+    fn text(&self, (start, end): (usize, usize)) -> &str {
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    fn values(&self, field: Field) -> impl Iterator<Item = &str> {
+        self.range(field).iter().map(|&span| self.text(span))
+    }
+
+    /// The terms of a term field, each as its words.
+    fn terms(&self, field: Field) -> impl Iterator<Item = Words<'_>> {
+        self.range(field).iter().map(|&(first, end)| Words {
+            lowered: &self.text,
+            spans: self.spans.get(first..end).unwrap_or(&[]),
+        })
+    }
+
+    fn currency(&self, bound: &Bound) -> &str {
+        self.text(bound.currency)
     }
 }
 
@@ -1086,86 +1242,82 @@ fn is_empty_criteria(c: &Criteria) -> bool {
 
 /// The matching semantics: `Some(pointer)` when the criteria match. Declaration-level fields
 /// are checked first because they are cheap and reject most candidates.
-fn evaluate(criteria: Option<&Criteria>, terms: &Terms, p: &Prepared<'_>) -> Option<Pointer> {
-    let c = criteria?;
-    if is_empty_criteria(c) {
+fn evaluate(c: &Compiled, p: &Prepared<'_>) -> Option<Pointer> {
+    if !c.any {
         return None;
     }
     let d = p.declaration;
-    if !c.seller_ids.is_empty()
-        && (p.seller_id.is_empty() || !terms.seller_ids.iter().any(|id| id == p.seller_id))
+    if !c.is_empty(Field::SellerIds)
+        && (p.seller_id.is_empty() || !c.values(Field::SellerIds).any(|id| id == p.seller_id))
     {
         return None;
     }
-    if !c.dispatch_countries.is_empty()
-        && !contains_value(&c.dispatch_countries, &d.country_of_dispatch)
+    if !c.is_empty(Field::DispatchCountries)
+        && !contains_value(c.values(Field::DispatchCountries), &d.country_of_dispatch)
     {
         return None;
     }
     if c.min_value.is_some() || c.max_value.is_some() {
         let (currency, total) = p.total?;
-        if !within(c.min_value.as_ref(), currency, |bound| total >= bound)
-            || !within(c.max_value.as_ref(), currency, |bound| total <= bound)
+        let within = |bound: Option<&Bound>, holds: &dyn Fn(i128) -> bool| {
+            bound.is_none_or(|b| {
+                let bound_currency = c.currency(b);
+                !bound_currency.is_empty()
+                    && bound_currency == currency
+                    && holds(i128::from(b.amount_minor))
+            })
+        };
+        if !within(c.min_value.as_ref(), &|min| total >= min)
+            || !within(c.max_value.as_ref(), &|max| total <= max)
         {
             return None;
         }
     }
-    if !terms.seller_name.is_empty()
-        && !terms
-            .seller_name
-            .iter()
+    if !c.is_empty(Field::SellerNameTerms)
+        && !c
+            .terms(Field::SellerNameTerms)
             .any(|term| p.seller_name_words().contains_phrase(term))
     {
         return None;
     }
-    let item_level = !c.hs_prefixes.is_empty()
-        || !c.origin_countries.is_empty()
-        || !terms.description.is_empty();
+    let item_level = !c.is_empty(Field::HsPrefixes)
+        || !c.is_empty(Field::OriginCountries)
+        || !c.is_empty(Field::DescriptionTerms);
     if item_level {
         let index = d
             .items
             .iter()
             .enumerate()
-            .position(|(index, item)| item_matches(c, terms, item, p.item_words(index)))?;
-        let field = if !terms.description.is_empty() {
+            .position(|(index, item)| item_matches(c, item, p.item_words(index)))?;
+        let field = if !c.is_empty(Field::DescriptionTerms) {
             ItemField::Description
-        } else if !c.hs_prefixes.is_empty() {
+        } else if !c.is_empty(Field::HsPrefixes) {
             ItemField::HsCode
         } else {
             ItemField::OriginCountry
         };
         return Some(Pointer::Item(index, field));
     }
-    Some(if !c.seller_ids.is_empty() {
+    Some(if !c.is_empty(Field::SellerIds) {
         Pointer::SellerId
-    } else if !c.seller_name_terms.is_empty() {
+    } else if !c.is_empty(Field::SellerNameTerms) {
         Pointer::SellerName
-    } else if !c.dispatch_countries.is_empty() {
+    } else if !c.is_empty(Field::DispatchCountries) {
         Pointer::Dispatch
     } else {
         Pointer::Items
     })
 }
 
-/// Whether a value bound holds: absent, or in the same (non-empty) currency and satisfied.
-fn within(bound: Option<&Money>, currency: &str, holds: impl Fn(i128) -> bool) -> bool {
-    bound.is_none_or(|b| {
-        !b.currency.is_empty() && b.currency == currency && holds(i128::from(b.amount_minor))
-    })
-}
-
 /// Whether one item satisfies every non-empty item-level field.
-fn item_matches(c: &Criteria, terms: &Terms, item: &Item, words: Words<'_>) -> bool {
-    (c.hs_prefixes.is_empty()
-        || c.hs_prefixes
-            .iter()
-            .any(|prefix| !prefix.is_empty() && item.hs_code.starts_with(prefix.as_str())))
-        && (c.origin_countries.is_empty()
-            || contains_value(&c.origin_countries, &item.origin_country))
-        && (terms.description.is_empty()
-            || terms
-                .description
-                .iter()
+fn item_matches(c: &Compiled, item: &Item, words: Words<'_>) -> bool {
+    (c.is_empty(Field::HsPrefixes)
+        || c.values(Field::HsPrefixes)
+            .any(|prefix| !prefix.is_empty() && item.hs_code.starts_with(prefix)))
+        && (c.is_empty(Field::OriginCountries)
+            || contains_value(c.values(Field::OriginCountries), &item.origin_country))
+        && (c.is_empty(Field::DescriptionTerms)
+            || c.terms(Field::DescriptionTerms)
                 .any(|term| words.contains_phrase(term)))
 }
 
@@ -1213,19 +1365,24 @@ enum Anchor {
 }
 
 impl Anchor {
-    fn choose(criteria: Option<&Criteria>, terms: &Terms) -> Anchor {
+    fn choose(criteria: Option<&Criteria>, compiled: &Compiled) -> Anchor {
         let Some(c) = criteria else {
             return Anchor::nowhere();
         };
-        if !terms.seller_ids.is_empty() {
-            let keys = terms.seller_ids.iter().map(String::as_str);
-            return Anchor::keys(AnchorKind::SellerId, keys);
+        if !compiled.is_empty(Field::SellerIds) {
+            return Anchor::keys(AnchorKind::SellerId, compiled.values(Field::SellerIds));
         }
-        if !terms.description.is_empty() {
-            return Anchor::keys(AnchorKind::DescriptionWord, key_words(&terms.description));
+        if !compiled.is_empty(Field::DescriptionTerms) {
+            return Anchor::keys(
+                AnchorKind::DescriptionWord,
+                key_words(compiled, Field::DescriptionTerms),
+            );
         }
-        if !terms.seller_name.is_empty() {
-            return Anchor::keys(AnchorKind::SellerNameWord, key_words(&terms.seller_name));
+        if !compiled.is_empty(Field::SellerNameTerms) {
+            return Anchor::keys(
+                AnchorKind::SellerNameWord,
+                key_words(compiled, Field::SellerNameTerms),
+            );
         }
         // A declaration offers its HS codes' prefixes of 2 to 4 bytes as keys; a prefix
         // without such a head could match without being found, so the field is only an
@@ -1283,13 +1440,10 @@ impl Anchor {
 /// the term would be correct, since all must occur; the longest is usually the rarest
 /// ("running" rather than "men" in "men's running shoes"), which keeps candidate lists short.
 /// Wordless terms never match and contribute no key.
-fn key_words(terms: &[Vec<String>]) -> impl Iterator<Item = &str> {
-    terms.iter().filter_map(|term| {
-        term.iter()
-            .rev()
-            .max_by_key(|word| word.chars().count())
-            .map(String::as_str)
-    })
+fn key_words(compiled: &Compiled, field: Field) -> impl Iterator<Item = &str> {
+    compiled
+        .terms(field)
+        .filter_map(|term| term.iter().rev().max_by_key(|word| word.chars().count()))
 }
 
 /// Whether an HS prefix is among those a declaration's [`Summary`] holds (prefixes of 2 to
@@ -1324,36 +1478,34 @@ struct Posting {
     /// [`severity`] of the indicator's action, so that assessment can take the most severe
     /// candidates first without reading the others' records.
     rank: u8,
-    /// Whether the indicator has value bounds; they are then `min..=max` (the currency is
-    /// left to the filter and verification).
+    /// Whether the indicator has value bounds (in [`RiskIndex`]'s `bounds`).
     bounded: bool,
-    min: i64,
-    max: i64,
     filter: Filter,
 }
 
 impl Posting {
-    fn new(slot: usize, record: &IndicatorRecord, terms: &Terms) -> Posting {
-        let criteria = record.indicator.criteria.as_ref();
-        let bound = |money: Option<&Money>, absent: i64| money.map_or(absent, |m| m.amount_minor);
+    fn new(slot: usize, record: &IndicatorRecord, compiled: &Compiled) -> Posting {
         Posting {
             slot,
             rank: severity(outcome_code(record.indicator.action)),
-            bounded: criteria.is_some_and(|c| c.min_value.is_some() || c.max_value.is_some()),
-            min: bound(criteria.and_then(|c| c.min_value.as_ref()), i64::MIN),
-            max: bound(criteria.and_then(|c| c.max_value.as_ref()), i64::MAX),
-            filter: Filter::of_indicator(criteria, terms),
+            bounded: value_bounds(record.indicator.criteria.as_ref()).is_some(),
+            filter: Filter::of_indicator(compiled),
         }
     }
+}
 
-    /// Whether the indicator may match the declaration, judged from the posting alone.
-    fn admits(&self, p: &Prepared<'_>) -> bool {
-        self.filter.admits(&p.summary)
-            && (!self.bounded
-                || p.total.is_some_and(|(_, total)| {
-                    i128::from(self.min) <= total && total <= i128::from(self.max)
-                }))
+/// An indicator's value bounds as inclusive `(min, max)` amounts, when it has any (their
+/// currency is left to verification).
+fn value_bounds(criteria: Option<&Criteria>) -> Option<(i64, i64)> {
+    let c = criteria?;
+    if c.min_value.is_none() && c.max_value.is_none() {
+        return None;
     }
+    let amount = |money: &Option<Money>, absent| money.as_ref().map_or(absent, |m| m.amount_minor);
+    Some((
+        amount(&c.min_value, i64::MIN),
+        amount(&c.max_value, i64::MAX),
+    ))
 }
 
 /// A key's postings, by [`key_hash`]. Keys are stored as hashes rather than strings: a
@@ -1403,74 +1555,65 @@ fn key_hash(key: &str) -> u64 {
     h ^ (h >> 33)
 }
 
-/// What a declaration offers, in Bloom-style bit sets: one bit, chosen by [`key_hash`], per
-/// key. Kinds of which a declaration offers many keys get more bits, so that few are set.
+/// Bloom-style bit sets of values, one bit per value chosen by its [`key_hash`]: for a
+/// declaration ([`Summary`]) the values it offers, for an indicator ([`Filter`]) the values
+/// it requires. 24 bytes, so that an indicator's [`Posting`] takes 40 and a key's list is
+/// read with few cache misses.
+///
+/// Only fields that screen out candidates are kept: seller ids, when present, are always
+/// the anchor, so their list already holds only indicators that name the declaration's
+/// seller, and seller name words and currencies are rarely a second criterion. Fields of
+/// which a declaration offers many values get more bits, so that few are set.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Summary {
-    /// Description words (128 bits: dozens of them).
-    words: [u64; 2],
-    /// Pairs of consecutive words in one item's description.
-    bigrams: u64,
-    /// HS prefixes of 2 digits (chapters; an item has one).
-    chapters: u64,
+struct Bits {
+    /// Description words.
+    words: u64,
     /// HS prefixes of 3 to 10 digits.
-    prefixes: u64,
+    prefixes: u32,
     /// Origin countries.
-    origins: u64,
-    /// Words of the seller's name.
-    names: u64,
-    /// Seller id (bits 0–31), dispatch country (32–47), currency (48–63).
-    singles: u64,
+    origins: u32,
+    /// Pairs of consecutive words in one item's description.
+    bigrams: u32,
+    /// HS prefixes of 2 digits (chapters).
+    chapters: u16,
+    /// Dispatch countries.
+    dispatch: u16,
 }
 
-/// The bits of `singles` holding the seller id, the dispatch country and the currency.
-const SELLER_ID_BITS: u64 = 0xffff_ffff;
-const DISPATCH_BITS: u64 = 0xffff << 32;
-const CURRENCY_BITS: u64 = 0xffff << 48;
+/// What a declaration offers ([`Bits`]).
+type Summary = Bits;
 
-/// One of 64 bits, by the top 6 bits of a [`key_hash`].
-fn bit64(hash: u64) -> u64 {
-    1 << (hash >> 58)
-}
-
-/// One of 128 bits, by the top 7 bits of a [`key_hash`]: (word, bit).
-fn bit128(hash: u64) -> (usize, u64) {
-    let index = hash >> 57;
-    (usize::from(index >= 64), 1 << (index % 64))
+/// One of `2^log2` bits, by the top bits of a [`key_hash`].
+fn bit(hash: u64, log2: u32) -> u64 {
+    1 << (hash >> (64 - log2))
 }
 
 /// The bit of a pair of consecutive words, from their [`key_hash`]es.
-fn bigram_bit(first: u64, second: u64) -> u64 {
+fn bigram_bit(first: u64, second: u64) -> u32 {
     let mut h = first.rotate_left(23) ^ second;
     h ^= h >> 31;
     h = h.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    bit64(h ^ (h >> 29))
+    1 << ((h ^ (h >> 29)) >> 59)
 }
 
-impl Summary {
+impl Bits {
     /// Adds a key by its hash (`key` itself only tells HS chapters from longer prefixes).
     fn add_key(&mut self, kind: AnchorKind, key: &str, hash: u64) {
         if kind == AnchorKind::HsPrefix && key.len() == MIN_HS_PREFIX_DIGITS {
-            self.chapters |= bit64(hash);
+            self.chapters |= bit(hash, 4) as u16;
         } else {
             self.add(kind, hash);
         }
     }
 
+    /// Adds a value of a kind that has bits (the others are not summarised).
     fn add(&mut self, kind: AnchorKind, hash: u64) {
         match kind {
-            AnchorKind::DescriptionWord => {
-                let (word, bit) = bit128(hash);
-                if let Some(w) = self.words.get_mut(word) {
-                    *w |= bit;
-                }
-            }
-            AnchorKind::HsPrefix => self.prefixes |= bit64(hash),
-            AnchorKind::OriginCountry => self.origins |= bit64(hash),
-            AnchorKind::SellerNameWord => self.names |= bit64(hash),
-            AnchorKind::SellerId => self.singles |= 1 << (hash >> 59),
-            AnchorKind::DispatchCountry => self.singles |= 1 << (32 + (hash >> 60)),
-            AnchorKind::Currency => self.singles |= 1 << (48 + (hash >> 60)),
+            AnchorKind::DescriptionWord => self.words |= bit(hash, 6),
+            AnchorKind::HsPrefix => self.prefixes |= bit(hash, 5) as u32,
+            AnchorKind::OriginCountry => self.origins |= bit(hash, 5) as u32,
+            AnchorKind::DispatchCountry => self.dispatch |= bit(hash, 4) as u16,
+            AnchorKind::SellerId | AnchorKind::SellerNameWord | AnchorKind::Currency => {}
         }
     }
 }
@@ -1478,109 +1621,71 @@ impl Summary {
 /// What an indicator requires of a declaration's [`Summary`], so that most candidates can
 /// be rejected from their [`Posting`] alone.
 ///
-/// For each field, the bits of the values through which it can match (for terms, each
-/// term's key word), or none when the field is empty or cannot be summarised (HS prefixes
-/// outside 2–10 bytes): an indicator can only match a declaration that has one of these bits
-/// in each such field, because a field that matches does so through a value the declaration
-/// offers as a key. In addition, every description word common to all its terms (all the
-/// words of its only term, the usual case) must be present, since a term matches only when
-/// all its words occur, and when every term is a phrase, the pair of first words of one of
-/// them must occur consecutively. So the filter never rejects a match; what it wrongly
-/// admits, verification rejects.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Filter {
-    /// Description words that must all be present.
-    words: [u64; 2],
-    /// Word pairs of which one must be present.
-    bigrams: u64,
-    /// HS chapters and longer prefixes, of which one must be present.
-    chapters: u64,
-    prefixes: u64,
-    origins: u64,
-    names: u64,
-    /// Seller ids, dispatch countries, currency: one of each non-empty part.
-    singles: u64,
-}
+/// For HS prefixes, origin and dispatch countries, the bits of the values through which the
+/// field can match, or none when it is empty or cannot be summarised (HS prefixes outside
+/// 2–10 bytes): an indicator can only match a declaration that has one of them in each such
+/// field, because a field that matches does so through a value the declaration offers. For
+/// description terms, every word common to all terms (all the words of the only term, the
+/// usual case) must be present, since a term matches only when all its words occur; and when
+/// every term is a phrase, the pair of first words of one of them must occur consecutively.
+/// So the filter never rejects a match; what it wrongly admits, verification rejects.
+type Filter = Bits;
 
 impl Filter {
-    fn of_indicator(criteria: Option<&Criteria>, terms: &Terms) -> Filter {
+    fn of_indicator(c: &Compiled) -> Filter {
         let mut f = Filter::default();
-        let Some(c) = criteria else {
-            return f;
+        let worded = || {
+            c.terms(Field::DescriptionTerms)
+                .filter(|term| term.len() != 0)
         };
-        let mut singles = Summary::default();
-        for id in terms.seller_ids.iter().filter(|id| !id.is_empty()) {
-            singles.add(AnchorKind::SellerId, key_hash(id));
+        let mut shared: Option<u64> = None;
+        for term in worded() {
+            let words = term
+                .iter()
+                .fold(0, |bits, word| bits | bit(key_hash(word), 6));
+            shared = Some(shared.map_or(words, |shared| shared & words));
         }
-        for country in c.dispatch_countries.iter().filter(|c| !c.is_empty()) {
-            singles.add(AnchorKind::DispatchCountry, key_hash(country));
-        }
-        // Both bounds must be in the declaration's currency; either one's currency will do.
-        if let Some(bound) = c.min_value.as_ref().or(c.max_value.as_ref()) {
-            if !bound.currency.is_empty() {
-                singles.add(AnchorKind::Currency, key_hash(&bound.currency));
+        f.words = shared.unwrap_or(0);
+        if worded().next().is_some() && worded().all(|term| term.len() >= 2) {
+            for term in worded() {
+                f.bigrams |= bigram_bit(key_hash(term.get(0)), key_hash(term.get(1)));
             }
         }
-        f.singles = singles.singles;
-
-        let worded: Vec<&Vec<String>> =
-            terms.description.iter().filter(|t| !t.is_empty()).collect();
-        let mut shared: Option<[u64; 2]> = None;
-        for term in &worded {
-            let mut words = Summary::default();
-            for word in term.iter() {
-                words.add(AnchorKind::DescriptionWord, key_hash(word));
-            }
-            shared = Some(shared.map_or(words.words, |s| {
-                [s[0] & words.words[0], s[1] & words.words[1]]
-            }));
-        }
-        f.words = shared.unwrap_or_default();
-        if !worded.is_empty() && worded.iter().all(|term| term.len() >= 2) {
-            for term in &worded {
-                if let [first, second, ..] = term.as_slice() {
-                    f.bigrams |= bigram_bit(key_hash(first), key_hash(second));
-                }
+        if c.values(Field::HsPrefixes).all(keyable_prefix) {
+            for prefix in c.values(Field::HsPrefixes).filter(|p| !p.is_empty()) {
+                f.add_key(AnchorKind::HsPrefix, prefix, key_hash(prefix));
             }
         }
-        for word in key_words(&terms.seller_name) {
-            f.names |= bit64(key_hash(word));
+        for country in c.values(Field::OriginCountries).filter(|c| !c.is_empty()) {
+            f.add(AnchorKind::OriginCountry, key_hash(country));
         }
-        if c.hs_prefixes.iter().all(|p| keyable_prefix(p)) {
-            for prefix in c.hs_prefixes.iter().filter(|p| !p.is_empty()) {
-                if prefix.len() == MIN_HS_PREFIX_DIGITS {
-                    f.chapters |= bit64(key_hash(prefix));
-                } else {
-                    f.prefixes |= bit64(key_hash(prefix));
-                }
-            }
-        }
-        for country in c.origin_countries.iter().filter(|c| !c.is_empty()) {
-            f.origins |= bit64(key_hash(country));
+        for country in c.values(Field::DispatchCountries).filter(|c| !c.is_empty()) {
+            f.add(AnchorKind::DispatchCountry, key_hash(country));
         }
         f
     }
 
     /// Whether an indicator with this filter may match a declaration with this summary.
     fn admits(&self, d: &Summary) -> bool {
-        let any = |needed: u64, offered: u64| needed == 0 || needed & offered != 0;
-        self.words[0] & !d.words[0] == 0
-            && self.words[1] & !d.words[1] == 0
-            && any(self.bigrams, d.bigrams)
-            && ((self.chapters | self.prefixes) == 0
-                || (self.chapters & d.chapters) | (self.prefixes & d.prefixes) != 0)
-            && any(self.origins, d.origins)
-            && any(self.names, d.names)
-            && any(self.singles & SELLER_ID_BITS, d.singles)
-            && any(self.singles & DISPATCH_BITS, d.singles)
-            && any(self.singles & CURRENCY_BITS, d.singles)
+        fn any(needed: u64, offered: u64) -> bool {
+            needed == 0 || needed & offered != 0
+        }
+        self.words & !d.words == 0
+            && any(self.bigrams.into(), d.bigrams.into())
+            && any(
+                u64::from(self.chapters) << 32 | u64::from(self.prefixes),
+                u64::from(d.chapters) << 32 | u64::from(d.prefixes),
+            )
+            && any(self.origins.into(), d.origins.into())
+            && any(self.dispatch.into(), d.dispatch.into())
     }
 }
 
-/// A Bloom filter of the keys filed in a [`RiskIndex`] (two bits per key, at least 16 bits
-/// per key, so about 1.5% of absent keys pass), small enough to stay in the CPU cache when
-/// the maps do not. It cannot forget a key: removals leave their bits set (absent keys then
-/// pass more often, which costs a probe, never a match), until enough have accumulated for
+/// A blocked Bloom filter of the keys filed in a [`RiskIndex`]: two bits per key in one
+/// 64-bit word (one memory access per key), 8 to 32 bits per key (about 2% of absent keys
+/// pass at 16), small enough to stay in the CPU cache when the maps do not. It cannot forget
+/// a key: removals leave their bits set (absent keys then pass more often, which costs a
+/// probe, never a match), until enough have accumulated for
 /// [`RiskIndex::rebuild_key_filter`].
 #[derive(Debug, Default)]
 struct KeyFilter {
@@ -1593,11 +1698,12 @@ struct KeyFilter {
 }
 
 impl KeyFilter {
-    /// Fewest bits per key.
+    /// Bits per key a filter is built with (up to twice as many, rounding up to a power of
+    /// two); it is rebuilt when growth has brought it down to half.
     const BITS_PER_KEY: usize = 16;
 
     fn with_capacity(keys: usize) -> KeyFilter {
-        let bits = (keys.max(1024) * 2 * Self::BITS_PER_KEY).next_power_of_two();
+        let bits = (keys.max(1024) * Self::BITS_PER_KEY).next_power_of_two();
         KeyFilter {
             words: vec![0; bits / 64],
             keys,
@@ -1605,31 +1711,30 @@ impl KeyFilter {
         }
     }
 
-    /// The two bits of a key, as (word, mask) pairs.
-    fn bits(&self, kind: AnchorKind, key: u64) -> [(usize, u64); 2] {
-        let mask = (self.words.len() * 64).saturating_sub(1) as u64;
+    /// A key's word and its two bits in it.
+    fn bits(&self, kind: AnchorKind, key: u64) -> (usize, u64) {
         // Mix the kind in: the same text is a different key in each map.
         let mut h = key ^ (kind as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         h ^= h >> 29;
         h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
         h ^= h >> 32;
-        [h & mask, (h >> 32) & mask].map(|bit| ((bit / 64) as usize, 1u64 << (bit % 64)))
+        let word = (h as usize) & self.words.len().saturating_sub(1);
+        (word, 1 << ((h >> 52) & 63) | 1 << (h >> 58))
     }
 
     fn may_contain(&self, kind: AnchorKind, key: u64) -> bool {
-        self.words.is_empty()
-            || self
-                .bits(kind, key)
-                .iter()
-                .all(|&(word, mask)| self.words.get(word).is_some_and(|w| w & mask != 0))
+        if self.words.is_empty() {
+            return true;
+        }
+        let (word, mask) = self.bits(kind, key);
+        self.words.get(word).is_some_and(|w| w & mask == mask)
     }
 
     /// Sets a key's bits (the caller counts new keys in `keys`).
     fn insert(&mut self, kind: AnchorKind, key: u64) {
-        for (word, mask) in self.bits(kind, key) {
-            if let Some(w) = self.words.get_mut(word) {
-                *w |= mask;
-            }
+        let (word, mask) = self.bits(kind, key);
+        if let Some(w) = self.words.get_mut(word) {
+            *w |= mask;
         }
     }
 
@@ -1642,24 +1747,25 @@ impl KeyFilter {
     /// Whether the filter has become too small for the keys, or too stale.
     fn needs_rebuild(&self) -> bool {
         let bits = self.words.len() * 64;
-        self.keys * Self::BITS_PER_KEY > bits || self.stale > self.keys.max(1024)
+        self.keys * Self::BITS_PER_KEY > bits * 2 || self.stale > self.keys.max(1024)
     }
 }
 
 /// One record with what matching needs precomputed.
+///
+/// The record is boxed, and its end date copied here, so that the slab holds only what
+/// verification reads: at 100,000 indicators a compact slab stays largely in the CPU cache,
+/// while titles, rationales and ids are only read for the match reported.
 struct Slot {
-    record: IndicatorRecord,
-    terms: Terms,
+    valid_until_ms: i64,
+    compiled: Compiled,
     anchor: Anchor,
+    record: Box<IndicatorRecord>,
 }
 
 impl Slot {
     fn evaluate(&self, prepared: &Prepared<'_>) -> Option<Pointer> {
-        evaluate(
-            self.record.indicator.criteria.as_ref(),
-            &self.terms,
-            prepared,
-        )
+        evaluate(&self.compiled, prepared)
     }
 
     fn to_match(&self, pointer: Pointer) -> Match<'_> {
