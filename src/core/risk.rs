@@ -158,21 +158,21 @@ pub struct Match<'a> {
 ///
 /// Records live in a slab; each is filed under the values of ONE anchor field, chosen per
 /// indicator in order of selectivity: `seller_ids`, `description_terms` (under one word of
-/// each term), `seller_name_terms` (likewise), `hs_prefixes` (under their first 4 digits,
-/// [`HS_KEY_DIGITS`]), `origin_countries`, `dispatch_countries`, and for indicators with
+/// each term), `seller_name_terms` (likewise), `hs_prefixes` (under their first 4 digits, a
+/// heading), `origin_countries`, `dispatch_countries`, and for indicators with
 /// only value bounds, the bound's currency. One anchor suffices because every non-empty
 /// field must match: a declaration that lacks all of the anchor field's values cannot
 /// match, so only indicators filed under one of the declaration's own values (its seller id,
 /// words, HS prefixes of 2 to 4 digits, countries and currency) need verifying. Verification
 /// is the full [`criteria_match`] semantics.
 ///
-/// Each filing ([`Posting`]) carries the indicator's severity and a 24-byte summary of its
-/// fields (a per-field Bloom filter, [`Filter`]), so that most candidates
-/// that share only the anchor with a declaration are rejected while scanning the key's list,
-/// without touching the record: at 100,000 indicators, reading each candidate's record and
-/// criteria would cost several cache misses apiece and dominate the assessment. A small
-/// Bloom filter of the keys filed ([`KeyFilter`]) spares probing the maps for the many
-/// declaration keys that no indicator uses.
+/// Each filing (a posting) carries the indicator's severity and a 24-byte summary of its
+/// fields (a per-field Bloom filter), so that most candidates that share only the anchor
+/// with a declaration are rejected while scanning the key's list, without touching the
+/// record: at 100,000 indicators, reading each candidate's record and criteria costs several
+/// cache misses apiece. A small Bloom filter of the keys filed spares probing the maps for
+/// the many declaration keys that no indicator uses. Within the candidates, the most severe
+/// are verified first, and assessment stops at the first severity that matches.
 ///
 /// Indicators whose criteria cannot be keyed (only malformed HS prefixes such as `6`, which
 /// validation refuses) are kept in a list checked on every assessment, so the index agrees
@@ -369,9 +369,8 @@ impl RiskIndex {
     /// whose filter admits the declaration, each once, as (rank, slot) most severe first.
     ///
     /// At 100,000 indicators the maps and lists do not fit in the CPU caches, so the work is
-    /// arranged around memory: keys not filed are screened out by a small filter, and all
-    /// lists are located before any is read, so that their cache misses overlap instead of
-    /// following one another.
+    /// arranged around memory: keys not filed are screened out by a small filter that does,
+    /// and the lists are all located before they are read.
     fn ranked_candidates(&self, p: &Prepared<'_>) -> Vec<(Reverse<u8>, usize)> {
         let lists: Vec<&[Posting]> = p
             .keys
@@ -2616,6 +2615,60 @@ mod tests {
         );
         let both: HashSet<String> = ["S-1".to_owned(), "S-2".to_owned(), "other".to_owned()].into();
         assert_eq!(index.assess(&d, NOW, &both), None);
+    }
+
+    #[test]
+    fn the_index_stays_consistent_through_growth_and_mass_removal() {
+        // Enough keys to outgrow the key filter several times, then enough removals to make
+        // it rebuild for staleness.
+        let mut index = RiskIndex::new();
+        for n in 0..6_000 {
+            let criteria = if n % 2 == 0 {
+                sellers(&[&format!("SELLER-{n}")])
+            } else {
+                Criteria {
+                    description_terms: strings(&[&format!("model{n} shoes")]),
+                    origin_countries: strings(&["CN"]),
+                    ..Criteria::default()
+                }
+            };
+            let record = record(
+                &format!("G-{n:05}"),
+                OutcomeCode::RequestForInformation,
+                criteria,
+            );
+            assert_eq!(index.upsert(record), Ok(None));
+        }
+        assert_eq!(index.check_consistency(), Ok(()));
+        let declaration_for = |n: usize| {
+            let mut d = declaration();
+            if let Some(seller) = d.seller.as_mut() {
+                seller.identifier = format!("SELLER-{n}");
+            }
+            d.items[0].description = format!("Running shoes, model{n} SHOES");
+            d
+        };
+        let ids = |index: &RiskIndex, d: &AdvanceDeclaration| -> Vec<String> {
+            index
+                .matches(d, NOW)
+                .iter()
+                .map(|m| m.record.indicator.indicator_id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&index, &declaration_for(4_000)), ["G-04000"]);
+        assert_eq!(ids(&index, &declaration_for(4_001)), ["G-04001"]);
+
+        for n in 100..6_000 {
+            assert!(index.remove(&format!("G-{n:05}")).is_some());
+        }
+        assert_eq!(index.len(), 100);
+        assert_eq!(index.check_consistency(), Ok(()));
+        assert_eq!(ids(&index, &declaration_for(4_000)), Vec::<String>::new());
+        assert_eq!(ids(&index, &declaration_for(4_001)), Vec::<String>::new());
+        assert_eq!(ids(&index, &declaration_for(42)), ["G-00042"]);
+        assert_eq!(ids(&index, &declaration_for(43)), ["G-00043"]);
+        let d = declaration_for(43);
+        assert_eq!(index.matches(&d, NOW), index.matches_by_scan(&d, NOW));
     }
 
     #[test]
