@@ -28,6 +28,47 @@ impl FieldViolation {
     }
 }
 
+/// Most violations one rejection lists: enough to fix a file in one go, bounded so that a
+/// declaration of 999 bad items cannot turn into a megabyte of error details.
+pub const MAX_VIOLATIONS: usize = 100;
+
+/// Violations collected by a validator, capped at [`MAX_VIOLATIONS`] plus one entry
+/// (field "") that counts the ones left out. Shared by every validator so that all
+/// rejections are bounded the same way.
+#[derive(Debug, Default)]
+pub struct Violations {
+    list: Vec<FieldViolation>,
+    omitted: usize,
+}
+
+impl Violations {
+    /// Records a violation; the path and description are only formatted when it is listed.
+    pub fn add(&mut self, field: impl std::fmt::Display, description: impl std::fmt::Display) {
+        if self.list.len() < MAX_VIOLATIONS {
+            self.list.push(FieldViolation::new(
+                field.to_string(),
+                description.to_string(),
+            ));
+        } else {
+            self.omitted += 1;
+        }
+    }
+
+    /// The list, with the count of omitted violations at the end if any were.
+    pub fn finish(mut self) -> Vec<FieldViolation> {
+        if self.omitted > 0 {
+            self.list.push(FieldViolation::new(
+                "",
+                format!(
+                    "{} more violation(s) omitted; only the first {MAX_VIOLATIONS} are listed",
+                    self.omitted
+                ),
+            ));
+        }
+        self.list
+    }
+}
+
 /// A refused envelope, in §3's order of checks.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {

@@ -69,7 +69,7 @@ use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::core::codes;
-use crate::core::rejection::FieldViolation;
+use crate::core::rejection::{FieldViolation, Violations};
 use crate::proto::v1::{
     AdvanceDeclaration, Criteria, Item, Money, OutcomeCode, RiskIndicator, RiskIndicatorRevocation,
     Tlp,
@@ -99,7 +99,7 @@ pub const MAX_HS_PREFIX_DIGITS: usize = 10;
 /// indicators.
 pub const MAX_CRITERIA_VALUES: usize = 1000;
 /// Most violations listed before the rest are only counted, as for declarations.
-pub const MAX_VIOLATIONS: usize = 100;
+pub use crate::core::rejection::MAX_VIOLATIONS;
 
 /// An indicator in force at this gateway, with who issued it.
 ///
@@ -1778,39 +1778,6 @@ impl Slot {
 
 // ---------------------------------------------------------------------------------------
 // Validation
-
-/// The violations found so far, capped at [`MAX_VIOLATIONS`].
-#[derive(Default)]
-struct Violations {
-    list: Vec<FieldViolation>,
-    omitted: usize,
-}
-
-impl Violations {
-    fn add(&mut self, field: impl fmt::Display, description: impl fmt::Display) {
-        if self.list.len() < MAX_VIOLATIONS {
-            self.list.push(FieldViolation::new(
-                field.to_string(),
-                description.to_string(),
-            ));
-        } else {
-            self.omitted += 1;
-        }
-    }
-
-    fn finish(mut self) -> Vec<FieldViolation> {
-        if self.omitted > 0 {
-            self.list.push(FieldViolation::new(
-                "",
-                format!(
-                    "{} more violation(s) omitted; only the first {MAX_VIOLATIONS} are listed",
-                    self.omitted
-                ),
-            ));
-        }
-        self.list
-    }
-}
 
 /// 1–64 characters of `A–Z a–z 0–9 . _ : -`.
 fn is_indicator_id(id: &str) -> bool {

@@ -30,7 +30,7 @@ use std::fmt;
 
 use crate::core::codes;
 use crate::core::ids;
-use crate::core::rejection::FieldViolation;
+use crate::core::rejection::{FieldViolation, Violations};
 use crate::proto::v1::{
     AdvanceDeclaration, CollectionModel, Item, Money, Party, Revenue, Transport, TransportMode,
 };
@@ -40,7 +40,7 @@ pub const MAX_LRN_CHARS: usize = 22;
 /// Most items one declaration may carry.
 pub const MAX_ITEMS: usize = 999;
 /// Most violations listed before the rest are only counted.
-pub const MAX_VIOLATIONS: usize = 100;
+pub use crate::core::rejection::MAX_VIOLATIONS;
 /// Longest `listing_url`, in characters.
 pub const MAX_LISTING_URL_CHARS: usize = 2048;
 
@@ -55,7 +55,7 @@ pub fn validate_declaration(declaration: &AdvanceDeclaration) -> Vec<FieldViolat
     check_party(&mut out, &Path::root("buyer"), d.buyer.as_ref());
     if !d.platform_id.is_empty() && !ids::is_participant_id(&d.platform_id) {
         out.add(
-            &Path::root("platform_id"),
+            Path::root("platform_id"),
             "must be a participant id such as ptr/NL/shopco",
         );
     }
@@ -72,7 +72,7 @@ pub fn validate_declaration(declaration: &AdvanceDeclaration) -> Vec<FieldViolat
     );
     if d.expected_arrival_ms < 0 {
         out.add(
-            &Path::root("expected_arrival_ms"),
+            Path::root("expected_arrival_ms"),
             "must be milliseconds since the Unix epoch, or 0 when not known",
         );
     }
@@ -181,40 +181,6 @@ pub fn sample_declaration(lrn: &str) -> AdvanceDeclaration {
     }
 }
 
-/// The violations found so far, capped at [`MAX_VIOLATIONS`].
-#[derive(Default)]
-struct Violations {
-    list: Vec<FieldViolation>,
-    omitted: usize,
-}
-
-impl Violations {
-    /// Records a violation; the path and description are only formatted when it is listed.
-    fn add(&mut self, field: &Path<'_>, description: impl fmt::Display) {
-        if self.list.len() < MAX_VIOLATIONS {
-            self.list.push(FieldViolation::new(
-                field.to_string(),
-                description.to_string(),
-            ));
-        } else {
-            self.omitted += 1;
-        }
-    }
-
-    fn finish(mut self) -> Vec<FieldViolation> {
-        if self.omitted > 0 {
-            self.list.push(FieldViolation::new(
-                "",
-                format!(
-                    "{} more violation(s) omitted; only the first {MAX_VIOLATIONS} are listed",
-                    self.omitted
-                ),
-            ));
-        }
-        self.list
-    }
-}
-
 /// A proto field path built on the stack and formatted only when a violation needs it, so
 /// that validating a valid 999-item declaration allocates nothing for paths.
 #[derive(Clone, Copy)]
@@ -288,13 +254,12 @@ fn check_transport(out: &mut Violations, path: &Path<'_>, transport: Option<&Tra
     required_text(out, &path.field("house_ref"), &transport.house_ref, 70);
     optional_text(out, &path.field("master_ref"), &transport.master_ref, 70);
     match TransportMode::try_from(transport.mode) {
-        Ok(TransportMode::Unspecified) => out.add(
-            &path.field("mode"),
-            "required: AIR, POST, ROAD, SEA or RAIL",
-        ),
+        Ok(TransportMode::Unspecified) => {
+            out.add(path.field("mode"), "required: AIR, POST, ROAD, SEA or RAIL")
+        }
         Ok(_) => {}
         Err(_) => out.add(
-            &path.field("mode"),
+            path.field("mode"),
             format_args!(
                 "unknown transport mode {}; must be AIR, POST, ROAD, SEA or RAIL",
                 transport.mode
@@ -307,12 +272,12 @@ fn check_transport(out: &mut Violations, path: &Path<'_>, transport: Option<&Tra
 fn check_revenue(out: &mut Violations, path: &Path<'_>, revenue: &Revenue) {
     match CollectionModel::try_from(revenue.model) {
         Ok(CollectionModel::Unspecified) => out.add(
-            &path.field("model"),
+            path.field("model"),
             "required when revenue is given: BORDER, VENDOR, PLATFORM or CONSUMER",
         ),
         Ok(_) => {}
         Err(_) => out.add(
-            &path.field("model"),
+            path.field("model"),
             format_args!(
                 "unknown collection model {}; must be BORDER, VENDOR, PLATFORM or CONSUMER",
                 revenue.model
@@ -321,7 +286,7 @@ fn check_revenue(out: &mut Violations, path: &Path<'_>, revenue: &Revenue) {
     }
     if !revenue.ioss_number.is_empty() && !is_ioss_number(&revenue.ioss_number) {
         out.add(
-            &path.field("ioss_number"),
+            path.field("ioss_number"),
             "must be IM followed by 10 digits (IM5280001234)",
         );
     }
@@ -333,10 +298,10 @@ fn check_revenue(out: &mut Violations, path: &Path<'_>, revenue: &Revenue) {
 fn check_items(out: &mut Violations, items: &[Item]) {
     let items_path = Path::root("items");
     if items.is_empty() {
-        out.add(&items_path, "at least one item is required");
+        out.add(items_path, "at least one item is required");
     } else if items.len() > MAX_ITEMS {
         out.add(
-            &items_path,
+            items_path,
             format_args!(
                 "at most {MAX_ITEMS} items per declaration (got {})",
                 items.len()
@@ -350,22 +315,22 @@ fn check_items(out: &mut Violations, items: &[Item]) {
         check_description(out, &path.field("description"), &item.description);
         if !is_hs_code(&item.hs_code) {
             out.add(
-                &path.field("hs_code"),
+                path.field("hs_code"),
                 "must be 6 to 10 digits of an existing HS chapter (01–97, not 77)",
             );
         }
         if item.quantity == 0 {
-            out.add(&path.field("quantity"), "must be > 0");
+            out.add(path.field("quantity"), "must be > 0");
         }
         match &item.value {
-            None => out.add(&path.field("value"), "required"),
+            None => out.add(path.field("value"), "required"),
             Some(value) => {
                 let value_path = path.field("value");
                 if check_money(out, &value_path, value, Amount::Positive) {
                     match currency {
                         None => currency = Some((index, value.currency.as_str())),
                         Some((first, expected)) if expected != value.currency => out.add(
-                            &value_path.field("currency"),
+                            value_path.field("currency"),
                             format_args!(
                                 "{:?} differs from the declaration's currency {expected:?} \
                                  (items[{first}]); all item values must be in one currency",
@@ -439,15 +404,15 @@ fn check_money(out: &mut Violations, path: &Path<'_>, money: &Money, amount: Amo
         let field = path.field("currency");
         let upper = money.currency.to_ascii_uppercase();
         if money.currency.is_empty() {
-            out.add(&field, "required: an ISO 4217 currency code such as EUR");
+            out.add(field, "required: an ISO 4217 currency code such as EUR");
         } else if codes::is_currency(&upper) {
             out.add(
-                &field,
+                field,
                 format_args!("{:?} must be upper case ({upper:?})", money.currency),
             );
         } else {
             out.add(
-                &field,
+                field,
                 format_args!(
                     "{:?} is not an ISO 4217 currency in circulation",
                     money.currency
@@ -457,11 +422,11 @@ fn check_money(out: &mut Violations, path: &Path<'_>, money: &Money, amount: Amo
     }
     match amount {
         Amount::Positive if money.amount_minor <= 0 => out.add(
-            &path.field("amount_minor"),
+            path.field("amount_minor"),
             "must be > 0 (in the currency's minor unit, e.g. cents)",
         ),
         Amount::NonNegative if money.amount_minor < 0 => {
-            out.add(&path.field("amount_minor"), "must not be negative")
+            out.add(path.field("amount_minor"), "must not be negative")
         }
         _ => {}
     }
