@@ -1958,26 +1958,7 @@ fn check_bound(out: &mut Violations, name: &str, money: &Money) -> bool {
 }
 
 fn check_country(out: &mut Violations, field: impl fmt::Display, code: &str) {
-    if codes::is_country(code) {
-        return;
-    }
-    let upper = code.to_ascii_uppercase();
-    if code.is_empty() {
-        out.add(
-            field,
-            "required: an ISO 3166-1 alpha-2 country code such as CN",
-        );
-    } else if codes::is_country(&upper) {
-        out.add(
-            field,
-            format_args!("{code:?} must be upper case ({upper:?})"),
-        );
-    } else {
-        out.add(
-            field,
-            format_args!("{code:?} is not an ISO 3166-1 alpha-2 country code"),
-        );
-    }
+    crate::core::validation::check_country(out, field, code, "CN");
 }
 
 /// 2 to 10 ASCII digits whose first two name an existing HS chapter.

@@ -434,23 +434,35 @@ fn check_money(out: &mut Violations, path: &Path<'_>, money: &Money, amount: Amo
 }
 
 fn required_country(out: &mut Violations, path: &Path<'_>, code: &str) {
+    check_country(out, path, code, "NL");
+}
+
+/// An ISO 3166-1 alpha-2 country code, required; a lower-case one is reported with its
+/// upper-case form. Shared by declaration and indicator validation, so both explain a bad
+/// code the same way (`example` names a plausible code for the field).
+pub(crate) fn check_country(
+    out: &mut Violations,
+    field: impl fmt::Display,
+    code: &str,
+    example: &str,
+) {
     if codes::is_country(code) {
         return;
     }
     let upper = code.to_ascii_uppercase();
     if code.is_empty() {
         out.add(
-            path,
-            "required: an ISO 3166-1 alpha-2 country code such as NL",
+            field,
+            format_args!("required: an ISO 3166-1 alpha-2 country code such as {example}"),
         );
     } else if codes::is_country(&upper) {
         out.add(
-            path,
+            field,
             format_args!("{code:?} must be upper case ({upper:?})"),
         );
     } else {
         out.add(
-            path,
+            field,
             format_args!("{code:?} is not an ISO 3166-1 alpha-2 country code"),
         );
     }
