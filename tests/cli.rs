@@ -14,6 +14,37 @@ fn aedgate() -> Command {
     cmd
 }
 
+/// Starts `aedgate serve` with the gateway config at `config` moved to a free port, and
+/// returns the process with the address from its ready line.
+async fn serve_on_free_port(config: &std::path::Path) -> (tokio::process::Child, String) {
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .replace("127.0.0.1:7443", "127.0.0.1:0");
+    std::fs::write(config, text).unwrap();
+    let mut server = aedgate()
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = BufReader::new(server.stdout.take().unwrap())
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .unwrap();
+    let addr = ready
+        .split(" serving on ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    (server, addr)
+}
+
 #[tokio::test]
 async fn pki_init_from_flags_writes_a_federation_that_serves_and_accepts_submissions() {
     let dir = tempfile::tempdir().unwrap();
@@ -66,32 +97,7 @@ async fn pki_init_from_flags_writes_a_federation_that_serves_and_accepts_submiss
     assert!(!again.status.success());
 
     // Serve it on a free port and submit the example declaration with the CLI.
-    let config = dir.path().join("adm-FR.gateway.toml");
-    let text = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("127.0.0.1:7443", "127.0.0.1:0");
-    std::fs::write(&config, text).unwrap();
-    let mut server = aedgate()
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ready = BufReader::new(server.stdout.take().unwrap())
-        .lines()
-        .next_line()
-        .await
-        .unwrap()
-        .unwrap();
-    let addr = ready
-        .split(" serving on ")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_owned();
+    let (mut server, addr) = serve_on_free_port(&dir.path().join("adm-FR.gateway.toml")).await;
     let client = dir.path().join("ptr-FR-colis.client.toml");
     let text = std::fs::read_to_string(&client).unwrap();
     std::fs::write(&client, format!("endpoint = \"https://{addr}\"\n{text}")).unwrap();
@@ -288,32 +294,7 @@ impl Served {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let config = dir.path().join("adm-NL.gateway.toml");
-        let text = std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("127.0.0.1:7443", "127.0.0.1:0");
-        std::fs::write(&config, text).unwrap();
-        let mut server = aedgate()
-            .args(["serve", "--config"])
-            .arg(&config)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let ready = BufReader::new(server.stdout.take().unwrap())
-            .lines()
-            .next_line()
-            .await
-            .unwrap()
-            .unwrap();
-        let addr = ready
-            .split(" serving on ")
-            .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .to_owned();
+        let (server, addr) = serve_on_free_port(&dir.path().join("adm-NL.gateway.toml")).await;
         for client in ["adm-NL-risk-unit", "ptr-NL-shopco"] {
             let path = dir.path().join(format!("{client}.client.toml"));
             let text = std::fs::read_to_string(&path).unwrap();
