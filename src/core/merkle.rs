@@ -299,6 +299,104 @@ pub fn completed_by_append(
     Ok(out)
 }
 
+/// The right edge of a growing tree: the latest completed perfect subtree at each level.
+///
+/// It is all an appender needs (O(log n) hashes, whatever the size) to compute the subtrees
+/// each new leaf completes and the current root, so the gateway's writer keeps one in memory
+/// and `verify-store` rebuilds one while it streams the whole log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Frontier {
+    size: u64,
+    /// `edge[level]`: the latest completed subtree of 2^level leaves, if any.
+    edge: Vec<Option<Hash>>,
+}
+
+impl Frontier {
+    /// The frontier of the empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The frontier of a stored tree of `size` leaves, read from its perfect subtrees.
+    pub fn load(tree: &impl PerfectSubtrees, size: u64) -> Result<Self, ProofError> {
+        let mut edge = Vec::new();
+        for level in 0..Self::levels(size) {
+            let count = size >> level;
+            edge.push(match count {
+                0 => None,
+                _ => Some(tree.perfect(level, count - 1).ok_or(ProofError::Missing {
+                    level,
+                    index: count - 1,
+                })?),
+            });
+        }
+        Ok(Self { size, edge })
+    }
+
+    /// Which `(level, index)` subtrees [`Frontier::load`] reads for a tree of `size`
+    /// leaves, so that a store can fetch them in one query.
+    pub fn load_keys(size: u64) -> Vec<(u32, u64)> {
+        (0..Self::levels(size))
+            .filter_map(|level| (size >> level).checked_sub(1).map(|i| (level, i)))
+            .collect()
+    }
+
+    fn levels(size: u64) -> u32 {
+        64 - size.leading_zeros()
+    }
+
+    /// Leaves appended so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf; returns the perfect subtrees it completes, `(level, index, hash)`,
+    /// the leaf itself first. O(log n).
+    pub fn push(&mut self, leaf: Hash) -> Vec<(u32, u64, Hash)> {
+        let edge = &self.edge;
+        let completed = completed_by_append(
+            &|level: u32, index: u64| {
+                // The left sibling a new leaf needs at `level` is always the latest subtree
+                // completed there.
+                edge.get(level as usize)
+                    .copied()
+                    .flatten()
+                    .filter(|_| (self.size >> level) == index + 1)
+            },
+            self.size,
+            leaf,
+        );
+        // The edge always holds every left sibling an append needs, so the lookup never misses.
+        let completed = completed.unwrap_or_else(|_| vec![(0, self.size, leaf)]);
+        for &(level, _, hash) in &completed {
+            let level = level as usize;
+            if self.edge.len() <= level {
+                self.edge.resize(level + 1, None);
+            }
+            self.edge[level] = Some(hash);
+        }
+        self.size += 1;
+        completed
+    }
+
+    /// The root of the tree so far (RFC 9162 MTH): the completed subtrees of the size's
+    /// binary decomposition, folded from the smallest to the largest.
+    pub fn root(&self) -> Hash {
+        let mut acc: Option<Hash> = None;
+        for level in 0..Self::levels(self.size) {
+            if (self.size >> level) & 1 == 1 {
+                if let Some(Some(subtree)) = self.edge.get(level as usize) {
+                    acc = Some(match acc {
+                        None => *subtree,
+                        Some(right) => node_hash(subtree, &right),
+                    });
+                }
+            }
+        }
+        acc.unwrap_or_else(empty_root)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,6 +457,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn frontier_appends_and_roots_like_the_stored_tree_for_every_size_up_to_130() {
+        let all = leaves(130);
+        let mut tree = MemoryTree::default();
+        let mut frontier = Frontier::new();
+        assert_eq!(frontier.root(), empty_root());
+        for (n, leaf) in all.iter().enumerate() {
+            let before = tree.nodes.len();
+            tree.push(leaf);
+            let completed = frontier.push(leaf_hash(leaf));
+            assert_eq!(completed.len(), tree.nodes.len() - before, "size {}", n + 1);
+            for (level, index, hash) in completed {
+                assert_eq!(tree.nodes.get(&(level, index)), Some(&hash));
+            }
+            let size = n as u64 + 1;
+            assert_eq!(frontier.size(), size);
+            assert_eq!(frontier.root(), mth(&all[..=n]), "size {size}");
+            let loaded = Frontier::load(&tree, size).unwrap();
+            assert_eq!(loaded.root(), frontier.root(), "loaded at size {size}");
+            assert_eq!(
+                Frontier::load_keys(size).len(),
+                64 - size.leading_zeros() as usize
+            );
+        }
+        // A store missing a subtree the frontier needs is reported, not guessed.
+        let empty = MemoryTree::default();
+        assert_eq!(
+            Frontier::load(&empty, 3),
+            Err(ProofError::Missing { level: 0, index: 2 })
+        );
     }
 
     #[test]
