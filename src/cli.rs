@@ -57,6 +57,10 @@ pub enum Command {
         config: PathBuf,
         /// The declaration, as JSON.
         declaration: PathBuf,
+        /// Also write the signed receipt to this file (JSON, docs/auditing.md), for
+        /// `aedgate audit verify-receipt`.
+        #[arg(long, value_name = "FILE")]
+        receipt_out: Option<PathBuf>,
     },
     /// Replace a declaration's data (AMENDMENT): it is assessed afresh and gets a new outcome.
     Amend {
@@ -126,6 +130,13 @@ pub enum Command {
         #[command(subcommand)]
         command: IndicatorCommand,
     },
+    /// Check the gateway's verifiable audit log (PROTOCOL.md §9): receipts, tree heads and
+    /// stored data. See docs/auditing.md.
+    Audit {
+        /// What to check.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Build a development federation in a temporary folder, start a gateway, publish risk
     /// indicators and file realistic declarations, printing what happened to each.
     Demo,
@@ -171,6 +182,54 @@ pub enum IndicatorCommand {
         /// Client configuration (TOML) of an internal participant.
         #[arg(long)]
         config: PathBuf,
+    },
+}
+
+/// `aedgate audit ...`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Prove that a receipt's message is in the gateway's log: checks the receipt's
+    /// signature, fetches a signed tree head and an inclusion proof, and verifies both
+    /// against the trust list. Exit status 1 when any check fails.
+    VerifyReceipt {
+        /// Client configuration (TOML) of any participant that may connect to the gateway
+        /// that issued the receipt.
+        #[arg(long)]
+        config: PathBuf,
+        /// The receipt: JSON (as written by `submit --receipt-out`) or protobuf bytes.
+        receipt: PathBuf,
+        /// Also write the verified tree head to this file (JSON), e.g. to start `audit
+        /// watch` from it or to give `verify-store --head`.
+        #[arg(long, value_name = "FILE")]
+        save_head: Option<PathBuf>,
+    },
+    /// Witness the gateway's log: fetch its signed tree head, prove it consistent with the
+    /// last head seen (kept in the state file), and remember it. Exit status 1, and the
+    /// state file left as it was, when the log was rolled back, forked or rewritten.
+    Watch {
+        /// Client configuration (TOML) of any participant that may connect to the gateway.
+        #[arg(long)]
+        config: PathBuf,
+        /// Where the last verified head is kept (JSON); created on the first run.
+        #[arg(long, value_name = "FILE")]
+        state: PathBuf,
+        /// Seconds between checks.
+        #[arg(long, default_value_t = 60)]
+        interval: u64,
+        /// Check once and exit (for cron jobs and scripts).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Recompute the whole log from a gateway's data folder, offline and read-only, and
+    /// name the first entry that does not match. Exit status 1 on any mismatch.
+    VerifyStore {
+        /// The gateway's `data_dir`.
+        data_dir: PathBuf,
+        /// A signed tree head (JSON, e.g. a `watch` state file) whose root the stored log
+        /// must give at its size; repeatable. Catches a rewrite that is consistent in
+        /// itself.
+        #[arg(long, value_name = "FILE")]
+        head: Vec<PathBuf>,
     },
 }
 
@@ -271,7 +330,24 @@ async fn run(command: Command) -> Result<ExitCode, String> {
         Command::Submit {
             config,
             declaration,
-        } => submit(config, declaration).await,
+            receipt_out,
+        } => submit(config, declaration, receipt_out).await,
+        Command::Audit { command } => match command {
+            AuditCommand::VerifyReceipt {
+                config,
+                receipt,
+                save_head,
+            } => audit_verify_receipt(&config, &receipt, save_head.as_deref()).await,
+            AuditCommand::Watch {
+                config,
+                state,
+                interval,
+                once,
+            } => audit_watch(&config, &state, interval, once).await,
+            AuditCommand::VerifyStore { data_dir, head } => {
+                audit_verify_store(&data_dir, &head).await
+            }
+        },
         Command::Amend {
             config,
             declaration_id,
@@ -517,12 +593,20 @@ async fn send(
     }
 }
 
-async fn submit(config: PathBuf, declaration: PathBuf) -> Result<ExitCode, String> {
+async fn submit(
+    config: PathBuf,
+    declaration: PathBuf,
+    receipt_out: Option<PathBuf>,
+) -> Result<ExitCode, String> {
     let decl = read_declaration(&declaration)?;
     let (mut participant, trust_version) = connect(&config).await?;
     let envelope = participant.seal_declaration(&decl);
     let label = format!("LRN {}", decl.lrn);
     let (code, receipt) = send(&mut participant, envelope, &label, trust_version).await?;
+    if let (Some(receipt), Some(path)) = (&receipt, &receipt_out) {
+        write_file(path, &crate::audit_json::receipt_to_json(receipt))?;
+        println!("Receipt written to {}", path.display());
+    }
     if let Some(receipt) = receipt {
         // The receipt's message id is what every later command about this declaration
         // takes; say so, because an LRN is not accepted there.
@@ -1229,4 +1313,188 @@ async fn list_indicators(config: &Path) -> Result<ExitCode, String> {
         plural(deliveries.len() as u64, "log entry", "log entries")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), String> {
+    // Write-then-rename, so that a crash never leaves half a head or receipt behind.
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, text)
+        .and_then(|()| std::fs::rename(&temporary, path))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn read_head_file(path: &Path) -> Result<crate::proto::v1::SignedTreeHead, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    crate::audit_json::read_tree_head(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn describe_head(head: &crate::proto::v1::SignedTreeHead) -> String {
+    format!(
+        "tree head of {}: {} at {}, root {}",
+        head.log_id,
+        plural(head.tree_size, "entry", "entries"),
+        format_ms(head.timestamp_ms),
+        hex::encode(&head.root_hash)
+    )
+}
+
+/// Exit status 1 with the reason when the gateway's evidence does not hold, 2 when it could
+/// not be asked.
+fn audit_failure(error: ClientError) -> Result<ExitCode, String> {
+    match error {
+        ClientError::Audit(problem) => {
+            println!("NOT VERIFIED: {problem}");
+            Ok(ExitCode::from(1))
+        }
+        ClientError::BadReceipt(problem) => {
+            println!("NOT VERIFIED: receipt: {problem}");
+            Ok(ExitCode::from(1))
+        }
+        ClientError::Refused(status) => {
+            println!("NOT VERIFIED: {}", describe_refusal(&status));
+            Ok(ExitCode::from(1))
+        }
+        other => Err(other.to_string()),
+    }
+}
+
+async fn audit_verify_receipt(
+    config: &Path,
+    receipt_path: &Path,
+    save_head: Option<&Path>,
+) -> Result<ExitCode, String> {
+    let bytes = std::fs::read(receipt_path)
+        .map_err(|e| format!("cannot read {}: {e}", receipt_path.display()))?;
+    let receipt = crate::audit_json::read_receipt(&bytes)
+        .map_err(|e| format!("{}: {e}", receipt_path.display()))?;
+    let (participant, trust_version) = connect(config).await?;
+    let head = match participant.prove_receipt(&receipt).await {
+        Ok(head) => head,
+        Err(error) => return audit_failure(error),
+    };
+    println!(
+        "VERIFIED: message {} is entry {} of {}'s log\n  receipt          signed by {}, received at {}\n  {}\n  inclusion proof  verified; head signature verified against trust list v{trust_version}",
+        receipt.message_id,
+        receipt.log_index,
+        receipt.receiver,
+        receipt.signature.as_ref().map(|s| s.key_id.as_str()).unwrap_or("-"),
+        format_ms(receipt.received_at_ms),
+        describe_head(&head),
+    );
+    if let Some(path) = save_head {
+        write_file(path, &crate::audit_json::tree_head_to_json(&head))?;
+        println!("  head written to {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_watch(
+    config: &Path,
+    state: &Path,
+    interval: u64,
+    once: bool,
+) -> Result<ExitCode, String> {
+    let (participant, _) = connect(config).await?;
+    let mut last = if state.exists() {
+        Some(read_head_file(state)?)
+    } else {
+        None
+    };
+    loop {
+        let checked = match &last {
+            None => participant.tree_head().await.map(|(head, _)| head),
+            Some(earlier) => participant.extend_head(earlier).await,
+        };
+        let head = match checked {
+            Ok(head) => head,
+            Err(error) => {
+                if let Some(earlier) = &last {
+                    println!(
+                        "ALERT: {} (last verified {})",
+                        participant.gateway,
+                        describe_head(earlier)
+                    );
+                }
+                return audit_failure(error);
+            }
+        };
+        let growth = match &last {
+            None => "first head seen".to_owned(),
+            Some(earlier) => format!(
+                "consistent with the last head (+{})",
+                plural(
+                    head.tree_size - earlier.tree_size.min(head.tree_size),
+                    "entry",
+                    "entries"
+                )
+            ),
+        };
+        println!("OK: {}; {growth}", describe_head(&head));
+        write_file(state, &crate::audit_json::tree_head_to_json(&head))?;
+        last = Some(head);
+        if once {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(interval.max(1))).await;
+    }
+}
+
+async fn audit_verify_store(data_dir: &Path, head_files: &[PathBuf]) -> Result<ExitCode, String> {
+    use crate::store::{verify_store, ExpectedHead, LogVerdict};
+    let mut heads = Vec::new();
+    for path in head_files {
+        let head = read_head_file(path)?;
+        let root = crate::core::merkle::Hash::try_from(&head.root_hash[..])
+            .map_err(|_| format!("{}: root_hash is not 32 bytes", path.display()))?;
+        heads.push(ExpectedHead {
+            size: head.tree_size,
+            root,
+        });
+    }
+    let verdict = verify_store(data_dir, &heads)
+        .await
+        .map_err(|e| e.to_string())?;
+    match verdict {
+        LogVerdict::Intact {
+            size,
+            root,
+            heads_confirmed,
+        } => {
+            println!(
+                "VERIFIED: {} recomputed from {}; root {}",
+                plural(size, "entry", "entries"),
+                data_dir.display(),
+                hex::encode(root)
+            );
+            for size in heads_confirmed {
+                println!("  matches the signed head of size {size}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LogVerdict::EntryMismatch {
+            log_index,
+            message_id,
+            problem,
+        } => {
+            println!(
+                "MISMATCH at entry {log_index} (message id {}): {problem}",
+                or_dash(&message_id)
+            );
+            Ok(ExitCode::from(1))
+        }
+        LogVerdict::HeadMismatch { size, recomputed } => {
+            match recomputed {
+                Some(root) => println!(
+                    "MISMATCH: the stored log's first {} give root {}, not the signed head's: the log was rewritten",
+                    plural(size, "entry", "entries"),
+                    hex::encode(root)
+                ),
+                None => println!(
+                    "MISMATCH: a signed head covers {} but the store holds fewer: entries were removed",
+                    plural(size, "entry", "entries")
+                ),
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
 }

@@ -4,11 +4,19 @@
 //! trust list, so that every receipt the client reports is checked evidence.
 
 use crate::config::{ClientConfig, Signer};
+use crate::core::audit::{
+    verify_head_consistency, verify_receipt_in_log, verify_tree_head, AuditProblem,
+};
 use crate::core::envelope::{envelope_digest, seal, Draft};
+use crate::core::merkle::Hash;
 use crate::core::receipt::{verify_receipt, ReceiptProblem};
 use crate::core::trust::TrustList;
+use crate::proto::v1::audit_client::AuditClient;
 use crate::proto::v1::gateway_client::GatewayClient;
-use crate::proto::v1::{AdvanceDeclaration, Envelope, MessageType, Receipt, SubmitResult};
+use crate::proto::v1::{
+    AdvanceDeclaration, ConsistencyProofRequest, Envelope, InclusionProofRequest, MessageType,
+    Receipt, SignedTreeHead, SubmitResult, TreeHeadRequest,
+};
 use crate::store::now_ms;
 use crate::tls::{Identity, TlsError, TlsSettings};
 use bytes::Bytes;
@@ -41,6 +49,10 @@ pub enum ClientError {
     /// The gateway answered with a receipt that is not valid evidence.
     #[error("receipt is not valid evidence: {0}")]
     BadReceipt(#[from] ReceiptProblem),
+    /// A tree head or proof from the gateway does not prove what it should: the log is not
+    /// what the gateway claims (or the receipt is not in it).
+    #[error("audit check failed: {0}")]
+    Audit(#[from] AuditProblem),
 }
 
 /// The `ErrorInfo` reason of a status, if it carries one.
@@ -249,6 +261,76 @@ impl Participant {
             &self.gateway,
             &self.trust,
         )
+    }
+}
+
+/// The audit calls a partner or witness makes (§9): each returns only what it verified.
+impl Participant {
+    fn audit(&self) -> AuditClient<Channel> {
+        AuditClient::new(self.channel.clone())
+    }
+
+    /// The gateway's current tree head, its signature verified against the trust list.
+    pub async fn tree_head(&self) -> Result<(SignedTreeHead, Hash), ClientError> {
+        let head = self
+            .audit()
+            .tree_head(TreeHeadRequest {})
+            .await
+            .map_err(ClientError::Refused)?
+            .into_inner();
+        let root = verify_tree_head(&head, &self.gateway, &self.trust)?;
+        Ok((head, root))
+    }
+
+    /// Proves that `receipt` (from this gateway) is in its log: the receipt's signature, a
+    /// fresh signed head, and the inclusion proof of its leaf under that head. Returns the
+    /// head, which a witness keeps to check later heads against.
+    pub async fn prove_receipt(&self, receipt: &Receipt) -> Result<SignedTreeHead, ClientError> {
+        if receipt.receiver != self.gateway {
+            return Err(AuditProblem::WrongLog {
+                expected: self.gateway.clone(),
+                found: receipt.receiver.clone(),
+            }
+            .into());
+        }
+        let (head, _) = self.tree_head().await?;
+        let proof = self
+            .audit()
+            .inclusion_proof(InclusionProofRequest {
+                leaf_index: receipt.log_index,
+                tree_size: head.tree_size,
+            })
+            .await
+            .map_err(ClientError::Refused)?
+            .into_inner();
+        verify_receipt_in_log(receipt, &proof, &head, &self.trust)?;
+        Ok(head)
+    }
+
+    /// Fetches a fresh signed head and proves it extends `earlier` (a head of the same
+    /// gateway seen before): what `aedgate audit watch` does at each step. Returns the new
+    /// head once it is verified.
+    pub async fn extend_head(
+        &self,
+        earlier: &SignedTreeHead,
+    ) -> Result<SignedTreeHead, ClientError> {
+        verify_tree_head(earlier, &self.gateway, &self.trust)?;
+        let (head, _) = self.tree_head().await?;
+        let proof = if earlier.tree_size == 0 || head.tree_size <= earlier.tree_size {
+            // Nothing to ask for: equal sizes compare roots, a smaller head is a rollback.
+            Default::default()
+        } else {
+            self.audit()
+                .consistency_proof(ConsistencyProofRequest {
+                    first: earlier.tree_size,
+                    second: head.tree_size,
+                })
+                .await
+                .map_err(ClientError::Refused)?
+                .into_inner()
+        };
+        verify_head_consistency(earlier, &head, &proof)?;
+        Ok(head)
     }
 }
 

@@ -9,6 +9,7 @@
 //! services and the one mapping of errors to `tonic::Status`), `client` (what a partner
 //! runs), and the operator tooling (`config`, `pki`, `demo`, `cli`).
 
+pub mod audit_json;
 pub mod cli;
 pub mod client;
 pub mod config;

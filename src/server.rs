@@ -7,8 +7,8 @@
 use crate::config::{ConfigError, GatewayConfig, IdentitySource, TrustSource};
 use crate::core::trust::TrustList;
 use crate::proto::gateway_raw::gateway_server::GatewayServer;
-use crate::proto::v1::audit_server::{Audit, AuditServer};
-use crate::service::{GatewayService, GatewayState, RejectionCounters};
+use crate::proto::v1::audit_server::AuditServer;
+use crate::service::{AuditService, GatewayService, GatewayState, RejectionCounters};
 use crate::store::{Issuer, Store, StoreError};
 use crate::tls::{TlsError, TlsSettings};
 use rustls::ServerConfig;
@@ -64,12 +64,6 @@ pub enum ServerError {
     #[error("server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
-
-/// Audit service placeholder: every method answers UNIMPLEMENTED until the audit log lands.
-#[derive(Debug, Default)]
-pub struct AuditService;
-
-impl Audit for AuditService {}
 
 /// Handles to a running gateway.
 #[derive(Debug)]
@@ -195,7 +189,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .add_service(gateway)
-        .add_service(AuditServer::new(AuditService))
+        .add_service(AuditServer::new(AuditService::new(state.clone())))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);

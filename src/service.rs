@@ -8,16 +8,20 @@
 
 use crate::config::Signer;
 use crate::core::admission::{admit, AdmissionContext};
+use crate::core::audit::sign_tree_head;
 use crate::core::envelope::{sign_receipt, ReceiptFields};
 use crate::core::ids::parent_administration;
+use crate::core::merkle::ProofError;
 use crate::core::rejection::{Rejection, ERROR_DOMAIN};
 use crate::core::trust::Role;
 use crate::core::trust::TrustList;
 use crate::proto::gateway_raw::gateway_server::Gateway;
 use crate::proto::google::rpc::Status as RpcStatus;
+use crate::proto::v1::audit_server::Audit;
 use crate::proto::v1::{
-    submit_result, Delivery, Envelope, FetchRequest, Receipt, StatusRequest, StatusResponse,
-    SubmitResult,
+    submit_result, ConsistencyProofRequest, ConsistencyProofResponse, Delivery, Envelope,
+    FetchRequest, InclusionProofRequest, InclusionProofResponse, Receipt, SignedTreeHead,
+    StatusRequest, StatusResponse, SubmitResult, TreeHeadRequest,
 };
 use crate::store::{now_ms, FetchScope, Store, StoreError};
 use crate::tls::PeerIdentity;
@@ -77,6 +81,21 @@ impl From<ServiceError> for Status {
             }
             ServiceError::Store(StoreError::Closed) => {
                 (tonic::Code::Unavailable, "SHUTTING_DOWN", Vec::new())
+            }
+            ServiceError::Store(StoreError::Proof(problem)) => {
+                let (code, reason) = match problem {
+                    ProofError::LeafOutOfRange { .. } => {
+                        (tonic::Code::InvalidArgument, "LEAF_OUT_OF_RANGE")
+                    }
+                    ProofError::SizeBeyondLog { .. } => {
+                        (tonic::Code::OutOfRange, "TREE_SIZE_BEYOND_LOG")
+                    }
+                    ProofError::BadRange { .. } => {
+                        (tonic::Code::InvalidArgument, "BAD_CONSISTENCY_RANGE")
+                    }
+                    ProofError::Missing { .. } => (tonic::Code::DataLoss, "LOG_INCOMPLETE"),
+                };
+                (code, reason, Vec::new())
             }
             ServiceError::Store(_) => (tonic::Code::Unavailable, "STORE_UNAVAILABLE", Vec::new()),
             ServiceError::Unauthenticated => {
@@ -408,6 +427,95 @@ impl Gateway for GatewayService {
             outcome: status.outcome as i32,
             open_referral_id: status.open_referral_id,
             updated_at_ms: status.updated_at_ms,
+        }))
+    }
+}
+
+/// The `aedgate.v1.Audit` service (§6, §9): signed tree heads and RFC 9162 proofs, so that
+/// any participant can check from its receipt that its message is in the log and that the
+/// log only ever grew. Every authenticated participant may ask; the log holds digests and
+/// times, never payloads.
+#[derive(Clone, Debug)]
+pub struct AuditService {
+    state: Arc<GatewayState>,
+}
+
+impl AuditService {
+    /// Wraps the shared state (the store's committed head and the administration's key).
+    pub fn new(state: Arc<GatewayState>) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl Audit for AuditService {
+    /// Signs the latest committed head with the administration's key. Heads are signed on
+    /// request rather than per commit: signing costs microseconds, and a fresh timestamp
+    /// tells a witness how recent the view is.
+    async fn tree_head(
+        &self,
+        request: Request<TreeHeadRequest>,
+    ) -> Result<Response<SignedTreeHead>, Status> {
+        peer_of(&request)?;
+        let head = self.state.store.log_head();
+        Ok(Response::new(sign_tree_head(
+            &self.state.participant,
+            head.size,
+            now_ms(),
+            &head.root,
+            &self.state.signer.key,
+            &self.state.signer.key_id,
+        )))
+    }
+
+    /// `tree_size` 0 asks for a proof against the current head, for a partner that holds a
+    /// receipt but no head yet; the response names the size used.
+    async fn inclusion_proof(
+        &self,
+        request: Request<InclusionProofRequest>,
+    ) -> Result<Response<InclusionProofResponse>, Status> {
+        peer_of(&request)?;
+        let InclusionProofRequest {
+            leaf_index,
+            tree_size,
+        } = request.into_inner();
+        let tree_size = match tree_size {
+            0 => self.state.store.log_head().size,
+            size => size,
+        };
+        let path = self
+            .state
+            .store
+            .inclusion_proof(leaf_index, tree_size)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(InclusionProofResponse {
+            leaf_index,
+            tree_size,
+            audit_path: path
+                .iter()
+                .map(|h| bytes::Bytes::copy_from_slice(&h[..]))
+                .collect(),
+        }))
+    }
+
+    async fn consistency_proof(
+        &self,
+        request: Request<ConsistencyProofRequest>,
+    ) -> Result<Response<ConsistencyProofResponse>, Status> {
+        peer_of(&request)?;
+        let ConsistencyProofRequest { first, second } = request.into_inner();
+        let proof = self
+            .state
+            .store
+            .consistency_proof(first, second)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(ConsistencyProofResponse {
+            proof: proof
+                .iter()
+                .map(|h| bytes::Bytes::copy_from_slice(&h[..]))
+                .collect(),
         }))
     }
 }

@@ -863,3 +863,183 @@ fn the_indicator_list_is_the_log_folded_by_version_and_revocation() {
     assert_eq!(column(lines[0]), column(lines[1]));
     assert_eq!(column(lines[1]), column(lines[2]));
 }
+
+#[tokio::test]
+async fn a_partner_proves_its_receipt_a_witness_checks_heads_and_the_operator_verifies_the_store() {
+    let fed = Served::start().await;
+    let submit = |tag: &str| {
+        let path = fed.path(&format!("{tag}.json"));
+        let decl = common::declaration(&common::lrn(tag));
+        std::fs::write(&path, aedgate::declaration_json::to_json(&decl)).unwrap();
+        path
+    };
+    let receipt = fed.path("receipt.json");
+    let first = submit("AUDIT-CLI-1");
+    let (code, stdout, stderr) = fed
+        .run(
+            &fed.shopco(),
+            &[
+                "submit",
+                first.to_str().unwrap(),
+                "--receipt-out",
+                receipt.to_str().unwrap(),
+            ],
+        )
+        .await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let saved = aedgate::audit_json::read_receipt(&std::fs::read(&receipt).unwrap()).unwrap();
+    assert_eq!(saved.log_index, 0);
+
+    // The partner proves its receipt; any participant of the federation may check it.
+    let head = fed.path("head.json");
+    let verify = [
+        "audit",
+        "verify-receipt",
+        receipt.to_str().unwrap(),
+        "--save-head",
+        head.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr) = fed.run(&fed.shopco(), &verify).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "VERIFIED: message {} is entry 0 of adm/NL's log",
+            saved.message_id
+        )),
+        "{stdout}"
+    );
+    assert!(stdout.contains("inclusion proof  verified"), "{stdout}");
+    let saved_head = aedgate::audit_json::read_tree_head(&std::fs::read(&head).unwrap()).unwrap();
+    assert_eq!(saved_head.tree_size, 2, "the declaration and its outcome");
+    let (code, stdout, _) = fed.run(&fed.risk_unit(), &verify[..3]).await;
+    assert_eq!(code, 0, "{stdout}");
+
+    // A receipt changed after the fact proves nothing: exit 1 with the reason.
+    let text = std::fs::read_to_string(&receipt).unwrap();
+    let forged = fed.path("forged.json");
+    let at = format!("\"received_at_ms\": {}", saved.received_at_ms);
+    assert!(text.contains(&at), "{text}");
+    std::fs::write(
+        &forged,
+        text.replace(
+            &at,
+            &format!("\"received_at_ms\": {}", saved.received_at_ms - 60_000),
+        ),
+    )
+    .unwrap();
+    let (code, stdout, _) = fed
+        .run(
+            &fed.shopco(),
+            &["audit", "verify-receipt", forged.to_str().unwrap()],
+        )
+        .await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("NOT VERIFIED: receipt"), "{stdout}");
+
+    // A witness: the first run remembers the head, the next proves the log only grew.
+    let state = fed.path("witness.json");
+    let watch = [
+        "audit",
+        "watch",
+        "--once",
+        "--state",
+        state.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr) = fed.run(&fed.risk_unit(), &watch).await;
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("2 entries"), "{stdout}");
+    assert!(stdout.contains("first head seen"), "{stdout}");
+    let second = submit("AUDIT-CLI-2");
+    let (code, _, _) = fed
+        .run(&fed.shopco(), &["submit", second.to_str().unwrap()])
+        .await;
+    assert_eq!(code, 0);
+    let (code, stdout, _) = fed.run(&fed.risk_unit(), &watch).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("4 entries")
+            && stdout.contains("consistent with the last head (+2 entries)"),
+        "{stdout}"
+    );
+    // A state file whose head the gateway never signed (here: another root) is an alert,
+    // and the state is kept as it was for the investigation.
+    let kept = std::fs::read_to_string(&state).unwrap();
+    let recorded = aedgate::audit_json::read_tree_head(kept.as_bytes()).unwrap();
+    let root = hex::encode(&recorded.root_hash);
+    let altered = kept.replace(&root, &"0".repeat(64));
+    std::fs::write(&state, &altered).unwrap();
+    let (code, stdout, _) = fed.run(&fed.risk_unit(), &watch).await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains("ALERT") && stdout.contains("NOT VERIFIED"),
+        "{stdout}"
+    );
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), altered);
+    std::fs::write(&state, &kept).unwrap();
+
+    // The operator recomputes the log from the data folder, while the gateway runs, and
+    // compares it with the heads partners hold.
+    let data_dir = fed.path("data/adm-NL");
+    let out = aedgate()
+        .args(["audit", "verify-store"])
+        .arg(&data_dir)
+        .arg("--head")
+        .arg(&head)
+        .arg("--head")
+        .arg(&state)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("VERIFIED: 4 entries recomputed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("matches the signed head of size 2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("matches the signed head of size 4"),
+        "{stdout}"
+    );
+    // One changed row in a copy is named, with exit 1. (The gateway is idle, so the
+    // database and its write-ahead log copy consistently.)
+    let copy = fed.path("copy-of-data");
+    std::fs::create_dir_all(&copy).unwrap();
+    for entry in std::fs::read_dir(&data_dir).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), copy.join(entry.file_name())).unwrap();
+    }
+    {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", copy.join("aedgate.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE envelopes SET received_at_ms = received_at_ms - 1 WHERE log_index = 2")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let out = aedgate()
+        .args(["audit", "verify-store"])
+        .arg(&copy)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("MISMATCH at entry 2 (message id"),
+        "{stdout}"
+    );
+    // A folder that is not a store is a usage error, not a verdict.
+    let out = aedgate()
+        .args(["audit", "verify-store"])
+        .arg(fed.path("nowhere"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -410,3 +410,126 @@ async fn fetch_resumes_after_kill_9_with_no_gap_and_no_duplicate() {
     let answered: Vec<String> = seen.into_iter().map(|(_, c)| c).collect();
     assert_eq!(answered, declared, "one outcome per declaration, in order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_the_tree_head_counts_exactly_the_acknowledged_entries_and_extends_every_earlier_head(
+) {
+    let fed = Federation::standard();
+    let mut gateway = spawn_gateway(&fed).await;
+    let shopco = connect_to(&fed, &gateway.addr).await;
+
+    // Load from four submitters while a witness collects signed heads; kill -9 mid-flight.
+    let acknowledged: Arc<Mutex<Vec<Receipt>>> = Arc::default();
+    let heads: Arc<Mutex<Vec<aedgate::proto::v1::SignedTreeHead>>> = Arc::default();
+    let (count_tx, mut count_rx) = tokio::sync::watch::channel(0usize);
+    let count_tx = Arc::new(count_tx);
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let mut client = shopco.clone();
+        let acknowledged = acknowledged.clone();
+        let count_tx = count_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0.. {
+                let env = client.seal_declaration(&declaration(&format!("AK9-{worker}-{i}")));
+                let Ok(receipt) = client.submit(env).await else {
+                    return;
+                };
+                let n = {
+                    let mut list = acknowledged.lock().unwrap();
+                    list.push(receipt);
+                    list.len()
+                };
+                count_tx.send_replace(n);
+            }
+        }));
+    }
+    let witness = {
+        let client = shopco.clone();
+        let heads = heads.clone();
+        tokio::spawn(async move {
+            while let Ok((head, _)) = client.tree_head().await {
+                heads.lock().unwrap().push(head);
+            }
+        })
+    };
+    count_rx.wait_for(|n| *n >= 200).await.unwrap();
+    gateway.child.start_kill().unwrap();
+    gateway.child.wait().await.unwrap();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    witness.await.unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    let heads = heads.lock().unwrap().clone();
+    assert!(heads.len() >= 2, "the witness saw heads while the load ran");
+
+    // Restart: the new head extends every head signed before the crash, and every
+    // acknowledged receipt is proven in it.
+    let mut gateway = spawn_gateway(&fed).await;
+    let shopco = connect_to(&fed, &gateway.addr).await;
+    let (after_crash, _) = shopco.tree_head().await.unwrap();
+    let highest = acknowledged.iter().map(|r| r.log_index).max().unwrap();
+    assert!(
+        after_crash.tree_size >= highest + 2,
+        "every acknowledged declaration and its outcome survive"
+    );
+    for earlier in &heads {
+        shopco
+            .extend_head(earlier)
+            .await
+            .unwrap_or_else(|e| panic!("head of size {} extended: {e}", earlier.tree_size));
+    }
+    for receipt in acknowledged.iter().step_by(5) {
+        shopco
+            .prove_receipt(receipt)
+            .await
+            .unwrap_or_else(|e| panic!("receipt {} proven: {e}", receipt.log_index));
+    }
+
+    // With nothing in flight, the head after kill -9 and restart has exactly the entries
+    // acknowledged before it: each declaration and its outcome.
+    let mut client = shopco.clone();
+    let mut last = None;
+    for i in 0..5 {
+        let env = client.seal_declaration(&declaration(&format!("AK9-QUIET-{i}")));
+        last = Some(client.submit(env).await.unwrap());
+    }
+    let last = last.unwrap();
+    let (before_kill, _) = shopco.tree_head().await.unwrap();
+    assert_eq!(before_kill.tree_size, last.log_index + 2);
+    gateway.child.start_kill().unwrap();
+    gateway.child.wait().await.unwrap();
+    let mut gateway = spawn_gateway(&fed).await;
+    let shopco = connect_to(&fed, &gateway.addr).await;
+    let (restarted, _) = shopco.tree_head().await.unwrap();
+    assert_eq!(restarted.tree_size, last.log_index + 2);
+    assert_eq!(restarted.root_hash, before_kill.root_hash);
+    shopco.extend_head(&after_crash).await.unwrap();
+    signal(&gateway.child, "TERM");
+    assert!(gateway.child.wait().await.unwrap().success());
+
+    // Offline, the whole log recomputes and matches every head signed along the way.
+    let data_dir = fed.path().join("data/adm-NL");
+    let expected: Vec<_> = heads
+        .iter()
+        .chain([&after_crash, &restarted])
+        .map(|h| aedgate::store::ExpectedHead {
+            size: h.tree_size,
+            root: h.root_hash[..].try_into().unwrap(),
+        })
+        .collect();
+    match aedgate::store::verify_store(&data_dir, &expected)
+        .await
+        .unwrap()
+    {
+        aedgate::store::LogVerdict::Intact {
+            size,
+            heads_confirmed,
+            ..
+        } => {
+            assert_eq!(size, restarted.tree_size);
+            assert_eq!(heads_confirmed.len(), expected.len());
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -501,19 +501,6 @@ async fn concurrent_submissions_share_commits_and_all_get_distinct_indices() {
     );
 }
 
-#[tokio::test]
-async fn services_of_later_issues_answer_unimplemented() {
-    let fed = Federation::standard();
-    let gateway = fed.start(NL).await;
-    let shopco = fed.connect(SHOPCO, &gateway).await;
-    let mut audit = aedgate::proto::v1::audit_client::AuditClient::new(shopco.channel());
-    let status = audit
-        .tree_head(aedgate::proto::v1::TreeHeadRequest {})
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::Unimplemented);
-}
-
 /// Sending arbitrary bytes as gRPC messages, to test what a well-behaved client cannot send.
 mod raw {
     use bytes::{Buf, BufMut};

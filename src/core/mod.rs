@@ -5,6 +5,7 @@
 //! audit tools and the conformance kit, and so that every rule is unit-tested byte for byte.
 
 pub mod admission;
+pub mod audit;
 pub mod codes;
 pub mod crypto;
 pub mod envelope;

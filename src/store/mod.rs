@@ -19,6 +19,7 @@ use crate::core::crypto::Signer;
 use crate::core::envelope::{envelope_digest, seal, Draft};
 use crate::core::ids::parent_administration;
 use crate::core::lifecycle::{self, ReferralKind, ReferralVerdict};
+use crate::core::merkle::{self, Frontier, Hash, ProofError};
 use crate::core::rejection::{FieldViolation, Rejection};
 use crate::core::risk::{IndicatorRecord, RiskIndex};
 use crate::proto::v1::{
@@ -37,6 +38,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
+
+mod verify;
+pub use verify::{verify_store, ExpectedHead, LogVerdict};
 
 /// Most submissions one transaction takes; bounds the latency a group adds.
 const MAX_GROUP: usize = 512;
@@ -66,6 +70,9 @@ pub enum StoreError {
     /// Stored data contradicts itself.
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// An audit proof was asked for sizes or indices the log cannot answer.
+    #[error(transparent)]
+    Proof(#[from] ProofError),
 }
 
 /// Where an accepted envelope sits and when it arrived.
@@ -92,6 +99,15 @@ pub struct StoredEnvelope {
     pub envelope_digest: Vec<u8>,
     /// The envelope itself.
     pub envelope: Envelope,
+}
+
+/// The committed state of the Merkle log (§9): what a signed tree head covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LogHead {
+    /// Number of entries.
+    pub size: u64,
+    /// RFC 9162 root of those entries.
+    pub root: Hash,
 }
 
 /// Entry kinds of the log (§9 leaf prefixes).
@@ -160,6 +176,7 @@ pub struct Store {
     path: PathBuf,
     commits: Arc<AtomicU64>,
     committed: watch::Receiver<u64>,
+    head: watch::Receiver<LogHead>,
 }
 
 const SCHEMA: &[&str] = &[
@@ -207,6 +224,15 @@ const SCHEMA: &[&str] = &[
         indicator BLOB NOT NULL,
         revoked INTEGER NOT NULL
     )",
+    // Every perfect subtree of the Merkle log (§9) as it is completed: level 0 holds the leaf
+    // hashes, level l the subtree of 2^l leaves starting at leaf idx·2^l. Roots and proofs
+    // for any size are assembled from these (core::merkle), O(log n) rows per append.
+    "CREATE TABLE IF NOT EXISTS merkle (
+        level INTEGER NOT NULL,
+        idx INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        PRIMARY KEY (level, idx)
+    ) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS deliveries (
         recipient TEXT NOT NULL,
         seq INTEGER NOT NULL,
@@ -254,6 +280,7 @@ impl Store {
         }
         let state = WriterState::load(&mut conn, issuer).await?;
         let log_size = to_u64(state.next_index, "log size")?;
+        let (head_tx, head) = watch::channel(state.head());
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options(&path).read_only(true))
@@ -262,13 +289,23 @@ impl Store {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let commits = Arc::new(AtomicU64::new(0));
         let (committed_tx, committed) = watch::channel(log_size);
-        tokio::spawn(writer_task(conn, rx, state, commits.clone(), committed_tx));
+        tokio::spawn(writer_task(
+            conn,
+            rx,
+            state,
+            commits.clone(),
+            Published {
+                size: committed_tx,
+                head: head_tx,
+            },
+        ));
         Ok(Self {
             writer: Some(tx),
             readers,
             path,
             commits,
             committed,
+            head,
         })
     }
 
@@ -284,13 +321,29 @@ impl Store {
                 source: Box::new(e),
             })?;
         let (_, committed) = watch::channel(0);
-        Ok(Self {
+        let (_, head) = watch::channel(LogHead {
+            size: 0,
+            root: merkle::empty_root(),
+        });
+        let mut store = Self {
             writer: None,
             readers,
             path,
             commits: Arc::default(),
             committed,
-        })
+            head,
+        };
+        // A read-only store does not follow commits: its head is the one on disk now.
+        let size = store.log_size().await?;
+        let keys = Frontier::load_keys(size);
+        let nodes = store.subtrees(&keys).await?;
+        let frontier = Frontier::load(&|l: u32, i: u64| nodes.get(&(l, i)).copied(), size)?;
+        let (_, head) = watch::channel(LogHead {
+            size,
+            root: frontier.root(),
+        });
+        store.head = head;
+        Ok(store)
     }
 
     /// Stores an admitted envelope durably with everything it causes, or tells why it is a
@@ -328,6 +381,105 @@ impl Store {
         .fetch_optional(&self.readers)
         .await?;
         row.map(|r| stored_envelope(&r)).transpose()
+    }
+
+    /// The latest committed size and root of the Merkle log; what the Audit service signs.
+    pub fn log_head(&self) -> LogHead {
+        *self.head.borrow()
+    }
+
+    /// The stored perfect-subtree hashes at `keys` (level, index); absent ones are left out.
+    async fn subtrees(&self, keys: &[(u32, u64)]) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
+        let mut found = HashMap::with_capacity(keys.len());
+        // SQLite allows 32766 parameters; a proof needs at most ~2·64 hashes, but stay safe.
+        for chunk in keys.chunks(256) {
+            if chunk.is_empty() {
+                continue;
+            }
+            let rows = vec!["(?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "SELECT level, idx, hash FROM merkle WHERE (level, idx) IN (VALUES {rows})"
+            );
+            let mut query = sqlx::query(&sql);
+            for &(level, index) in chunk {
+                query = query
+                    .bind(i64::from(level))
+                    .bind(i64::try_from(index).unwrap_or(i64::MAX));
+            }
+            for row in query.fetch_all(&self.readers).await? {
+                let level: i64 = row.try_get("level")?;
+                let index: i64 = row.try_get("idx")?;
+                let hash: Vec<u8> = row.try_get("hash")?;
+                let hash = Hash::try_from(hash.as_slice()).map_err(|_| {
+                    StoreError::Corrupt(format!("merkle hash at ({level}, {index})"))
+                })?;
+                found.insert(
+                    (
+                        u32::try_from(level).unwrap_or(u32::MAX),
+                        to_u64(index, "merkle index")?,
+                    ),
+                    hash,
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    /// Runs a `core::merkle` computation over the stored subtrees. The computations read a
+    /// set of subtrees that depends only on the sizes asked for, so a first pass records
+    /// which ones, a single query fetches them, and a second pass computes with them.
+    async fn with_subtrees<T>(
+        &self,
+        compute: impl Fn(&dyn Fn(u32, u64) -> Option<Hash>) -> Result<T, ProofError>,
+    ) -> Result<T, StoreError> {
+        let wanted = std::cell::RefCell::new(Vec::new());
+        let placeholder = merkle::empty_root();
+        let _ = compute(&|level, index| {
+            wanted.borrow_mut().push((level, index));
+            Some(placeholder)
+        });
+        let nodes = self.subtrees(&wanted.into_inner()).await?;
+        Ok(compute(&|level, index| {
+            nodes.get(&(level, index)).copied()
+        })?)
+    }
+
+    fn check_size(&self, requested: u64) -> Result<(), ProofError> {
+        let log_size = self.log_head().size;
+        if requested > log_size {
+            return Err(ProofError::SizeBeyondLog {
+                requested,
+                log_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// RFC 9162 audit path of leaf `index` in the tree of the first `size` entries.
+    pub async fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(size)?;
+        if index >= size {
+            return Err(ProofError::LeafOutOfRange { index, size }.into());
+        }
+        self.with_subtrees(|tree| merkle::inclusion_proof(&tree, index, size))
+            .await
+    }
+
+    /// RFC 9162 proof that the tree of `first` entries is a prefix of the tree of `second`.
+    pub async fn consistency_proof(
+        &self,
+        first: u64,
+        second: u64,
+    ) -> Result<Vec<Hash>, StoreError> {
+        self.check_size(second)?;
+        self.with_subtrees(|tree| merkle::consistency_proof(&tree, first, second))
+            .await
+    }
+
+    /// The root of the tree of the first `size` entries.
+    pub async fn root_at(&self, size: u64) -> Result<Hash, StoreError> {
+        self.check_size(size)?;
+        self.with_subtrees(|tree| merkle::root(&tree, size)).await
     }
 
     /// Number of log entries, which is also the next `log_index`.
@@ -471,6 +623,8 @@ struct WriterState {
     declarations: i64,
     last_seq: HashMap<String, i64>,
     risk: RiskIndex,
+    /// The Merkle log's right edge, advanced by every append of the group in progress.
+    frontier: Frontier,
 }
 
 impl WriterState {
@@ -496,6 +650,7 @@ impl WriterState {
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
+        let frontier = load_frontier(conn, to_u64(next_index, "log size")?).await?;
         let country = issuer
             .participant
             .split('/')
@@ -509,8 +664,106 @@ impl WriterState {
             declarations,
             last_seq: HashMap::new(),
             risk,
+            frontier,
         })
     }
+
+    fn head(&self) -> LogHead {
+        LogHead {
+            size: self.frontier.size(),
+            root: self.frontier.root(),
+        }
+    }
+}
+
+/// The Merkle frontier of a log of `size` entries, from the stored subtrees. A store written
+/// before the audit log existed has envelopes without subtrees: their leaves are computed
+/// from the stored envelopes and added here, in one transaction (the only migration so far).
+async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontier, StoreError> {
+    let leaves: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM merkle WHERE level = 0")
+        .fetch_one(&mut *conn)
+        .await?;
+    let leaves = to_u64(leaves, "leaf count")?;
+    if leaves > size {
+        return Err(StoreError::Corrupt(format!(
+            "the Merkle log has {leaves} leaves but only {size} envelopes are stored"
+        )));
+    }
+    let mut nodes = HashMap::new();
+    for (level, index) in Frontier::load_keys(leaves) {
+        let hash: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT hash FROM merkle WHERE level = ? AND idx = ?")
+                .bind(i64::from(level))
+                .bind(i64::try_from(index).unwrap_or(i64::MAX))
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some(hash) = hash.and_then(|h| Hash::try_from(h.as_slice()).ok()) {
+            nodes.insert((level, index), hash);
+        }
+    }
+    let mut frontier = Frontier::load(&|l: u32, i: u64| nodes.get(&(l, i)).copied(), leaves)?;
+    if leaves == size {
+        return Ok(frontier);
+    }
+    tracing::info!(
+        from = leaves,
+        to = size,
+        "adding the Merkle log to entries stored before it existed"
+    );
+    let mut tx = conn.begin().await?;
+    let rows = sqlx::query(
+        "SELECT log_index, direction, received_at_ms, envelope_digest, envelope FROM envelopes
+         WHERE log_index >= ? ORDER BY log_index",
+    )
+    .bind(i64::try_from(leaves).unwrap_or(i64::MAX))
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in rows {
+        let log_index = to_u64(row.try_get("log_index")?, "log_index")?;
+        if log_index != frontier.size() {
+            return Err(StoreError::Corrupt(format!(
+                "log entry {} is missing",
+                frontier.size()
+            )));
+        }
+        let direction: i64 = row.try_get("direction")?;
+        let digest: Vec<u8> = row.try_get("envelope_digest")?;
+        let leaf = if direction == Direction::Issued as i64 {
+            let bytes: Vec<u8> = row.try_get("envelope")?;
+            let envelope = Envelope::decode(bytes.as_slice())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let created = envelope.header.map(|h| h.created_at_ms).unwrap_or_default();
+            merkle::issued_leaf(&digest, created)
+        } else {
+            merkle::accepted_leaf(&digest, row.try_get("received_at_ms")?)
+        };
+        insert_subtrees(&mut tx, frontier.push(merkle::leaf_hash(&leaf))).await?;
+    }
+    tx.commit().await?;
+    Ok(frontier)
+}
+
+async fn insert_subtrees(
+    conn: &mut SqliteConnection,
+    completed: Vec<(u32, u64, Hash)>,
+) -> Result<(), StoreError> {
+    for (level, index, hash) in completed {
+        sqlx::query("INSERT INTO merkle (level, idx, hash) VALUES (?, ?, ?)")
+            .bind(i64::from(level))
+            .bind(i64::try_from(index).unwrap_or(i64::MAX))
+            .bind(&hash[..])
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// What the writer announces after each commit.
+struct Published {
+    /// The log size, for live Fetch.
+    size: watch::Sender<u64>,
+    /// Size and root, for the Audit service.
+    head: watch::Sender<LogHead>,
 }
 
 async fn writer_task(
@@ -518,7 +771,7 @@ async fn writer_task(
     mut jobs: mpsc::Receiver<AppendJob>,
     mut state: WriterState,
     commits: Arc<AtomicU64>,
-    committed: watch::Sender<u64>,
+    published: Published,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = jobs.recv().await {
@@ -532,7 +785,10 @@ async fn writer_task(
         match commit_group(&mut conn, &group, &mut state).await {
             Ok(decisions) => {
                 commits.fetch_add(1, Ordering::Relaxed);
-                committed.send_replace(u64::try_from(state.next_index).unwrap_or(0));
+                published.head.send_replace(state.head());
+                published
+                    .size
+                    .send_replace(u64::try_from(state.next_index).unwrap_or(0));
                 for (job, decision) in group.drain(..).zip(decisions) {
                     // A caller that went away still had its envelope stored; a resend gets
                     // DUPLICATE with the same log index.
@@ -916,6 +1172,13 @@ async fn insert_envelope(
     .bind(raw)
     .execute(&mut **tx)
     .await?;
+    // §9: the entry's leaf joins the Merkle log in the same transaction, so the log and the
+    // data can never disagree after a crash.
+    let leaf = match direction {
+        Direction::Accepted => merkle::accepted_leaf(digest, now),
+        Direction::Issued => merkle::issued_leaf(digest, header.created_at_ms),
+    };
+    insert_subtrees(tx, state.frontier.push(merkle::leaf_hash(&leaf))).await?;
     state.next_index += 1;
     Ok(log_index)
 }
