@@ -24,7 +24,7 @@ use crate::pki::PkiSpec;
 use crate::proto::v1::{
     AdvanceDeclaration, Criteria, DeclarationState, Disposition, Envelope, Item, MessageType,
     Money, Outcome, OutcomeCode, Receipt, ReferralResponse, RiskIndicator, ScreeningResult,
-    StatusRequest, StatusResponse, Tlp,
+    SignedTreeHead, StatusRequest, StatusResponse, Tlp,
 };
 use bytes::Bytes;
 use prost::Message;
@@ -403,6 +403,11 @@ pub async fn run() -> Result<(), String> {
             _ => None,
         })
         .collect();
+    // A witness (here the risk unit) keeps the head it saw after the admission batch.
+    let (batch_head, _) = risk_unit
+        .tree_head()
+        .await
+        .map_err(|e| format!("tree head: {e}"))?;
     let mut officer = Officer {
         trust_version,
         stories: 0,
@@ -440,8 +445,65 @@ pub async fn run() -> Result<(), String> {
         count(MessageType::ReferralResponse),
         count(MessageType::Outcome),
     );
+    audit(&shopco, &risk_unit, &accepted, &batch_head).await?;
     gateway.shutdown().await.map_err(|e| e.to_string())?;
+    verify_offline(&data_dir, &batch_head).await
+}
+
+/// §9 as a partner and a witness use it: a receipt proven in the signed log, and the log
+/// proven to have only grown since an earlier head.
+async fn audit(
+    shopco: &Participant,
+    witness: &Participant,
+    accepted: &[(&str, Receipt)],
+    batch_head: &SignedTreeHead,
+) -> Result<(), String> {
+    println!("\nVerifiable audit log (PROTOCOL.md §9)");
+    let Some((_, receipt)) = accepted.iter().find(|(filer, _)| *filer == "ShopCo") else {
+        return Err("the demo batch has no accepted ShopCo declaration".into());
+    };
+    let head = shopco
+        .prove_receipt(receipt)
+        .await
+        .map_err(|e| format!("receipt not proven: {e}"))?;
+    println!(
+        "  ShopCo proves from its receipt alone that message {} is entry {} of adm/NL's log:\n  \
+         receipt signature, tree head of {} entries signed by adm/NL, and the inclusion proof all verified.",
+        receipt.message_id, receipt.log_index, head.tree_size
+    );
+    let now = witness
+        .extend_head(batch_head)
+        .await
+        .map_err(|e| format!("log not consistent: {e}"))?;
+    println!(
+        "  The risk unit, as a witness, kept the head of {} entries signed after the admission batch;\n  \
+         the consistency proof shows the current head of {} entries extends it: nothing was removed or rewritten.",
+        batch_head.tree_size, now.tree_size
+    );
     Ok(())
+}
+
+/// What an operator runs after shutdown: the whole log recomputed from the store.
+async fn verify_offline(data_dir: &std::path::Path, head: &SignedTreeHead) -> Result<(), String> {
+    let root = crate::core::merkle::Hash::try_from(&head.root_hash[..])
+        .map_err(|_| "tree head root is not 32 bytes".to_owned())?;
+    let expected = crate::store::ExpectedHead {
+        size: head.tree_size,
+        root,
+    };
+    match crate::store::verify_store(data_dir, &[expected])
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        crate::store::LogVerdict::Intact { size, .. } => {
+            println!(
+                "  After shutdown, `aedgate audit verify-store` recomputed all {size} entries from the store: \
+                 every digest and subtree hash matches, and so does the witness's head."
+            );
+            Ok(())
+        }
+        other => Err(format!("the stored log does not verify: {other:?}")),
+    }
 }
 
 /// The risk unit's indicators, valid from `now_ms`: realistic targeting rules of the kinds

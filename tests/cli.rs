@@ -247,6 +247,13 @@ async fn demo_runs_from_nothing_and_tells_what_happened() {
         "Status: CONTROL_ON_ARRIVAL — may be loaded",
         "Store check: 28 entries in the log of adm/NL, and the risk unit's Fetch reads 28: \
          4 risk indicators, 9 declarations, 3 referral responses and 12 signed outcomes",
+        // The audit log: a receipt proven, the log proven to have only grown, the store
+        // recomputed offline.
+        "is entry 4 of adm/NL's log",
+        "tree head of 28 entries signed by adm/NL, and the inclusion proof all verified",
+        "kept the head of 12 entries signed after the admission batch",
+        "current head of 28 entries extends it",
+        "recomputed all 28 entries from the store",
     ] {
         assert!(
             stdout.contains(expected),
