@@ -1,11 +1,12 @@
 //! The `aedgate` command line: `serve`, `pki init`, `demo`; for partners `submit`, `amend`,
 //! `invalidate`, `fetch`, `respond` and `status`; for an administration's risk unit
-//! `indicator publish|revoke|list`.
+//! `indicator publish|revoke|list`; for auditors and witnesses `audit verify-receipt|watch|
+//! verify-store`.
 //!
 //! Every failure ends in one line on stderr and a non-zero exit status, because the command
 //! is run by operators and scripts that read exactly that: 1 when the gateway refused the
-//! message (or a delivered envelope failed its signature check), 2 for usage, configuration
-//! and connection errors.
+//! message (or a delivered envelope failed its signature check, or audit evidence did not
+//! hold), 2 for usage, configuration and connection errors.
 
 use crate::client::{ClientError, Participant};
 use crate::config::{ClientConfig, GatewayConfig};

@@ -5,9 +5,10 @@
 //! One writer task owns the write connection and commits in groups: every submission that
 //! arrives while a commit (and its fsync) is under way joins the next transaction, so that
 //! durability costs one fsync per group, not per message. Everything a message causes — the
-//! envelope, the signed OUTCOME it triggers, the declaration's new state, the delivery to the
-//! partner, the indicator index — is written in the same transaction, so a crash can never
-//! leave a declaration without its outcome or an outcome without its delivery. Only
+//! envelope, its leaf and the Merkle subtrees it completes (§9), the signed OUTCOME it
+//! triggers, the declaration's new state, the delivery to the partner, the indicator index —
+//! is written in the same transaction, so a crash can never leave a declaration without its
+//! outcome, an outcome without its delivery, or an entry outside the audit log. Only
 //! committed transactions advance the log index, so it stays gap-free. The decisions
 //! themselves are the pure functions of `core::lifecycle` and `core::risk`.
 //!
