@@ -25,8 +25,8 @@
 //! - `int64`/`uint64` fields are JSON numbers (serde_json reads all 64 bits exactly).
 //!
 //! Files written by other tools may also hold the protobuf bytes of the message (for
-//! example a receipt saved straight from `grpcurl`); [`read_receipt`] and [`read_tree_head`]
-//! accept both. The one loss in writing: a receipt whose `envelope_digest` (or a head whose
+//! example a receipt a partner's own client stored as it came off the wire);
+//! [`read_receipt`] and [`read_tree_head`] accept both. The one loss in writing: a receipt whose `envelope_digest` (or a head whose
 //! `root_hash`) is not 32 bytes is written, but not read back; such a message names no leaf
 //! or tree and fails verification either way.
 

@@ -580,9 +580,14 @@ async fn send(
     envelope: Envelope,
     label: &str,
     trust_version: u64,
+    receipt_out: Option<&Path>,
 ) -> Result<(ExitCode, Option<Receipt>), String> {
     match participant.submit(envelope).await {
         Ok(receipt) => {
+            // The evidence is on disk before anything is printed.
+            if let Some(path) = receipt_out {
+                write_file(path, &crate::audit_json::receipt_to_json(&receipt))?;
+            }
             println!("{label}: {}", describe_receipt(&receipt, trust_version));
             Ok((ExitCode::SUCCESS, Some(receipt)))
         }
@@ -603,9 +608,15 @@ async fn submit(
     let (mut participant, trust_version) = connect(&config).await?;
     let envelope = participant.seal_declaration(&decl);
     let label = format!("LRN {}", decl.lrn);
-    let (code, receipt) = send(&mut participant, envelope, &label, trust_version).await?;
-    if let (Some(receipt), Some(path)) = (&receipt, &receipt_out) {
-        write_file(path, &crate::audit_json::receipt_to_json(receipt))?;
+    let (code, receipt) = send(
+        &mut participant,
+        envelope,
+        &label,
+        trust_version,
+        receipt_out.as_deref(),
+    )
+    .await?;
+    if let (Some(_), Some(path)) = (&receipt, &receipt_out) {
         println!("Receipt written to {}", path.display());
     }
     if let Some(receipt) = receipt {
@@ -632,7 +643,7 @@ async fn amend(
         declaration_id,
     );
     let label = format!("Amendment of {declaration_id} (LRN {})", decl.lrn);
-    let (code, receipt) = send(&mut participant, envelope, &label, trust_version).await?;
+    let (code, receipt) = send(&mut participant, envelope, &label, trust_version, None).await?;
     if receipt.is_some() {
         println!(
             "The amended declaration is assessed afresh; its outcome arrives by `aedgate fetch`."
@@ -653,9 +664,11 @@ async fn invalidate(
         declaration_id,
     );
     let label = format!("Invalidation of {declaration_id}");
-    Ok(send(&mut participant, envelope, &label, trust_version)
-        .await?
-        .0)
+    Ok(
+        send(&mut participant, envelope, &label, trust_version, None)
+            .await?
+            .0,
+    )
 }
 
 async fn publish_indicator(config: &Path, path: &Path) -> Result<ExitCode, String> {
@@ -673,9 +686,11 @@ async fn publish_indicator(config: &Path, path: &Path) -> Result<ExitCode, Strin
         "Indicator {} v{}",
         indicator.indicator_id, indicator.version
     );
-    Ok(send(&mut participant, envelope, &label, trust_version)
-        .await?
-        .0)
+    Ok(
+        send(&mut participant, envelope, &label, trust_version, None)
+            .await?
+            .0,
+    )
 }
 
 async fn revoke_indicator(
@@ -694,9 +709,11 @@ async fn revoke_indicator(
         Bytes::from(revocation.encode_to_vec()),
         "",
     );
-    Ok(send(&mut participant, envelope, &label, trust_version)
-        .await?
-        .0)
+    Ok(
+        send(&mut participant, envelope, &label, trust_version, None)
+            .await?
+            .0,
+    )
 }
 
 /// Every delivery after `after_seq` that the gateway holds now (`follow = false`).
@@ -1109,7 +1126,7 @@ async fn respond(
         outcome.lrn,
         outcome.mrn
     );
-    let (code, receipt) = send(&mut participant, sealed, &label, trust_version).await?;
+    let (code, receipt) = send(&mut participant, sealed, &label, trust_version, None).await?;
     if receipt.is_some() {
         println!(
             "The declaration is re-assessed; the next outcome arrives by `aedgate fetch`, its state by `aedgate status {}`.",
@@ -1340,20 +1357,32 @@ fn describe_head(head: &crate::proto::v1::SignedTreeHead) -> String {
 }
 
 /// Exit status 1 with the reason when the gateway's evidence does not hold, 2 when it could
-/// not be asked.
+/// not be asked (unreachable, overloaded, not allowed): that is no verdict on the log.
 fn audit_failure(error: ClientError) -> Result<ExitCode, String> {
-    match error {
-        ClientError::Audit(problem) => {
+    match classify(error) {
+        Ok(problem) => {
             println!("NOT VERIFIED: {problem}");
             Ok(ExitCode::from(1))
         }
-        ClientError::BadReceipt(problem) => {
-            println!("NOT VERIFIED: receipt: {problem}");
-            Ok(ExitCode::from(1))
-        }
-        ClientError::Refused(status) => {
-            println!("NOT VERIFIED: {}", describe_refusal(&status));
-            Ok(ExitCode::from(1))
+        Err(unreachable) => Err(unreachable),
+    }
+}
+
+/// Splits audit failures into evidence that does not hold (`Ok`, the reason) and failures
+/// to ask (`Err`). A gateway that cannot produce a proof for its own receipt or head (a
+/// range or data-loss refusal) has failed to back its evidence; an unreachable one has not
+/// said anything.
+fn classify(error: ClientError) -> Result<String, String> {
+    match error {
+        ClientError::Audit(problem) => Ok(problem.to_string()),
+        ClientError::BadReceipt(problem) => Ok(format!("receipt: {problem}")),
+        ClientError::Refused(status)
+            if matches!(
+                status.code(),
+                tonic::Code::InvalidArgument | tonic::Code::OutOfRange | tonic::Code::DataLoss
+            ) =>
+        {
+            Ok(describe_refusal(&status))
         }
         other => Err(other.to_string()),
     }
@@ -1402,37 +1431,61 @@ async fn audit_watch(
         None
     };
     loop {
-        let checked = match &last {
-            None => participant.tree_head().await.map(|(head, _)| head),
-            Some(earlier) => participant.extend_head(earlier).await,
-        };
-        let head = match checked {
-            Ok(head) => head,
-            Err(error) => {
-                if let Some(earlier) = &last {
-                    println!(
-                        "ALERT: {} (last verified {})",
-                        participant.gateway,
-                        describe_head(earlier)
+        // A head that fails to extend the last one is kept, signed, next to the state file:
+        // with the state it is the evidence of a fork or rollback.
+        let mut conflicting = None;
+        let step = async {
+            let (head, _) = participant.tree_head().await?;
+            if let Some(earlier) = &last {
+                conflicting = Some(head.clone());
+                participant.check_extends(earlier, &head).await?;
+            }
+            Ok::<_, ClientError>(head)
+        }
+        .await;
+        match step {
+            Ok(head) => {
+                let growth = match &last {
+                    None => "first head seen".to_owned(),
+                    Some(earlier) => format!(
+                        "consistent with the last head (+{})",
+                        plural(
+                            head.tree_size.saturating_sub(earlier.tree_size),
+                            "entry",
+                            "entries"
+                        )
+                    ),
+                };
+                println!("OK: {}; {growth}", describe_head(&head));
+                write_file(state, &crate::audit_json::tree_head_to_json(&head))?;
+                last = Some(head);
+            }
+            Err(error) => match classify(error) {
+                Ok(problem) => {
+                    println!("ALERT: the log of {} does not hold up", participant.gateway);
+                    if let Some(earlier) = &last {
+                        println!("  head in {}: {}", state.display(), describe_head(earlier));
+                    }
+                    if let Some(head) = conflicting {
+                        let path = state.with_extension("conflict.json");
+                        write_file(&path, &crate::audit_json::tree_head_to_json(&head))?;
+                        println!(
+                            "  new head, kept in {}: {}",
+                            path.display(),
+                            describe_head(&head)
+                        );
+                    }
+                    println!("NOT VERIFIED: {problem}");
+                    return Ok(ExitCode::from(1));
+                }
+                Err(unreachable) if once => return Err(unreachable),
+                Err(unreachable) => {
+                    tracing::warn!(
+                        "cannot check the log now ({unreachable}); retrying in {interval} s"
                     );
                 }
-                return audit_failure(error);
-            }
-        };
-        let growth = match &last {
-            None => "first head seen".to_owned(),
-            Some(earlier) => format!(
-                "consistent with the last head (+{})",
-                plural(
-                    head.tree_size - earlier.tree_size.min(head.tree_size),
-                    "entry",
-                    "entries"
-                )
-            ),
-        };
-        println!("OK: {}; {growth}", describe_head(&head));
-        write_file(state, &crate::audit_json::tree_head_to_json(&head))?;
-        last = Some(head);
+            },
+        }
         if once {
             return Ok(ExitCode::SUCCESS);
         }

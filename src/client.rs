@@ -293,6 +293,15 @@ impl Participant {
             }
             .into());
         }
+        // The receipt's own signature first: a forged receipt is named as such, whatever
+        // the gateway answers about its log index.
+        verify_receipt(
+            receipt,
+            &receipt.message_id,
+            &receipt.envelope_digest,
+            &receipt.receiver,
+            &self.trust,
+        )?;
         let (head, _) = self.tree_head().await?;
         let proof = self
             .audit()
@@ -308,29 +317,40 @@ impl Participant {
     }
 
     /// Fetches a fresh signed head and proves it extends `earlier` (a head of the same
-    /// gateway seen before): what `aedgate audit watch` does at each step. Returns the new
-    /// head once it is verified.
+    /// gateway seen before). Returns the new head once it is verified.
     pub async fn extend_head(
         &self,
         earlier: &SignedTreeHead,
     ) -> Result<SignedTreeHead, ClientError> {
-        verify_tree_head(earlier, &self.gateway, &self.trust)?;
         let (head, _) = self.tree_head().await?;
-        let proof = if earlier.tree_size == 0 || head.tree_size <= earlier.tree_size {
+        self.check_extends(earlier, &head).await?;
+        Ok(head)
+    }
+
+    /// Proves that `later` (a verified head of this gateway) extends `earlier`: what a
+    /// witness checks at each step. Kept apart from fetching the head so that a witness can
+    /// keep a head that fails, signed, as evidence.
+    pub async fn check_extends(
+        &self,
+        earlier: &SignedTreeHead,
+        later: &SignedTreeHead,
+    ) -> Result<(), ClientError> {
+        verify_tree_head(earlier, &self.gateway, &self.trust)?;
+        let proof = if earlier.tree_size == 0 || later.tree_size <= earlier.tree_size {
             // Nothing to ask for: equal sizes compare roots, a smaller head is a rollback.
             Default::default()
         } else {
             self.audit()
                 .consistency_proof(ConsistencyProofRequest {
                     first: earlier.tree_size,
-                    second: head.tree_size,
+                    second: later.tree_size,
                 })
                 .await
                 .map_err(ClientError::Refused)?
                 .into_inner()
         };
-        verify_head_consistency(earlier, &head, &proof)?;
-        Ok(head)
+        verify_head_consistency(earlier, later, &proof)?;
+        Ok(())
     }
 }
 

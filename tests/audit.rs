@@ -394,6 +394,13 @@ async fn verify_store_recomputes_the_log_and_names_the_first_changed_entry() {
         ),
     )
     .await;
+    let issuer = || aedgate::store::Issuer {
+        participant: NL.into(),
+        signer: std::sync::Arc::new(aedgate::core::crypto::Signer {
+            key: fed.signing_key(NL),
+            key_id: fed.key_id(NL),
+        }),
+    };
     let url = format!("sqlite://{}", copy.join("aedgate.db").display());
     let mut conn = SqliteConnection::connect(&url).await.unwrap();
     sqlx::query("DELETE FROM merkle")
@@ -401,18 +408,20 @@ async fn verify_store_recomputes_the_log_and_names_the_first_changed_entry() {
         .await
         .unwrap();
     conn.close().await.unwrap();
-    let rebuilt = aedgate::store::Store::open(
-        &copy,
-        aedgate::store::Issuer {
-            participant: NL.into(),
-            signer: std::sync::Arc::new(aedgate::core::crypto::Signer {
-                key: fed.signing_key(NL),
-                key_id: fed.key_id(NL),
-            }),
-        },
-    )
-    .await
-    .expect("reopen rebuilds the Merkle log");
+    // The gateway does not fill in a log it once kept: it refuses to start.
+    let refused = aedgate::store::Store::open(&copy, issuer())
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("changed outside the gateway"),
+        "{refused}"
+    );
+    // Only by also erasing the record that the store ever kept a log does the rewrite
+    // pass for a store from before the audit log, which the gateway migrates.
+    tamper(&copy, "DELETE FROM meta WHERE key = 'merkle_log_since'").await;
+    let rebuilt = aedgate::store::Store::open(&copy, issuer())
+        .await
+        .expect("reopen rebuilds the Merkle log");
     assert_eq!(rebuilt.log_head().size, 12);
     assert_ne!(rebuilt.log_head().root, root_of(last));
     drop(rebuilt);

@@ -982,6 +982,29 @@ async fn a_partner_proves_its_receipt_a_witness_checks_heads_and_the_operator_ve
         "{stdout}"
     );
     assert_eq!(std::fs::read_to_string(&state).unwrap(), altered);
+    // A head the administration did sign, of the same size but another root (what a
+    // gateway showing different logs to different parties produces): a fork. Both signed
+    // heads are kept as evidence.
+    let gateway = aedgate::config::GatewayConfig::load(&fed.path("adm-NL.gateway.toml")).unwrap();
+    let other_log = aedgate::core::audit::sign_tree_head(
+        "adm/NL",
+        recorded.tree_size,
+        recorded.timestamp_ms,
+        &[7u8; 32],
+        &gateway.signer.key,
+        &gateway.signer.key_id,
+    );
+    let forked = aedgate::audit_json::tree_head_to_json(&other_log);
+    std::fs::write(&state, &forked).unwrap();
+    let (code, stdout, _) = fed.run(&fed.risk_unit(), &watch).await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("log forked"), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&state).unwrap(), forked);
+    let conflict = aedgate::audit_json::read_tree_head(
+        &std::fs::read(fed.path("witness.conflict.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(conflict.root_hash, recorded.root_hash);
     std::fs::write(&state, &kept).unwrap();
 
     // The operator recomputes the log from the data folder, while the gateway runs, and

@@ -677,17 +677,28 @@ impl WriterState {
     }
 }
 
+/// `meta` key recording since which entry the store keeps its Merkle log: "0" for a store
+/// created with it, N when entries 0..N were added by the migration below.
+const MERKLE_SINCE_KEY: &str = "merkle_log_since";
+
 /// The Merkle frontier of a log of `size` entries, from the stored subtrees. A store written
 /// before the audit log existed has envelopes without subtrees: their leaves are computed
-/// from the stored envelopes and added here, in one transaction (the only migration so far).
+/// from the stored envelopes and added here, in one transaction (the only migration so far),
+/// and `merkle_log_since` records it. Once that is recorded, a log shorter than the data is
+/// never filled in again: it means the files were changed behind the gateway's back.
 async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontier, StoreError> {
     let leaves: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM merkle WHERE level = 0")
         .fetch_one(&mut *conn)
         .await?;
     let leaves = to_u64(leaves, "leaf count")?;
-    if leaves > size {
+    let since: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+        .bind(MERKLE_SINCE_KEY)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if leaves > size || (leaves < size && since.is_some()) {
         return Err(StoreError::Corrupt(format!(
-            "the Merkle log has {leaves} leaves but only {size} envelopes are stored"
+            "the Merkle log has {leaves} leaves for {size} stored envelopes: the store was changed \
+             outside the gateway; run `aedgate audit verify-store`"
         )));
     }
     let mut nodes = HashMap::new();
@@ -703,14 +714,16 @@ async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontie
         }
     }
     let mut frontier = Frontier::load(&|l: u32, i: u64| nodes.get(&(l, i)).copied(), leaves)?;
-    if leaves == size {
+    if since.is_some() {
         return Ok(frontier);
     }
-    tracing::info!(
-        from = leaves,
-        to = size,
-        "adding the Merkle log to entries stored before it existed"
-    );
+    if leaves < size {
+        tracing::warn!(
+            from = leaves,
+            to = size,
+            "adding the Merkle log to entries stored before it existed"
+        );
+    }
     let mut tx = conn.begin().await?;
     let rows = sqlx::query(
         "SELECT log_index, direction, received_at_ms, envelope_digest, envelope FROM envelopes
@@ -740,6 +753,11 @@ async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontie
         };
         insert_subtrees(&mut tx, frontier.push(merkle::leaf_hash(&leaf))).await?;
     }
+    sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
+        .bind(MERKLE_SINCE_KEY)
+        .bind(leaves.to_string())
+        .execute(&mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(frontier)
 }
