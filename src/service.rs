@@ -192,8 +192,8 @@ impl GatewayService {
             let envelope = received
                 .message
                 .map_err(|e| Rejection::Malformed(format!("not a valid protobuf Envelope: {e}")))?;
+            let trust = state.trust.borrow().clone();
             let admitted = {
-                let trust = state.trust.borrow().clone();
                 let ctx = AdmissionContext {
                     gateway: &state.participant,
                     trust: &trust,
@@ -204,7 +204,7 @@ impl GatewayService {
             };
             let message_id = admitted.header.message_id.clone();
             let digest = admitted.digest;
-            let stored = state.store.append(admitted).await??;
+            let stored = state.store.append(admitted, trust).await??;
             Ok::<_, ServiceError>(sign_receipt(
                 &ReceiptFields {
                     message_id: &message_id,

@@ -9,6 +9,7 @@ use crate::core::envelope::{envelope_signing_input, sha256, Digest32};
 use crate::core::ids::{is_message_id, is_participant_id, parent_administration};
 use crate::core::rejection::{FieldViolation, Rejection};
 use crate::core::risk::{validate_indicator, validate_revocation};
+use crate::core::sharing::check_received_indicator;
 use crate::core::trust::{Exchange, KeyLookup, ParticipantEntry, Role, TrustList};
 use crate::core::validation::validate_declaration;
 use crate::proto::v1::{
@@ -50,6 +51,21 @@ pub enum AdmittedPayload {
     RiskIndicator(RiskIndicator),
     /// Withdrawal of a risk indicator.
     RiskIndicatorRevocation(RiskIndicatorRevocation),
+    /// A partner's declaration forwarded by the administration it was filed with (§8),
+    /// both signatures verified.
+    ForwardedDeclaration(Box<ForwardedDeclaration>),
+}
+
+/// The partner's original envelope inside a FORWARDED_DECLARATION, checked as if the
+/// partner had sent it to the forwarding administration.
+#[derive(Clone, Debug)]
+pub struct ForwardedDeclaration {
+    /// The original envelope's header (sender: the partner; recipient: the forwarder).
+    pub header: Header,
+    /// SHA-256 of the original envelope's signing input.
+    pub digest: Digest32,
+    /// The declaration, validated.
+    pub declaration: AdvanceDeclaration,
 }
 
 /// An envelope that passed every check that does not need the store.
@@ -220,8 +236,9 @@ fn decode_payload(
     message_type: MessageType,
     header: &Header,
     payload: &[u8],
-    now_ms: i64,
+    ctx: &AdmissionContext<'_>,
 ) -> Result<AdmittedPayload, Rejection> {
+    let now_ms = ctx.now_ms;
     Ok(match message_type {
         MessageType::Declaration => AdmittedPayload::Declaration(decode_declaration(payload)?),
         MessageType::Amendment => {
@@ -277,6 +294,7 @@ fn decode_payload(
             violations(validate_revocation(&revocation))?;
             AdmittedPayload::RiskIndicatorRevocation(revocation)
         }
+        MessageType::ForwardedDeclaration => decode_forwarded(payload, &header.sender, ctx)?,
         other => return Err(Rejection::TypeNotSupported(other.as_str_name().to_owned())),
     })
 }
@@ -302,6 +320,43 @@ pub fn admit(
             gateway: ctx.gateway.to_owned(),
         });
     }
+    let signing_input = check_signature(&envelope, header, ctx.trust)?;
+    let ahead_ms = header.created_at_ms.saturating_sub(ctx.now_ms);
+    if ahead_ms > MAX_CLOCK_SKEW_MS {
+        return Err(Rejection::ClockSkew {
+            ahead_ms,
+            limit_ms: MAX_CLOCK_SKEW_MS,
+        });
+    }
+    let sender = ctx.trust.participant(&header.sender).ok_or_else(|| {
+        Rejection::NotAuthorized(format!("{} is not in the trust list", header.sender))
+    })?;
+    authorize(message_type, sender, ctx.gateway, ctx.trust)?;
+    let payload = decode_payload(message_type, header, &envelope.payload, ctx)?;
+    if let (Role::Administration, AdmittedPayload::RiskIndicator(indicator)) =
+        (sender.role, &payload)
+    {
+        // §8 on the receiving side too: nothing the agreement does not cover gets in.
+        check_received_indicator(ctx.trust, ctx.gateway, &sender.id, indicator)?;
+    }
+    let digest = sha256(&signing_input);
+    let header = header.clone();
+    Ok(Admitted {
+        envelope,
+        raw,
+        header,
+        digest,
+        payload,
+    })
+}
+
+/// Rows four to six of §3: the payload digest, the sender's key at `created_at_ms`, and
+/// the signature. Returns the signing input.
+fn check_signature(
+    envelope: &Envelope,
+    header: &Header,
+    trust: &TrustList,
+) -> Result<Vec<u8>, Rejection> {
     if sha256(&envelope.payload)[..] != header.payload_sha256[..] {
         return Err(Rejection::PayloadDigestMismatch);
     }
@@ -310,10 +365,7 @@ pub fn admit(
         .signature
         .as_ref()
         .ok_or_else(|| malformed("signature is missing"))?;
-    let key = match ctx
-        .trust
-        .key_for(&header.sender, &signature.key_id, header.created_at_ms)
-    {
+    let key = match trust.key_for(&header.sender, &signature.key_id, header.created_at_ms) {
         KeyLookup::Valid(key) => key,
         KeyLookup::OutsideWindow(_) => {
             return Err(Rejection::KeyNotValid {
@@ -334,25 +386,74 @@ pub fn admit(
             key_id: signature.key_id.clone(),
         });
     }
-    let ahead_ms = header.created_at_ms.saturating_sub(ctx.now_ms);
-    if ahead_ms > MAX_CLOCK_SKEW_MS {
-        return Err(Rejection::ClockSkew {
-            ahead_ms,
-            limit_ms: MAX_CLOCK_SKEW_MS,
-        });
+    Ok(signing_input)
+}
+
+/// §8: the receiver of a FORWARDED_DECLARATION verifies the partner's original envelope
+/// as the forwarding administration did: its shape, that it was a DECLARATION addressed
+/// to the forwarder by a partner registered there, its payload digest, the partner's key
+/// and signature, and the declaration itself, which must be bound for this
+/// administration's country. The original's failures keep their own reasons
+/// (SIGNATURE_INVALID, ...), with a message naming the forwarded envelope.
+fn decode_forwarded(
+    payload: &[u8],
+    forwarder: &str,
+    ctx: &AdmissionContext<'_>,
+) -> Result<AdmittedPayload, Rejection> {
+    let original: Envelope = decode(payload, "Envelope")?;
+    let inner = |rejection: Rejection| match rejection {
+        Rejection::Malformed(why) => Rejection::Malformed(format!("forwarded envelope: {why}")),
+        Rejection::NotAuthorized(why) => {
+            Rejection::NotAuthorized(format!("forwarded envelope: {why}"))
+        }
+        other => other,
+    };
+    let (header, message_type) = check_shape(&original, ctx.max_payload_bytes).map_err(inner)?;
+    let field = |path: &str, why: String| {
+        Rejection::ValidationFailed(vec![FieldViolation::new(format!("payload.{path}"), why)])
+    };
+    if message_type != MessageType::Declaration {
+        return Err(field(
+            "header.type",
+            format!(
+                "a forwarded envelope is a DECLARATION, not {}",
+                message_type.as_str_name()
+            ),
+        ));
     }
-    let sender = ctx.trust.participant(&header.sender).ok_or_else(|| {
-        Rejection::NotAuthorized(format!("{} is not in the trust list", header.sender))
+    if header.recipient != forwarder {
+        return Err(field(
+            "header.recipient",
+            format!(
+                "the original was addressed to {}, not to the forwarding {forwarder}",
+                header.recipient
+            ),
+        ));
+    }
+    check_signature(&original, header, ctx.trust)?;
+    let partner = ctx.trust.participant(&header.sender).ok_or_else(|| {
+        inner(Rejection::NotAuthorized(format!(
+            "{} is not in the trust list",
+            header.sender
+        )))
     })?;
-    authorize(message_type, sender, ctx.gateway, ctx.trust)?;
-    let payload = decode_payload(message_type, header, &envelope.payload, ctx.now_ms)?;
-    let digest = sha256(&signing_input);
-    let header = header.clone();
-    Ok(Admitted {
-        envelope,
-        raw,
-        header,
-        digest,
-        payload,
-    })
+    authorize(MessageType::Declaration, partner, forwarder, ctx.trust).map_err(inner)?;
+    let declaration = decode_declaration(&original.payload)?;
+    let own_country = ctx.gateway.strip_prefix("adm/").unwrap_or_default();
+    if declaration.country_of_destination != own_country {
+        return Err(Rejection::ValidationFailed(vec![FieldViolation::new(
+            "country_of_destination",
+            format!(
+                "a declaration is forwarded to its destination; {} is not {own_country}",
+                declaration.country_of_destination
+            ),
+        )]));
+    }
+    Ok(AdmittedPayload::ForwardedDeclaration(Box::new(
+        ForwardedDeclaration {
+            digest: sha256(&envelope_signing_input(header)),
+            header: header.clone(),
+            declaration,
+        },
+    )))
 }

@@ -14,6 +14,8 @@ pub mod lifecycle;
 pub mod merkle;
 pub mod receipt;
 pub mod rejection;
+pub mod retry;
 pub mod risk;
+pub mod sharing;
 pub mod trust;
 pub mod validation;

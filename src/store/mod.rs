@@ -23,9 +23,11 @@ use crate::core::lifecycle::{self, ReferralKind, ReferralVerdict};
 use crate::core::merkle::{self, Frontier, Hash, ProofError};
 use crate::core::rejection::{FieldViolation, Rejection};
 use crate::core::risk::{IndicatorRecord, RiskIndex};
+use crate::core::sharing::{forwarding_target, indicator_routes};
+use crate::core::trust::TrustList;
 use crate::proto::v1::{
     AdvanceDeclaration, DeclarationState, Disposition, Envelope, Header, MessageType, Outcome,
-    OutcomeCode, RiskIndicator,
+    OutcomeCode, RiskIndicator, RiskIndicatorRevocation,
 };
 use bytes::Bytes;
 use prost::Message;
@@ -40,7 +42,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod outbox;
 mod verify;
+pub use outbox::{OutboxEntry, OutboxState, PendingDelivery};
 pub use verify::{verify_store, ExpectedHead, LogVerdict};
 
 /// Most submissions one transaction takes; bounds the latency a group adds.
@@ -163,6 +167,9 @@ pub struct Issuer {
 
 struct AppendJob {
     admitted: Admitted,
+    /// The trust list the envelope was admitted under: it also decides what is shared with
+    /// and forwarded to peers (§8).
+    trust: Arc<TrustList>,
     reply: oneshot::Sender<Result<Decision, StoreError>>,
 }
 
@@ -178,6 +185,12 @@ pub struct Store {
     commits: Arc<AtomicU64>,
     committed: watch::Receiver<u64>,
     head: watch::Receiver<LogHead>,
+    /// Bumped when messages for peers are queued or an operator asks for a retry: wakes
+    /// the forwarder.
+    outbox_signal: Arc<watch::Sender<u64>>,
+    /// A connection for the outbox's bookkeeping (delivery results, retries), apart from
+    /// the writer's queue so that a slow peer never delays submissions.
+    outbox_conn: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
 }
 
 const SCHEMA: &[&str] = &[
@@ -234,6 +247,31 @@ const SCHEMA: &[&str] = &[
         hash BLOB NOT NULL,
         PRIMARY KEY (level, idx)
     ) WITHOUT ROWID",
+    // Messages for peer administrations (§6): queued in the transaction of the event that
+    // caused them, delivered in `id` order per peer by the forwarder, kept with the peer's
+    // signed receipt as proof of delivery, or dead-lettered with the last error.
+    "CREATE TABLE IF NOT EXISTS outbox (
+        id INTEGER PRIMARY KEY,
+        peer TEXT NOT NULL,
+        log_index INTEGER NOT NULL,
+        message_id TEXT NOT NULL,
+        msg_type INTEGER NOT NULL,
+        queued_at_ms INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL,
+        next_attempt_ms INTEGER NOT NULL,
+        last_error TEXT NOT NULL,
+        receipt BLOB,
+        done_at_ms INTEGER
+    )",
+    "CREATE INDEX IF NOT EXISTS outbox_by_state ON outbox (state, peer, id)",
+    // Which peers hold which of this administration's indicators, so that a revocation
+    // follows the indicator's routes (§8).
+    "CREATE TABLE IF NOT EXISTS indicator_routes (
+        indicator_id TEXT NOT NULL,
+        peer TEXT NOT NULL,
+        PRIMARY KEY (indicator_id, peer)
+    )",
     "CREATE TABLE IF NOT EXISTS deliveries (
         recipient TEXT NOT NULL,
         seq INTEGER NOT NULL,
@@ -290,6 +328,7 @@ impl Store {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let commits = Arc::new(AtomicU64::new(0));
         let (committed_tx, committed) = watch::channel(log_size);
+        let outbox_signal = Arc::new(watch::channel(0).0);
         tokio::spawn(writer_task(
             conn,
             rx,
@@ -298,6 +337,7 @@ impl Store {
             Published {
                 size: committed_tx,
                 head: head_tx,
+                outbox: outbox_signal.clone(),
             },
         ));
         Ok(Self {
@@ -307,6 +347,8 @@ impl Store {
             commits,
             committed,
             head,
+            outbox_signal,
+            outbox_conn: Arc::default(),
         })
     }
 
@@ -333,6 +375,8 @@ impl Store {
             commits: Arc::default(),
             committed,
             head,
+            outbox_signal: Arc::new(watch::channel(0).0),
+            outbox_conn: Arc::default(),
         };
         // A read-only store does not follow commits: its head is the one on disk now.
         let size = store.log_size().await?;
@@ -352,11 +396,16 @@ impl Store {
     pub async fn append(
         &self,
         admitted: Admitted,
+        trust: Arc<TrustList>,
     ) -> Result<Result<Stored, Rejection>, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
         writer
-            .send(AppendJob { admitted, reply })
+            .send(AppendJob {
+                admitted,
+                trust,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -626,6 +675,10 @@ struct WriterState {
     risk: RiskIndex,
     /// The Merkle log's right edge, advanced by every append of the group in progress.
     frontier: Frontier,
+    /// The trust list of the job in progress.
+    trust: Option<Arc<TrustList>>,
+    /// Whether the group in progress queued messages for peers.
+    outbox_added: bool,
 }
 
 impl WriterState {
@@ -666,6 +719,8 @@ impl WriterState {
             last_seq: HashMap::new(),
             risk,
             frontier,
+            trust: None,
+            outbox_added: false,
         })
     }
 
@@ -783,6 +838,8 @@ struct Published {
     size: watch::Sender<u64>,
     /// Size and root, for the Audit service.
     head: watch::Sender<LogHead>,
+    /// Bumped when a commit queued messages for peers.
+    outbox: Arc<watch::Sender<u64>>,
 }
 
 async fn writer_task(
@@ -805,6 +862,9 @@ async fn writer_task(
             Ok(decisions) => {
                 commits.fetch_add(1, Ordering::Relaxed);
                 published.head.send_replace(state.head());
+                if std::mem::take(&mut state.outbox_added) {
+                    published.outbox.send_modify(|n| *n += 1);
+                }
                 published
                     .size
                     .send_replace(u64::try_from(state.next_index).unwrap_or(0));
@@ -846,6 +906,7 @@ async fn commit_group(
     let mut tx = conn.begin().await?;
     let mut decisions = Vec::with_capacity(group.len());
     for job in group {
+        state.trust = Some(job.trust.clone());
         decisions.push(process(&mut tx, state, &job.admitted, now).await?);
     }
     tx.commit().await?;
@@ -931,6 +992,70 @@ async fn process(
                 referral_count: 0,
                 satisfied: BTreeSet::new(),
                 data: declaration.clone(),
+                updated_at_ms: now,
+            };
+            assess(tx, state, &mut record, now).await?;
+            record.insert(tx).await?;
+            let target = state
+                .trust
+                .as_deref()
+                .and_then(|trust| forwarding_target(trust, &state.issuer.participant, declaration));
+            if let Some(peer) = target {
+                // §8: the partner's envelope, byte for byte as received, inside ours.
+                issue_to_peer(
+                    tx,
+                    state,
+                    &peer,
+                    MessageType::ForwardedDeclaration,
+                    admitted.raw.clone(),
+                    &header.message_id,
+                    now,
+                )
+                .await?;
+            }
+            stored(log_index)
+        }
+        AdmittedPayload::ForwardedDeclaration(forwarded) => {
+            let original = &forwarded.header;
+            let known: Option<String> = sqlx::query_scalar(
+                "SELECT message_id FROM declarations WHERE message_id = ? OR (sender = ? AND lrn = ?)",
+            )
+            .bind(&original.message_id)
+            .bind(&original.sender)
+            .bind(&forwarded.declaration.lrn)
+            .fetch_optional(&mut **tx)
+            .await?;
+            if let Some(known) = known {
+                return Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
+                    "payload",
+                    format!(
+                        "declaration {} (LRN {:?}) of {} is already on file here as {known}",
+                        original.message_id, forwarded.declaration.lrn, original.sender
+                    ),
+                )])));
+            }
+            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            state.declarations += 1;
+            let year = time::OffsetDateTime::from_unix_timestamp(now / 1000)
+                .map(|t| t.year())
+                .unwrap_or(2026);
+            // Assessed here against this administration's own indicators, like a
+            // declaration filed here; the outcome goes to the partner that filed it.
+            let mut record = DeclarationRecord {
+                id: original.message_id.clone(),
+                sender: original.sender.clone(),
+                lrn: forwarded.declaration.lrn.clone(),
+                mrn: lifecycle::mrn(
+                    year,
+                    &state.country,
+                    u64::try_from(state.declarations).unwrap_or(0),
+                ),
+                state: DeclarationState::Received,
+                outcome: OutcomeCode::Unspecified,
+                open_referral_id: String::new(),
+                referral_count: 0,
+                satisfied: BTreeSet::new(),
+                data: forwarded.declaration.clone(),
                 updated_at_ms: now,
             };
             assess(tx, state, &mut record, now).await?;
@@ -1098,9 +1223,14 @@ async fn process(
                 .risk
                 .upsert(IndicatorRecord {
                     indicator: indicator.clone(),
-                    issuer,
+                    issuer: issuer.clone(),
                 })
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if issuer == state.issuer.participant {
+                // Ours (published by an internal participant): share it. A received one
+                // is never re-shared.
+                share_indicator(tx, state, admitted, indicator, now).await?;
+            }
             stored(log_index)
         }
         AdmittedPayload::RiskIndicatorRevocation(revocation) => {
@@ -1132,9 +1262,156 @@ async fn process(
                 .execute(&mut **tx)
                 .await?;
             state.risk.remove(&revocation.indicator_id);
+            if issuer == state.issuer.participant {
+                // §8: revocations follow the routes the indicator took.
+                for peer in routes_of(tx, &revocation.indicator_id).await? {
+                    issue_to_peer(
+                        tx,
+                        state,
+                        &peer,
+                        MessageType::RiskIndicatorRevocation,
+                        admitted.envelope.payload.clone(),
+                        &header.message_id,
+                        now,
+                    )
+                    .await?;
+                }
+                sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ?")
+                    .bind(&revocation.indicator_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
             stored(log_index)
         }
     }
+}
+
+/// The peers holding one of this administration's indicators.
+async fn routes_of(tx: &mut Tx<'_>, indicator_id: &str) -> Result<Vec<String>, StoreError> {
+    Ok(
+        sqlx::query_scalar(
+            "SELECT peer FROM indicator_routes WHERE indicator_id = ? ORDER BY peer",
+        )
+        .bind(indicator_id)
+        .fetch_all(&mut **tx)
+        .await?,
+    )
+}
+
+/// Sends a new or replaced indicator of this administration to every peer an agreement
+/// lets it reach (§8), and a revocation to peers that held an earlier version but may not
+/// hold this one (its TLP was raised, or it now carries personal data).
+async fn share_indicator(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    admitted: &Admitted,
+    indicator: &RiskIndicator,
+    now: i64,
+) -> Result<(), StoreError> {
+    let Some(trust) = state.trust.clone() else {
+        return Ok(());
+    };
+    let routes = indicator_routes(&trust, &state.issuer.participant, indicator);
+    for peer in routes_of(tx, &indicator.indicator_id).await? {
+        if routes.contains(&peer) {
+            continue;
+        }
+        let revocation = RiskIndicatorRevocation {
+            indicator_id: indicator.indicator_id.clone(),
+            reason: format!(
+                "version {} may no longer be shared with {peer} under the agreements in force",
+                indicator.version
+            ),
+        };
+        issue_to_peer(
+            tx,
+            state,
+            &peer,
+            MessageType::RiskIndicatorRevocation,
+            Bytes::from(revocation.encode_to_vec()),
+            &admitted.header.message_id,
+            now,
+        )
+        .await?;
+        sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ? AND peer = ?")
+            .bind(&indicator.indicator_id)
+            .bind(&peer)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for peer in routes {
+        // The analyst's payload bytes, unchanged, under this administration's signature.
+        issue_to_peer(
+            tx,
+            state,
+            &peer,
+            MessageType::RiskIndicator,
+            admitted.envelope.payload.clone(),
+            &admitted.header.message_id,
+            now,
+        )
+        .await?;
+        sqlx::query("INSERT OR IGNORE INTO indicator_routes (indicator_id, peer) VALUES (?, ?)")
+            .bind(&indicator.indicator_id)
+            .bind(&peer)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Signs a message of this administration for a peer administration, logs it as issued,
+/// and queues it in the outbox, all in the transaction of the event that caused it: a
+/// crash either keeps the event and its message or neither.
+async fn issue_to_peer(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    peer: &str,
+    message_type: MessageType,
+    payload: Bytes,
+    correlation_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let envelope = seal(
+        Draft {
+            message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
+            sender: state.issuer.participant.clone(),
+            recipient: peer.to_owned(),
+            message_type: message_type as i32,
+            created_at_ms: now,
+            correlation_id: correlation_id.to_owned(),
+            payload,
+        },
+        &state.issuer.signer.key,
+        &state.issuer.signer.key_id,
+    );
+    let header = envelope.header.clone().unwrap_or_default();
+    let digest = envelope_digest(&header);
+    let log_index = insert_envelope(
+        tx,
+        state,
+        Direction::Issued,
+        &header,
+        &digest,
+        &envelope.encode_to_vec(),
+        now,
+    )
+    .await?;
+    sqlx::query(
+        "INSERT INTO outbox (peer, log_index, message_id, msg_type, queued_at_ms, state, attempts,
+                             next_attempt_ms, last_error)
+         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, '')",
+    )
+    .bind(peer)
+    .bind(log_index)
+    .bind(&header.message_id)
+    .bind(message_type as i64)
+    .bind(now)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    state.outbox_added = true;
+    Ok(())
 }
 
 /// The administration an indicator belongs to: the sender itself, or the administration of
