@@ -1205,15 +1205,23 @@ pub struct ListedIndicator {
 }
 
 /// Folds an administration's log, in order, into the indicators it holds, by id: a higher
-/// version replaces the lower, a revocation removes. The gateway admitted only what it
-/// accepted, so this replays its own decisions; the version check only guards against a
-/// log that repeats an older version. Expired indicators are kept: the caller says so.
-pub fn fold_indicators(deliveries: &[Delivery]) -> BTreeMap<String, ListedIndicator> {
+/// version replaces the lower, a revocation removes. Only what `administration` received
+/// counts (from its internal participants or its peers); what it issued to peers is in the
+/// log too but changes nothing it holds. The gateway admitted only what it accepted, so
+/// this replays its own decisions; the version check only guards against a log that
+/// repeats an older version. Expired indicators are kept: the caller says so.
+pub fn fold_indicators(
+    deliveries: &[Delivery],
+    administration: &str,
+) -> BTreeMap<String, ListedIndicator> {
     let mut held: BTreeMap<String, ListedIndicator> = BTreeMap::new();
     for envelope in deliveries.iter().filter_map(|d| d.envelope.as_ref()) {
         let Some(header) = envelope.header.as_ref() else {
             continue;
         };
+        if header.recipient != administration {
+            continue;
+        }
         if header.r#type == MessageType::RiskIndicator as i32 {
             let Ok(indicator) = RiskIndicator::decode(envelope.payload.clone()) else {
                 continue;
@@ -1311,7 +1319,7 @@ async fn list_indicators(config: &Path) -> Result<ExitCode, String> {
     let deliveries = fetch_all(&participant, 0)
         .await
         .map_err(|status| format!("fetch refused: {}", ClientError::Refused(status)))?;
-    let held = fold_indicators(&deliveries);
+    let held = fold_indicators(&deliveries, &participant.gateway);
     let now = crate::store::now_ms();
     let expired = held
         .values()

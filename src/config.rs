@@ -6,6 +6,7 @@
 
 use crate::core::crypto::{Algorithm, KeyError, SigningKey, VerifyingKey};
 use crate::core::ids::is_participant_id;
+use crate::core::retry::RetryPolicy;
 use crate::core::trust::{decode_base64, TrustError, TrustList};
 use crate::tls::{Identity, TlsError, TlsSettings};
 use std::collections::BTreeMap;
@@ -150,9 +151,74 @@ pub struct GatewayFile {
     /// Limits.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// Delivery to peer administrations.
+    #[serde(default)]
+    pub outbox: OutboxSection,
+    /// Endpoints of peer administrations that differ from the trust list's (a private
+    /// network path, a test port): `"adm/BE" = "https://10.0.0.7:7444"`.
+    #[serde(default)]
+    pub peers: BTreeMap<String, String>,
     /// Keys this build does not know.
     #[serde(flatten, skip_serializing)]
     pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// `[outbox]`: how messages for peer administrations are retried (§6). Defaults: one
+/// second doubling up to five minutes, half of each delay random, dead-lettered after a day.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct OutboxSection {
+    /// Delay after the first failed attempt, in milliseconds.
+    #[serde(default = "default_first_delay_ms")]
+    pub first_delay_ms: u64,
+    /// Longest delay between attempts, in milliseconds.
+    #[serde(default = "default_max_delay_ms")]
+    pub max_delay_ms: u64,
+    /// Random share of each delay, per mille (0 to 1000).
+    #[serde(default = "default_jitter_per_mille")]
+    pub jitter_per_mille: u32,
+    /// Seconds after which an undelivered message is dead-lettered.
+    #[serde(default = "default_horizon_s")]
+    pub horizon_s: u64,
+    /// Keys this build does not know.
+    #[serde(flatten, skip_serializing)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+fn default_first_delay_ms() -> u64 {
+    1_000
+}
+fn default_max_delay_ms() -> u64 {
+    300_000
+}
+fn default_jitter_per_mille() -> u32 {
+    500
+}
+fn default_horizon_s() -> u64 {
+    86_400
+}
+
+impl Default for OutboxSection {
+    fn default() -> Self {
+        Self {
+            first_delay_ms: default_first_delay_ms(),
+            max_delay_ms: default_max_delay_ms(),
+            jitter_per_mille: default_jitter_per_mille(),
+            horizon_s: default_horizon_s(),
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+impl OutboxSection {
+    /// The retry policy this section describes.
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            first_delay: Duration::from_millis(self.first_delay_ms.max(1)),
+            max_delay: Duration::from_millis(self.max_delay_ms.max(self.first_delay_ms).max(1)),
+            jitter_per_mille: self.jitter_per_mille.min(1000),
+            horizon: Duration::from_secs(self.horizon_s),
+        }
+    }
 }
 
 /// A partner's (or internal system's) client configuration.
@@ -336,6 +402,10 @@ pub struct GatewayConfig {
     pub trust: TrustList,
     /// Limits.
     pub limits: LimitsSection,
+    /// Retries of deliveries to peer administrations.
+    pub outbox: RetryPolicy,
+    /// Peer endpoints that override the trust list's.
+    pub peer_endpoints: BTreeMap<String, String>,
 }
 
 impl GatewayConfig {
@@ -347,6 +417,7 @@ impl GatewayConfig {
         warn_unknown(path, "tls.", &file.tls.extra);
         warn_unknown(path, "signing.", &file.signing.extra);
         warn_unknown(path, "trust.", &file.trust.extra);
+        warn_unknown(path, "outbox.", &file.outbox.extra);
         let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             key,
@@ -438,6 +509,8 @@ impl GatewayConfig {
             trust_source,
             trust,
             limits: file.limits,
+            outbox: file.outbox.policy(),
+            peer_endpoints: file.peers,
         })
     }
 }

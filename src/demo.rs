@@ -190,7 +190,7 @@ pub async fn run() -> Result<(), String> {
     );
     println!(
         "{}",
-        indicator_table(&fold_indicators(&log), crate::store::now_ms())
+        indicator_table(&fold_indicators(&log, NL), crate::store::now_ms())
     );
     let mut lines = Vec::new();
 

@@ -16,6 +16,7 @@ pub mod config;
 pub mod core;
 pub mod declaration_json;
 pub mod demo;
+pub mod forwarder;
 pub mod indicator_json;
 pub mod pki;
 pub mod proto;

@@ -6,7 +6,7 @@
 //! X.509 certificates), and keys and certificates made by any other tool work the same way.
 
 use crate::config::{
-    ClientFile, GatewayFile, LimitsSection, SigningSection, TlsSection, TrustSection,
+    ClientFile, GatewayFile, LimitsSection, OutboxSection, SigningSection, TlsSection, TrustSection,
 };
 use crate::core::crypto::{
     generate_ed25519_pkcs8, generate_p256_pkcs8, pkcs8_to_pem, Algorithm, KeyError, SigningKey,
@@ -495,6 +495,8 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
                 signing,
                 trust: trust_section.clone(),
                 limits: LimitsSection::default(),
+                outbox: OutboxSection::default(),
+                peers: BTreeMap::new(),
                 extra: BTreeMap::new(),
             };
             files.insert(

@@ -74,6 +74,8 @@ pub struct RunningGateway {
     shutdown: Option<oneshot::Sender<()>>,
     closing: watch::Sender<bool>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
+    forwarder: JoinHandle<()>,
+    peer_endpoints: Arc<std::sync::RwLock<std::collections::BTreeMap<String, String>>>,
 }
 
 #[derive(Debug)]
@@ -84,6 +86,8 @@ struct Reloader {
     identity_source: IdentitySource,
     trust: watch::Sender<Arc<TrustList>>,
     tls: watch::Sender<Arc<ServerConfig>>,
+    /// The identity the forwarder presents to peers.
+    identity: watch::Sender<Arc<crate::tls::Identity>>,
     store: Store,
 }
 
@@ -197,6 +201,20 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
         let _ = shutdown_rx.await;
     }));
 
+    let (identity_tx, identity_rx) = watch::channel(Arc::new(config.identity.clone()));
+    let peer_endpoints = Arc::new(std::sync::RwLock::new(config.peer_endpoints.clone()));
+    let forwarder = crate::forwarder::spawn(crate::forwarder::ForwarderContext {
+        own: config.participant.clone(),
+        store: store.clone(),
+        trust: trust_tx.subscribe(),
+        identity: identity_rx,
+        federation: federation.clone(),
+        tls: config.tls,
+        policy: config.outbox,
+        endpoints: peer_endpoints.clone(),
+        closing: closing_tx.subscribe(),
+    });
+
     Ok(RunningGateway {
         local_addr,
         state,
@@ -207,15 +225,28 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
             identity_source: config.identity_source,
             trust: trust_tx,
             tls: tls_tx,
+            identity: identity_tx,
             store,
         }),
         shutdown: Some(shutdown_tx),
         closing: closing_tx,
         task,
+        forwarder,
+        peer_endpoints,
     })
 }
 
 impl RunningGateway {
+    /// Where to reach a peer administration from now on, instead of the trust list's
+    /// endpoint (a gateway that moved, a test on free ports).
+    pub fn set_peer_endpoint(&self, peer: &str, endpoint: &str) {
+        if let Ok(mut map) = self.peer_endpoints.write() {
+            map.insert(peer.to_owned(), endpoint.to_owned());
+        }
+        // Wake the forwarder, which may be waiting to retry that peer.
+        self.state.store.nudge_outbox();
+    }
+
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -243,12 +274,16 @@ impl RunningGateway {
         let version = next.version();
         reloader.trust.send_replace(Arc::new(next));
         reloader.tls.send_replace(tls);
+        reloader.identity.send_replace(Arc::new(identity));
         Ok(version)
     }
 
     /// Stops accepting, lets in-flight calls finish, and returns when the server is done.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         self.closing.send_replace(true);
+        // Deliveries in flight are abandoned, not lost: they stay pending and are resent
+        // (and answered DUPLICATE if they had arrived) after restart.
+        self.forwarder.abort();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -793,18 +793,20 @@ fn the_indicator_list_is_the_log_folded_by_version_and_revocation() {
     };
     use prost::Message;
 
-    let entry = |seq: u64, sender: &str, t: MessageType, payload: Vec<u8>| Delivery {
-        seq,
-        envelope: Some(Envelope {
-            header: Some(Header {
-                sender: sender.into(),
-                r#type: t as i32,
-                ..Default::default()
+    let sent =
+        |seq: u64, sender: &str, recipient: &str, t: MessageType, payload: Vec<u8>| Delivery {
+            seq,
+            envelope: Some(Envelope {
+                header: Some(Header {
+                    sender: sender.into(),
+                    recipient: recipient.into(),
+                    r#type: t as i32,
+                    ..Default::default()
+                }),
+                payload: payload.into(),
+                signature: None,
             }),
-            payload: payload.into(),
-            signature: None,
-        }),
-    };
+        };
     let indicator = |id: &str, version: u32, valid_until_ms: i64| {
         RiskIndicator {
             indicator_id: id.into(),
@@ -820,6 +822,9 @@ fn the_indicator_list_is_the_log_folded_by_version_and_revocation() {
             ..Default::default()
         }
         .encode_to_vec()
+    };
+    let entry = |seq: u64, sender: &str, t: MessageType, payload: Vec<u8>| {
+        sent(seq, sender, "adm/NL", t, payload)
     };
     let revoke = |id: &str| {
         RiskIndicatorRevocation {
@@ -848,8 +853,17 @@ fn the_indicator_list_is_the_log_folded_by_version_and_revocation() {
             indicator("BE-C", 1, 5_000),
         ),
         entry(8, unit, MessageType::RiskIndicator, vec![0xff, 0xff]),
+        // What NL issued for a peer is in NL's log too, but says nothing about what NL
+        // holds: a revocation sent to BE because NL-A v3 may no longer go there.
+        sent(
+            9,
+            "adm/NL",
+            "adm/BE",
+            MessageType::RiskIndicatorRevocation,
+            revoke("NL-A"),
+        ),
     ];
-    let held = fold_indicators(&log);
+    let held = fold_indicators(&log, "adm/NL");
     assert_eq!(held.keys().collect::<Vec<_>>(), ["BE-C", "NL-A"]);
     assert_eq!(
         held["NL-A"].indicator.version, 3,

@@ -122,6 +122,11 @@ impl Store {
         self.outbox_signal.subscribe()
     }
 
+    /// Wakes the forwarder (an endpoint changed, an operator intervened).
+    pub fn nudge_outbox(&self) {
+        self.outbox_signal.send_modify(|n| *n += 1);
+    }
+
     /// The oldest pending message of every peer, whether due or not (the forwarder sleeps
     /// until the earliest `next_attempt_ms`).
     pub async fn outbox_heads(&self) -> Result<Vec<PendingDelivery>, StoreError> {
@@ -186,7 +191,11 @@ impl Store {
         }
         let result = query.execute(&mut *conn).await;
         match result {
-            Ok(done) => Ok(done.rows_affected()),
+            Ok(done) => {
+                // Announce the new state (operators' tools and tests follow it).
+                self.outbox_signal.send_modify(|n| *n += 1);
+                Ok(done.rows_affected())
+            }
             Err(error) => {
                 // A broken connection is reopened next time.
                 *guard = None;
@@ -255,7 +264,6 @@ impl Store {
                 ],
             )
             .await?;
-        self.outbox_signal.send_modify(|n| *n += 1);
         Ok(changed > 0)
     }
 }

@@ -94,6 +94,19 @@ impl Federation {
             .expect("connect")
     }
 
+    /// Connects `participant` to the gateway of `admin` (a partner registered with several
+    /// administrations has one client configuration, for the first).
+    pub async fn connect_at(
+        &self,
+        participant: &str,
+        admin: &str,
+        gateway: &RunningGateway,
+    ) -> Participant {
+        let mut config = self.client_config(participant, gateway);
+        config.gateway = admin.to_owned();
+        Participant::connect(config).await.expect("connect")
+    }
+
     /// The participant's signing key as written by `pki init`.
     pub fn signing_key(&self, participant: &str) -> SigningKey {
         let pem = std::fs::read(self.file(&format!(
@@ -198,4 +211,78 @@ pub fn outcomes_for(
             (e, outcome)
         })
         .collect()
+}
+
+/// Starts the gateways of `admins` and tells each where the others listen (their ports are
+/// free ports, not the trust list's).
+pub async fn start_network(fed: &Federation, admins: &[&str]) -> Vec<RunningGateway> {
+    let mut gateways = Vec::new();
+    for admin in admins {
+        gateways.push(fed.start(admin).await);
+    }
+    link(admins, &gateways);
+    gateways
+}
+
+/// Points every gateway at every other's current address.
+pub fn link(admins: &[&str], gateways: &[RunningGateway]) {
+    for (i, gateway) in gateways.iter().enumerate() {
+        for (j, peer) in gateways.iter().enumerate() {
+            if i != j {
+                gateway.set_peer_endpoint(admins[j], &format!("https://{}", peer.local_addr()));
+            }
+        }
+    }
+}
+
+/// Follows `participant`'s Fetch until `pred` holds for a delivered envelope; returns it.
+/// Fails the test if nothing matching arrives within a minute.
+pub async fn await_delivery(
+    participant: &Participant,
+    after_seq: u64,
+    mut pred: impl FnMut(&Envelope) -> bool,
+) -> (u64, Envelope) {
+    let mut stream = participant
+        .grpc()
+        .fetch(aedgate::proto::v1::FetchRequest {
+            after_seq,
+            follow: true,
+        })
+        .await
+        .expect("fetch")
+        .into_inner();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(delivery) = stream.message().await.expect("delivery") {
+            let envelope = delivery.envelope.expect("envelope");
+            if pred(&envelope) {
+                return (delivery.seq, envelope);
+            }
+        }
+        panic!("fetch stream ended");
+    })
+    .await;
+    found.expect("the awaited delivery arrived within a minute")
+}
+
+/// Waits until the gateway's outbox satisfies `pred` (the forwarder's results are
+/// announced on the store's outbox signal); fails the test after a minute.
+pub async fn await_outbox(
+    gateway: &RunningGateway,
+    mut pred: impl FnMut(&[aedgate::store::OutboxEntry]) -> bool,
+) -> Vec<aedgate::store::OutboxEntry> {
+    let store = &gateway.state().store;
+    let mut signal = store.outbox_signal();
+    let wait = async {
+        loop {
+            signal.borrow_and_update();
+            let entries = store.outbox(None).await.expect("outbox");
+            if pred(&entries) {
+                return entries;
+            }
+            signal.changed().await.expect("store open");
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+        .await
+        .expect("the outbox reached the awaited state within a minute")
 }
