@@ -22,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .compile_protos(
             &[
                 PathBuf::from("proto/aedgate/v1/aedgate.proto"),
+                PathBuf::from("proto/aedgate/ops/v1/outbox.proto"),
                 PathBuf::from("proto/google/rpc/status.proto"),
             ],
             &[PathBuf::from("proto"), well_known],

@@ -1,7 +1,7 @@
 //! The `aedgate` command line: `serve`, `pki init`, `demo`; for partners `submit`, `amend`,
 //! `invalidate`, `fetch`, `respond` and `status`; for an administration's risk unit
-//! `indicator publish|revoke|list`; for auditors and witnesses `audit verify-receipt|watch|
-//! verify-store`.
+//! `indicator publish|revoke|list` and `outbox list|retry`; for auditors and witnesses
+//! `audit verify-receipt|watch|verify-store`.
 //!
 //! Every failure ends in one line on stderr and a non-zero exit status, because the command
 //! is run by operators and scripts that read exactly that: 1 when the gateway refused the
@@ -131,6 +131,13 @@ pub enum Command {
         #[command(subcommand)]
         command: IndicatorCommand,
     },
+    /// Messages for peer administrations (PROTOCOL.md §6), for the administration's
+    /// internal participants: what is pending, delivered or dead-lettered.
+    Outbox {
+        /// What to do.
+        #[command(subcommand)]
+        command: OutboxCommand,
+    },
     /// Check the gateway's verifiable audit log (PROTOCOL.md §9): receipts, tree heads and
     /// stored data. See docs/auditing.md.
     Audit {
@@ -184,6 +191,41 @@ pub enum IndicatorCommand {
         #[arg(long)]
         config: PathBuf,
     },
+}
+
+/// `aedgate outbox ...`.
+#[derive(Debug, Subcommand)]
+pub enum OutboxCommand {
+    /// List the outbox, oldest first: peer, message, state, attempts, last error, and for
+    /// delivered messages the peer's verified receipt.
+    List {
+        /// Client configuration (TOML) of an internal participant of the administration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Only entries in this state.
+        #[arg(long, value_enum)]
+        state: Option<OutboxStateArg>,
+    },
+    /// Put a dead-lettered (or waiting) message back in its peer's queue, due now, with a
+    /// fresh horizon.
+    Retry {
+        /// Client configuration (TOML) of an internal participant of the administration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The entry's id, from `outbox list`.
+        id: u64,
+    },
+}
+
+/// An outbox state as typed on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutboxStateArg {
+    /// Not yet delivered.
+    Pending,
+    /// Delivered; the peer's receipt is stored.
+    Delivered,
+    /// Given up on; waits for `outbox retry`.
+    Dead,
 }
 
 /// `aedgate audit ...`.
@@ -333,6 +375,10 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             declaration,
             receipt_out,
         } => submit(config, declaration, receipt_out).await,
+        Command::Outbox { command } => match command {
+            OutboxCommand::List { config, state } => outbox_list(&config, state).await,
+            OutboxCommand::Retry { config, id } => outbox_retry(&config, id).await,
+        },
         Command::Audit { command } => match command {
             AuditCommand::VerifyReceipt {
                 config,
@@ -1558,5 +1604,130 @@ async fn audit_verify_store(data_dir: &Path, head_files: &[PathBuf]) -> Result<E
             }
             Ok(ExitCode::from(1))
         }
+    }
+}
+
+fn outbox_client(
+    participant: &Participant,
+) -> crate::proto::aedgate::ops::v1::outbox_client::OutboxClient<tonic::transport::Channel> {
+    crate::proto::aedgate::ops::v1::outbox_client::OutboxClient::new(participant.channel())
+}
+
+/// The table `aedgate outbox list` prints, one line an entry, then what is wrong.
+pub fn outbox_table(entries: &[crate::proto::aedgate::ops::v1::OutboxEntry]) -> String {
+    use crate::proto::aedgate::ops::v1::OutboxState;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>4}  {:<8}  {:<27}  {:<10}  {:>8}  {:<24}  DETAIL",
+        "ID", "PEER", "TYPE", "STATE", "ATTEMPTS", "QUEUED"
+    );
+    for e in entries {
+        let state = OutboxState::try_from(e.state).unwrap_or(OutboxState::Unspecified);
+        let detail = match state {
+            OutboxState::Delivered => match &e.receipt {
+                Some(r) => format!(
+                    "{} receipt {} at log index {} (verified)",
+                    match Disposition::try_from(r.disposition) {
+                        Ok(Disposition::Duplicate) => "DUPLICATE",
+                        _ => "ACCEPTED",
+                    },
+                    r.signature
+                        .as_ref()
+                        .map(|s| s.key_id.as_str())
+                        .unwrap_or("-"),
+                    r.log_index
+                ),
+                None => "-".into(),
+            },
+            OutboxState::Pending if e.last_error.is_empty() => {
+                format!("due {}", format_ms(e.next_attempt_ms))
+            }
+            OutboxState::Pending => format!(
+                "next try {}; last error: {}",
+                format_ms(e.next_attempt_ms),
+                e.last_error
+            ),
+            _ => format!(
+                "since {}; last error: {}",
+                format_ms(e.done_at_ms),
+                e.last_error
+            ),
+        };
+        let state_name = match state {
+            OutboxState::Pending => "pending",
+            OutboxState::Delivered => "delivered",
+            OutboxState::DeadLettered => "DEAD",
+            OutboxState::Unspecified => "?",
+        };
+        let _ = writeln!(
+            out,
+            "{:>4}  {:<8}  {:<27}  {:<10}  {:>8}  {:<24}  {detail}",
+            e.id,
+            e.peer,
+            type_name(e.r#type),
+            state_name,
+            e.attempts,
+            format_ms(e.queued_at_ms),
+        );
+    }
+    let count = |s: OutboxState| entries.iter().filter(|e| e.state == s as i32).count() as u64;
+    let _ = writeln!(
+        out,
+        "{} delivered, {} pending, {} dead-lettered",
+        count(OutboxState::Delivered),
+        count(OutboxState::Pending),
+        count(OutboxState::DeadLettered)
+    );
+    out
+}
+
+async fn outbox_list(config: &Path, state: Option<OutboxStateArg>) -> Result<ExitCode, String> {
+    use crate::proto::aedgate::ops::v1::{OutboxListRequest, OutboxState};
+    let (participant, _) = connect(config).await?;
+    let state = match state {
+        None => OutboxState::Unspecified,
+        Some(OutboxStateArg::Pending) => OutboxState::Pending,
+        Some(OutboxStateArg::Delivered) => OutboxState::Delivered,
+        Some(OutboxStateArg::Dead) => OutboxState::DeadLettered,
+    };
+    let entries = outbox_client(&participant)
+        .list(OutboxListRequest {
+            state: state as i32,
+        })
+        .await
+        .map_err(|status| ClientError::Refused(status).to_string())?
+        .into_inner()
+        .entries;
+    print!("{}", outbox_table(&entries));
+    // Dead letters need a person: say so in the exit status, for monitoring.
+    Ok(
+        if entries
+            .iter()
+            .any(|e| e.state == OutboxState::DeadLettered as i32)
+        {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        },
+    )
+}
+
+async fn outbox_retry(config: &Path, id: u64) -> Result<ExitCode, String> {
+    use crate::proto::aedgate::ops::v1::OutboxRetryRequest;
+    let (participant, _) = connect(config).await?;
+    match outbox_client(&participant)
+        .retry(OutboxRetryRequest { id })
+        .await
+    {
+        Ok(_) => {
+            println!("Outbox entry {id} is due now; `aedgate outbox list` shows how it goes.");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(status) if status.code() == tonic::Code::NotFound => {
+            println!("{}", describe_refusal(&status));
+            Ok(ExitCode::from(1))
+        }
+        Err(status) => Err(ClientError::Refused(status).to_string()),
     }
 }

@@ -10,6 +10,13 @@ pub mod aedgate {
     pub mod v1 {
         tonic::include_proto!("aedgate.v1");
     }
+    /// `package aedgate.ops.*`: this implementation's operations, outside the contract.
+    pub mod ops {
+        /// `package aedgate.ops.v1`: the outbox of messages for peer administrations.
+        pub mod v1 {
+            tonic::include_proto!("aedgate.ops.v1");
+        }
+    }
 }
 
 /// `package google.*`.

@@ -8,7 +8,9 @@ use crate::config::{ConfigError, GatewayConfig, IdentitySource, TrustSource};
 use crate::core::trust::TrustList;
 use crate::proto::gateway_raw::gateway_server::GatewayServer;
 use crate::proto::v1::audit_server::AuditServer;
-use crate::service::{AuditService, GatewayService, GatewayState, RejectionCounters};
+use crate::service::{
+    AuditService, GatewayService, GatewayState, OutboxService, RejectionCounters,
+};
 use crate::store::{Issuer, Store, StoreError};
 use crate::tls::{TlsError, TlsSettings};
 use rustls::ServerConfig;
@@ -162,6 +164,12 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
     health_reporter
         .set_service_status("aedgate.v1.Audit", tonic_health::ServingStatus::Serving)
         .await;
+    health_reporter
+        .set_service_status(
+            "aedgate.ops.v1.Outbox",
+            tonic_health::ServingStatus::Serving,
+        )
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
@@ -194,6 +202,11 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .add_service(gateway)
         .add_service(AuditServer::new(AuditService::new(state.clone())))
+        .add_service(
+            crate::proto::aedgate::ops::v1::outbox_server::OutboxServer::new(OutboxService::new(
+                state.clone(),
+            )),
+        )
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);

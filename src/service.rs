@@ -15,6 +15,7 @@ use crate::core::merkle::ProofError;
 use crate::core::rejection::{Rejection, ERROR_DOMAIN};
 use crate::core::trust::Role;
 use crate::core::trust::TrustList;
+use crate::proto::aedgate::ops::v1 as ops;
 use crate::proto::gateway_raw::gateway_server::Gateway;
 use crate::proto::google::rpc::Status as RpcStatus;
 use crate::proto::v1::audit_server::Audit;
@@ -23,7 +24,7 @@ use crate::proto::v1::{
     FetchRequest, InclusionProofRequest, InclusionProofResponse, Receipt, SignedTreeHead,
     StatusRequest, StatusResponse, SubmitResult, TreeHeadRequest,
 };
-use crate::store::{now_ms, FetchScope, Store, StoreError};
+use crate::store::{now_ms, FetchScope, OutboxState, Store, StoreError};
 use crate::tls::PeerIdentity;
 use crate::wire::Received;
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -61,6 +62,9 @@ pub enum ServiceError {
     /// No such declaration.
     #[error("{0}")]
     NotFound(String),
+    /// No outbox entry that can be retried has this id.
+    #[error("no pending or dead-lettered outbox entry {0}")]
+    UnknownOutboxEntry(u64),
     /// The gateway is shutting down; reconnect and resume.
     #[error("gateway is shutting down")]
     ShuttingDown,
@@ -105,6 +109,9 @@ impl From<ServiceError> for Status {
                 (tonic::Code::PermissionDenied, "NOT_AUTHORIZED", Vec::new())
             }
             ServiceError::NotFound(_) => (tonic::Code::NotFound, "UNKNOWN_DECLARATION", Vec::new()),
+            ServiceError::UnknownOutboxEntry(_) => {
+                (tonic::Code::NotFound, "UNKNOWN_OUTBOX_ENTRY", Vec::new())
+            }
             ServiceError::ShuttingDown => (tonic::Code::Unavailable, "SHUTTING_DOWN", Vec::new()),
         };
         let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
@@ -235,12 +242,18 @@ impl GatewayService {
     }
 }
 
-impl GatewayService {
+impl GatewayState {
     /// Whether `peer` is one of this administration's own internal participants.
     fn is_internal(&self, peer: &str) -> bool {
-        let trust = self.state.trust.borrow();
+        let trust = self.trust.borrow();
         matches!(trust.participant(peer), Some(p) if p.role == Role::Internal)
-            && parent_administration(peer) == Some(self.state.participant.as_str())
+            && parent_administration(peer) == Some(self.participant.as_str())
+    }
+}
+
+impl GatewayService {
+    fn is_internal(&self, peer: &str) -> bool {
+        self.state.is_internal(peer)
     }
 
     /// What `peer` may read with Fetch: internal participants everything, partners (and
@@ -517,5 +530,100 @@ impl Audit for AuditService {
                 .map(|h| bytes::Bytes::copy_from_slice(&h[..]))
                 .collect(),
         }))
+    }
+}
+
+/// The `aedgate.ops.v1.Outbox` service: this administration's internal participants see and
+/// steer the delivery of messages to peer administrations (§6). Outside the contract, so
+/// that operators need no access to the gateway's files.
+#[derive(Clone, Debug)]
+pub struct OutboxService {
+    state: Arc<GatewayState>,
+}
+
+impl OutboxService {
+    /// Wraps the shared state.
+    pub fn new(state: Arc<GatewayState>) -> Self {
+        Self { state }
+    }
+
+    fn internal_only<T>(&self, request: &Request<T>) -> Result<(), ServiceError> {
+        let peer = peer_of(request)?;
+        if self.state.is_internal(&peer) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "only {}'s internal participants may see or steer its outbox",
+                self.state.participant
+            )))
+        }
+    }
+}
+
+fn ops_state(state: OutboxState) -> ops::OutboxState {
+    match state {
+        OutboxState::Pending => ops::OutboxState::Pending,
+        OutboxState::Delivered => ops::OutboxState::Delivered,
+        OutboxState::DeadLettered => ops::OutboxState::DeadLettered,
+    }
+}
+
+#[tonic::async_trait]
+impl ops::outbox_server::Outbox for OutboxService {
+    async fn list(
+        &self,
+        request: Request<ops::OutboxListRequest>,
+    ) -> Result<Response<ops::OutboxListResponse>, Status> {
+        self.internal_only(&request)?;
+        let state = match ops::OutboxState::try_from(request.into_inner().state) {
+            Ok(ops::OutboxState::Pending) => Some(OutboxState::Pending),
+            Ok(ops::OutboxState::Delivered) => Some(OutboxState::Delivered),
+            Ok(ops::OutboxState::DeadLettered) => Some(OutboxState::DeadLettered),
+            Ok(ops::OutboxState::Unspecified) | Err(_) => None,
+        };
+        let entries = self
+            .state
+            .store
+            .outbox(state)
+            .await
+            .map_err(ServiceError::from)?;
+        Ok(Response::new(ops::OutboxListResponse {
+            entries: entries
+                .into_iter()
+                .map(|e| ops::OutboxEntry {
+                    id: e.id,
+                    peer: e.peer,
+                    log_index: e.log_index,
+                    message_id: e.message_id,
+                    r#type: e.message_type,
+                    queued_at_ms: e.queued_at_ms,
+                    state: ops_state(e.state) as i32,
+                    attempts: e.attempts,
+                    next_attempt_ms: e.next_attempt_ms,
+                    last_error: e.last_error,
+                    receipt: e.receipt,
+                    done_at_ms: e.done_at_ms.unwrap_or_default(),
+                })
+                .collect(),
+        }))
+    }
+
+    async fn retry(
+        &self,
+        request: Request<ops::OutboxRetryRequest>,
+    ) -> Result<Response<ops::OutboxRetryResponse>, Status> {
+        self.internal_only(&request)?;
+        let id = request.into_inner().id;
+        let requeued = self
+            .state
+            .store
+            .outbox_retry(id, now_ms())
+            .await
+            .map_err(ServiceError::from)?;
+        if !requeued {
+            return Err(ServiceError::UnknownOutboxEntry(id).into());
+        }
+        tracing::info!(id, "outbox entry requeued by an operator");
+        Ok(Response::new(ops::OutboxRetryResponse {}))
     }
 }
