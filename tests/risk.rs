@@ -645,37 +645,34 @@ async fn partners_see_only_their_own_outcomes_and_never_an_indicator() {
     }
 
     // The internal risk unit sees everything the administration received or issued, in
-    // log order: 4 indicators, 2 declarations, 2 outcomes.
+    // log order: 4 indicators from the risk unit, each followed by the copy issued to BE
+    // under the NL-BE agreement, then 2 declarations and 2 outcomes.
     let all = fetch_all(&w.risk_unit, 0).await;
     assert_eq!(
         all.iter().map(|d| d.seq).collect::<Vec<_>>(),
-        (1..=8).collect::<Vec<u64>>()
+        (1..=12).collect::<Vec<u64>>()
     );
-    let types: Vec<i32> = all
+    let headers: Vec<_> = all
         .iter()
-        .map(|d| d.envelope.as_ref().unwrap().header.as_ref().unwrap().r#type)
+        .map(|d| d.envelope.as_ref().unwrap().header.clone().unwrap())
         .collect();
-    assert_eq!(
-        types
+    let count = |t: MessageType, recipient: &str| {
+        headers
             .iter()
-            .filter(|t| **t == MessageType::RiskIndicator as i32)
-            .count(),
-        4
-    );
-    assert_eq!(
-        types
-            .iter()
-            .filter(|t| **t == MessageType::Outcome as i32)
-            .count(),
-        2
-    );
+            .filter(|h| h.r#type == t as i32 && h.recipient == recipient)
+            .count()
+    };
+    assert_eq!(count(MessageType::RiskIndicator, NL), 4);
+    assert_eq!(count(MessageType::RiskIndicator, "adm/BE"), 4);
+    assert_eq!(count(MessageType::Outcome, SHOPCO), 1);
+    assert_eq!(count(MessageType::Outcome, FLYFAST), 1);
     // Resuming after a seq gives exactly the rest.
-    let rest = fetch_all(&w.risk_unit, 5).await;
+    let rest = fetch_all(&w.risk_unit, 9).await;
     assert_eq!(
         rest.iter().map(|d| d.seq).collect::<Vec<_>>(),
-        vec![6, 7, 8]
+        vec![10, 11, 12]
     );
-    assert_eq!(rest[0].envelope, all[5].envelope);
+    assert_eq!(rest[0].envelope, all[9].envelope);
     let digest = envelope_digest(all[0].envelope.as_ref().unwrap().header.as_ref().unwrap());
     assert_eq!(digest.len(), 32);
 }

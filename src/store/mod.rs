@@ -779,7 +779,7 @@ async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontie
             "adding the Merkle log to entries stored before it existed"
         );
     }
-    let mut tx = conn.begin().await?;
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let rows = sqlx::query(
         "SELECT log_index, direction, received_at_ms, envelope_digest, envelope FROM envelopes
          WHERE log_index >= ? ORDER BY log_index",
@@ -903,7 +903,10 @@ async fn commit_group(
     state: &mut WriterState,
 ) -> Result<Vec<Decision>, StoreError> {
     let now = now_ms();
-    let mut tx = conn.begin().await?;
+    // IMMEDIATE takes the write lock up front (waiting for it under the busy timeout): a
+    // deferred transaction that reads first would fail at its first write if the outbox's
+    // connection committed in between, instead of waiting.
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
     let mut decisions = Vec::with_capacity(group.len());
     for job in group {
         state.trust = Some(job.trust.clone());
