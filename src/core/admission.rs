@@ -20,6 +20,9 @@ use prost::Message;
 
 /// Default payload limit of §3 (1 MiB).
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+/// What the envelope around a forwarded declaration may add to the payload limit: a
+/// header and a signature take well under 1 KiB; ids and digests have fixed sizes.
+pub const FORWARDING_OVERHEAD: usize = 16 * 1024;
 /// How far ahead of the receiver's clock `created_at_ms` may be (§3: 300 s).
 pub const MAX_CLOCK_SKEW_MS: i64 = 300_000;
 
@@ -127,9 +130,15 @@ fn check_shape(
             header.payload_sha256.len()
         )));
     }
-    if envelope.payload.len() > max_payload_bytes {
+    // A forwarded declaration's payload is a whole envelope around a payload that may
+    // itself reach the limit: it may exceed it by what a header and signature take.
+    let limit = match message_type {
+        MessageType::ForwardedDeclaration => max_payload_bytes.saturating_add(FORWARDING_OVERHEAD),
+        _ => max_payload_bytes,
+    };
+    if envelope.payload.len() > limit {
         return Err(malformed(format!(
-            "payload has {} bytes, more than the limit of {max_payload_bytes}",
+            "payload has {} bytes, more than the limit of {limit}",
             envelope.payload.len()
         )));
     }
