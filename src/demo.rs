@@ -1,31 +1,40 @@
 //! `aedgate demo`: the whole core path on one screen, for a customs officer or an
 //! integrator seeing aedgate for the first time. It builds a development federation in a
-//! temporary folder, starts the Dutch administration's gateway on the embedded store, has
-//! the Dutch risk unit publish a few risk indicators, and files a realistic batch as two
-//! partners — clean declarations, a network resend, vague or inconsistent data, a tampered
-//! message, a spoofed sender — then says what happened to each, in words, with the evidence
-//! the partner holds. A second part follows consignments that the indicators select through
-//! their outcomes — release, request for information, screening, control on arrival, Do Not
-//! Load — as the partners fetch them, signature-checked, and answer them.
+//! temporary folder and starts the gateways of two administrations, NL and BE, on their
+//! embedded stores, linked under the federation's agreement `mou-nl-be-2026`. Both risk
+//! units publish risk indicators, which each gateway shares with the other as far as the
+//! agreement allows. Then it files a realistic batch with adm/NL as two partners — clean
+//! declarations, a network resend, vague or inconsistent data, a tampered message, a spoofed
+//! sender — and says what happened to each, in words, with the evidence the partner holds.
+//! A second part follows consignments that the indicators select through their outcomes —
+//! release, request for information, screening, control on arrival, Do Not Load — as the
+//! partners fetch them, signature-checked, and answer them. A third part is between the
+//! administrations (§8): the indicators in force at adm/BE, those that stayed in NL (RED,
+//! and above the agreement's TLP), what each gateway delivered with the peer's receipt, and
+//! a declaration filed in NL for delivery in Belgium, forwarded to adm/BE and assessed there.
 //!
 //! The indicators are chosen so that the batch of the first part matches none of them: that
 //! part is about admission, and each of its accepted declarations is simply released.
 
 use crate::cli::{
     check_delivery, code_name, describe_refusal, fetch_all, fold_indicators, indicator_table,
-    outcome_of, state_name,
+    outcome_of, state_name, type_name,
 };
 use crate::client::{ClientError, Participant};
 use crate::config::{ClientConfig, GatewayConfig};
 use crate::core::envelope::Draft;
-use crate::core::trust::format_ms;
+use crate::core::receipt::verify_receipt;
+use crate::core::sharing::tlp_level;
+use crate::core::trust::{format_ms, AgreementEntry, Exchange, TlpLevel};
 use crate::core::validation::sample_declaration;
 use crate::pki::PkiSpec;
 use crate::proto::v1::{
-    AdvanceDeclaration, Criteria, DeclarationState, Disposition, Envelope, Item, MessageType,
-    Money, Outcome, OutcomeCode, Receipt, ReferralResponse, RiskIndicator, ScreeningResult,
-    SignedTreeHead, StatusRequest, StatusResponse, Tlp,
+    AdvanceDeclaration, Criteria, DeclarationState, Disposition, Envelope, FetchRequest, Item,
+    MessageType, Money, Outcome, OutcomeCode, Party, Receipt, ReferralResponse, RiskIndicator,
+    ScreeningResult, SignedTreeHead, StatusRequest, StatusResponse, Tlp,
 };
+use crate::server::RunningGateway;
+use crate::store::{OutboxEntry, OutboxState};
 use bytes::Bytes;
 use prost::Message;
 use std::fmt::Write as _;
@@ -35,6 +44,8 @@ const SHOPCO: &str = "ptr/NL/shopco";
 const FLYFAST: &str = "ptr/NL/flyfast";
 const BPOST: &str = "ptr/BE/bpost-demo";
 const RISK_UNIT: &str = "adm/NL/risk-unit";
+const BE: &str = "adm/BE";
+const BE_RISK_UNIT: &str = "adm/BE/risk-unit";
 const DAY_MS: i64 = 86_400_000;
 
 fn eur(amount_minor: i64) -> Option<Money> {
@@ -125,6 +136,83 @@ async fn client(
         .map_err(|e| e.to_string())
 }
 
+/// A gateway configuration of the federation in `dir`, moved to a free port.
+fn gateway_config(dir: &std::path::Path, admin: &str) -> Result<GatewayConfig, String> {
+    let path = dir.join(format!("{}.gateway.toml", crate::core::ids::slug(admin)));
+    let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+    let text: Vec<&str> = text
+        .lines()
+        .map(|line| {
+            if line.starts_with("listen = ") {
+                "listen = \"127.0.0.1:0\""
+            } else {
+                line
+            }
+        })
+        .collect();
+    std::fs::write(&path, text.join("\n") + "\n").map_err(|e| e.to_string())?;
+    GatewayConfig::load(&path).map_err(|e| e.to_string())
+}
+
+/// Waits until every message in the gateway's outbox is delivered (the forwarder announces
+/// each result on the store's outbox signal); a dead letter or a minute without delivery
+/// is an error.
+async fn delivered(gateway: &RunningGateway, admin: &str) -> Result<Vec<OutboxEntry>, String> {
+    let store = &gateway.state().store;
+    let mut signal = store.outbox_signal();
+    let wait = async {
+        loop {
+            signal.borrow_and_update();
+            let entries = store.outbox(None).await.map_err(|e| e.to_string())?;
+            if let Some(dead) = entries
+                .iter()
+                .find(|e| e.state == OutboxState::DeadLettered)
+            {
+                return Err(format!(
+                    "{admin} could not deliver {} to {}: {}",
+                    dead.message_id, dead.peer, dead.last_error
+                ));
+            }
+            if entries.iter().all(|e| e.state == OutboxState::Delivered) {
+                return Ok(entries);
+            }
+            if signal.changed().await.is_err() {
+                return Err(format!("the store of {admin} closed"));
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+        .await
+        .map_err(|_| format!("the outbox of {admin} was not delivered within a minute"))?
+}
+
+/// Publishes a risk unit's indicators, each once the gateway has delivered the copies of the
+/// previous ones to its peers. The gateway then never records a delivery result while it
+/// commits a submission: the store's writer opens deferred transactions, and a commit that
+/// overlaps such a record can fail with "database is locked" (the one-gateway demo hit this
+/// now and then while it recorded failed deliveries to the absent adm/BE).
+async fn publish(
+    risk_unit: &mut Participant,
+    gateway: &RunningGateway,
+    indicators: &[RiskIndicator],
+) -> Result<(), String> {
+    for indicator in indicators {
+        let envelope = risk_unit.seal(
+            MessageType::RiskIndicator,
+            Bytes::from(indicator.encode_to_vec()),
+            "",
+        );
+        risk_unit.submit(envelope).await.map_err(|e| {
+            format!(
+                "risk indicator {} refused by {}: {e}",
+                indicator.indicator_id, risk_unit.gateway
+            )
+        })?;
+        delivered(gateway, &risk_unit.gateway).await?;
+    }
+    Ok(())
+}
+
 /// Runs the demo and prints its report on stdout.
 pub async fn run() -> Result<(), String> {
     let dir = tempfile::Builder::new()
@@ -133,18 +221,46 @@ pub async fn run() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let pki = crate::pki::generate(PkiSpec::standard()).map_err(|e| e.to_string())?;
     pki.write(dir.path(), false).map_err(|e| e.to_string())?;
-    let config_path = dir.path().join("adm-NL.gateway.toml");
-    let text = std::fs::read_to_string(&config_path).map_err(|e| e.to_string())?;
-    let text = text.replace("listen = \"127.0.0.1:7443\"", "listen = \"127.0.0.1:0\"");
-    std::fs::write(&config_path, text).map_err(|e| e.to_string())?;
-    let config = GatewayConfig::load(&config_path).map_err(|e| e.to_string())?;
+    let config = gateway_config(dir.path(), NL)?;
+    let be_config = gateway_config(dir.path(), BE)?;
     let data_dir = config.data_dir.clone();
+    let be_data_dir = be_config.data_dir.clone();
     let key_id = config.signer.key_id.clone();
     let trust_version = config.trust.version();
+    // Both gateways run, and know where the other listens, before anything is published:
+    // every message for the peer is delivered at the first attempt.
     let gateway = crate::server::start(config)
         .await
         .map_err(|e| e.to_string())?;
+    let be_gateway = crate::server::start(be_config)
+        .await
+        .map_err(|e| e.to_string())?;
     let endpoint = format!("https://{}", gateway.local_addr());
+    let be_endpoint = format!("https://{}", be_gateway.local_addr());
+    gateway.set_peer_endpoint(BE, &be_endpoint);
+    be_gateway.set_peer_endpoint(NL, &endpoint);
+
+    let mut shopco = client(dir.path(), SHOPCO, &endpoint, NL).await?;
+    let mut flyfast = client(dir.path(), FLYFAST, &endpoint, NL).await?;
+    let mut bpost = client(dir.path(), BPOST, &endpoint, NL).await?;
+    let mut risk_unit = client(dir.path(), RISK_UNIT, &endpoint, NL).await?;
+    let mut be_risk_unit = client(dir.path(), BE_RISK_UNIT, &be_endpoint, BE).await?;
+    // ShopCo is registered with both administrations; its one client configuration is
+    // for adm/NL, pointed here at adm/BE.
+    let shopco_at_be = client(dir.path(), SHOPCO, &be_endpoint, BE).await?;
+    let name = |id: &str| {
+        shopco
+            .trust()
+            .participant(id)
+            .map(|p| p.name.clone())
+            .unwrap_or_else(|| id.to_owned())
+    };
+    let (nl_name, be_name) = (name(NL), name(BE));
+    let agreement = shopco
+        .trust()
+        .agreement(NL, BE, Exchange::RiskIndicator)
+        .cloned()
+        .ok_or("the federation has no agreement between adm/NL and adm/BE")?;
 
     println!("aedgate demo");
     println!("============");
@@ -153,45 +269,52 @@ pub async fn run() -> Result<(), String> {
         dir.path().display()
     );
     println!(
-        "Gateway of Douane Nederland (adm/NL) on {}: mutual TLS 1.3, store {}",
+        "Gateway of {nl_name} (adm/NL) on {}: mutual TLS 1.3, store {}",
         gateway.local_addr(),
         data_dir.display()
     );
-    println!("Partners: ShopCo B.V. (marketplace, Ed25519 key), FlyFast Express (carrier, ECDSA P-256 key),");
-    println!("          Demo Post BE (postal operator registered with Belgium only)\n");
-
-    let mut shopco = client(dir.path(), SHOPCO, &endpoint, NL).await?;
-    let mut flyfast = client(dir.path(), FLYFAST, &endpoint, NL).await?;
-    let mut bpost = client(dir.path(), BPOST, &endpoint, NL).await?;
-    let mut risk_unit = client(dir.path(), RISK_UNIT, &endpoint, NL).await?;
-
-    // The risk unit's indicators are in force before the first declaration arrives.
-    let indicators = indicators(crate::store::now_ms());
-    for indicator in &indicators {
-        let envelope = risk_unit.seal(
-            MessageType::RiskIndicator,
-            Bytes::from(indicator.encode_to_vec()),
-            "",
-        );
-        risk_unit
-            .submit(envelope)
-            .await
-            .map_err(|e| format!("risk indicator {} refused: {e}", indicator.indicator_id))?;
-    }
-    let log = fetch_all(&risk_unit, 0)
-        .await
-        .map_err(|status| ClientError::Refused(status).to_string())?;
     println!(
-        "Risk indicators: the NL risk unit (adm/NL/risk-unit) published {} indicators, each signed",
-        indicators.len()
-    );
-    println!(
-        "and acknowledged with a signed receipt; as read back from the log of adm/NL with Fetch:\n"
+        "Gateway of {be_name} (adm/BE) on {}: mutual TLS 1.3, store {}",
+        be_gateway.local_addr(),
+        be_data_dir.display()
     );
     println!(
         "{}",
-        indicator_table(&fold_indicators(&log, NL), crate::store::now_ms())
+        wrap(
+            &format!("Agreement {}", describe_agreement(&agreement)),
+            0,
+            100
+        )
     );
+    println!("Partners: ShopCo B.V. (marketplace registered with NL and BE, Ed25519 key),");
+    println!("          FlyFast Express (carrier, ECDSA P-256 key),");
+    println!("          Demo Post BE (postal operator registered with Belgium only)\n");
+
+    // The risk units' indicators are in force, and shared, before the first declaration
+    // arrives.
+    let indicators = indicators(crate::store::now_ms());
+    let be_indicators = be_indicators(crate::store::now_ms());
+    publish(&mut risk_unit, &gateway, &indicators).await?;
+    publish(&mut be_risk_unit, &be_gateway, &be_indicators).await?;
+    let log = fetch_all(&risk_unit, 0)
+        .await
+        .map_err(|status| ClientError::Refused(status).to_string())?;
+    let in_force_nl = fold_indicators(&log, NL);
+    println!(
+        "Risk indicators: the NL risk unit (adm/NL/risk-unit) published {} indicators and the BE risk unit",
+        indicators.len()
+    );
+    println!(
+        "(adm/BE/risk-unit) {}, each signed and acknowledged with a signed receipt by its own gateway.",
+        be_indicators.len()
+    );
+    println!(
+        "Each gateway shares its own with the other as far as the agreement allows (see \"Between"
+    );
+    println!(
+        "administrations\" below). In force at adm/NL, as read back from its log with Fetch:\n"
+    );
+    println!("{}", indicator_table(&in_force_nl, crate::store::now_ms()));
     let mut lines = Vec::new();
 
     // Clean declarations from the marketplace, one at a time.
@@ -413,9 +536,30 @@ pub async fn run() -> Result<(), String> {
         stories: 0,
         cases: Vec::new(),
     };
+    let own = in_force_nl.values().filter(|i| i.issuer == NL).count();
     officer
-        .assessment(&mut shopco, &mut flyfast, &accepted, &d1, &indicators)
+        .assessment(
+            &mut shopco,
+            &mut flyfast,
+            &accepted,
+            &d1,
+            &format!(
+                "the {} indicators in force at adm/NL ({own} of its own and {} received from adm/BE)",
+                in_force_nl.len(),
+                in_force_nl.len() - own
+            ),
+        )
         .await?;
+
+    let exchange = BetweenAdministrations {
+        nl: &gateway,
+        be: &be_gateway,
+        be_risk_unit: &be_risk_unit,
+        shopco_at_be: &shopco_at_be,
+        agreement: &agreement,
+        trust_version,
+    };
+    exchange.run(&mut shopco, &indicators).await?;
 
     let stored = gateway
         .state()
@@ -426,26 +570,37 @@ pub async fn run() -> Result<(), String> {
     let log = fetch_all(&risk_unit, 0)
         .await
         .map_err(|status| ClientError::Refused(status).to_string())?;
-    let count = |t: MessageType| {
+    let count = |t: MessageType, sender: &str, recipient: &str| {
         log.iter()
             .filter(|d| {
                 d.envelope
                     .as_ref()
                     .and_then(|e| e.header.as_ref())
-                    .is_some_and(|h| h.r#type == t as i32)
+                    .is_some_and(|h| {
+                        h.r#type == t as i32
+                            && (sender.is_empty() || h.sender == sender)
+                            && (recipient.is_empty() || h.recipient == recipient)
+                    })
             })
             .count()
     };
     println!(
-        "Store check: {stored} entries in the log of adm/NL, and the risk unit's Fetch reads {}: {} risk indicators, \
-         {} declarations, {} referral responses and {} signed outcomes (one for every accepted declaration and every answered referral).",
+        "Store check: {stored} entries in the log of adm/NL, and the risk unit's Fetch reads {}: {} risk indicators \
+         ({} published by the NL risk unit, {} sent to adm/BE, {} received from adm/BE), {} declarations, \
+         {} forwarded to adm/BE, {} referral responses and {} signed outcomes (one for every accepted declaration \
+         and every answered referral).",
         log.len(),
-        count(MessageType::RiskIndicator),
-        count(MessageType::Declaration),
-        count(MessageType::ReferralResponse),
-        count(MessageType::Outcome),
+        count(MessageType::RiskIndicator, "", ""),
+        count(MessageType::RiskIndicator, RISK_UNIT, NL),
+        count(MessageType::RiskIndicator, NL, BE),
+        count(MessageType::RiskIndicator, BE, NL),
+        count(MessageType::Declaration, "", ""),
+        count(MessageType::ForwardedDeclaration, NL, BE),
+        count(MessageType::ReferralResponse, "", ""),
+        count(MessageType::Outcome, "", ""),
     );
     audit(&shopco, &risk_unit, &accepted, &batch_head).await?;
+    be_gateway.shutdown().await.map_err(|e| e.to_string())?;
     gateway.shutdown().await.map_err(|e| e.to_string())?;
     verify_offline(&data_dir, &batch_head).await
 }
@@ -588,7 +743,183 @@ fn indicators(now_ms: i64) -> Vec<RiskIndicator> {
             OutcomeCode::DoNotLoad,
             until(30),
         ),
+        indicator(
+            "NL-2026-COA-0077",
+            "Golden Lotus Health Trading: seller in an ongoing criminal investigation",
+            "The seller is a suspect in an ongoing criminal investigation into falsified medicines \
+             (erectile-dysfunction tablets). RED: for Douane NL and the investigation team only; \
+             control every consignment on arrival and do not contact the seller or the platform.",
+            Tlp::Red,
+            Criteria {
+                seller_name_terms: vec!["Golden Lotus Health".into()],
+                ..Default::default()
+            },
+            OutcomeCode::ControlOnArrival,
+            until(60),
+        ),
     ]
+}
+
+/// The BE risk unit's indicator, valid from `now_ms`: shared with adm/NL under the
+/// agreement, and so applied there too; it selects nothing the NL part of the demo files.
+fn be_indicators(now_ms: i64) -> Vec<RiskIndicator> {
+    vec![RiskIndicator {
+        indicator_id: "BE-2026-RFI-0218".into(),
+        version: 1,
+        title: "Disposable e-cigarettes: sale banned in Belgium since 1 January 2025".into(),
+        rationale: "Belgium bans the sale of disposable e-cigarettes since 1 January 2025; \
+                    rechargeable, refillable devices remain allowed. Ask whether the devices can be \
+                    recharged and refilled, and for the nicotine content of their liquid."
+            .into(),
+        tlp: Tlp::Amber as i32,
+        personal_data: false,
+        criteria: Some(Criteria {
+            hs_prefixes: vec!["854340".into()],
+            ..Default::default()
+        }),
+        action: OutcomeCode::RequestForInformation as i32,
+        valid_until_ms: (now_ms + 365 * DAY_MS) / 1000 * 1000,
+    }]
+}
+
+/// ShopCo's consignment for a buyer in Belgium, filed with adm/NL (where it enters the EU):
+/// it matches BE's indicator and none of NL's own.
+fn bound_for_belgium() -> AdvanceDeclaration {
+    let mut d = story(
+        shipment(
+            "SC-2026-000301",
+            "Shenzhen CloudMist Technology Co., Ltd.",
+            "CN",
+            "EXP7723419903NL",
+            vec![item(
+                "Disposable e-cigarettes, 600 puffs, nicotine salt liquid 20 mg/ml",
+                "85434000",
+                10,
+                3_990,
+                "CN",
+                450,
+            )],
+        ),
+        "SHOPCO-S-012554",
+    );
+    d.buyer = Some(Party {
+        name: "Lotte Peeters".into(),
+        street: "Meir 24".into(),
+        city: "Antwerpen".into(),
+        postcode: "2000".into(),
+        country: "BE".into(),
+        identifier: String::new(),
+    });
+    d.country_of_destination = "BE".into();
+    d
+}
+
+/// A TLP level as the indicator lists print it.
+fn tlp_level_name(level: TlpLevel) -> &'static str {
+    match level {
+        TlpLevel::Clear => "CLEAR",
+        TlpLevel::Green => "GREEN",
+        TlpLevel::Amber => "AMBER",
+        TlpLevel::AmberStrict => "AMBER_STRICT",
+        TlpLevel::Red => "RED",
+    }
+}
+
+/// An agreement in a line: its parties and what crosses under it.
+fn describe_agreement(agreement: &AgreementEntry) -> String {
+    let mut crosses = Vec::new();
+    if agreement.exchange.contains(&Exchange::RiskIndicator) {
+        crosses.push(format!(
+            "risk indicators up to TLP {}, {}",
+            tlp_level_name(agreement.max_tlp),
+            if agreement.personal_data {
+                "personal data allowed"
+            } else {
+                "without personal data"
+            }
+        ));
+    }
+    if agreement.exchange.contains(&Exchange::ForwardedDeclaration) {
+        crosses.push("declarations bound for the other's country (forwarded declarations)".into());
+    }
+    format!(
+        "{} between {}: {}",
+        agreement.id,
+        agreement.parties.join(" and "),
+        crosses.join(", and ")
+    )
+}
+
+/// Why an indicator of adm/NL was not sent to its peer under `agreement` (§8's rules).
+fn why_kept(indicator: &RiskIndicator, agreement: &AgreementEntry) -> String {
+    let level = tlp_level(indicator.tlp);
+    if level == TlpLevel::Red {
+        "RED never leaves the administration that issued it".into()
+    } else if level > agreement.max_tlp {
+        format!(
+            "{} is above {}, the highest level the agreement allows",
+            tlp_level_name(level),
+            tlp_level_name(agreement.max_tlp)
+        )
+    } else if indicator.personal_data && !agreement.personal_data {
+        "it holds personal data, which the agreement does not cover".into()
+    } else {
+        "the agreement does not cover risk indicators".into()
+    }
+}
+
+/// What one outbox entry carries, read back from the sender's log: the indicator's id, or
+/// the forwarded declaration's LRN.
+fn outbox_subject(entry: &OutboxEntry, envelope: &Envelope) -> String {
+    let subject = match MessageType::try_from(entry.message_type) {
+        Ok(MessageType::RiskIndicator) => RiskIndicator::decode(envelope.payload.clone())
+            .map(|i| i.indicator_id)
+            .unwrap_or_default(),
+        Ok(MessageType::ForwardedDeclaration) => Envelope::decode(envelope.payload.clone())
+            .ok()
+            .and_then(|inner| AdvanceDeclaration::decode(inner.payload).ok())
+            .map(|d| format!("LRN {}", d.lrn))
+            .unwrap_or_default(),
+        _ => String::new(),
+    };
+    format!("{} {subject}", type_name(entry.message_type))
+        .trim_end()
+        .to_owned()
+}
+
+/// The proof of delivery of an outbox entry: the peer's stored receipt, verified again here
+/// against the trust list, for the envelope as the sender's log holds it.
+fn proof_of_delivery(
+    entry: &OutboxEntry,
+    envelope_digest: &[u8],
+    trust: &crate::core::trust::TrustList,
+) -> String {
+    match (entry.state, &entry.receipt) {
+        (OutboxState::Delivered, Some(receipt)) => {
+            match verify_receipt(
+                receipt,
+                &entry.message_id,
+                envelope_digest,
+                &entry.peer,
+                trust,
+            ) {
+                Ok(()) => format!(
+                    "signed receipt of {} (entry {} of its log), verified with key {}",
+                    entry.peer,
+                    receipt.log_index,
+                    receipt
+                        .signature
+                        .as_ref()
+                        .map(|s| s.key_id.as_str())
+                        .unwrap_or("-")
+                ),
+                Err(problem) => format!("RECEIPT NOT VERIFIED: {problem}"),
+            }
+        }
+        (OutboxState::Delivered, None) => "NO RECEIPT STORED".into(),
+        (_, _) if entry.last_error.is_empty() => "-".into(),
+        (_, _) => entry.last_error.clone(),
+    }
 }
 
 /// Wraps `text` at `width` columns, every line indented by `indent` spaces.
@@ -609,6 +940,376 @@ fn wrap(text: &str, indent: usize, width: usize) -> String {
         let _ = write!(out, "{:indent$}{line}", "");
     }
     out.trim_end().to_owned()
+}
+
+/// Prints an outcome as its partner fetched it from `p.gateway` (named after "fetched by"
+/// when `from` is not empty), signature-checked, with its request text if `text`.
+fn print_outcome(
+    p: &Participant,
+    from: &str,
+    seq: u64,
+    envelope: &Envelope,
+    outcome: &Outcome,
+    text: bool,
+) {
+    let check = match check_delivery(p.trust(), &p.gateway, envelope) {
+        Ok(key_id) => format!("signature verified ({key_id})"),
+        Err(why) => format!("SIGNATURE NOT VERIFIED: {why}"),
+    };
+    println!(
+        "   ← OUTCOME {}, fetched by {}{from} as seq {seq}, {check}",
+        code_name(outcome.code),
+        p.id
+    );
+    let mut facts = format!("MRN {}", outcome.mrn);
+    if !outcome.referral_id.is_empty() {
+        let _ = write!(facts, " · referral {}", outcome.referral_id);
+    }
+    if !outcome.pointer.is_empty() {
+        let _ = write!(facts, " · about {}", outcome.pointer);
+    }
+    let _ = write!(facts, " · decided {}", format_ms(outcome.decided_at_ms));
+    println!("     {facts}");
+    if text && !outcome.request_text.is_empty() {
+        println!("{}", wrap(&format!("“{}”", outcome.request_text), 5, 100));
+    }
+}
+
+/// One message a gateway sent its peer, read back from its outbox and its log.
+struct Sent {
+    from: &'static str,
+    entry: OutboxEntry,
+    /// Message type and what it carries (`RISK_INDICATOR NL-2026-RFI-0107`).
+    subject: String,
+    /// The message's log entry at the sender.
+    log_index: u64,
+    /// The correlation id of the sent envelope (a forwarded declaration's id).
+    correlation_id: String,
+    /// The peer's receipt, as verified here.
+    proof: String,
+}
+
+/// The part of the demo between the two administrations (PROTOCOL.md §8): which indicators
+/// crossed under the agreement and which did not, what each gateway delivered with its
+/// proof, and a declaration forwarded to the administration of its destination.
+struct BetweenAdministrations<'a> {
+    nl: &'a RunningGateway,
+    be: &'a RunningGateway,
+    be_risk_unit: &'a Participant,
+    shopco_at_be: &'a Participant,
+    agreement: &'a AgreementEntry,
+    trust_version: u64,
+}
+
+impl BetweenAdministrations<'_> {
+    async fn run(
+        &self,
+        shopco: &mut Participant,
+        nl_indicators: &[RiskIndicator],
+    ) -> Result<(), String> {
+        // The status summary before this ends with a blank line.
+        println!("Between administrations (PROTOCOL.md §8)");
+        println!("========================================");
+        println!(
+            "{}",
+            wrap(
+                &format!(
+                    "Under agreement {}, each gateway sent its own risk unit's indicators to the other as they \
+                     were published: the risk unit's payload, unchanged, in an envelope signed by its \
+                     administration, over mutual TLS. The receiving gateway checked the agreement again before \
+                     applying them. In force at adm/BE, as the BE risk unit reads them back from the log of adm/BE \
+                     with Fetch:",
+                    self.agreement.id
+                ),
+                0,
+                100
+            )
+        );
+        let log = fetch_all(self.be_risk_unit, 0)
+            .await
+            .map_err(|status| ClientError::Refused(status).to_string())?;
+        let in_force_be = fold_indicators(&log, BE);
+        println!(
+            "\n{}",
+            indicator_table(&in_force_be, crate::store::now_ms())
+        );
+
+        let trust = self.be_risk_unit.trust();
+        let mut sent = sent_by(self.nl, NL, trust).await?;
+        let kept: Vec<&RiskIndicator> = nl_indicators
+            .iter()
+            .filter(|i| {
+                !sent
+                    .iter()
+                    .any(|s| s.subject == format!("RISK_INDICATOR {}", i.indicator_id))
+            })
+            .collect();
+        println!("Kept in NL: adm/NL never sent these to adm/BE, so they are not applied there:");
+        for indicator in kept {
+            if in_force_be.contains_key(&indicator.indicator_id) {
+                return Err(format!(
+                    "{} is in force at adm/BE, yet adm/NL never sent it",
+                    indicator.indicator_id
+                ));
+            }
+            println!(
+                "   {:<16}  {:<12}  {}",
+                indicator.indicator_id,
+                tlp_level_name(tlp_level(indicator.tlp)),
+                why_kept(indicator, self.agreement)
+            );
+        }
+        sent.extend(sent_by(self.be, BE, trust).await?);
+        println!(
+            "\nWhat each gateway sent the other, from its outbox, with the peer's signed receipt it stored as proof"
+        );
+        println!(
+            "of delivery (each receipt verified again here against trust list v{}):",
+            self.trust_version
+        );
+        println!("{}", sent_table(&sent));
+
+        let declaration = bound_for_belgium();
+        let seller = declaration
+            .seller
+            .as_ref()
+            .map(|s| s.name.as_str())
+            .unwrap_or("-");
+        let city = declaration
+            .buyer
+            .as_ref()
+            .map(|b| b.city.as_str())
+            .unwrap_or("-");
+        println!("\nA declaration filed in NL for delivery in Belgium");
+        println!(
+            "   ShopCo, LRN {}: {} (seller {seller})",
+            declaration.lrn,
+            goods_summary(&declaration)
+        );
+        println!(
+            "   country of destination {} (buyer in {city}); filed with adm/NL, where the consignment arrives",
+            declaration.country_of_destination
+        );
+        let original = shopco.seal_declaration(&declaration);
+        let receipt = shopco
+            .submit(original.clone())
+            .await
+            .map_err(|e| format!("LRN {} refused: {e}", declaration.lrn))?;
+        println!(
+            "   ACCEPTED by adm/NL as log entry {}, declaration id {}",
+            receipt.log_index, receipt.message_id
+        );
+        delivered(self.nl, NL).await?;
+        let forwarded = sent_by(self.nl, NL, trust)
+            .await?
+            .into_iter()
+            .find(|s| {
+                s.entry.message_type == MessageType::ForwardedDeclaration as i32
+                    && s.correlation_id == receipt.message_id
+            })
+            .ok_or("adm/NL did not forward the declaration to adm/BE")?;
+        println!(
+            "   → adm/NL forwarded it to {} as {} (entry {} of its log), {}:",
+            forwarded.entry.peer,
+            type_name(forwarded.entry.message_type),
+            forwarded.log_index,
+            forwarded.entry.state.as_str(),
+        );
+        println!("     {}", forwarded.proof);
+        let be_log = fetch_all(self.be_risk_unit, 0)
+            .await
+            .map_err(|status| ClientError::Refused(status).to_string())?;
+        let inner = be_log
+            .iter()
+            .filter_map(|d| d.envelope.as_ref())
+            .find(|e| {
+                e.header.as_ref().is_some_and(|h| {
+                    h.r#type == MessageType::ForwardedDeclaration as i32
+                        && h.correlation_id == receipt.message_id
+                })
+            })
+            .map(|e| e.payload.clone())
+            .ok_or("the forwarded declaration is not in the log of adm/BE")?;
+        let sent_bytes = original.encode_to_vec();
+        println!(
+            "{}",
+            wrap(
+                &format!(
+                    "In the log of adm/BE: ShopCo's signed envelope, {} bytes, {}, inside one signed by \
+                     adm/NL; adm/BE accepted it only after verifying both signatures.",
+                    inner.len(),
+                    if inner[..] == sent_bytes[..] {
+                        "byte for byte as ShopCo sent it"
+                    } else {
+                        "DIFFERENT from what ShopCo sent"
+                    }
+                ),
+                5,
+                100
+            )
+        );
+
+        let (seq, envelope, outcome) =
+            await_outcome(self.shopco_at_be, &receipt.message_id).await?;
+        println!("   Assessed at adm/BE against the indicators in force there:");
+        print_outcome(
+            self.shopco_at_be,
+            " from adm/BE",
+            seq,
+            &envelope,
+            &outcome,
+            true,
+        );
+        let status = self
+            .shopco_at_be
+            .grpc()
+            .status(StatusRequest {
+                declaration_id: receipt.message_id.clone(),
+            })
+            .await
+            .map_err(|status| ClientError::Refused(status).to_string())?
+            .into_inner();
+        println!(
+            "   Status at adm/BE: {} — {}",
+            state_name(status.state),
+            meaning(status.state)
+        );
+        let nl_outcomes = outcomes_for(shopco, &receipt.message_id).await?;
+        let Some((seq, envelope, outcome)) = nl_outcomes.first() else {
+            return Err(format!(
+                "no outcome of adm/NL for declaration {}",
+                receipt.message_id
+            ));
+        };
+        println!(
+            "   adm/NL assessed it as well, against the indicators in force at adm/NL, which include BE's:"
+        );
+        print_outcome(shopco, " from adm/NL", *seq, envelope, outcome, false);
+        println!(
+            "{}\n",
+            wrap(
+                "Each administration gives the consignment its own MRN and its own outcome; ShopCo reads \
+                 each with Fetch at that administration's gateway.",
+                3,
+                100
+            )
+        );
+        Ok(())
+    }
+}
+
+/// Every message `gateway` of `admin` queued for its peers, oldest first, with what it
+/// carries and the peer's receipt verified against `trust`.
+async fn sent_by(
+    gateway: &RunningGateway,
+    admin: &'static str,
+    trust: &crate::core::trust::TrustList,
+) -> Result<Vec<Sent>, String> {
+    let store = &gateway.state().store;
+    let mut sent = Vec::new();
+    for entry in store.outbox(None).await.map_err(|e| e.to_string())? {
+        let stored = store
+            .envelope(&entry.message_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| {
+                format!(
+                    "{} is in the outbox of {admin} but not in its log",
+                    entry.message_id
+                )
+            })?;
+        sent.push(Sent {
+            from: admin,
+            subject: outbox_subject(&entry, &stored.envelope),
+            log_index: stored.log_index,
+            correlation_id: stored
+                .envelope
+                .header
+                .as_ref()
+                .map(|h| h.correlation_id.clone())
+                .unwrap_or_default(),
+            proof: proof_of_delivery(&entry, &stored.envelope_digest, trust),
+            entry,
+        });
+    }
+    Ok(sent)
+}
+
+/// The outbox entries as a table, columns as wide as their content.
+fn sent_table(sent: &[Sent]) -> String {
+    let rows: Vec<[String; 5]> =
+        std::iter::once(["FROM", "TO", "MESSAGE", "STATE", "PROOF OF DELIVERY"].map(String::from))
+            .chain(sent.iter().map(|s| {
+                [
+                    s.from.to_owned(),
+                    s.entry.peer.clone(),
+                    s.subject.clone(),
+                    s.entry.state.as_str().to_owned(),
+                    s.proof.clone(),
+                ]
+            }))
+            .collect();
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::from("   ");
+        for (cell, width) in row.iter().zip(widths) {
+            let _ = write!(line, "{cell:<width$}  ");
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.trim_end().to_owned()
+}
+
+/// Follows `p`'s Fetch until the outcome of `declaration_id` arrives; a minute without it
+/// is an error.
+async fn await_outcome(
+    p: &Participant,
+    declaration_id: &str,
+) -> Result<(u64, Envelope, Outcome), String> {
+    let wait = async {
+        let mut stream = p
+            .grpc()
+            .fetch(FetchRequest {
+                after_seq: 0,
+                follow: true,
+            })
+            .await
+            .map_err(|status| ClientError::Refused(status).to_string())?
+            .into_inner();
+        while let Some(delivery) = stream
+            .message()
+            .await
+            .map_err(|status| ClientError::Refused(status).to_string())?
+        {
+            let Some(envelope) = delivery.envelope else {
+                continue;
+            };
+            if let Some(outcome) = outcome_of(&envelope) {
+                if outcome.declaration_id == declaration_id {
+                    return Ok((delivery.seq, envelope, outcome));
+                }
+            }
+        }
+        Err(format!(
+            "the Fetch stream of {} ended before the outcome of {declaration_id} arrived",
+            p.gateway
+        ))
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+        .await
+        .map_err(|_| {
+            format!(
+                "no outcome from {} for declaration {declaration_id} within a minute",
+                p.gateway
+            )
+        })?
 }
 
 /// What the partner does with an outcome that asks something of it.
@@ -633,7 +1334,7 @@ impl Officer {
         flyfast: &mut Participant,
         accepted: &[(&'static str, Receipt)],
         clean: &AdvanceDeclaration,
-        indicators: &[RiskIndicator],
+        in_force: &str,
     ) -> Result<(), String> {
         println!("\nRisk assessment and outcomes (PROTOCOL.md §8)");
         println!("=============================================");
@@ -641,10 +1342,9 @@ impl Officer {
             "{}",
             wrap(
                 &format!(
-                    "Every accepted declaration is assessed against the {} indicators in force when it is \
-                     committed and gets exactly one OUTCOME, signed by adm/NL, which the partner reads with Fetch \
-                     and checks against trust list v{}. Outcomes never name the indicator, its criteria or its issuer.",
-                    indicators.len(),
+                    "Every accepted declaration is assessed against {in_force} when it is committed \
+                     and gets exactly one OUTCOME, signed by adm/NL, which the partner reads with Fetch and checks \
+                     against trust list v{}. Outcomes never name the indicator, its criteria or its issuer.",
                     self.trust_version
                 ),
                 0,
@@ -910,27 +1610,7 @@ impl Officer {
         let Some((seq, envelope, outcome)) = outcomes.get(n) else {
             return Err(format!("no outcome {} for declaration {id}", n + 1));
         };
-        let check = match check_delivery(p.trust(), &p.gateway, envelope) {
-            Ok(key_id) => format!("signature verified ({key_id})"),
-            Err(why) => format!("SIGNATURE NOT VERIFIED: {why}"),
-        };
-        println!(
-            "   ← OUTCOME {}, fetched by {} as seq {seq}, {check}",
-            code_name(outcome.code),
-            p.id
-        );
-        let mut facts = format!("MRN {}", outcome.mrn);
-        if !outcome.referral_id.is_empty() {
-            let _ = write!(facts, " · referral {}", outcome.referral_id);
-        }
-        if !outcome.pointer.is_empty() {
-            let _ = write!(facts, " · about {}", outcome.pointer);
-        }
-        let _ = write!(facts, " · decided {}", format_ms(outcome.decided_at_ms));
-        println!("     {facts}");
-        if !outcome.request_text.is_empty() {
-            println!("{}", wrap(&format!("“{}”", outcome.request_text), 5, 100));
-        }
+        print_outcome(p, "", *seq, envelope, outcome, true);
         Ok(())
     }
 
@@ -1142,7 +1822,11 @@ mod tests {
     #[test]
     fn the_indicators_are_valid_and_select_nothing_of_the_admission_batch() {
         let now = crate::store::now_ms();
-        let indicators = indicators(now);
+        // BE's indicator is in force at adm/NL too once shared.
+        let indicators: Vec<RiskIndicator> = indicators(now)
+            .into_iter()
+            .chain(be_indicators(now))
+            .collect();
         for indicator in &indicators {
             assert_eq!(
                 validate_indicator(indicator, now),
@@ -1179,5 +1863,63 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_declaration_for_belgium_is_valid_and_selected_by_bes_indicator_alone() {
+        let now = crate::store::now_ms();
+        let declaration = bound_for_belgium();
+        assert_eq!(
+            crate::core::validation::validate_declaration(&declaration),
+            []
+        );
+        assert_eq!(declaration.country_of_destination, "BE");
+        for indicator in be_indicators(now) {
+            assert!(criteria_match(
+                indicator.criteria.as_ref().unwrap(),
+                &declaration
+            ));
+        }
+        for indicator in indicators(now) {
+            assert!(
+                !criteria_match(indicator.criteria.as_ref().unwrap(), &declaration),
+                "{} selects it",
+                indicator.indicator_id
+            );
+        }
+    }
+
+    #[test]
+    fn exactly_the_red_and_amber_strict_indicators_stay_in_nl() {
+        let now = crate::store::now_ms();
+        let agreement = AgreementEntry {
+            id: "mou-nl-be-2026".into(),
+            parties: vec![NL.into(), BE.into()],
+            exchange: vec![Exchange::RiskIndicator, Exchange::ForwardedDeclaration],
+            max_tlp: TlpLevel::Amber,
+            personal_data: false,
+        };
+        let kept: Vec<(String, String)> = indicators(now)
+            .iter()
+            .filter(|i| tlp_level(i.tlp) > agreement.max_tlp)
+            .map(|i| (i.indicator_id.clone(), why_kept(i, &agreement)))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                (
+                    "NL-2026-SCR-0009".to_owned(),
+                    "AMBER_STRICT is above AMBER, the highest level the agreement allows"
+                        .to_owned()
+                ),
+                (
+                    "NL-2026-COA-0077".to_owned(),
+                    "RED never leaves the administration that issued it".to_owned()
+                ),
+            ]
+        );
+        assert!(be_indicators(now)
+            .iter()
+            .all(|i| tlp_level(i.tlp) <= agreement.max_tlp && !i.personal_data));
     }
 }

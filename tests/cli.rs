@@ -204,19 +204,28 @@ algorithm = "ecdsa_p256_sha256"
 
 #[tokio::test]
 async fn demo_runs_from_nothing_and_tells_what_happened() {
-    let out = aedgate().arg("demo").output().await.unwrap();
+    // The default log filter, whatever the caller's environment says: a delivery that
+    // failed, or anything else that went wrong, would be logged on stderr.
+    let out = aedgate()
+        .arg("demo")
+        .env_remove("RUST_LOG")
+        .output()
+        .await
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        !stderr.contains("WARN") && !stderr.contains("ERROR"),
+        "the demo logged a problem:\n{stderr}"
     );
     for expected in [
-        // Admission: the risk unit's 4 indicators are log entries 0 to 3, and each accepted
-        // declaration is followed by its outcome.
-        "ACCEPTED — stored as log entry 4",
-        "ACCEPTED — stored as log entry 6",
-        "DUPLICATE — already on file as log entry 4",
+        // Admission: the NL log starts with the 5 indicators of the NL risk unit, 3 of them
+        // followed by their copy sent to adm/BE, and BE's indicator (entries 0 to 8); each
+        // accepted declaration is followed by its outcome.
+        "ACCEPTED — stored as log entry 9",
+        "ACCEPTED — stored as log entry 11",
+        "DUPLICATE — already on file as log entry 9",
         "REFUSED — VALIDATION_FAILED",
         "REFUSED — MESSAGE_ID_CONFLICT",
         "REFUSED — PAYLOAD_DIGEST_MISMATCH",
@@ -224,11 +233,14 @@ async fn demo_runs_from_nothing_and_tells_what_happened() {
         "REFUSED — NOT_AUTHORIZED",
         "items[0].description",
         "4 declarations accepted",
-        // The indicators, read back from the log.
+        // The indicators in force at adm/NL, read back from its log: its own, RED included,
+        // and the one received from adm/BE.
         "NL-2026-RFI-0107  1  REQUEST_FOR_INFORMATION",
         "NL-2026-COA-0042  1  CONTROL_ON_ARRIVAL",
         "NL-2026-SCR-0009  1  REQUEST_FOR_SCREENING",
         "NL-2026-DNL-0003  1  DO_NOT_LOAD",
+        "NL-2026-COA-0077  1  CONTROL_ON_ARRIVAL       RED",
+        "BE-2026-RFI-0218  1  REQUEST_FOR_INFORMATION  AMBER",
         // The batch matches none of them.
         "The 4 declarations accepted above matched no indicator: each was released (ASSESSMENT_COMPLETE).",
         // Every outcome code, fetched by the partner and signature-checked.
@@ -245,38 +257,143 @@ async fn demo_runs_from_nothing_and_tells_what_happened() {
         "Status: CLEARED — released",
         "Status: DO_NOT_LOAD — must not be loaded; final",
         "Status: CONTROL_ON_ARRIVAL — may be loaded",
-        "Store check: 28 entries in the log of adm/NL, and the risk unit's Fetch reads 28: \
-         4 risk indicators, 9 declarations, 3 referral responses and 12 signed outcomes",
+        "Store check: 36 entries in the log of adm/NL, and the risk unit's Fetch reads 36: \
+         9 risk indicators (5 published by the NL risk unit, 3 sent to adm/BE, 1 received from adm/BE), \
+         10 declarations, 1 forwarded to adm/BE, 3 referral responses and 13 signed outcomes",
         // The audit log: a receipt proven, the log proven to have only grown, the store
         // recomputed offline.
-        "is entry 4 of adm/NL's log",
-        "tree head of 28 entries signed by adm/NL, and the inclusion proof all verified",
-        "kept the head of 12 entries signed after the admission batch",
-        "current head of 28 entries extends it",
-        "recomputed all 28 entries from the store",
+        "is entry 9 of adm/NL's log",
+        "tree head of 36 entries signed by adm/NL, and the inclusion proof all verified",
+        "kept the head of 17 entries signed after the admission batch",
+        "current head of 36 entries extends it",
+        "recomputed all 36 entries from the store",
     ] {
         assert!(
             stdout.contains(expected),
             "missing {expected:?} in:\n{stdout}"
         );
     }
+    // Wrapped sentences are compared with their white space collapsed.
+    let flat = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let all = flat(&stdout);
+    for expected in [
+        "Agreement mou-nl-be-2026 between adm/NL and adm/BE: risk indicators up to TLP AMBER, \
+         without personal data, and declarations bound for the other's country",
+        "assessed against the 6 indicators in force at adm/NL (5 of its own and 1 received from adm/BE)",
+    ] {
+        assert!(all.contains(expected), "missing {expected:?} in:\n{stdout}");
+    }
+
+    // Between administrations (§8).
+    let section = stdout
+        .split("Between administrations (PROTOCOL.md §8)")
+        .nth(1)
+        .and_then(|rest| rest.split("Store check:").next())
+        .unwrap_or_else(|| panic!("no section between administrations in:\n{stdout}"));
+    // The indicators in force at adm/BE, as its risk unit reads them: NL's GREEN and AMBER
+    // ones, issued by adm/NL, and BE's own; not NL's AMBER_STRICT one, nor the RED one.
+    let in_force_be = section
+        .split("In force at adm/BE")
+        .nth(1)
+        .and_then(|rest| rest.split("Kept in NL").next())
+        .unwrap_or_else(|| panic!("no indicator list of adm/BE in:\n{section}"));
+    let rows: Vec<(&str, &str)> = in_force_be
+        .lines()
+        .filter(|l| l.starts_with("NL-") || l.starts_with("BE-"))
+        .map(|l| {
+            let issuer = l
+                .split_whitespace()
+                .find(|w| w.starts_with("adm/"))
+                .unwrap_or_default();
+            (l.split_whitespace().next().unwrap_or_default(), issuer)
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("BE-2026-RFI-0218", "adm/BE"),
+            ("NL-2026-COA-0042", "adm/NL"),
+            ("NL-2026-DNL-0003", "adm/NL"),
+            ("NL-2026-RFI-0107", "adm/NL"),
+        ],
+        "{section}"
+    );
+    let section_flat = flat(section);
+    for expected in [
+        // What stayed in NL, and why.
+        "Kept in NL: adm/NL never sent these to adm/BE, so they are not applied there: \
+         NL-2026-SCR-0009 AMBER_STRICT AMBER_STRICT is above AMBER, the highest level the agreement allows \
+         NL-2026-COA-0077 RED RED never leaves the administration that issued it",
+        // Each outbox entry delivered, with the peer's receipt verified.
+        "adm/NL adm/BE RISK_INDICATOR NL-2026-RFI-0107 delivered signed receipt of adm/BE (entry 0 of its log), \
+         verified with key adm/BE#2026-1",
+        "adm/NL adm/BE RISK_INDICATOR NL-2026-COA-0042 delivered signed receipt of adm/BE (entry 1 of its log), \
+         verified with key adm/BE#2026-1",
+        "adm/NL adm/BE RISK_INDICATOR NL-2026-DNL-0003 delivered signed receipt of adm/BE (entry 2 of its log), \
+         verified with key adm/BE#2026-1",
+        "adm/BE adm/NL RISK_INDICATOR BE-2026-RFI-0218 delivered signed receipt of adm/NL (entry 8 of its log), \
+         verified with key adm/NL#2026-1",
+        // The declaration filed in NL for delivery in Belgium: accepted in NL, forwarded,
+        // delivered, and assessed in BE.
+        "ShopCo, LRN SC-2026-000301: Disposable e-cigarettes",
+        "country of destination BE",
+        "ACCEPTED by adm/NL as log entry 33",
+        "→ adm/NL forwarded it to adm/BE as FORWARDED_DECLARATION (entry 35 of its log), delivered: \
+         signed receipt of adm/BE (entry 5 of its log), verified with key adm/BE#2026-1",
+        "byte for byte as ShopCo sent it, inside one signed by adm/NL",
+        "← OUTCOME REQUEST_FOR_INFORMATION, fetched by ptr/NL/shopco from adm/BE as seq 1, \
+         signature verified (adm/BE#2026-1)",
+        "Status at adm/BE: REFERRED — waiting for the partner's answer",
+        "← OUTCOME REQUEST_FOR_INFORMATION, fetched by ptr/NL/shopco from adm/NL as seq 6, \
+         signature verified (adm/NL#2026-1)",
+    ] {
+        assert!(
+            section_flat.contains(expected),
+            "missing {expected:?} in:\n{section}"
+        );
+    }
+    // Nothing RED or above the agreement's TLP was sent, and nothing failed.
+    for absent in [
+        "RISK_INDICATOR NL-2026-COA-0077",
+        "RISK_INDICATOR NL-2026-SCR-0009",
+        "pending",
+        "dead",
+        "NOT VERIFIED",
+        "DIFFERENT",
+    ] {
+        assert!(!section.contains(absent), "{absent:?} in:\n{section}");
+    }
+    assert_eq!(section.matches(" delivered").count(), 5, "{section}");
+
     assert_eq!(
         stdout.matches("signature verified (adm/NL#").count(),
-        9,
-        "every outcome shown is checked:\n{stdout}"
+        10,
+        "every outcome of adm/NL shown is checked:\n{stdout}"
     );
     assert!(!stdout.contains("NOT VERIFIED"), "{stdout}");
-    // MRNs are 18 characters; referral ids are `<MRN>-R<n>`.
+    // MRNs are 18 characters; referral ids are `<MRN>-R<n>`. Each administration numbers
+    // its own: BE's outcome carries a BE MRN.
     let mrns: Vec<&str> = stdout
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("MRN "))
         .map(|rest| rest.split(' ').next().unwrap_or_default())
         .collect();
-    assert_eq!(mrns.len(), 9, "{stdout}");
+    assert_eq!(mrns.len(), 11, "{stdout}");
     assert!(mrns.iter().all(|m| m.len() == 18), "{mrns:?}");
     assert!(
         stdout.contains(&format!("referral {}-R1", mrns[1])),
         "{stdout}"
+    );
+    let country = |mrn: &str| mrn[2..4].to_owned();
+    assert_eq!(
+        mrns.iter().map(|m| country(m)).collect::<Vec<_>>(),
+        [vec!["NL"; 9], vec!["BE", "NL"]].concat(),
+        "{mrns:?}"
+    );
+    assert!(mrns.iter().all(|m| m[..2] == mrns[0][..2]), "{mrns:?}");
+    assert!(
+        section.contains(&format!("referral {}-R1", mrns[9])),
+        "{section}"
     );
 }
 
