@@ -187,10 +187,8 @@ async fn delivered(gateway: &RunningGateway, admin: &str) -> Result<Vec<OutboxEn
 }
 
 /// Publishes a risk unit's indicators, each once the gateway has delivered the copies of the
-/// previous ones to its peers. The gateway then never records a delivery result while it
-/// commits a submission: the store's writer opens deferred transactions, and a commit that
-/// overlaps such a record can fail with "database is locked" (the one-gateway demo hit this
-/// now and then while it recorded failed deliveries to the absent adm/BE).
+/// previous ones to its peers, so that the two gateways' logs interleave the same way on
+/// every run and the log entries the demo names stay the same.
 async fn publish(
     risk_unit: &mut Participant,
     gateway: &RunningGateway,
