@@ -1375,11 +1375,41 @@ async fn issue_to_peer(
     correlation_id: &str,
     now: i64,
 ) -> Result<(), StoreError> {
+    let (log_index, header) =
+        issue(tx, state, peer, message_type, payload, correlation_id, now).await?;
+    sqlx::query(
+        "INSERT INTO outbox (peer, log_index, message_id, msg_type, queued_at_ms, state, attempts,
+                             next_attempt_ms, last_error)
+         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, '')",
+    )
+    .bind(peer)
+    .bind(log_index)
+    .bind(&header.message_id)
+    .bind(message_type as i64)
+    .bind(now)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    state.outbox_added = true;
+    Ok(())
+}
+
+/// Signs an envelope of this administration and appends it to the log as issued; returns
+/// its log index and header.
+async fn issue(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    recipient: &str,
+    message_type: MessageType,
+    payload: Bytes,
+    correlation_id: &str,
+    now: i64,
+) -> Result<(i64, Header), StoreError> {
     let envelope = seal(
         Draft {
             message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
             sender: state.issuer.participant.clone(),
-            recipient: peer.to_owned(),
+            recipient: recipient.to_owned(),
             message_type: message_type as i32,
             created_at_ms: now,
             correlation_id: correlation_id.to_owned(),
@@ -1400,21 +1430,7 @@ async fn issue_to_peer(
         now,
     )
     .await?;
-    sqlx::query(
-        "INSERT INTO outbox (peer, log_index, message_id, msg_type, queued_at_ms, state, attempts,
-                             next_attempt_ms, last_error)
-         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, '')",
-    )
-    .bind(peer)
-    .bind(log_index)
-    .bind(&header.message_id)
-    .bind(message_type as i64)
-    .bind(now)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    state.outbox_added = true;
-    Ok(())
+    Ok((log_index, header))
 }
 
 /// The administration an indicator belongs to: the sender itself, or the administration of
@@ -1539,32 +1555,18 @@ async fn issue_outcome(
         },
         decided_at_ms: now,
     };
-    let envelope = seal(
-        Draft {
-            message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
-            sender: state.issuer.participant.clone(),
-            recipient: record.sender.clone(),
-            message_type: MessageType::Outcome as i32,
-            created_at_ms: now,
-            correlation_id: record.id.clone(),
-            payload: Bytes::from(outcome.encode_to_vec()),
-        },
-        &state.issuer.signer.key,
-        &state.issuer.signer.key_id,
-    );
-    let header = envelope.header.clone().unwrap_or_default();
-    let digest = envelope_digest(&header);
-    let log_index = insert_envelope(
+    let recipient = record.sender.clone();
+    let (log_index, header) = issue(
         tx,
         state,
-        Direction::Issued,
-        &header,
-        &digest,
-        &envelope.encode_to_vec(),
+        &recipient,
+        MessageType::Outcome,
+        Bytes::from(outcome.encode_to_vec()),
+        &record.id,
         now,
     )
     .await?;
-    deliver(tx, state, &record.sender, log_index).await?;
+    deliver(tx, state, &recipient, log_index).await?;
     if let Some(kind) = kind {
         sqlx::query(
             "INSERT INTO referrals (referral_id, declaration_id, outcome_message_id, kind, indicator_id, status)
