@@ -286,3 +286,100 @@ pub async fn await_outbox(
         .await
         .expect("the outbox reached the awaited state within a minute")
 }
+
+/// An administration for a federation spec (with its gateway's nominal port).
+pub fn administration(id: &str, port: u16) -> aedgate::pki::ParticipantSpec {
+    aedgate::pki::ParticipantSpec {
+        id: id.into(),
+        role: aedgate::core::trust::Role::Administration,
+        name: id.into(),
+        registered_with: vec![],
+        algorithm: aedgate::core::crypto::Algorithm::Ed25519,
+        port: Some(port),
+    }
+}
+
+/// An administration's internal participant (risk unit, back office) for a federation spec.
+pub fn internal(id: &str) -> aedgate::pki::ParticipantSpec {
+    aedgate::pki::ParticipantSpec {
+        id: id.into(),
+        role: aedgate::core::trust::Role::Internal,
+        name: id.into(),
+        registered_with: vec![],
+        algorithm: aedgate::core::crypto::Algorithm::Ed25519,
+        port: None,
+    }
+}
+
+/// An agreement between two administrations for a federation spec.
+pub fn agreement(
+    id: &str,
+    a: &str,
+    b: &str,
+    exchange: &[aedgate::core::trust::Exchange],
+    max_tlp: aedgate::core::trust::TlpLevel,
+    personal_data: bool,
+) -> aedgate::core::trust::AgreementEntry {
+    aedgate::core::trust::AgreementEntry {
+        id: id.into(),
+        parties: vec![a.into(), b.into()],
+        exchange: exchange.to_vec(),
+        max_tlp,
+        personal_data,
+    }
+}
+
+/// Starts the gateway of `admin` after `adjust` changed its loaded configuration (a fast
+/// retry policy, a short horizon).
+pub async fn start_adjusted(
+    fed: &Federation,
+    admin: &str,
+    adjust: impl FnOnce(&mut GatewayConfig),
+) -> RunningGateway {
+    let mut config = fed.gateway_config(admin);
+    adjust(&mut config);
+    aedgate::server::start(config).await.expect("start gateway")
+}
+
+/// A client that presents `admin`'s own gateway identity (its TLS certificate and its
+/// administration signing key) to the gateway of `peer` at `gateway`'s address: what the
+/// forwarder of `admin` looks like to `peer`, driven by hand.
+pub async fn connect_as_gateway(
+    fed: &Federation,
+    admin: &str,
+    peer: &str,
+    gateway: &RunningGateway,
+) -> Participant {
+    let slug = aedgate::core::ids::slug(admin);
+    // Any client file of the federation gives the trust section; everything else is replaced.
+    let mut config = ClientConfig::load(&fed.client_config_path("ptr/NL/shopco")).expect("client");
+    config.participant = admin.to_owned();
+    config.gateway = peer.to_owned();
+    config.endpoint = format!("https://{}", gateway.local_addr());
+    config.identity = aedgate::tls::Identity::load(
+        &fed.file(&format!("{slug}.tls.crt")),
+        &fed.file(&format!("{slug}.tls.key")),
+    )
+    .expect("gateway identity");
+    config.signer = aedgate::config::Signer {
+        key: fed.signing_key(admin),
+        key_id: fed.key_id(admin),
+    };
+    Participant::connect(config).await.expect("connect")
+}
+
+/// Follows `participant`'s Fetch until `pred` holds for a delivered envelope; returns every
+/// envelope delivered up to and including that one, in order.
+pub async fn collect_until(
+    participant: &Participant,
+    after_seq: u64,
+    mut pred: impl FnMut(&Envelope) -> bool,
+) -> Vec<Envelope> {
+    let mut seen = Vec::new();
+    await_delivery(participant, after_seq, |envelope| {
+        seen.push(envelope.clone());
+        pred(envelope)
+    })
+    .await;
+    seen
+}
