@@ -35,8 +35,10 @@ pub enum ClientError {
     /// TLS configuration failed.
     #[error(transparent)]
     Tls(#[from] TlsError),
-    /// The connection could not be made.
-    #[error("cannot connect to {endpoint}: {source}")]
+    /// The connection could not be made. The message names the innermost cause (a refused
+    /// connection, a certificate the trust list does not vouch for, ...): tonic's own is
+    /// only "transport error".
+    #[error("cannot connect to {endpoint}: {}", causes(source))]
     Connect {
         /// Where.
         endpoint: String,
@@ -53,6 +55,22 @@ pub enum ClientError {
     /// what the gateway claims (or the receipt is not in it).
     #[error("audit check failed: {0}")]
     Audit(#[from] AuditProblem),
+}
+
+/// An error and its sources, joined, without repeating a source's text that its parent
+/// already includes.
+pub fn causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let next = cause.to_string();
+        if !text.contains(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// The `ErrorInfo` reason of a status, if it carries one.

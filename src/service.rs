@@ -24,7 +24,7 @@ use crate::proto::v1::{
     FetchRequest, InclusionProofRequest, InclusionProofResponse, Receipt, SignedTreeHead,
     StatusRequest, StatusResponse, SubmitResult, TreeHeadRequest,
 };
-use crate::store::{now_ms, FetchScope, OutboxState, Store, StoreError};
+use crate::store::{now_ms, FetchScope, OutboxState, PendingAppend, Store, StoreError};
 use crate::tls::PeerIdentity;
 use crate::wire::Received;
 use futures_util::stream::{FuturesOrdered, StreamExt};
@@ -194,30 +194,60 @@ impl GatewayService {
         received: Received<Envelope>,
         peer: &str,
     ) -> Result<Receipt, ServiceError> {
+        let queued = self.enqueue(received, peer).await;
+        self.acknowledge(queued, peer).await
+    }
+
+    /// Runs §3's checks and hands the envelope to the store's writer. Returns once it is in
+    /// the writer's queue: envelopes enqueued one after the other are committed in that
+    /// order, which SubmitStream relies on (a declaration and then its amendment on one
+    /// stream must work).
+    async fn enqueue(
+        &self,
+        received: Received<Envelope>,
+        peer: &str,
+    ) -> Result<Queued, ServiceError> {
+        let state = &self.state;
+        let envelope = received
+            .message
+            .map_err(|e| Rejection::Malformed(format!("not a valid protobuf Envelope: {e}")))?;
+        let trust = state.trust.borrow().clone();
+        let admitted = {
+            let ctx = AdmissionContext {
+                gateway: &state.participant,
+                trust: &trust,
+                now_ms: now_ms(),
+                max_payload_bytes: state.max_payload_bytes,
+            };
+            admit(envelope, received.raw, peer, &ctx)?
+        };
+        let message_id = admitted.header.message_id.clone();
+        let digest = admitted.digest;
+        let stored = state.store.enqueue(admitted, trust).await?;
+        Ok(Queued {
+            message_id,
+            digest,
+            stored,
+        })
+    }
+
+    /// Waits for the commit of an enqueued envelope and signs its receipt; counts and logs
+    /// the outcome either way.
+    async fn acknowledge(
+        &self,
+        queued: Result<Queued, ServiceError>,
+        peer: &str,
+    ) -> Result<Receipt, ServiceError> {
         let state = &self.state;
         let result = async {
-            let envelope = received
-                .message
-                .map_err(|e| Rejection::Malformed(format!("not a valid protobuf Envelope: {e}")))?;
-            let trust = state.trust.borrow().clone();
-            let admitted = {
-                let ctx = AdmissionContext {
-                    gateway: &state.participant,
-                    trust: &trust,
-                    now_ms: now_ms(),
-                    max_payload_bytes: state.max_payload_bytes,
-                };
-                admit(envelope, received.raw, peer, &ctx)?
-            };
-            let message_id = admitted.header.message_id.clone();
-            let digest = admitted.digest;
-            let stored = state.store.append(admitted, trust).await??;
+            let queued = queued?;
+            let stored = queued.stored.wait().await??;
             Ok::<_, ServiceError>(sign_receipt(
                 &ReceiptFields {
-                    message_id: &message_id,
+                    message_id: &queued.message_id,
                     receiver: &state.participant,
                     received_at_ms: stored.received_at_ms,
-                    envelope_digest: &digest,
+                    envelope_digest: &queued.digest,
                     disposition: stored.disposition as i32,
                     log_index: stored.log_index,
                 },
@@ -240,6 +270,13 @@ impl GatewayService {
         }
         result
     }
+}
+
+/// An admitted envelope waiting in the writer's queue.
+struct Queued {
+    message_id: String,
+    digest: crate::core::envelope::Digest32,
+    stored: PendingAppend,
 }
 
 impl GatewayState {
@@ -313,9 +350,12 @@ impl Gateway for GatewayService {
                     // Read ahead while the window has room; answer strictly in order.
                     next = incoming.next(), if input_open && in_flight.len() < STREAM_WINDOW => match next {
                         Some(Ok(received)) => {
+                            // Admitted and queued here, in stream order; the commit and the
+                            // receipt are awaited in the window.
+                            let queued = service.enqueue(received, &peer).await;
                             let service = service.clone();
                             let peer = peer.clone();
-                            in_flight.push_back(async move { service.submit_one(received, &peer).await });
+                            in_flight.push_back(async move { service.acknowledge(queued, &peer).await });
                         }
                         Some(Err(status)) => {
                             // The transport failed (reset, oversized frame): nothing more can be read.

@@ -1385,7 +1385,6 @@ async fn be_enforces_the_rules_itself_on_what_nls_gateway_identity_submits() {
 }
 
 #[tokio::test]
-#[ignore = "bug: src/client.rs ClientError::Connect displays only tonic's \"transport error\", so the forwarder records and logs a refused peer certificate exactly like a peer that is down"]
 async fn the_recorded_error_of_a_refused_peer_certificate_says_it_was_the_certificate() {
     let fed = Federation::standard();
     let nl = start_adjusted(&fed, NL, |c| {

@@ -888,3 +888,49 @@ async fn a_reader_that_stops_reading_blocks_nobody() {
     assert_eq!(outcomes.len(), 1);
     assert_eq!(fetch_all(&w.shopco, 0).await.len(), 600);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_stream_is_decided_in_its_order_a_declaration_then_its_amendment_then_a_new_version() {
+    let mut w = world().await;
+    // Declarations, each followed on the same stream by its amendment, then an indicator
+    // in many versions: each later message needs the earlier one committed first.
+    let mut envelopes = Vec::new();
+    for i in 0..100 {
+        let d = declaration(&lrn(&format!("ORDER{i}")));
+        let original = w.shopco.seal_declaration(&d);
+        let id = original.header.as_ref().unwrap().message_id.clone();
+        let mut amended = d.clone();
+        amended.items[0].description = "Stainless steel water bottle, amended".into();
+        let amendment = w.shopco.seal(
+            MessageType::Amendment,
+            Bytes::from(amended.encode_to_vec()),
+            &id,
+        );
+        envelopes.push(original);
+        envelopes.push(amendment);
+    }
+    let results = w.shopco.submit_stream(envelopes).await.expect("stream");
+    for (i, result) in results.iter().enumerate() {
+        assert!(result.is_ok(), "envelope {i} refused: {result:?}");
+    }
+    let mut versions = Vec::new();
+    for version in 1..=60 {
+        let mut ind = standard_indicators().remove(0);
+        ind.indicator_id = "NL-ORDER-1".into();
+        ind.version = version;
+        versions.push(w.risk_unit.seal(
+            MessageType::RiskIndicator,
+            Bytes::from(ind.encode_to_vec()),
+            "",
+        ));
+    }
+    let results = w.risk_unit.submit_stream(versions).await.expect("stream");
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    let held = w.gateway.state().store.indicators().await.unwrap();
+    let ordered = held
+        .iter()
+        .find(|(i, _, _)| i.indicator_id == "NL-ORDER-1")
+        .expect("stored");
+    assert_eq!(ordered.0.version, 60);
+    w.gateway.shutdown().await.unwrap();
+}

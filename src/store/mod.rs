@@ -80,6 +80,18 @@ pub enum StoreError {
     Proof(#[from] ProofError),
 }
 
+/// An envelope in the writer's queue; [`PendingAppend::wait`] returns once it is committed
+/// (or refused).
+#[derive(Debug)]
+pub struct PendingAppend(oneshot::Receiver<Result<Decision, StoreError>>);
+
+impl PendingAppend {
+    /// The envelope's fate, after the commit is on disk.
+    pub async fn wait(self) -> Result<Result<Stored, Rejection>, StoreError> {
+        self.0.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
 /// Where an accepted envelope sits and when it arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stored {
@@ -398,6 +410,17 @@ impl Store {
         admitted: Admitted,
         trust: Arc<TrustList>,
     ) -> Result<Result<Stored, Rejection>, StoreError> {
+        self.enqueue(admitted, trust).await?.wait().await
+    }
+
+    /// Queues an admitted envelope for the writer and returns as soon as it is queued:
+    /// envelopes queued one after the other are decided and committed in that order.
+    /// Await the result with [`PendingAppend::wait`].
+    pub async fn enqueue(
+        &self,
+        admitted: Admitted,
+        trust: Arc<TrustList>,
+    ) -> Result<PendingAppend, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
         writer
@@ -408,7 +431,7 @@ impl Store {
             })
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        Ok(PendingAppend(answer))
     }
 
     /// Transactions committed since the store was opened: with group commit, far fewer than
