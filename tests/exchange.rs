@@ -1407,3 +1407,115 @@ async fn the_recorded_error_of_a_refused_peer_certificate_says_it_was_the_certif
     );
     shutdown_all(vec![nl, impostor]).await;
 }
+
+/// A peer built only for this test: BE's real certificate, but its `Submit` answers with
+/// a receipt signed by the wrong key (here: with a flipped signature byte).
+struct ForgingPeer {
+    key: aedgate::core::crypto::SigningKey,
+    key_id: String,
+    submitted: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[tonic::async_trait]
+impl aedgate::proto::v1::gateway_server::Gateway for ForgingPeer {
+    async fn submit(
+        &self,
+        request: tonic::Request<Envelope>,
+    ) -> Result<tonic::Response<aedgate::proto::v1::Receipt>, tonic::Status> {
+        self.submitted
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let envelope = request.into_inner();
+        let header = envelope.header.unwrap_or_default();
+        let digest = aedgate::core::envelope::envelope_digest(&header);
+        let mut receipt = aedgate::core::envelope::sign_receipt(
+            &aedgate::core::envelope::ReceiptFields {
+                message_id: &header.message_id,
+                receiver: BE,
+                received_at_ms: aedgate::store::now_ms(),
+                envelope_digest: &digest,
+                disposition: aedgate::proto::v1::Disposition::Accepted as i32,
+                log_index: 0,
+            },
+            &self.key,
+            &self.key_id,
+        );
+        if let Some(signature) = receipt.signature.as_mut() {
+            let mut value = signature.value.to_vec();
+            value[0] ^= 1;
+            signature.value = value.into();
+        }
+        Ok(tonic::Response::new(receipt))
+    }
+}
+
+#[tokio::test]
+async fn a_peer_whose_receipt_does_not_verify_is_not_trusted_and_the_message_is_retried() {
+    let fed = Federation::standard();
+    let nl = start_adjusted(&fed, NL, |c| {
+        c.outbox = fast_retries(Duration::from_secs(600))
+    })
+    .await;
+    let be_config = fed.gateway_config(BE);
+    let submitted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let forging = ForgingPeer {
+        key: fed.signing_key(BE),
+        key_id: fed.key_id(BE),
+        submitted: submitted.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tls = aedgate::tls::server_config(
+        &be_config.identity,
+        &be_config.trust,
+        "wco-ecom.test",
+        &be_config.tls,
+    )
+    .unwrap();
+    let (_tls_tx, tls_rx) = tokio::sync::watch::channel(tls);
+    let incoming = tokio_stream::wrappers::ReceiverStream::new(aedgate::tls::accept_loop(
+        listener,
+        tls_rx,
+        "wco-ecom.test".into(),
+        Duration::from_secs(5),
+    ));
+    let server = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(aedgate::proto::v1::gateway_server::GatewayServer::new(
+                forging,
+            ))
+            .serve_with_incoming(incoming),
+    );
+    nl.set_peer_endpoint(BE, &format!("https://{addr}"));
+
+    let mut nl_risk = fed.connect(NL_RISK, &nl).await;
+    publish(&mut nl_risk, &indicator("NL-FORGED-1", Tlp::Green, "term")).await;
+    let outbox = await_outbox(&nl, |entries| {
+        entries.len() == 1 && entries[0].attempts >= 2
+    })
+    .await;
+    let entry = &outbox[0];
+    assert_eq!(
+        entry.state,
+        OutboxState::Pending,
+        "never counted as delivered"
+    );
+    assert!(
+        entry.receipt.is_none(),
+        "the forged receipt is not kept as proof"
+    );
+    assert!(
+        entry.last_error.contains("receipt is not valid evidence")
+            && entry.last_error.contains("signature"),
+        "{}",
+        entry.last_error
+    );
+    assert!(submitted.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+
+    // The real BE takes over at the same peer id: delivered, with a receipt that verifies.
+    server.abort();
+    let be = fed.start(BE).await;
+    nl.set_peer_endpoint(BE, &format!("https://{}", be.local_addr()));
+    let outbox = await_outbox(&nl, |entries| entries[0].state == OutboxState::Delivered).await;
+    assert_eq!(outbox[0].receipt.as_ref().unwrap().receiver, BE);
+    shutdown_all(vec![nl, be]).await;
+}
