@@ -145,6 +145,35 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Measure a gateway on the embedded store under realistic load over mutual TLS, unary
+    /// and streaming, with two baselines measured in the same run: the cryptographic bound
+    /// and a bare tonic echo. See docs/performance.md.
+    Bench {
+        /// Client connections, each its own TCP and TLS session.
+        #[arg(long, default_value_t = 8)]
+        connections: usize,
+        /// Declarations in flight per connection.
+        #[arg(long, default_value_t = 32)]
+        in_flight: usize,
+        /// Declarations per mode.
+        #[arg(long, default_value_t = 20_000)]
+        total: u64,
+        /// Modes to run, in order.
+        #[arg(long, value_enum, num_args = 1.., default_values_t = [crate::bench::Mode::Unary, crate::bench::Mode::Stream])]
+        mode: Vec<crate::bench::Mode>,
+        /// Risk indicators in force during the runs.
+        #[arg(long, default_value_t = 10_000)]
+        indicators: usize,
+        /// Workload seed; the same seed gives the same declarations and indicators.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Skip the two baselines (faster; no ratios).
+        #[arg(long)]
+        no_baselines: bool,
+        /// Also write the results as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Build a development federation in a temporary folder, start a gateway, publish risk
     /// indicators and file realistic declarations, printing what happened to each.
     Demo,
@@ -432,6 +461,35 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             IndicatorCommand::List { config } => list_indicators(&config).await,
         },
         Command::Demo => crate::demo::run().await.map(|()| ExitCode::SUCCESS),
+        Command::Bench {
+            connections,
+            in_flight,
+            total,
+            mode,
+            indicators,
+            seed,
+            no_baselines,
+            json,
+        } => {
+            let options = crate::bench::BenchOptions {
+                connections,
+                in_flight,
+                total,
+                modes: mode,
+                indicators,
+                seed,
+                baselines: !no_baselines,
+            };
+            let report = crate::bench::run(options, progress_bar())
+                .await
+                .map_err(|e| e.to_string())?;
+            print!("{}", crate::bench::describe(&report));
+            if let Some(path) = json {
+                crate::bench::write_json(&report, &path)?;
+                println!("results written to {}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Pki {
             command:
                 PkiCommand::Init {
@@ -1730,4 +1788,33 @@ async fn outbox_retry(config: &Path, id: u64) -> Result<ExitCode, String> {
         }
         Err(status) => Err(ClientError::Refused(status).to_string()),
     }
+}
+
+/// A progress bar on stderr per phase of `aedgate bench` (hidden when stderr is not a
+/// terminal).
+fn progress_bar() -> crate::bench::Progress {
+    let current: std::sync::Mutex<Option<(String, indicatif::ProgressBar)>> =
+        std::sync::Mutex::new(None);
+    std::sync::Arc::new(move |label: &str, done: u64, total: u64| {
+        let Ok(mut current) = current.lock() else {
+            return;
+        };
+        if current.as_ref().map(|(l, _)| l.as_str()) != Some(label) {
+            if let Some((_, bar)) = current.take() {
+                bar.finish_and_clear();
+            }
+            let bar = indicatif::ProgressBar::new(total);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{prefix:>14} [{bar:40}] {pos}/{len} {per_sec} {eta}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar.set_prefix(label.to_owned());
+            *current = Some((label.to_owned(), bar));
+        }
+        if let Some((_, bar)) = current.as_ref() {
+            bar.set_length(total);
+            bar.set_position(done.min(total));
+        }
+    })
 }

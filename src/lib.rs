@@ -10,6 +10,7 @@
 //! runs), and the operator tooling (`config`, `pki`, `demo`, `cli`).
 
 pub mod audit_json;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;

@@ -1,0 +1,58 @@
+//! `aedgate bench` runs end to end on a small load: both modes, both baselines, the
+//! figures and the JSON report. (What it measures is reported, not asserted: speed is
+//! the benchmark's business, not a test's.)
+
+#[tokio::test]
+async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
+        .args([
+            "bench",
+            "--connections",
+            "2",
+            "--in-flight",
+            "4",
+            "--total",
+            "300",
+            "--indicators",
+            "500",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for expected in [
+        "aedgate bench: 2 connections x 4 in flight, 300 declarations per mode, 500 indicators in force",
+        "unary ",
+        "stream ",
+        "baselines: cryptographic bound",
+        "bare tonic echo",
+        "peak RSS",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for (run, mode) in runs.iter().zip(["unary", "stream"]) {
+        assert_eq!(run["mode"], mode);
+        assert_eq!(run["accepted"], 300, "every declaration acknowledged");
+        let p50 = run["p50_ms"].as_f64().unwrap();
+        let p999 = run["p999_ms"].as_f64().unwrap();
+        assert!(p50 > 0.0 && p999 >= p50, "{run}");
+        assert!(run["vs_crypto_bound"].as_f64().unwrap() > 0.0);
+        assert!(run["vs_echo"].as_f64().unwrap() > 0.0);
+    }
+    assert!(report["crypto_bound_per_second"].as_f64().unwrap() > 0.0);
+    assert!(report["echo_per_second"].as_f64().unwrap() > 0.0);
+    assert!(report["memory"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+}
