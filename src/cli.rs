@@ -173,6 +173,11 @@ pub enum Command {
         /// Also write the results as JSON to this file.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Measure a running gateway instead: a partner's client configuration (TOML) whose
+        /// `endpoint` is the gateway. Its indicators are whatever it holds; the baselines
+        /// still run here.
+        #[arg(long, value_name = "CLIENT_TOML")]
+        target: Option<PathBuf>,
     },
     /// Build a development federation in a temporary folder, start a gateway, publish risk
     /// indicators and file realistic declarations, printing what happened to each.
@@ -470,6 +475,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
             seed,
             no_baselines,
             json,
+            target,
         } => {
             let options = crate::bench::BenchOptions {
                 connections,
@@ -479,6 +485,7 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 indicators,
                 seed,
                 baselines: !no_baselines,
+                target,
             };
             let report = crate::bench::run(options, progress_bar())
                 .await

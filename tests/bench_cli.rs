@@ -2,6 +2,8 @@
 //! figures and the JSON report. (What it measures is reported, not asserted: speed is
 //! the benchmark's business, not a test's.)
 
+mod common;
+
 #[tokio::test]
 async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,7 +32,8 @@ async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
         String::from_utf8_lossy(&out.stderr)
     );
     for expected in [
-        "aedgate bench: 2 connections x 4 in flight, 300 declarations per mode, 500 indicators in force",
+        "aedgate bench: 2 connections x 4 in flight, 300 declarations per mode, 500 indicators in force, ",
+        "against a local gateway",
         "unary ",
         "stream ",
         "baselines: cryptographic bound",
@@ -55,4 +58,52 @@ async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
     assert!(report["crypto_bound_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["echo_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["memory"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn bench_can_target_a_running_gateway() {
+    let fed = common::Federation::standard();
+    let gateway = fed.start("adm/NL").await;
+    let partner = fed.file("ptr-NL-shopco.target.toml");
+    let text = std::fs::read_to_string(fed.client_config_path("ptr/NL/shopco")).unwrap();
+    std::fs::write(
+        &partner,
+        format!("endpoint = \"https://{}\"\n{text}", gateway.local_addr()),
+    )
+    .unwrap();
+    let json = fed.file("target.json");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
+        .args([
+            "bench",
+            "--connections",
+            "1",
+            "--in-flight",
+            "2",
+            "--total",
+            "40",
+            "--mode",
+            "unary",
+            "--no-baselines",
+            "--target",
+        ])
+        .arg(&partner)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("the indicators it holds"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["runs"][0]["accepted"], 40);
+    assert!(report["crypto_bound_per_second"].is_null());
+    // The running gateway stored them: each declaration and its outcome.
+    assert_eq!(gateway.state().store.log_size().await.unwrap(), 80);
+    gateway.shutdown().await.unwrap();
 }

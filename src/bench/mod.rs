@@ -77,6 +77,9 @@ pub struct BenchOptions {
     pub seed: u64,
     /// Measure the two baselines.
     pub baselines: bool,
+    /// A running gateway to measure instead of a local one: the partner's client
+    /// configuration (its `endpoint` says where). Its indicators are whatever it holds.
+    pub target: Option<std::path::PathBuf>,
 }
 
 /// One mode's figures.
@@ -134,36 +137,31 @@ pub struct BenchReport {
 /// Reports progress (done, total) while a phase runs; the CLI draws a bar with it.
 pub type Progress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 
-/// A federation in a temporary folder with its NL gateway running: what the runs target.
-struct Site {
-    dir: tempfile::TempDir,
-    gateway: RunningGateway,
+/// A development federation in a temporary folder: the keys and certificates the local
+/// gateway, the baselines and the load generator use.
+fn federation() -> Result<tempfile::TempDir, BenchError> {
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let dir = tempfile::Builder::new()
+        .prefix("aedgate-bench-")
+        .tempdir()
+        .map_err(|e| setup(&e))?;
+    // No agreements: indicators published here must not queue for an absent peer.
+    let mut spec = PkiSpec::standard();
+    spec.agreements.clear();
+    let pki = crate::pki::generate(spec).map_err(|e| setup(&e))?;
+    pki.write(dir.path(), false).map_err(|e| setup(&e))?;
+    Ok(dir)
 }
 
-impl Site {
-    async fn start() -> Result<Self, BenchError> {
-        let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
-        let dir = tempfile::Builder::new()
-            .prefix("aedgate-bench-")
-            .tempdir()
-            .map_err(|e| setup(&e))?;
-        // No agreements: indicators published here must not queue for an absent peer.
-        let mut spec = PkiSpec::standard();
-        spec.agreements.clear();
-        let pki = crate::pki::generate(spec).map_err(|e| setup(&e))?;
-        pki.write(dir.path(), false).map_err(|e| setup(&e))?;
-        let path = dir.path().join("adm-NL.gateway.toml");
-        let text = std::fs::read_to_string(&path).map_err(|e| setup(&e))?;
-        std::fs::write(&path, text.replace("127.0.0.1:7443", "127.0.0.1:0"))
-            .map_err(|e| setup(&e))?;
-        let config = GatewayConfig::load(&path).map_err(|e| setup(&e))?;
-        let gateway = crate::server::start(config).await.map_err(|e| setup(&e))?;
-        Ok(Self { dir, gateway })
-    }
-
-    fn client_config(&self, participant: &str) -> Result<ClientConfig, BenchError> {
-        client_config(self.dir.path(), participant, self.gateway.local_addr())
-    }
+/// Starts the federation's NL gateway on the embedded store, on a free port: what the runs
+/// measure unless `--target` names another.
+async fn start_gateway(dir: &Path) -> Result<RunningGateway, BenchError> {
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let path = dir.join("adm-NL.gateway.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| setup(&e))?;
+    std::fs::write(&path, text.replace("127.0.0.1:7443", "127.0.0.1:0")).map_err(|e| setup(&e))?;
+    let config = GatewayConfig::load(&path).map_err(|e| setup(&e))?;
+    crate::server::start(config).await.map_err(|e| setup(&e))
 }
 
 /// A participant's client configuration from the federation folder, pointed at `addr`.
@@ -208,12 +206,27 @@ pub async fn run(options: BenchOptions, progress: Progress) -> Result<BenchRepor
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    let site = Site::start().await?;
+    let dir = federation()?;
     let workload = Arc::new(Workload::new(options.seed));
-    publish_indicators(&site, &workload, &options, &progress).await?;
+    let (local, partner) = match &options.target {
+        Some(path) => (None, path.clone()),
+        None => {
+            let gateway = start_gateway(dir.path()).await?;
+            let addr = gateway.local_addr();
+            publish_indicators(dir.path(), addr, &workload, &options, &progress).await?;
+            // The partner's configuration, pointed at the local gateway.
+            let partner = dir.path().join("ptr-NL-shopco.bench.toml");
+            let text = std::fs::read_to_string(dir.path().join("ptr-NL-shopco.client.toml"))
+                .map_err(|e| BenchError::Setup(e.to_string()))?;
+            std::fs::write(&partner, format!("endpoint = \"https://{addr}\"\n{text}"))
+                .map_err(|e| BenchError::Setup(e.to_string()))?;
+            (Some(gateway), partner)
+        }
+    };
     let mut clients = Vec::with_capacity(options.connections);
     for _ in 0..options.connections.max(1) {
-        clients.push(Participant::connect(site.client_config("ptr/NL/shopco")?).await?);
+        let config = ClientConfig::load(&partner).map_err(|e| BenchError::Setup(e.to_string()))?;
+        clients.push(Participant::connect(config).await?);
     }
     let mut memory = MemoryFigures::default();
     let mut runs = Vec::new();
@@ -228,11 +241,12 @@ pub async fn run(options: BenchOptions, progress: Progress) -> Result<BenchRepor
     memory.rss_at_end_bytes = resident("VmRSS:");
     memory.peak_rss_bytes = resident("VmHWM:");
     drop(clients);
-    let Site { dir, gateway } = site;
-    gateway
-        .shutdown()
-        .await
-        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    if let Some(gateway) = local {
+        gateway
+            .shutdown()
+            .await
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
+    }
     let (crypto, echo) = if options.baselines {
         progress("crypto bound", 0, 1);
         let crypto = crypto_bound(dir.path(), Duration::from_secs(3))?;
@@ -257,7 +271,8 @@ pub async fn run(options: BenchOptions, progress: Progress) -> Result<BenchRepor
 
 /// The risk unit publishes the indicator set over one SubmitStream.
 async fn publish_indicators(
-    site: &Site,
+    dir: &Path,
+    addr: std::net::SocketAddr,
     workload: &Workload,
     options: &BenchOptions,
     progress: &Progress,
@@ -265,7 +280,7 @@ async fn publish_indicators(
     if options.indicators == 0 {
         return Ok(());
     }
-    let mut risk_unit = Participant::connect(site.client_config("adm/NL/risk-unit")?).await?;
+    let mut risk_unit = Participant::connect(client_config(dir, "adm/NL/risk-unit", addr)?).await?;
     let mut rng = Rng::new(options.seed ^ 0x1d1c);
     let indicators = workload.indicators(&mut rng, options.indicators, crate::store::now_ms());
     let total = indicators.len() as u64;
@@ -704,10 +719,20 @@ pub fn describe(report: &BenchReport) -> String {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let o = &report.options;
     let mut out = String::new();
+    let (target, indicators) = match &o.target {
+        Some(path) => (
+            format!("the gateway of {}", path.display()),
+            "the indicators it holds".to_owned(),
+        ),
+        None => (
+            "a local gateway".to_owned(),
+            format!("{} indicators", o.indicators),
+        ),
+    };
     let _ = writeln!(
         out,
-        "aedgate bench: {} connections x {} in flight, {} declarations per mode, {} indicators in force, {} cores",
-        o.connections, o.in_flight, o.total, o.indicators, report.cores
+        "aedgate bench: {} connections x {} in flight, {} declarations per mode, {indicators} in force, {} cores, against {target}",
+        o.connections, o.in_flight, o.total, report.cores
     );
     let _ = writeln!(
         out,
