@@ -1720,6 +1720,7 @@ pub fn outbox_table(entries: &[crate::proto::aedgate::ops::v1::OutboxEntry]) -> 
             ),
         };
         let state_name = match state {
+            OutboxState::Pending if e.attempts > 0 => "retrying",
             OutboxState::Pending => "pending",
             OutboxState::Delivered => "delivered",
             OutboxState::DeadLettered => "DEAD",

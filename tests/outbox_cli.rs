@@ -138,3 +138,53 @@ async fn a_dead_letter_is_reported_retried_by_hand_and_delivered() {
     nl.shutdown().await.unwrap();
     be.shutdown().await.unwrap();
 }
+
+#[test]
+fn the_outbox_table_tells_waiting_retrying_delivered_and_dead_apart() {
+    use aedgate::proto::aedgate::ops::v1::{OutboxEntry, OutboxState as S};
+    let entry = |id: u64, state: S, attempts: u32, last_error: &str| OutboxEntry {
+        id,
+        peer: "adm/BE".into(),
+        r#type: MessageType::RiskIndicator as i32,
+        state: state as i32,
+        attempts,
+        last_error: last_error.into(),
+        ..Default::default()
+    };
+    let table = aedgate::cli::outbox_table(&[
+        entry(1, S::Pending, 0, ""),
+        entry(
+            2,
+            S::Pending,
+            3,
+            "cannot reach the peer: connection refused",
+        ),
+        entry(
+            3,
+            S::DeadLettered,
+            9,
+            "cannot reach the peer: connection refused",
+        ),
+    ]);
+    let row = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.trim_start().starts_with(id))
+            .unwrap_or_else(|| panic!("{table}"))
+            .to_owned()
+    };
+    assert!(
+        row("1 ").contains("pending") && row("1 ").contains("due "),
+        "{table}"
+    );
+    assert!(row("2 ").contains("retrying"), "{table}");
+    assert!(
+        row("2 ").contains("last error: cannot reach the peer"),
+        "{table}"
+    );
+    assert!(row("3 ").contains("DEAD"), "{table}");
+    assert!(
+        table.contains("0 delivered, 2 pending, 1 dead-lettered"),
+        "{table}"
+    );
+}
