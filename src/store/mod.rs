@@ -702,6 +702,8 @@ struct WriterState {
     trust: Option<Arc<TrustList>>,
     /// Whether the group in progress queued messages for peers.
     outbox_added: bool,
+    /// Merkle subtrees the group in progress completed, written just before its commit.
+    pending_subtrees: Vec<(u32, u64, Hash)>,
 }
 
 impl WriterState {
@@ -744,6 +746,7 @@ impl WriterState {
             frontier,
             trust: None,
             outbox_added: false,
+            pending_subtrees: Vec::new(),
         })
     }
 
@@ -829,7 +832,7 @@ async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontie
         } else {
             merkle::accepted_leaf(&digest, row.try_get("received_at_ms")?)
         };
-        insert_subtrees(&mut tx, frontier.push(merkle::leaf_hash(&leaf))).await?;
+        insert_subtrees(&mut tx, &frontier.push(merkle::leaf_hash(&leaf))).await?;
     }
     sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
         .bind(MERKLE_SINCE_KEY)
@@ -840,17 +843,26 @@ async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontie
     Ok(frontier)
 }
 
+/// Subtree rows per INSERT statement: well under SQLite's 32,766 parameters (3 per row).
+const SUBTREES_PER_STATEMENT: usize = 500;
+
+/// Inserts completed subtrees, many rows per statement: one statement per row cost the
+/// writer more than the hashing.
 async fn insert_subtrees(
     conn: &mut SqliteConnection,
-    completed: Vec<(u32, u64, Hash)>,
+    completed: &[(u32, u64, Hash)],
 ) -> Result<(), StoreError> {
-    for (level, index, hash) in completed {
-        sqlx::query("INSERT INTO merkle (level, idx, hash) VALUES (?, ?, ?)")
-            .bind(i64::from(level))
-            .bind(i64::try_from(index).unwrap_or(i64::MAX))
-            .bind(&hash[..])
-            .execute(&mut *conn)
-            .await?;
+    for chunk in completed.chunks(SUBTREES_PER_STATEMENT) {
+        let rows = vec!["(?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!("INSERT INTO merkle (level, idx, hash) VALUES {rows}");
+        let mut query = sqlx::query(&sql);
+        for (level, index, hash) in chunk {
+            query = query
+                .bind(i64::from(*level))
+                .bind(i64::try_from(*index).unwrap_or(i64::MAX))
+                .bind(hash.to_vec());
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -935,6 +947,8 @@ async fn commit_group(
         state.trust = Some(job.trust.clone());
         decisions.push(process(&mut tx, state, &job.admitted, now).await?);
     }
+    let subtrees = std::mem::take(&mut state.pending_subtrees);
+    insert_subtrees(&mut tx, &subtrees).await?;
     tx.commit().await?;
     Ok(decisions)
 }
@@ -1516,7 +1530,10 @@ async fn insert_envelope(
         Direction::Accepted => merkle::accepted_leaf(digest, now),
         Direction::Issued => merkle::issued_leaf(digest, header.created_at_ms),
     };
-    insert_subtrees(tx, state.frontier.push(merkle::leaf_hash(&leaf))).await?;
+    // Written with the group's other subtrees just before the commit: nothing reads them
+    // before then (the writer appends from the in-memory frontier).
+    let completed = state.frontier.push(merkle::leaf_hash(&leaf));
+    state.pending_subtrees.extend(completed);
     state.next_index += 1;
     Ok(log_index)
 }
