@@ -1013,29 +1013,7 @@ async fn process(
     match &admitted.payload {
         AdmittedPayload::Declaration(declaration) => {
             let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
-            state.declarations += 1;
-            let year = time::OffsetDateTime::from_unix_timestamp(now / 1000)
-                .map(|t| t.year())
-                .unwrap_or(2026);
-            let mut record = DeclarationRecord {
-                id: header.message_id.clone(),
-                sender: header.sender.clone(),
-                lrn: declaration.lrn.clone(),
-                mrn: lifecycle::mrn(
-                    year,
-                    &state.country,
-                    u64::try_from(state.declarations).unwrap_or(0),
-                ),
-                state: DeclarationState::Received,
-                outcome: OutcomeCode::Unspecified,
-                open_referral_id: String::new(),
-                referral_count: 0,
-                satisfied: BTreeSet::new(),
-                data: declaration.clone(),
-                updated_at_ms: now,
-            };
-            assess(tx, state, &mut record, now).await?;
-            record.insert(tx).await?;
+            file_declaration(tx, state, header, declaration, now).await?;
             let target = state
                 .trust
                 .as_deref()
@@ -1075,31 +1053,9 @@ async fn process(
                 )])));
             }
             let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
-            state.declarations += 1;
-            let year = time::OffsetDateTime::from_unix_timestamp(now / 1000)
-                .map(|t| t.year())
-                .unwrap_or(2026);
             // Assessed here against this administration's own indicators, like a
             // declaration filed here; the outcome goes to the partner that filed it.
-            let mut record = DeclarationRecord {
-                id: original.message_id.clone(),
-                sender: original.sender.clone(),
-                lrn: forwarded.declaration.lrn.clone(),
-                mrn: lifecycle::mrn(
-                    year,
-                    &state.country,
-                    u64::try_from(state.declarations).unwrap_or(0),
-                ),
-                state: DeclarationState::Received,
-                outcome: OutcomeCode::Unspecified,
-                open_referral_id: String::new(),
-                referral_count: 0,
-                satisfied: BTreeSet::new(),
-                data: forwarded.declaration.clone(),
-                updated_at_ms: now,
-            };
-            assess(tx, state, &mut record, now).await?;
-            record.insert(tx).await?;
+            file_declaration(tx, state, original, &forwarded.declaration, now).await?;
             stored(log_index)
         }
         AdmittedPayload::Amendment(declaration) => {
@@ -1324,6 +1280,40 @@ async fn process(
             stored(log_index)
         }
     }
+}
+
+/// Records a new declaration (the one `header` carried) with a fresh MRN, assesses it
+/// and issues its first outcome.
+async fn file_declaration(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    header: &Header,
+    declaration: &AdvanceDeclaration,
+    now: i64,
+) -> Result<(), StoreError> {
+    state.declarations += 1;
+    let year = time::OffsetDateTime::from_unix_timestamp(now / 1000)
+        .map(|t| t.year())
+        .unwrap_or(2026);
+    let mut record = DeclarationRecord {
+        id: header.message_id.clone(),
+        sender: header.sender.clone(),
+        lrn: declaration.lrn.clone(),
+        mrn: lifecycle::mrn(
+            year,
+            &state.country,
+            u64::try_from(state.declarations).unwrap_or(0),
+        ),
+        state: DeclarationState::Received,
+        outcome: OutcomeCode::Unspecified,
+        open_referral_id: String::new(),
+        referral_count: 0,
+        satisfied: BTreeSet::new(),
+        data: declaration.clone(),
+        updated_at_ms: now,
+    };
+    assess(tx, state, &mut record, now).await?;
+    record.insert(tx).await
 }
 
 /// The peers holding one of this administration's indicators.
