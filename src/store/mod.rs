@@ -1059,16 +1059,10 @@ async fn process(
             stored(log_index)
         }
         AdmittedPayload::Amendment(declaration) => {
-            let mut record =
-                match DeclarationRecord::load_for(tx, &header.correlation_id, &header.sender)
-                    .await?
-                {
-                    Ok(record) => record,
-                    Err(rejection) => return Ok(Err(rejection)),
-                };
-            if let Err(rejection) = lifecycle::ensure_open(&record.id, record.state) {
-                return Ok(Err(rejection));
-            }
+            let mut record = match DeclarationRecord::open_for(tx, header).await? {
+                Ok(record) => record,
+                Err(rejection) => return Ok(Err(rejection)),
+            };
             if declaration.lrn != record.lrn {
                 return Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
                     "lrn",
@@ -1085,16 +1079,10 @@ async fn process(
             stored(log_index)
         }
         AdmittedPayload::Invalidation(_) => {
-            let mut record =
-                match DeclarationRecord::load_for(tx, &header.correlation_id, &header.sender)
-                    .await?
-                {
-                    Ok(record) => record,
-                    Err(rejection) => return Ok(Err(rejection)),
-                };
-            if let Err(rejection) = lifecycle::ensure_open(&record.id, record.state) {
-                return Ok(Err(rejection));
-            }
+            let mut record = match DeclarationRecord::open_for(tx, header).await? {
+                Ok(record) => record,
+                Err(rejection) => return Ok(Err(rejection)),
+            };
             let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
             supersede_referral(tx, &mut record).await?;
             record.state = DeclarationState::Invalidated;
@@ -1719,6 +1707,19 @@ impl DeclarationRecord {
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             updated_at_ms: row.try_get("updated_at_ms")?,
         }))
+    }
+
+    /// The declaration an AMENDMENT or INVALIDATION names (`correlation_id`), filed by its
+    /// sender and still open to change.
+    async fn open_for(
+        tx: &mut Tx<'_>,
+        header: &Header,
+    ) -> Result<Result<Self, Rejection>, StoreError> {
+        let record = match Self::load_for(tx, &header.correlation_id, &header.sender).await? {
+            Ok(record) => record,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        Ok(lifecycle::ensure_open(&record.id, record.state).map(|()| record))
     }
 
     async fn insert(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
