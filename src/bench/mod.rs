@@ -309,6 +309,7 @@ async fn publish_indicators(
 }
 
 /// Shared bookkeeping of one run.
+#[derive(Default)]
 struct Tally {
     next: AtomicU64,
     done: AtomicU64,
@@ -334,12 +335,7 @@ async fn load(
     progress: &Progress,
     warmup_rss: Option<&mut u64>,
 ) -> Result<RunFigures, BenchError> {
-    let tally = Arc::new(Tally {
-        next: AtomicU64::new(0),
-        done: AtomicU64::new(0),
-        refused: AtomicU64::new(0),
-        first_refusal: Mutex::new(None),
-    });
+    let tally = Arc::new(Tally::default());
     let label = match mode {
         Mode::Unary => "unary Submit",
         Mode::Stream => "SubmitStream",
@@ -660,12 +656,7 @@ async fn echo_baseline(
             .serve_with_incoming(incoming),
     );
     let workload = Arc::new(Workload::new(options.seed));
-    let tally = Arc::new(Tally {
-        next: AtomicU64::new(0),
-        done: AtomicU64::new(0),
-        refused: AtomicU64::new(0),
-        first_refusal: Mutex::new(None),
-    });
+    let tally = Arc::new(Tally::default());
     let total = options.total;
     let mut tasks = Vec::new();
     let start = Instant::now();
