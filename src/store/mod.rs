@@ -42,8 +42,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
+mod batch;
 mod outbox;
 mod verify;
+use batch::{
+    DeclarationRow, DeliveryRow, EnvelopeRow, GroupLedger, KnownEnvelope, PendingRows, ReferralRow,
+};
 pub use outbox::{OutboxEntry, OutboxState, PendingDelivery};
 pub use verify::{verify_store, ExpectedHead, LogVerdict};
 
@@ -702,8 +706,10 @@ struct WriterState {
     trust: Option<Arc<TrustList>>,
     /// Whether the group in progress queued messages for peers.
     outbox_added: bool,
-    /// Merkle subtrees the group in progress completed, written just before its commit.
-    pending_subtrees: Vec<(u32, u64, Hash)>,
+    /// Rows the group in progress decided on, written just before its commit.
+    pending: PendingRows,
+    /// The group's answers to "is this message id / LRN taken?".
+    ledger: GroupLedger,
 }
 
 impl WriterState {
@@ -746,7 +752,8 @@ impl WriterState {
             frontier,
             trust: None,
             outbox_added: false,
-            pending_subtrees: Vec::new(),
+            pending: PendingRows::default(),
+            ledger: GroupLedger::default(),
         })
     }
 
@@ -832,7 +839,7 @@ async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontie
         } else {
             merkle::accepted_leaf(&digest, row.try_get("received_at_ms")?)
         };
-        insert_subtrees(&mut tx, &frontier.push(merkle::leaf_hash(&leaf))).await?;
+        batch::insert_rows(&mut tx, &frontier.push(merkle::leaf_hash(&leaf))).await?;
     }
     sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
         .bind(MERKLE_SINCE_KEY)
@@ -841,30 +848,6 @@ async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontie
         .await?;
     tx.commit().await?;
     Ok(frontier)
-}
-
-/// Subtree rows per INSERT statement: well under SQLite's 32,766 parameters (3 per row).
-const SUBTREES_PER_STATEMENT: usize = 500;
-
-/// Inserts completed subtrees, many rows per statement: one statement per row cost the
-/// writer more than the hashing.
-async fn insert_subtrees(
-    conn: &mut SqliteConnection,
-    completed: &[(u32, u64, Hash)],
-) -> Result<(), StoreError> {
-    for chunk in completed.chunks(SUBTREES_PER_STATEMENT) {
-        let rows = vec!["(?, ?, ?)"; chunk.len()].join(", ");
-        let sql = format!("INSERT INTO merkle (level, idx, hash) VALUES {rows}");
-        let mut query = sqlx::query(&sql);
-        for (level, index, hash) in chunk {
-            query = query
-                .bind(i64::from(*level))
-                .bind(i64::try_from(*index).unwrap_or(i64::MAX))
-                .bind(hash.to_vec());
-        }
-        query.execute(&mut *conn).await?;
-    }
-    Ok(())
 }
 
 /// What the writer announces after each commit.
@@ -942,13 +925,28 @@ async fn commit_group(
     // deferred transaction that reads first would fail at its first write if the outbox's
     // connection committed in between, instead of waiting.
     let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let message_ids: Vec<&str> = group
+        .iter()
+        .map(|job| job.admitted.header.message_id.as_str())
+        .collect();
+    let lrns: Vec<(&str, &str)> = group
+        .iter()
+        .filter_map(|job| match &job.admitted.payload {
+            AdmittedPayload::Declaration(declaration) => Some((
+                job.admitted.header.sender.as_str(),
+                declaration.lrn.as_str(),
+            )),
+            _ => None,
+        })
+        .collect();
+    state.ledger = GroupLedger::prefetch(&mut tx, &message_ids, &lrns).await?;
     let mut decisions = Vec::with_capacity(group.len());
     for job in group {
         state.trust = Some(job.trust.clone());
         decisions.push(process(&mut tx, state, &job.admitted, now).await?);
     }
-    let subtrees = std::mem::take(&mut state.pending_subtrees);
-    insert_subtrees(&mut tx, &subtrees).await?;
+    state.pending.flush(&mut tx).await?;
+    state.ledger = GroupLedger::default();
     tx.commit().await?;
     Ok(decisions)
 }
@@ -964,16 +962,16 @@ async fn process(
     now: i64,
 ) -> Result<Decision, StoreError> {
     let header = &admitted.header;
+    if !matches!(admitted.payload, AdmittedPayload::Declaration(_)) {
+        // The rarer kinds read declarations, referrals and envelopes with SQL: let them
+        // see what the group has decided so far.
+        state.pending.flush(tx).await?;
+    }
     // §7: an LRN is unique per sender (a validation rule, so it is checked before reuse of
     // the message id, following §3's order).
     if let AdmittedPayload::Declaration(declaration) = &admitted.payload {
-        let owner: Option<String> =
-            sqlx::query_scalar("SELECT message_id FROM declarations WHERE sender = ? AND lrn = ?")
-                .bind(&header.sender)
-                .bind(&declaration.lrn)
-                .fetch_optional(&mut **tx)
-                .await?;
-        if let Some(owner) = owner.filter(|owner| owner != &header.message_id) {
+        let owner = state.ledger.lrn_owner(&header.sender, &declaration.lrn);
+        if let Some(owner) = owner.filter(|owner| *owner != &header.message_id) {
             return Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
                 "lrn",
                 format!(
@@ -984,23 +982,16 @@ async fn process(
         }
     }
     // §3's last row and §4: a known message id is a duplicate or a conflict.
-    if let Some(row) = sqlx::query(
-        "SELECT envelope_digest, received_at_ms, log_index FROM envelopes WHERE message_id = ?",
-    )
-    .bind(&header.message_id)
-    .fetch_optional(&mut **tx)
-    .await?
-    {
-        let digest: Vec<u8> = row.try_get("envelope_digest")?;
-        if digest != admitted.digest {
+    if let Some(known) = state.ledger.envelope(&header.message_id) {
+        if known.digest != admitted.digest {
             return Ok(Err(Rejection::MessageIdConflict {
                 message_id: header.message_id.clone(),
             }));
         }
         return Ok(Ok(Stored {
             disposition: Disposition::Duplicate,
-            received_at_ms: row.try_get("received_at_ms")?,
-            log_index: to_u64(row.try_get("log_index")?, "log_index")?,
+            received_at_ms: known.received_at_ms,
+            log_index: to_u64(known.log_index, "log_index")?,
         }));
     }
     let stored = |log_index: i64| -> Result<Decision, StoreError> {
@@ -1012,7 +1003,7 @@ async fn process(
     };
     match &admitted.payload {
         AdmittedPayload::Declaration(declaration) => {
-            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            let log_index = append(state, Direction::Accepted, admitted, now)?;
             file_declaration(tx, state, header, declaration, now).await?;
             let target = state
                 .trust
@@ -1052,7 +1043,7 @@ async fn process(
                     ),
                 )])));
             }
-            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            let log_index = append(state, Direction::Accepted, admitted, now)?;
             // Assessed here against this administration's own indicators, like a
             // declaration filed here; the outcome goes to the partner that filed it.
             file_declaration(tx, state, original, &forwarded.declaration, now).await?;
@@ -1069,7 +1060,7 @@ async fn process(
                     format!("an amendment keeps the declaration's LRN {:?}", record.lrn),
                 )])));
             }
-            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            let log_index = append(state, Direction::Accepted, admitted, now)?;
             supersede_referral(tx, &mut record).await?;
             // New data, fresh assessment: earlier answers were about the old data.
             record.satisfied.clear();
@@ -1083,7 +1074,7 @@ async fn process(
                 Ok(record) => record,
                 Err(rejection) => return Ok(Err(rejection)),
             };
-            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            let log_index = append(state, Direction::Accepted, admitted, now)?;
             supersede_referral(tx, &mut record).await?;
             record.state = DeclarationState::Invalidated;
             record.updated_at_ms = now;
@@ -1135,7 +1126,7 @@ async fn process(
                 Ok(verdict) => verdict,
                 Err(rejection) => return Ok(Err(rejection)),
             };
-            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            let log_index = append(state, Direction::Accepted, admitted, now)?;
             sqlx::query("UPDATE referrals SET status = 'answered' WHERE referral_id = ?")
                 .bind(&response.referral_id)
                 .execute(&mut **tx)
@@ -1190,7 +1181,7 @@ async fn process(
                     );
                 }
             }
-            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            let log_index = append(state, Direction::Accepted, admitted, now)?;
             sqlx::query(
                 "INSERT INTO indicators (indicator_id, version, issuer, message_id, indicator, revoked) VALUES (?, ?, ?, ?, ?, 0)
                  ON CONFLICT(indicator_id) DO UPDATE SET version = excluded.version, issuer = excluded.issuer,
@@ -1240,7 +1231,7 @@ async fn process(
                 }
                 Some(_) => {}
             }
-            let log_index = append(tx, state, Direction::Accepted, admitted, now).await?;
+            let log_index = append(state, Direction::Accepted, admitted, now)?;
             sqlx::query("UPDATE indicators SET revoked = 1 WHERE indicator_id = ?")
                 .bind(&revocation.indicator_id)
                 .execute(&mut **tx)
@@ -1301,7 +1292,11 @@ async fn file_declaration(
         updated_at_ms: now,
     };
     assess(tx, state, &mut record, now).await?;
-    record.insert(tx).await
+    state
+        .ledger
+        .add_declaration(record.sender.clone(), record.lrn.clone(), record.id.clone());
+    state.pending.declarations.push(record.row());
+    Ok(())
 }
 
 /// The peers holding one of this administration's indicators.
@@ -1390,8 +1385,7 @@ async fn issue_to_peer(
     correlation_id: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    let (log_index, header) =
-        issue(tx, state, peer, message_type, payload, correlation_id, now).await?;
+    let (log_index, header) = issue(state, peer, message_type, payload, correlation_id, now)?;
     sqlx::query(
         "INSERT INTO outbox (peer, log_index, message_id, msg_type, queued_at_ms, state, attempts,
                              next_attempt_ms, last_error)
@@ -1411,8 +1405,7 @@ async fn issue_to_peer(
 
 /// Signs an envelope of this administration and appends it to the log as issued; returns
 /// its log index and header.
-async fn issue(
-    tx: &mut Tx<'_>,
+fn issue(
     state: &mut WriterState,
     recipient: &str,
     message_type: MessageType,
@@ -1436,15 +1429,13 @@ async fn issue(
     let header = envelope.header.clone().unwrap_or_default();
     let digest = envelope_digest(&header);
     let log_index = insert_envelope(
-        tx,
         state,
         Direction::Issued,
         &header,
         &digest,
-        &envelope.encode_to_vec(),
+        Bytes::from(envelope.encode_to_vec()),
         now,
-    )
-    .await?;
+    )?;
     Ok((log_index, header))
 }
 
@@ -1455,63 +1446,62 @@ fn issuing_administration(sender: &str) -> String {
 }
 
 /// Appends an accepted envelope to the log.
-async fn append(
-    tx: &mut Tx<'_>,
+fn append(
     state: &mut WriterState,
     direction: Direction,
     admitted: &Admitted,
     now: i64,
 ) -> Result<i64, StoreError> {
     insert_envelope(
-        tx,
         state,
         direction,
         &admitted.header,
         &admitted.digest,
-        &admitted.raw,
+        admitted.raw.clone(),
         now,
     )
-    .await
 }
 
-async fn insert_envelope(
-    tx: &mut Tx<'_>,
+fn insert_envelope(
     state: &mut WriterState,
     direction: Direction,
     header: &Header,
     digest: &[u8],
-    raw: &[u8],
+    raw: Bytes,
     now: i64,
 ) -> Result<i64, StoreError> {
     let log_index = state.next_index;
-    sqlx::query(
-        "INSERT INTO envelopes (log_index, message_id, direction, sender, recipient, msg_type, correlation_id,
-                                created_at_ms, received_at_ms, envelope_digest, envelope)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(log_index)
-    .bind(&header.message_id)
-    .bind(direction as u8 as i64)
-    .bind(&header.sender)
-    .bind(&header.recipient)
-    .bind(i64::from(header.r#type))
-    .bind(&header.correlation_id)
-    .bind(header.created_at_ms)
-    .bind(now)
-    .bind(digest)
-    .bind(raw)
-    .execute(&mut **tx)
-    .await?;
     // §9: the entry's leaf joins the Merkle log in the same transaction, so the log and the
     // data can never disagree after a crash.
     let leaf = match direction {
         Direction::Accepted => merkle::accepted_leaf(digest, now),
         Direction::Issued => merkle::issued_leaf(digest, header.created_at_ms),
     };
-    // Written with the group's other subtrees just before the commit: nothing reads them
-    // before then (the writer appends from the in-memory frontier).
+    // The row and the subtrees it completes are written with the group's other rows
+    // (`PendingRows::flush`); the writer appends from the in-memory frontier.
     let completed = state.frontier.push(merkle::leaf_hash(&leaf));
-    state.pending_subtrees.extend(completed);
+    state.pending.subtrees.extend(completed);
+    state.ledger.add_envelope(
+        header.message_id.clone(),
+        KnownEnvelope {
+            digest: digest.to_vec(),
+            received_at_ms: now,
+            log_index,
+        },
+    );
+    state.pending.envelopes.push(EnvelopeRow {
+        log_index,
+        message_id: header.message_id.clone(),
+        direction: direction as u8 as i64,
+        sender: header.sender.clone(),
+        recipient: header.recipient.clone(),
+        msg_type: i64::from(header.r#type),
+        correlation_id: header.correlation_id.clone(),
+        created_at_ms: header.created_at_ms,
+        received_at_ms: now,
+        digest: digest.to_vec(),
+        envelope: raw,
+    });
     state.next_index += 1;
     Ok(log_index)
 }
@@ -1575,28 +1565,22 @@ async fn issue_outcome(
     };
     let recipient = record.sender.clone();
     let (log_index, header) = issue(
-        tx,
         state,
         &recipient,
         MessageType::Outcome,
         Bytes::from(outcome.encode_to_vec()),
         &record.id,
         now,
-    )
-    .await?;
+    )?;
     deliver(tx, state, &recipient, log_index).await?;
     if let Some(kind) = kind {
-        sqlx::query(
-            "INSERT INTO referrals (referral_id, declaration_id, outcome_message_id, kind, indicator_id, status)
-             VALUES (?, ?, ?, ?, ?, 'open')",
-        )
-        .bind(&referral_id)
-        .bind(&record.id)
-        .bind(&header.message_id)
-        .bind(kind.as_str())
-        .bind(&indicator_id)
-        .execute(&mut **tx)
-        .await?;
+        state.pending.referrals.push(ReferralRow {
+            referral_id: referral_id.clone(),
+            declaration_id: record.id.clone(),
+            outcome_message_id: header.message_id,
+            kind: kind.as_str(),
+            indicator_id,
+        });
     }
     record.open_referral_id = referral_id;
     record.outcome = code;
@@ -1622,12 +1606,11 @@ async fn deliver(
         }
     };
     let seq = last + 1;
-    sqlx::query("INSERT INTO deliveries (recipient, seq, log_index) VALUES (?, ?, ?)")
-        .bind(recipient)
-        .bind(seq)
-        .bind(log_index)
-        .execute(&mut **tx)
-        .await?;
+    state.pending.deliveries.push(DeliveryRow {
+        recipient: recipient.to_owned(),
+        seq,
+        log_index,
+    });
     state.last_seq.insert(recipient.to_owned(), seq);
     Ok(())
 }
@@ -1722,26 +1705,21 @@ impl DeclarationRecord {
         Ok(lifecycle::ensure_open(&record.id, record.state).map(|()| record))
     }
 
-    async fn insert(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO declarations (message_id, sender, lrn, mrn, state, outcome, open_referral_id, referral_count,
-                                       satisfied, data, updated_at_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&self.id)
-        .bind(&self.sender)
-        .bind(&self.lrn)
-        .bind(&self.mrn)
-        .bind(self.state as i64)
-        .bind(self.outcome as i64)
-        .bind(&self.open_referral_id)
-        .bind(i64::from(self.referral_count))
-        .bind(self.satisfied_text())
-        .bind(self.data.encode_to_vec())
-        .bind(self.updated_at_ms)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+    /// The row a newly filed declaration is inserted as (with the group's other rows).
+    fn row(&self) -> DeclarationRow {
+        DeclarationRow {
+            message_id: self.id.clone(),
+            sender: self.sender.clone(),
+            lrn: self.lrn.clone(),
+            mrn: self.mrn.clone(),
+            state: self.state as i64,
+            outcome: self.outcome as i64,
+            open_referral_id: self.open_referral_id.clone(),
+            referral_count: i64::from(self.referral_count),
+            satisfied: self.satisfied_text(),
+            data: self.data.encode_to_vec(),
+            updated_at_ms: self.updated_at_ms,
+        }
     }
 
     async fn update(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {

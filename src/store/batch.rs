@@ -1,0 +1,368 @@
+//! What the writer learns and writes per group, so that a declaration costs no SQL round
+//! trip of its own.
+//!
+//! Every statement the writer sends is a round trip to SQLite's worker thread, and the
+//! writer is the one serial stage of the gateway: with a dozen statements per declaration it
+//! spent most of its time waiting for answers (docs/performance.md). So, per group:
+//!
+//! - the message ids and the (sender, LRN) pairs of all its envelopes are looked up with a
+//!   few `IN (...)` queries at the start ([`GroupLedger::prefetch`]), and every envelope and
+//!   declaration the group adds is recorded in the same maps, so the duplicate and LRN
+//!   checks of §3 and §7 are answered from memory and stay exact within the group;
+//! - the rows the group adds (envelopes, declarations, referrals, deliveries, Merkle
+//!   subtrees) are buffered and written with multi-row INSERTs just before the commit, or
+//!   before any job that reads those tables with SQL ([`PendingRows::flush`]).
+//!
+//! Nothing here outlives the group's transaction: a failed commit drops it with the rest of
+//! the writer's state.
+
+use super::{StoreError, Tx};
+use crate::core::merkle::Hash;
+use bytes::Bytes;
+use sqlx::sqlite::{Sqlite, SqliteArguments};
+use sqlx::Row;
+use std::collections::HashMap;
+
+/// Largest number of rows one INSERT takes. Statements are built for power-of-two row
+/// counts only, so that a handful of prepared statements per table serve every group size
+/// (sqlx caches them by text); 11 columns × 128 rows stays far below SQLite's 32,766
+/// parameters.
+const MAX_ROWS_PER_STATEMENT: usize = 128;
+
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+
+/// A row type the writer inserts in bulk.
+pub(super) trait BulkRow {
+    /// `INSERT INTO table (columns...)`, without VALUES.
+    const INSERT: &'static str;
+    /// Number of columns, as many as [`BulkRow::bind`] binds.
+    const COLUMNS: usize;
+    /// Binds this row's values, in column order.
+    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q>;
+}
+
+/// The row count of the next statement: the largest power of two not above what is left
+/// (and the cap).
+fn chunk_len(remaining: usize) -> usize {
+    let capped = remaining.min(MAX_ROWS_PER_STATEMENT);
+    if capped == 0 {
+        0
+    } else {
+        1 << capped.ilog2()
+    }
+}
+
+/// `(?, ?, ...), (?, ?, ...)`: `rows` groups of `columns` placeholders.
+fn placeholders(rows: usize, columns: usize) -> String {
+    let one = format!("({})", vec!["?"; columns].join(", "));
+    vec![one.as_str(); rows].join(", ")
+}
+
+/// Inserts `rows` with as few statements as power-of-two chunking allows.
+pub(super) async fn insert_rows<R: BulkRow>(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[R],
+) -> Result<(), StoreError> {
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
+        let sql = format!(
+            "{} VALUES {}",
+            R::INSERT,
+            placeholders(chunk.len(), R::COLUMNS)
+        );
+        let mut query = sqlx::query(&sql);
+        for row in chunk {
+            query = row.bind(query);
+        }
+        query.execute(&mut *conn).await?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A completed perfect subtree of the Merkle log (§9): level, index, hash.
+pub(super) type SubtreeRow = (u32, u64, Hash);
+
+impl BulkRow for SubtreeRow {
+    const INSERT: &'static str = "INSERT INTO merkle (level, idx, hash)";
+    const COLUMNS: usize = 3;
+    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
+        query
+            .bind(i64::from(self.0))
+            .bind(to_i64(self.1))
+            .bind(self.2.as_slice())
+    }
+}
+
+/// An envelope accepted or issued by the group.
+pub(super) struct EnvelopeRow {
+    pub log_index: i64,
+    pub message_id: String,
+    pub direction: i64,
+    pub sender: String,
+    pub recipient: String,
+    pub msg_type: i64,
+    pub correlation_id: String,
+    pub created_at_ms: i64,
+    pub received_at_ms: i64,
+    pub digest: Vec<u8>,
+    /// The envelope's bytes exactly as received (or as issued).
+    pub envelope: Bytes,
+}
+
+impl BulkRow for EnvelopeRow {
+    const INSERT: &'static str =
+        "INSERT INTO envelopes (log_index, message_id, direction, sender, recipient, \
+         msg_type, correlation_id, created_at_ms, received_at_ms, envelope_digest, envelope)";
+    const COLUMNS: usize = 11;
+    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
+        query
+            .bind(self.log_index)
+            .bind(self.message_id.as_str())
+            .bind(self.direction)
+            .bind(self.sender.as_str())
+            .bind(self.recipient.as_str())
+            .bind(self.msg_type)
+            .bind(self.correlation_id.as_str())
+            .bind(self.created_at_ms)
+            .bind(self.received_at_ms)
+            .bind(self.digest.as_slice())
+            .bind(self.envelope.as_ref())
+    }
+}
+
+/// A declaration filed by the group, as first assessed.
+pub(super) struct DeclarationRow {
+    pub message_id: String,
+    pub sender: String,
+    pub lrn: String,
+    pub mrn: String,
+    pub state: i64,
+    pub outcome: i64,
+    pub open_referral_id: String,
+    pub referral_count: i64,
+    pub satisfied: String,
+    pub data: Vec<u8>,
+    pub updated_at_ms: i64,
+}
+
+impl BulkRow for DeclarationRow {
+    const INSERT: &'static str =
+        "INSERT INTO declarations (message_id, sender, lrn, mrn, state, outcome, \
+         open_referral_id, referral_count, satisfied, data, updated_at_ms)";
+    const COLUMNS: usize = 11;
+    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
+        query
+            .bind(self.message_id.as_str())
+            .bind(self.sender.as_str())
+            .bind(self.lrn.as_str())
+            .bind(self.mrn.as_str())
+            .bind(self.state)
+            .bind(self.outcome)
+            .bind(self.open_referral_id.as_str())
+            .bind(self.referral_count)
+            .bind(self.satisfied.as_str())
+            .bind(self.data.as_slice())
+            .bind(self.updated_at_ms)
+    }
+}
+
+/// A referral an outcome of the group opened.
+pub(super) struct ReferralRow {
+    pub referral_id: String,
+    pub declaration_id: String,
+    pub outcome_message_id: String,
+    pub kind: &'static str,
+    pub indicator_id: String,
+}
+
+impl BulkRow for ReferralRow {
+    const INSERT: &'static str =
+        "INSERT INTO referrals (referral_id, declaration_id, outcome_message_id, kind, \
+         indicator_id, status)";
+    const COLUMNS: usize = 6;
+    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
+        query
+            .bind(self.referral_id.as_str())
+            .bind(self.declaration_id.as_str())
+            .bind(self.outcome_message_id.as_str())
+            .bind(self.kind)
+            .bind(self.indicator_id.as_str())
+            .bind("open")
+    }
+}
+
+/// A delivery to a participant's Fetch, under its gap-free `seq`.
+pub(super) struct DeliveryRow {
+    pub recipient: String,
+    pub seq: i64,
+    pub log_index: i64,
+}
+
+impl BulkRow for DeliveryRow {
+    const INSERT: &'static str = "INSERT INTO deliveries (recipient, seq, log_index)";
+    const COLUMNS: usize = 3;
+    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
+        query
+            .bind(self.recipient.as_str())
+            .bind(self.seq)
+            .bind(self.log_index)
+    }
+}
+
+/// Rows the group in progress has decided on but not yet written.
+#[derive(Default)]
+pub(super) struct PendingRows {
+    pub envelopes: Vec<EnvelopeRow>,
+    pub declarations: Vec<DeclarationRow>,
+    pub referrals: Vec<ReferralRow>,
+    pub deliveries: Vec<DeliveryRow>,
+    pub subtrees: Vec<SubtreeRow>,
+}
+
+impl PendingRows {
+    /// Writes every buffered row into the transaction, so that SQL reads that follow see
+    /// them; called before the commit and before any job that reads these tables.
+    pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
+        insert_rows(tx, &std::mem::take(&mut self.envelopes)).await?;
+        insert_rows(tx, &std::mem::take(&mut self.declarations)).await?;
+        insert_rows(tx, &std::mem::take(&mut self.referrals)).await?;
+        insert_rows(tx, &std::mem::take(&mut self.deliveries)).await?;
+        insert_rows(tx, &std::mem::take(&mut self.subtrees)).await?;
+        Ok(())
+    }
+}
+
+/// An envelope already in the log: what a byte-identical resend's DUPLICATE receipt repeats.
+#[derive(Clone, Debug)]
+pub(super) struct KnownEnvelope {
+    pub digest: Vec<u8>,
+    pub received_at_ms: i64,
+    pub log_index: i64,
+}
+
+/// What the group's duplicate and LRN checks need to know: the stored envelopes and
+/// declarations its jobs could collide with, and everything the group itself added.
+#[derive(Default)]
+pub(super) struct GroupLedger {
+    envelopes: HashMap<String, KnownEnvelope>,
+    /// (sender, LRN) → the declaration's message id.
+    lrns: HashMap<(String, String), String>,
+}
+
+impl GroupLedger {
+    /// Looks up, in a few statements, every stored envelope with one of `message_ids` and
+    /// every stored declaration of `lrns` (sender, LRN). Together with what the group
+    /// records as it goes, this answers every duplicate and LRN question of the group.
+    pub async fn prefetch(
+        tx: &mut Tx<'_>,
+        message_ids: &[&str],
+        lrns: &[(&str, &str)],
+    ) -> Result<Self, StoreError> {
+        let mut ledger = Self::default();
+        let mut rest = message_ids;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
+            let sql = format!(
+                "SELECT message_id, envelope_digest, received_at_ms, log_index FROM envelopes \
+                 WHERE message_id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            for row in query.fetch_all(&mut **tx).await? {
+                ledger.envelopes.insert(
+                    row.try_get("message_id")?,
+                    KnownEnvelope {
+                        digest: row.try_get("envelope_digest")?,
+                        received_at_ms: row.try_get("received_at_ms")?,
+                        log_index: row.try_get("log_index")?,
+                    },
+                );
+            }
+            rest = tail;
+        }
+        let mut by_sender: HashMap<&str, Vec<&str>> = HashMap::new();
+        for (sender, lrn) in lrns {
+            by_sender.entry(sender).or_default().push(lrn);
+        }
+        for (sender, lrns) in by_sender {
+            let mut rest = lrns.as_slice();
+            while !rest.is_empty() {
+                let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
+                let sql = format!(
+                    "SELECT lrn, message_id FROM declarations WHERE sender = ? AND lrn IN ({})",
+                    vec!["?"; chunk.len()].join(", ")
+                );
+                let mut query = sqlx::query(&sql).bind(sender);
+                for lrn in chunk {
+                    query = query.bind(*lrn);
+                }
+                for row in query.fetch_all(&mut **tx).await? {
+                    ledger.lrns.insert(
+                        (sender.to_owned(), row.try_get("lrn")?),
+                        row.try_get("message_id")?,
+                    );
+                }
+                rest = tail;
+            }
+        }
+        Ok(ledger)
+    }
+
+    /// The stored (or earlier in this group) envelope with this message id.
+    pub fn envelope(&self, message_id: &str) -> Option<&KnownEnvelope> {
+        self.envelopes.get(message_id)
+    }
+
+    /// The declaration `sender` filed under `lrn`, if any.
+    pub fn lrn_owner(&self, sender: &str, lrn: &str) -> Option<&String> {
+        self.lrns.get(&(sender.to_owned(), lrn.to_owned()))
+    }
+
+    /// Records an envelope the group appends.
+    pub fn add_envelope(&mut self, message_id: String, known: KnownEnvelope) {
+        self.envelopes.insert(message_id, known);
+    }
+
+    /// Records a declaration the group files.
+    pub fn add_declaration(&mut self, sender: String, lrn: String, message_id: String) {
+        self.lrns.insert((sender, lrn), message_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_covering_every_row() {
+        for total in 0..600 {
+            let mut left = total;
+            let mut sizes = Vec::new();
+            while left > 0 {
+                let n = chunk_len(left);
+                assert!(n.is_power_of_two() && n <= MAX_ROWS_PER_STATEMENT && n <= left);
+                sizes.push(n);
+                left -= n;
+            }
+            assert_eq!(sizes.iter().sum::<usize>(), total);
+        }
+        assert_eq!(chunk_len(0), 0);
+        assert_eq!(chunk_len(1000), MAX_ROWS_PER_STATEMENT);
+        assert_eq!(chunk_len(100), 64);
+    }
+
+    #[test]
+    fn placeholders_match_the_column_count() {
+        assert_eq!(placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
+        assert_eq!(placeholders(1, 1), "(?)");
+    }
+}
