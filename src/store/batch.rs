@@ -58,26 +58,35 @@ fn placeholders(rows: usize, columns: usize) -> String {
     vec![one.as_str(); rows].join(", ")
 }
 
+/// Appends the INSERT statements for `rows` rows of `R` to `sql`: as few as power-of-two
+/// chunking allows, each ended by `;`.
+fn push_inserts<R: BulkRow>(sql: &mut String, rows: usize) {
+    let mut left = rows;
+    while left > 0 {
+        let n = chunk_len(left);
+        sql.push_str(R::INSERT);
+        sql.push_str(" VALUES ");
+        sql.push_str(&placeholders(n, R::COLUMNS));
+        sql.push_str(";\n");
+        left -= n;
+    }
+}
+
 /// Inserts `rows` with as few statements as power-of-two chunking allows.
 pub(super) async fn insert_rows<R: BulkRow>(
     conn: &mut sqlx::SqliteConnection,
     rows: &[R],
 ) -> Result<(), StoreError> {
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
-        let sql = format!(
-            "{} VALUES {}",
-            R::INSERT,
-            placeholders(chunk.len(), R::COLUMNS)
-        );
-        let mut query = sqlx::query(&sql);
-        for row in chunk {
-            query = row.bind(query);
-        }
-        query.execute(&mut *conn).await?;
-        rest = tail;
+    let mut sql = String::new();
+    push_inserts::<R>(&mut sql, rows.len());
+    if sql.is_empty() {
+        return Ok(());
     }
+    let mut query = sqlx::query(&sql).persistent(false);
+    for row in rows {
+        query = row.bind(query);
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
 }
 
@@ -227,13 +236,38 @@ pub(super) struct PendingRows {
 
 impl PendingRows {
     /// Writes every buffered row into the transaction, so that SQL reads that follow see
-    /// them; called before the commit and before any job that reads these tables.
+    /// them; called before the commit and before any job that reads these tables. All of
+    /// it goes to SQLite as one multi-statement query: one round trip to its worker thread
+    /// instead of one per statement.
     pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        insert_rows(tx, &std::mem::take(&mut self.envelopes)).await?;
-        insert_rows(tx, &std::mem::take(&mut self.declarations)).await?;
-        insert_rows(tx, &std::mem::take(&mut self.referrals)).await?;
-        insert_rows(tx, &std::mem::take(&mut self.deliveries)).await?;
-        insert_rows(tx, &std::mem::take(&mut self.subtrees)).await?;
+        let rows = std::mem::take(self);
+        let mut sql = String::new();
+        push_inserts::<EnvelopeRow>(&mut sql, rows.envelopes.len());
+        push_inserts::<DeclarationRow>(&mut sql, rows.declarations.len());
+        push_inserts::<ReferralRow>(&mut sql, rows.referrals.len());
+        push_inserts::<DeliveryRow>(&mut sql, rows.deliveries.len());
+        push_inserts::<SubtreeRow>(&mut sql, rows.subtrees.len());
+        if sql.is_empty() {
+            return Ok(());
+        }
+        // Not kept in sqlx's statement cache: the text changes with every group's counts.
+        let mut query = sqlx::query(&sql).persistent(false);
+        for row in &rows.envelopes {
+            query = row.bind(query);
+        }
+        for row in &rows.declarations {
+            query = row.bind(query);
+        }
+        for row in &rows.referrals {
+            query = row.bind(query);
+        }
+        for row in &rows.deliveries {
+            query = row.bind(query);
+        }
+        for row in &rows.subtrees {
+            query = row.bind(query);
+        }
+        query.execute(&mut **tx).await?;
         Ok(())
     }
 }
