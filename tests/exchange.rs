@@ -209,6 +209,44 @@ async fn a_declaration_filed_in_nl_for_belgium_is_forwarded_verified_and_assesse
     }
 }
 
+#[tokio::test]
+async fn a_declaration_reusing_the_id_of_one_forwarded_here_is_a_conflict_not_a_failed_commit() {
+    let fed = Federation::standard();
+    let gateways = start_network(&fed, &[NL, BE]).await;
+    let (nl, be) = (&gateways[0], &gateways[1]);
+    let mut shopco = fed.connect(SHOPCO, nl).await;
+    let original = shopco.seal_declaration(&bound_for_belgium("FWD-ID"));
+    shopco
+        .submit(original.clone())
+        .await
+        .expect("accepted in NL");
+    let be_risk = fed.connect(BE_RISK, be).await;
+    await_delivery(&be_risk, 0, |e| {
+        e.header.as_ref().expect("header").r#type == MessageType::ForwardedDeclaration as i32
+    })
+    .await;
+
+    // In BE the declaration is on file under ShopCo's original message id, which is no
+    // envelope of BE's log. Another declaration under that id is refused as a reuse; it
+    // used to reach the insert and fail the whole group commit, again on every resend.
+    let mut shopco_be = fed.connect_at(SHOPCO, BE, be).await;
+    let mut reuse = aedgate::core::envelope::Draft {
+        recipient: BE.into(),
+        ..draft(SHOPCO, BE, &bound_for_belgium("OTHER"))
+    };
+    reuse.message_id = original.header.as_ref().expect("header").message_id.clone();
+    let status = refused(shopco_be.submit(seal_as(&fed, SHOPCO, reuse)).await);
+    assert_eq!(status.code(), tonic::Code::AlreadyExists, "{status:?}");
+    assert_eq!(reason(&status), "MESSAGE_ID_CONFLICT");
+    shopco_be
+        .submit(shopco_be.seal_declaration(&bound_for_belgium("AFTER")))
+        .await
+        .expect("BE keeps accepting");
+    for gateway in gateways {
+        gateway.shutdown().await.unwrap();
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Issue 5's end-to-end checks. Every wait below is for an event (a delivery in a Fetch that
 // follows, or the outbox watch of the store); the minute-long timeouts of the helpers are

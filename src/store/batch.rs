@@ -21,12 +21,11 @@ use crate::core::merkle::Hash;
 use bytes::Bytes;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
 use sqlx::Row;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-/// Largest number of rows one INSERT takes. Statements are built for power-of-two row
-/// counts only, so that a handful of prepared statements per table serve every group size
-/// (sqlx caches them by text); 11 columns × 128 rows stays far below SQLite's 32,766
-/// parameters.
+/// Largest number of rows (or `IN` values) one statement takes: 11 columns × 128 rows is
+/// 1,408 parameters, far below the 32,766 of the SQLite that libsqlite3-sys bundles (a
+/// system SQLite older than 3.32 allows only 999).
 const MAX_ROWS_PER_STATEMENT: usize = 128;
 
 type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
@@ -41,8 +40,9 @@ pub(super) trait BulkRow {
     fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q>;
 }
 
-/// The row count of the next statement: the largest power of two not above what is left
-/// (and the cap).
+/// The value count of the next lookup: the largest power of two not above what is left
+/// (and the cap), so that a handful of prepared `IN (...)` statements serve every group
+/// size (sqlx caches statements by their text).
 fn chunk_len(remaining: usize) -> usize {
     let capped = remaining.min(MAX_ROWS_PER_STATEMENT);
     if capped == 0 {
@@ -58,12 +58,13 @@ fn placeholders(rows: usize, columns: usize) -> String {
     vec![one.as_str(); rows].join(", ")
 }
 
-/// Appends the INSERT statements for `rows` rows of `R` to `sql`: as few as power-of-two
-/// chunking allows, each ended by `;`.
+/// Appends the INSERT statements for `rows` rows of `R` to `sql`, each ended by `;`: full
+/// statements of the largest size, then one for the rest. (These texts vary with every
+/// group, so they are not cached; fewer statements parse faster.)
 fn push_inserts<R: BulkRow>(sql: &mut String, rows: usize) {
     let mut left = rows;
     while left > 0 {
-        let n = chunk_len(left);
+        let n = left.min(MAX_ROWS_PER_STATEMENT);
         sql.push_str(R::INSERT);
         sql.push_str(" VALUES ");
         sql.push_str(&placeholders(n, R::COLUMNS));
@@ -72,7 +73,7 @@ fn push_inserts<R: BulkRow>(sql: &mut String, rows: usize) {
     }
 }
 
-/// Inserts `rows` with as few statements as power-of-two chunking allows.
+/// Inserts `rows` (in as few statements as the parameter limit allows).
 pub(super) async fn insert_rows<R: BulkRow>(
     conn: &mut sqlx::SqliteConnection,
     rows: &[R],
@@ -287,6 +288,9 @@ pub(super) struct GroupLedger {
     envelopes: HashMap<String, KnownEnvelope>,
     /// (sender, LRN) → the declaration's message id.
     lrns: HashMap<(String, String), String>,
+    /// Ids of declarations on file that are no envelope here: those forwarded by a peer
+    /// administration, filed under the partner's original message id.
+    declaration_ids: HashSet<String>,
 }
 
 impl GroupLedger {
@@ -323,6 +327,22 @@ impl GroupLedger {
             }
             rest = tail;
         }
+        let mut rest = message_ids;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
+            let sql = format!(
+                "SELECT message_id FROM declarations WHERE message_id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query_scalar::<_, String>(&sql);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            ledger
+                .declaration_ids
+                .extend(query.fetch_all(&mut **tx).await?);
+            rest = tail;
+        }
         let mut by_sender: HashMap<&str, Vec<&str>> = HashMap::new();
         for (sender, lrn) in lrns {
             by_sender.entry(sender).or_default().push(lrn);
@@ -356,6 +376,11 @@ impl GroupLedger {
         self.envelopes.get(message_id)
     }
 
+    /// Whether a declaration with this id is on file (filed here or forwarded here).
+    pub fn declaration_exists(&self, id: &str) -> bool {
+        self.declaration_ids.contains(id)
+    }
+
     /// The declaration `sender` filed under `lrn`, if any.
     pub fn lrn_owner(&self, sender: &str, lrn: &str) -> Option<&String> {
         self.lrns.get(&(sender.to_owned(), lrn.to_owned()))
@@ -368,6 +393,7 @@ impl GroupLedger {
 
     /// Records a declaration the group files.
     pub fn add_declaration(&mut self, sender: String, lrn: String, message_id: String) {
+        self.declaration_ids.insert(message_id.clone());
         self.lrns.insert((sender, lrn), message_id);
     }
 }
@@ -392,6 +418,74 @@ mod tests {
         assert_eq!(chunk_len(0), 0);
         assert_eq!(chunk_len(1000), MAX_ROWS_PER_STATEMENT);
         assert_eq!(chunk_len(100), 64);
+    }
+
+    /// How many values `row` binds: sqlx leaves a missing one NULL without an error, which
+    /// in a multi-statement query would shift every later value into the wrong column.
+    fn bound<R: BulkRow>(row: &R) -> usize {
+        use sqlx::{Arguments, Execute};
+        let mut query = row.bind(sqlx::query("SELECT 1"));
+        match query.take_arguments() {
+            Ok(Some(arguments)) => arguments.len(),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn every_row_type_binds_as_many_values_as_it_has_columns() {
+        let text = || "x".to_string();
+        assert_eq!(bound(&(1u32, 2u64, [0u8; 32])), SubtreeRow::COLUMNS);
+        let envelope = EnvelopeRow {
+            log_index: 0,
+            message_id: text(),
+            direction: 1,
+            sender: text(),
+            recipient: text(),
+            msg_type: 1,
+            correlation_id: text(),
+            created_at_ms: 0,
+            received_at_ms: 0,
+            digest: vec![0; 32],
+            envelope: Bytes::from_static(b"e"),
+        };
+        assert_eq!(bound(&envelope), EnvelopeRow::COLUMNS);
+        let declaration = DeclarationRow {
+            message_id: text(),
+            sender: text(),
+            lrn: text(),
+            mrn: text(),
+            state: 1,
+            outcome: 1,
+            open_referral_id: text(),
+            referral_count: 0,
+            satisfied: text(),
+            data: vec![1],
+            updated_at_ms: 0,
+        };
+        assert_eq!(bound(&declaration), DeclarationRow::COLUMNS);
+        let referral = ReferralRow {
+            referral_id: text(),
+            declaration_id: text(),
+            outcome_message_id: text(),
+            kind: "rfi",
+            indicator_id: text(),
+        };
+        assert_eq!(bound(&referral), ReferralRow::COLUMNS);
+        let delivery = DeliveryRow {
+            recipient: text(),
+            seq: 1,
+            log_index: 0,
+        };
+        assert_eq!(bound(&delivery), DeliveryRow::COLUMNS);
+        for (insert, columns) in [
+            (SubtreeRow::INSERT, SubtreeRow::COLUMNS),
+            (EnvelopeRow::INSERT, EnvelopeRow::COLUMNS),
+            (DeclarationRow::INSERT, DeclarationRow::COLUMNS),
+            (ReferralRow::INSERT, ReferralRow::COLUMNS),
+            (DeliveryRow::INSERT, DeliveryRow::COLUMNS),
+        ] {
+            assert_eq!(insert.matches(',').count() + 1, columns, "{insert}");
+        }
     }
 
     #[test]

@@ -994,6 +994,15 @@ async fn process(
             log_index: to_u64(known.log_index, "log_index")?,
         }));
     }
+    // A declaration forwarded here by a peer is on file under the partner's original
+    // message id, which is no envelope of this log: that id is taken all the same.
+    if matches!(admitted.payload, AdmittedPayload::Declaration(_))
+        && state.ledger.declaration_exists(&header.message_id)
+    {
+        return Ok(Err(Rejection::MessageIdConflict {
+            message_id: header.message_id.clone(),
+        }));
+    }
     let stored = |log_index: i64| -> Result<Decision, StoreError> {
         Ok(Ok(Stored {
             disposition: Disposition::Accepted,
