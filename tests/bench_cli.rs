@@ -54,6 +54,10 @@ async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
         assert!(p50 > 0.0 && p999 >= p50, "{run}");
         assert!(run["vs_crypto_bound"].as_f64().unwrap() > 0.0);
         assert!(run["vs_echo"].as_f64().unwrap() > 0.0);
+        // The share of the cores the process kept busy (Linux /proc): some work was done,
+        // and no more than the cores allow (ticks of 10 ms give some slack).
+        let busy = run["cpu_busy"].as_f64().unwrap();
+        assert!(busy > 0.0 && busy < 1.5, "{run}");
     }
     assert!(report["crypto_bound_per_second"].as_f64().unwrap() > 0.0);
     assert!(report["echo_per_second"].as_f64().unwrap() > 0.0);

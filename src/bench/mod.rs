@@ -103,6 +103,10 @@ pub struct RunFigures {
     pub vs_crypto_bound: Option<f64>,
     /// Ratio to the bare echo, if measured.
     pub vs_echo: Option<f64>,
+    /// Share of all cores this process (gateway and load generator) kept busy during the
+    /// run, where Linux's /proc tells. Well below 1.0, a serial stage limits throughput
+    /// (today the store's writer); near 1.0, the CPU does.
+    pub cpu_busy: Option<f64>,
 }
 
 /// Resident memory of this process (gateway and load generator together).
@@ -177,6 +181,18 @@ fn client_config(
     let mut config = ClientConfig::load(&path).map_err(|e| BenchError::Setup(e.to_string()))?;
     config.endpoint = format!("https://{addr}");
     Ok(config)
+}
+
+/// CPU time this process has used, user and system, in seconds: fields 14 and 15 of
+/// /proc/self/stat, in the kernel's fixed USER_HZ of 100 ticks a second. None where there
+/// is no /proc.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may contain spaces; the fields after it start at 3.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) as f64 / 100.0)
 }
 
 fn resident(field: &str) -> u64 {
@@ -341,6 +357,7 @@ async fn load(
         Mode::Stream => "SubmitStream",
     };
     let start = Instant::now();
+    let cpu_at_start = process_cpu_seconds();
     let mut tasks = Vec::new();
     for (c, client) in clients.iter().enumerate() {
         match mode {
@@ -406,6 +423,10 @@ async fn load(
         }
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let cpu_busy = cpu_at_start
+        .zip(process_cpu_seconds())
+        .map(|(before, after)| (after - before) / (seconds.max(1e-9) * cores));
     tally.done.store(options.total, Ordering::Relaxed);
     let warm = watcher.await.unwrap_or(0);
     if let Some(slot) = warmup_rss {
@@ -436,6 +457,7 @@ async fn load(
         p999_ms: percentile(&latencies, 0.999),
         vs_crypto_bound: None,
         vs_echo: None,
+        cpu_busy,
     })
 }
 
@@ -727,7 +749,7 @@ pub fn describe(report: &BenchReport) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<8} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8}",
+        "{:<8} {:>9} {:>8} {:>9} {:>8} {:>8} {:>8} {:>10} {:>8} {:>5}",
         "mode",
         "accepted",
         "seconds",
@@ -736,7 +758,8 @@ pub fn describe(report: &BenchReport) -> String {
         "p99 ms",
         "p999 ms",
         "vs crypto",
-        "vs echo"
+        "vs echo",
+        "cpu"
     );
     let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into());
     for run in &report.runs {
@@ -746,7 +769,7 @@ pub fn describe(report: &BenchReport) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<8} {:>9} {:>8.2} {:>9.0} {:>8.1} {:>8.1} {:>8.1} {:>10} {:>8}",
+            "{:<8} {:>9} {:>8.2} {:>9.0} {:>8.1} {:>8.1} {:>8.1} {:>10} {:>8} {:>5}",
             mode,
             run.accepted,
             run.seconds,
@@ -755,7 +778,10 @@ pub fn describe(report: &BenchReport) -> String {
             run.p99_ms,
             run.p999_ms,
             ratio(run.vs_crypto_bound),
-            ratio(run.vs_echo)
+            ratio(run.vs_echo),
+            run.cpu_busy
+                .map(|busy| format!("{:.0}%", busy * 100.0))
+                .unwrap_or_else(|| "-".into())
         );
     }
     if let (Some(crypto), Some(echo)) = (report.crypto_bound_per_second, report.echo_per_second) {
