@@ -217,11 +217,15 @@ fn percentile(sorted_us: &[u32], p: f64) -> f64 {
     f64::from(sorted_us[rank.clamp(1, sorted_us.len()) - 1]) / 1000.0
 }
 
+/// Cores available to this process: what the report states, what the cryptographic bound
+/// runs on and what `cpu_busy` divides by.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Runs the benchmark against a gateway it starts on the embedded store.
 pub async fn run(options: BenchOptions, progress: Progress) -> Result<BenchReport, BenchError> {
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let cores = cores();
     let dir = federation()?;
     let workload = Arc::new(Workload::new(options.seed));
     let (local, partner) = match &options.target {
@@ -423,10 +427,9 @@ async fn load(
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
     let cpu_busy = cpu_at_start
         .zip(process_cpu_seconds())
-        .map(|(before, after)| (after - before) / (seconds.max(1e-9) * cores));
+        .map(|(before, after)| (after - before) / (seconds.max(1e-9) * cores() as f64));
     tally.done.store(options.total, Ordering::Relaxed);
     let warm = watcher.await.unwrap_or(0);
     if let Some(slot) = warmup_rss {
@@ -586,9 +589,7 @@ fn crypto_bound(pki_dir: &Path, duration: Duration) -> Result<f64, BenchError> {
         crate::core::crypto::SigningKey::from_pem(&pem)
             .map_err(|e| BenchError::Setup(e.to_string()))
     };
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
+    let threads = cores();
     let mut handles = Vec::new();
     for _ in 0..threads {
         let partner = load("ptr-NL-shopco.sign.key")?;
