@@ -73,6 +73,11 @@ fn push_inserts<R: BulkRow>(sql: &mut String, rows: usize) {
     }
 }
 
+/// Binds every row's values, row after row, after those already bound.
+fn bind_all<'q, R: BulkRow>(query: Query<'q>, rows: &'q [R]) -> Query<'q> {
+    rows.iter().fold(query, |query, row| row.bind(query))
+}
+
 /// Inserts `rows` (in as few statements as the parameter limit allows).
 pub(super) async fn insert_rows<R: BulkRow>(
     conn: &mut sqlx::SqliteConnection,
@@ -83,11 +88,9 @@ pub(super) async fn insert_rows<R: BulkRow>(
     if sql.is_empty() {
         return Ok(());
     }
-    let mut query = sqlx::query(&sql).persistent(false);
-    for row in rows {
-        query = row.bind(query);
-    }
-    query.execute(&mut *conn).await?;
+    bind_all(sqlx::query(&sql).persistent(false), rows)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -252,22 +255,13 @@ impl PendingRows {
             return Ok(());
         }
         // Not kept in sqlx's statement cache: the text changes with every group's counts.
-        let mut query = sqlx::query(&sql).persistent(false);
-        for row in &rows.envelopes {
-            query = row.bind(query);
-        }
-        for row in &rows.declarations {
-            query = row.bind(query);
-        }
-        for row in &rows.referrals {
-            query = row.bind(query);
-        }
-        for row in &rows.deliveries {
-            query = row.bind(query);
-        }
-        for row in &rows.subtrees {
-            query = row.bind(query);
-        }
+        // Bound in the order the statements were appended above.
+        let query = sqlx::query(&sql).persistent(false);
+        let query = bind_all(query, &rows.envelopes);
+        let query = bind_all(query, &rows.declarations);
+        let query = bind_all(query, &rows.referrals);
+        let query = bind_all(query, &rows.deliveries);
+        let query = bind_all(query, &rows.subtrees);
         query.execute(&mut **tx).await?;
         Ok(())
     }
