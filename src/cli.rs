@@ -182,6 +182,39 @@ pub enum Command {
     /// Build a development federation in a temporary folder, start a gateway, publish risk
     /// indicators and file realistic declarations, printing what happened to each.
     Demo,
+    /// Test a running gateway (aedgate or any other implementation) against PROTOCOL.md.
+    ///
+    /// Runs named, independent checks with the profile's test credentials and prints one
+    /// line per check; see docs/conformance.md. Exit status 0 when every contract check
+    /// passed (and, with --strict, every advisory one), 1 when one failed, 2 when the run
+    /// could not start.
+    Conformance {
+        /// The gateway, as host:port (a name or address its server certificate carries).
+        #[arg(long, value_name = "HOST:PORT", required_unless_present = "list")]
+        target: Option<String>,
+        /// Folder holding conformance.toml and the credentials it names (`aedgate pki init`
+        /// writes one).
+        #[arg(long, value_name = "DIR", required_unless_present = "list")]
+        profile: Option<PathBuf>,
+        /// Run only these checks: ids or id prefixes, comma-separated (ADM-08,LIFE).
+        #[arg(long, value_delimiter = ',', value_name = "IDS")]
+        only: Vec<String>,
+        /// Leave out these checks: ids or id prefixes, comma-separated.
+        #[arg(long, value_delimiter = ',', value_name = "IDS")]
+        skip: Vec<String>,
+        /// Also fail on advisory checks (aedgate's choices where the contract is silent).
+        #[arg(long)]
+        strict: bool,
+        /// Write the results as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+        /// Write the results as JUnit XML to this file.
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+        /// List the checks and exit, without connecting.
+        #[arg(long)]
+        list: bool,
+    },
     /// Development PKI.
     Pki {
         /// What to do.
@@ -496,6 +529,27 @@ async fn run(command: Command) -> Result<ExitCode, String> {
                 println!("results written to {}", path.display());
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Conformance {
+            target,
+            profile,
+            only,
+            skip,
+            strict,
+            json,
+            junit,
+            list,
+        } => {
+            conformance(ConformanceArgs {
+                target,
+                profile,
+                selection: crate::conformance::Selection { only, skip },
+                strict,
+                json,
+                junit,
+                list,
+            })
+            .await
         }
         Command::Pki {
             command:
@@ -1824,5 +1878,69 @@ fn progress_bar() -> crate::bench::Progress {
             bar.set_length(total);
             bar.set_position(done.min(total));
         }
+    })
+}
+
+struct ConformanceArgs {
+    target: Option<String>,
+    profile: Option<PathBuf>,
+    selection: crate::conformance::Selection,
+    strict: bool,
+    json: Option<PathBuf>,
+    junit: Option<PathBuf>,
+    list: bool,
+}
+
+async fn conformance(args: ConformanceArgs) -> Result<ExitCode, String> {
+    use crate::conformance::{checks, report, Basis};
+    let unknown = args.selection.unknown_patterns();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "--only/--skip name no check: {} (see --list)",
+            unknown.join(", ")
+        ));
+    }
+    if args.list {
+        for check in checks::all()
+            .iter()
+            .filter(|c| args.selection.selects(c.id))
+        {
+            let basis = match check.basis {
+                Basis::Contract => "",
+                Basis::Advisory => " (advisory)",
+            };
+            println!("{:<8} {:<6} {}{basis}", check.id, check.section, check.name);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(target), Some(profile_dir)) = (args.target, args.profile) else {
+        return Err("--target and --profile are required to run checks".into());
+    };
+    let profile = crate::conformance::Profile::load(&profile_dir).map_err(|e| e.to_string())?;
+    println!(
+        "aedgate conformance: {} at {target}, profile {}",
+        profile.target,
+        profile_dir.display()
+    );
+    let report = crate::conformance::run(profile, &target, &args.selection, |result| {
+        println!("{}", report::line(result))
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    println!("{}", report.totals());
+    if let Some(path) = &args.json {
+        std::fs::write(path, report.json())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.junit {
+        let xml = report
+            .junit_xml()
+            .map_err(|e| format!("cannot write JUnit XML: {e}"))?;
+        std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(if report.failed(args.strict) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }

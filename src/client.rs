@@ -179,6 +179,12 @@ impl Participant {
         self.channel.clone()
     }
 
+    /// The key id this client signs with, for envelopes crafted by hand (the conformance
+    /// kit signs with other keys under this id to see that the gateway notices).
+    pub fn key_id(&self) -> &str {
+        &self.signer.key_id
+    }
+
     /// The trust list this client verifies against.
     pub fn trust(&self) -> &TrustList {
         &self.trust

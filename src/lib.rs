@@ -14,6 +14,7 @@ pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod conformance;
 pub mod core;
 pub mod declaration_json;
 pub mod demo;

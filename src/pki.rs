@@ -540,6 +540,18 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
             );
         }
     }
+    if let Some(profile) = conformance_profile(&trust_list) {
+        files.insert(
+            crate::conformance::profile::PROFILE_FILE.into(),
+            toml_text(
+                &format!(
+                    "# Conformance profile for the gateway of {} — run with:\n# aedgate conformance --target HOST:PORT --profile .",
+                    profile.target
+                ),
+                &profile,
+            ),
+        );
+    }
     Ok(GeneratedPki {
         spec,
         ca,
@@ -547,6 +559,50 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
         operator_public_base64,
         trust_list,
         files,
+    })
+}
+
+/// The conformance kit's profile for the federation's first administration: its first
+/// registered partner, its first internal participant, a second registered partner and a
+/// partner registered elsewhere, whichever of them the federation has.
+fn conformance_profile(
+    trust_list: &TrustListDocument,
+) -> Option<crate::conformance::profile::ProfileFile> {
+    let target = trust_list
+        .participants
+        .iter()
+        .find(|p| p.role == Role::Administration)?;
+    let client = |p: &ParticipantEntry| PathBuf::from(format!("{}.client.toml", slug(&p.id)));
+    let mut registered = trust_list
+        .participants
+        .iter()
+        .filter(|p| p.role.is_partner() && p.registered_with.contains(&target.id));
+    let partner = registered.next()?;
+    let second_partner = registered.next().map(client);
+    let internal = trust_list
+        .participants
+        .iter()
+        .find(|p| {
+            p.role == Role::Internal
+                && crate::core::ids::parent_administration(&p.id) == Some(target.id.as_str())
+        })
+        .map(client);
+    let unregistered_partner = trust_list
+        .participants
+        .iter()
+        .find(|p| {
+            p.role.is_partner()
+                && !p.registered_with.contains(&target.id)
+                && !p.registered_with.is_empty()
+        })
+        .map(client);
+    Some(crate::conformance::profile::ProfileFile {
+        target: target.id.clone(),
+        partner: client(partner),
+        internal,
+        second_partner,
+        unregistered_partner,
+        max_payload_bytes: LimitsSection::default().max_payload_bytes,
     })
 }
 

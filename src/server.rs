@@ -6,8 +6,8 @@
 
 use crate::config::{ConfigError, GatewayConfig, IdentitySource, TrustSource};
 use crate::core::trust::TrustList;
-use crate::proto::gateway_raw::gateway_server::GatewayServer;
-use crate::proto::v1::audit_server::AuditServer;
+use crate::proto::gateway_raw::gateway_server::{Gateway, GatewayServer};
+use crate::proto::v1::audit_server::{Audit, AuditServer};
 use crate::service::{
     AuditService, GatewayService, GatewayState, OutboxService, RejectionCounters,
 };
@@ -67,10 +67,47 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// What answers the Gateway and Audit services of a started gateway.
+///
+/// `aedgate serve` always serves [`StandardServices`]. The conformance kit's tests supply
+/// factories that wrap the standard services and break one rule each, to show that every
+/// check of the kit can fail. A type parameter rather than a setting keeps that out of reach
+/// of any configuration file: no shipped binary can be told to skip a rule.
+pub trait ServiceFactory {
+    /// The Gateway service served.
+    type Gateway: Gateway;
+    /// The Audit service served.
+    type Audit: Audit;
+    /// Builds the Gateway service from the standard one.
+    fn gateway(&self, standard: GatewayService) -> Self::Gateway;
+    /// Builds the Audit service from the standard one.
+    fn audit(&self, standard: AuditService) -> Self::Audit;
+    /// Whether server reflection is served (§6 requires it).
+    fn serves_reflection(&self) -> bool {
+        true
+    }
+}
+
+/// The services as the contract defines them: what `aedgate serve` runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StandardServices;
+
+impl ServiceFactory for StandardServices {
+    type Gateway = GatewayService;
+    type Audit = AuditService;
+    fn gateway(&self, standard: GatewayService) -> GatewayService {
+        standard
+    }
+    fn audit(&self, standard: AuditService) -> AuditService {
+        standard
+    }
+}
+
 /// Handles to a running gateway.
 #[derive(Debug)]
 pub struct RunningGateway {
     local_addr: SocketAddr,
+    health: tonic_health::server::HealthReporter,
     state: Arc<GatewayState>,
     reload: Mutex<Reloader>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -116,6 +153,14 @@ async fn check_and_record_version(store: &Store, trust: &TrustList) -> Result<()
 
 /// Starts a gateway: opens the store, binds the listener, and serves until shut down.
 pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError> {
+    start_with(config, StandardServices).await
+}
+
+/// [`start`], serving the Gateway and Audit services that `services` builds.
+pub async fn start_with<F: ServiceFactory>(
+    config: GatewayConfig,
+    services: F,
+) -> Result<RunningGateway, ServerError> {
     let signer = Arc::new(config.signer);
     let store = Store::open(
         &config.data_dir,
@@ -184,7 +229,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
         .limits
         .max_payload_bytes
         .saturating_add(ENVELOPE_OVERHEAD);
-    let gateway = GatewayServer::new(GatewayService::new(state.clone()))
+    let gateway = GatewayServer::new(services.gateway(GatewayService::new(state.clone())))
         .max_decoding_message_size(message_limit);
 
     let incoming = ReceiverStream::new(crate::tls::accept_loop(
@@ -201,15 +246,22 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)))
         .add_service(gateway)
-        .add_service(AuditServer::new(AuditService::new(state.clone())))
+        .add_service(AuditServer::new(
+            services.audit(AuditService::new(state.clone())),
+        ))
         .add_service(
             crate::proto::aedgate::ops::v1::outbox_server::OutboxServer::new(OutboxService::new(
                 state.clone(),
             )),
         )
-        .add_service(health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha);
+        .add_service(health);
+    let router = if services.serves_reflection() {
+        router
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+    } else {
+        router
+    };
     let task = tokio::spawn(router.serve_with_incoming_shutdown(incoming, async {
         let _ = shutdown_rx.await;
     }));
@@ -230,6 +282,7 @@ pub async fn start(config: GatewayConfig) -> Result<RunningGateway, ServerError>
 
     Ok(RunningGateway {
         local_addr,
+        health: health_reporter,
         state,
         reload: Mutex::new(Reloader {
             federation,
@@ -263,6 +316,12 @@ impl RunningGateway {
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The health service's statuses, for an operator (or a test) that takes a service
+    /// out of rotation without stopping the gateway.
+    pub fn health(&self) -> &tonic_health::server::HealthReporter {
+        &self.health
     }
 
     /// Shared state (counters, store, trust list in force).

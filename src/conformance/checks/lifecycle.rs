@@ -1,0 +1,551 @@
+//! §5 and §8: from a declaration to its outcomes, through referrals, amendments,
+//! invalidation and the closing rules. Indicators are published by the profile's internal
+//! participant, TLP RED, matching only this check's seller id.
+
+use crate::conformance::kit::{describe, fail, Case, Stop};
+use crate::proto::v1::{
+    AdvanceDeclaration, DeclarationState, Envelope, Invalidation, MessageType, Outcome,
+    OutcomeCode, Receipt, ReferralResponse, ScreeningResult, StatusResponse,
+};
+use bytes::Bytes;
+use prost::Message;
+use tonic::Code;
+
+fn id_of(envelope: &Envelope) -> String {
+    envelope
+        .header
+        .as_ref()
+        .map(|h| h.message_id.clone())
+        .unwrap_or_default()
+}
+
+fn seller_of(declaration: &AdvanceDeclaration) -> String {
+    declaration
+        .seller
+        .as_ref()
+        .map(|s| s.identifier.clone())
+        .unwrap_or_default()
+}
+
+fn code_name(code: i32) -> String {
+    OutcomeCode::try_from(code)
+        .map(|c| c.as_str_name().to_owned())
+        .unwrap_or_else(|_| code.to_string())
+}
+
+fn state_name(state: i32) -> String {
+    DeclarationState::try_from(state)
+        .map(|c| c.as_str_name().to_owned())
+        .unwrap_or_else(|_| state.to_string())
+}
+
+/// Files `declaration` and returns its id with its first outcome.
+async fn file(
+    case: &Case,
+    declaration: &AdvanceDeclaration,
+) -> Result<(String, Envelope, Outcome), Stop> {
+    let (envelope, _) = case.file(declaration).await?;
+    let id = id_of(&envelope);
+    let (outcome_envelope, outcome) = nth_outcome(case, &id, 1).await?;
+    Ok((id, outcome_envelope, outcome))
+}
+
+/// The `n`-th outcome (from 1) of a declaration.
+async fn nth_outcome(
+    case: &Case,
+    declaration_id: &str,
+    n: usize,
+) -> Result<(Envelope, Outcome), Stop> {
+    let mut outcomes = case.outcomes(declaration_id, n).await?;
+    if outcomes.len() > n {
+        return fail(format!(
+            "{} OUTCOMEs for declaration {declaration_id} where {n} were due",
+            outcomes.len()
+        ));
+    }
+    outcomes.pop().map_or_else(|| fail("no outcome"), Ok)
+}
+
+fn expect_code(outcome: &Outcome, code: OutcomeCode, what: &str) -> Result<(), Stop> {
+    if outcome.code == code as i32 {
+        return Ok(());
+    }
+    fail(format!(
+        "{what}: outcome {}, where {} was due",
+        code_name(outcome.code),
+        code.as_str_name()
+    ))
+}
+
+async fn status(case: &Case, declaration_id: &str) -> Result<StatusResponse, Stop> {
+    case.status_as(case.partner(), declaration_id)
+        .await
+        .or_else(|s| {
+            fail(format!(
+                "Status refused to the declaration's sender: {}",
+                describe(&s)
+            ))
+        })
+}
+
+async fn expect_state(
+    case: &Case,
+    declaration_id: &str,
+    state: DeclarationState,
+) -> Result<StatusResponse, Stop> {
+    let found = status(case, declaration_id).await?;
+    if found.state != state as i32 {
+        return fail(format!(
+            "Status state {}, where {} was due",
+            state_name(found.state),
+            state.as_str_name()
+        ));
+    }
+    Ok(found)
+}
+
+fn about(
+    case: &Case,
+    message_type: MessageType,
+    payload: Vec<u8>,
+    correlation_id: &str,
+) -> Envelope {
+    case.partner().sign(case.draft_from(
+        case.partner(),
+        message_type,
+        Bytes::from(payload),
+        correlation_id,
+    ))
+}
+
+async fn send(case: &Case, envelope: &Envelope) -> Result<Receipt, tonic::Status> {
+    case.submit(envelope.clone()).await
+}
+
+async fn accepted(case: &Case, envelope: &Envelope, what: &str) -> Result<Receipt, Stop> {
+    case.expect_accepted(case.partner(), envelope, send(case, envelope).await)
+        .map_err(|stop| match stop {
+            Stop::Fail(why) => Stop::Fail(format!("{what}: {why}")),
+            other => other,
+        })
+}
+
+fn response(
+    case: &Case,
+    asking: &Envelope,
+    referral_id: &str,
+    information: &str,
+    screening: ScreeningResult,
+) -> Envelope {
+    let payload = ReferralResponse {
+        referral_id: referral_id.to_owned(),
+        information: information.to_owned(),
+        screening: screening as i32,
+    };
+    about(
+        case,
+        MessageType::ReferralResponse,
+        payload.encode_to_vec(),
+        &id_of(asking),
+    )
+}
+
+fn amendment(case: &Case, declaration_id: &str, declaration: &AdvanceDeclaration) -> Envelope {
+    about(
+        case,
+        MessageType::Amendment,
+        declaration.encode_to_vec(),
+        declaration_id,
+    )
+}
+
+fn invalidation(case: &Case, declaration_id: &str) -> Envelope {
+    let payload = Invalidation {
+        reason: "Order cancelled by the buyer (conformance check)".into(),
+    };
+    about(
+        case,
+        MessageType::Invalidation,
+        payload.encode_to_vec(),
+        declaration_id,
+    )
+}
+
+/// A declaration whose seller matches indicators with `actions`, published first.
+async fn matched(case: &Case, actions: &[OutcomeCode]) -> Result<AdvanceDeclaration, Stop> {
+    let declaration = case.declaration();
+    for action in actions {
+        case.publish(*action, &seller_of(&declaration)).await?;
+    }
+    Ok(declaration)
+}
+
+pub(super) async fn no_match(case: Case) -> Result<(), Stop> {
+    let declaration = case.declaration();
+    let (id, _, outcome) = file(&case, &declaration).await?;
+    expect_code(
+        &outcome,
+        OutcomeCode::AssessmentComplete,
+        "no indicator matches",
+    )?;
+    if outcome.declaration_id != id || outcome.lrn != declaration.lrn {
+        return fail(format!(
+            "outcome names declaration {:?} / LRN {:?}, not {id:?} / {:?}",
+            outcome.declaration_id, outcome.lrn, declaration.lrn
+        ));
+    }
+    if outcome.mrn.chars().count() != 18 {
+        return fail(format!("MRN {:?} is not 18 characters", outcome.mrn));
+    }
+    let found = expect_state(&case, &id, DeclarationState::Cleared).await?;
+    if found.mrn != outcome.mrn || found.lrn != declaration.lrn {
+        return fail(format!(
+            "Status says MRN {:?} / LRN {:?}, the outcome {:?} / {:?}",
+            found.mrn, found.lrn, outcome.mrn, declaration.lrn
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn request_for_information(case: Case) -> Result<(), Stop> {
+    let declaration = case.declaration();
+    let indicator_id = case
+        .publish(OutcomeCode::RequestForInformation, &seller_of(&declaration))
+        .await?;
+    let (id, envelope, outcome) = file(&case, &declaration).await?;
+    expect_code(
+        &outcome,
+        OutcomeCode::RequestForInformation,
+        "an RFI indicator matches",
+    )?;
+    if outcome.referral_id.is_empty()
+        || outcome.pointer.is_empty()
+        || outcome.request_text.is_empty()
+    {
+        return fail(format!(
+            "RFI outcome lacks a referral id, pointer or request text: {outcome:?}"
+        ));
+    }
+    let visible = format!("{outcome:?}{:?}", envelope.header);
+    if visible.contains(&indicator_id) || visible.contains("Conformance kit indicator") {
+        return fail("the outcome names the indicator that matched");
+    }
+    let found = expect_state(&case, &id, DeclarationState::Referred).await?;
+    if found.open_referral_id != outcome.referral_id {
+        return fail(format!(
+            "Status names open referral {:?}, the outcome {:?}",
+            found.open_referral_id, outcome.referral_id
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn request_for_screening(case: Case) -> Result<(), Stop> {
+    let declaration = matched(&case, &[OutcomeCode::RequestForScreening]).await?;
+    let (id, _, outcome) = file(&case, &declaration).await?;
+    expect_code(
+        &outcome,
+        OutcomeCode::RequestForScreening,
+        "a screening indicator matches",
+    )?;
+    if outcome.referral_id.is_empty() {
+        return fail("screening outcome names no referral");
+    }
+    expect_state(&case, &id, DeclarationState::Referred).await?;
+    Ok(())
+}
+
+pub(super) async fn control_on_arrival(case: Case) -> Result<(), Stop> {
+    let declaration = matched(&case, &[OutcomeCode::ControlOnArrival]).await?;
+    let (id, _, outcome) = file(&case, &declaration).await?;
+    expect_code(
+        &outcome,
+        OutcomeCode::ControlOnArrival,
+        "a control indicator matches",
+    )?;
+    expect_state(&case, &id, DeclarationState::ControlOnArrival).await?;
+    Ok(())
+}
+
+pub(super) async fn severity(case: Case) -> Result<(), Stop> {
+    let declaration = matched(
+        &case,
+        &[
+            OutcomeCode::RequestForInformation,
+            OutcomeCode::ControlOnArrival,
+            OutcomeCode::DoNotLoad,
+            OutcomeCode::RequestForScreening,
+        ],
+    )
+    .await?;
+    let (id, _, outcome) = file(&case, &declaration).await?;
+    expect_code(
+        &outcome,
+        OutcomeCode::DoNotLoad,
+        "RFI, control, DO_NOT_LOAD and screening indicators match",
+    )?;
+    expect_state(&case, &id, DeclarationState::DoNotLoad).await?;
+    Ok(())
+}
+
+pub(super) async fn rfi_answered(case: Case) -> Result<(), Stop> {
+    let declaration = matched(&case, &[OutcomeCode::RequestForInformation]).await?;
+    let (id, asking, first) = file(&case, &declaration).await?;
+    expect_code(
+        &first,
+        OutcomeCode::RequestForInformation,
+        "an RFI indicator matches",
+    )?;
+    let answer = response(
+        &case,
+        &asking,
+        &first.referral_id,
+        "Invoice and product sheet attached; goods are genuine.",
+        ScreeningResult::Unspecified,
+    );
+    accepted(&case, &answer, "the answer to the RFI").await?;
+    let (_, second) = nth_outcome(&case, &id, 2).await?;
+    expect_code(
+        &second,
+        OutcomeCode::AssessmentComplete,
+        "after the RFI was answered",
+    )?;
+    if second.mrn != first.mrn {
+        return fail(format!(
+            "second outcome MRN {:?}, first {:?}",
+            second.mrn, first.mrn
+        ));
+    }
+    expect_state(&case, &id, DeclarationState::Cleared).await?;
+    Ok(())
+}
+
+pub(super) async fn screening_clear(case: Case) -> Result<(), Stop> {
+    let declaration = matched(
+        &case,
+        &[
+            OutcomeCode::RequestForScreening,
+            OutcomeCode::ControlOnArrival,
+        ],
+    )
+    .await?;
+    let (id, asking, first) = file(&case, &declaration).await?;
+    expect_code(
+        &first,
+        OutcomeCode::RequestForScreening,
+        "screening and control indicators match",
+    )?;
+    let answer = response(
+        &case,
+        &asking,
+        &first.referral_id,
+        "",
+        ScreeningResult::Clear,
+    );
+    accepted(&case, &answer, "the CLEAR screening result").await?;
+    let (_, second) = nth_outcome(&case, &id, 2).await?;
+    expect_code(
+        &second,
+        OutcomeCode::ControlOnArrival,
+        "after screening CLEAR, the control indicator still matches",
+    )?;
+    if second.mrn != first.mrn {
+        return fail(format!(
+            "second outcome MRN {:?}, first {:?}",
+            second.mrn, first.mrn
+        ));
+    }
+    Ok(())
+}
+
+pub(super) async fn screening_not_clear(case: Case) -> Result<(), Stop> {
+    let declaration = matched(&case, &[OutcomeCode::RequestForScreening]).await?;
+    let (id, asking, first) = file(&case, &declaration).await?;
+    expect_code(
+        &first,
+        OutcomeCode::RequestForScreening,
+        "a screening indicator matches",
+    )?;
+    let answer = response(
+        &case,
+        &asking,
+        &first.referral_id,
+        "",
+        ScreeningResult::NotClear,
+    );
+    accepted(&case, &answer, "the NOT_CLEAR screening result").await?;
+    let (_, second) = nth_outcome(&case, &id, 2).await?;
+    expect_code(&second, OutcomeCode::DoNotLoad, "after screening NOT_CLEAR")?;
+    Ok(())
+}
+
+pub(super) async fn referral_answered_twice(case: Case) -> Result<(), Stop> {
+    let declaration = matched(&case, &[OutcomeCode::RequestForInformation]).await?;
+    let (id, asking, first) = file(&case, &declaration).await?;
+    expect_code(
+        &first,
+        OutcomeCode::RequestForInformation,
+        "an RFI indicator matches",
+    )?;
+    let answer = response(
+        &case,
+        &asking,
+        &first.referral_id,
+        "Commercial invoice attached.",
+        ScreeningResult::Unspecified,
+    );
+    accepted(&case, &answer, "the first answer").await?;
+    nth_outcome(&case, &id, 2).await?;
+    let again = response(
+        &case,
+        &asking,
+        &first.referral_id,
+        "Once more.",
+        ScreeningResult::Unspecified,
+    );
+    case.expect_refused(
+        send(&case, &again).await,
+        Code::FailedPrecondition,
+        "REFERRAL_NOT_OPEN",
+    )?;
+    Ok(())
+}
+
+pub(super) async fn unknown_referral(case: Case) -> Result<(), Stop> {
+    let declaration = matched(&case, &[OutcomeCode::RequestForInformation]).await?;
+    let (_, asking, first) = file(&case, &declaration).await?;
+    expect_code(
+        &first,
+        OutcomeCode::RequestForInformation,
+        "an RFI indicator matches",
+    )?;
+    let wrong = response(
+        &case,
+        &asking,
+        &format!("{}-X", first.referral_id),
+        "Invoice attached.",
+        ScreeningResult::Unspecified,
+    );
+    case.expect_refused(
+        send(&case, &wrong).await,
+        Code::FailedPrecondition,
+        "UNKNOWN_REFERRAL",
+    )?;
+    Ok(())
+}
+
+pub(super) async fn amendment_reassessed(case: Case) -> Result<(), Stop> {
+    let declaration = case.declaration();
+    let (id, _, first) = file(&case, &declaration).await?;
+    let mut amended = declaration.clone();
+    amended.gross_mass_g += 250;
+    accepted(&case, &amendment(&case, &id, &amended), "the amendment").await?;
+    let (envelope, second) = nth_outcome(&case, &id, 2).await?;
+    if envelope.header.as_ref().map(|h| h.correlation_id.as_str()) != Some(id.as_str()) {
+        return fail("the amendment's outcome does not correlate to the declaration");
+    }
+    if second.mrn != first.mrn {
+        return fail(format!(
+            "amendment outcome MRN {:?}, first {:?}",
+            second.mrn, first.mrn
+        ));
+    }
+    expect_code(
+        &second,
+        OutcomeCode::AssessmentComplete,
+        "the amended declaration matches nothing",
+    )
+}
+
+pub(super) async fn invalidation_state(case: Case) -> Result<(), Stop> {
+    let (id, _, _) = file(&case, &case.declaration()).await?;
+    accepted(&case, &invalidation(&case, &id), "the invalidation").await?;
+    expect_state(&case, &id, DeclarationState::Invalidated).await?;
+    Ok(())
+}
+
+pub(super) async fn closed_after_invalidation(case: Case) -> Result<(), Stop> {
+    let declaration = case.declaration();
+    let (id, _, _) = file(&case, &declaration).await?;
+    accepted(&case, &invalidation(&case, &id), "the invalidation").await?;
+    let mut amended = declaration.clone();
+    amended.gross_mass_g += 1;
+    case.expect_refused(
+        send(&case, &amendment(&case, &id, &amended)).await,
+        Code::FailedPrecondition,
+        "DECLARATION_CLOSED",
+    )
+    .map_err(|s| prefix("an amendment after invalidation", s))?;
+    case.expect_refused(
+        send(&case, &invalidation(&case, &id)).await,
+        Code::FailedPrecondition,
+        "DECLARATION_CLOSED",
+    )
+    .map_err(|s| prefix("a second invalidation", s))?;
+    Ok(())
+}
+
+fn prefix(what: &str, stop: Stop) -> Stop {
+    match stop {
+        Stop::Fail(why) => Stop::Fail(format!("{what}: {why}")),
+        other => other,
+    }
+}
+
+pub(super) async fn closed_after_do_not_load(case: Case) -> Result<(), Stop> {
+    let declaration = matched(&case, &[OutcomeCode::DoNotLoad]).await?;
+    let (id, _, first) = file(&case, &declaration).await?;
+    expect_code(
+        &first,
+        OutcomeCode::DoNotLoad,
+        "a DO_NOT_LOAD indicator matches",
+    )?;
+    let mut amended = declaration.clone();
+    amended.gross_mass_g += 1;
+    case.expect_refused(
+        send(&case, &amendment(&case, &id, &amended)).await,
+        Code::FailedPrecondition,
+        "DECLARATION_CLOSED",
+    )
+    .map_err(|s| prefix("an amendment after DO_NOT_LOAD", s))?;
+    Ok(())
+}
+
+pub(super) async fn unknown_declaration(case: Case) -> Result<(), Stop> {
+    let unknown = uuid::Uuid::now_v7().hyphenated().to_string();
+    let envelope = amendment(&case, &unknown, &case.declaration());
+    case.expect_refused(
+        send(&case, &envelope).await,
+        Code::FailedPrecondition,
+        "UNKNOWN_DECLARATION",
+    )?;
+    Ok(())
+}
+
+pub(super) async fn version_replaces(case: Case) -> Result<(), Stop> {
+    let declaration = case.declaration();
+    let seller = seller_of(&declaration);
+    let indicator_id = case.publish(OutcomeCode::DoNotLoad, &seller).await?;
+    case.publish_version(&indicator_id, 2, OutcomeCode::ControlOnArrival, &seller)
+        .await?;
+    let (_, _, outcome) = file(&case, &declaration).await?;
+    expect_code(
+        &outcome,
+        OutcomeCode::ControlOnArrival,
+        "version 2 (CONTROL_ON_ARRIVAL) replaced version 1 (DO_NOT_LOAD)",
+    )
+}
+
+pub(super) async fn revocation(case: Case) -> Result<(), Stop> {
+    let declaration = case.declaration();
+    let indicator_id = case
+        .publish(OutcomeCode::DoNotLoad, &seller_of(&declaration))
+        .await?;
+    case.revoke(&indicator_id).await?;
+    let (_, _, outcome) = file(&case, &declaration).await?;
+    expect_code(
+        &outcome,
+        OutcomeCode::AssessmentComplete,
+        "the only matching indicator was revoked",
+    )
+}
