@@ -575,10 +575,12 @@ fn faults() -> Vec<(&'static str, Fault)> {
         ),
         (
             "ADM-09",
-            Fault {
-                trust_header_sender: true,
-                ..Fault::default()
-            },
+            // Judges the recipient before the sender.
+            Fault::answers_instead(
+                "SENDER_MISMATCH",
+                (Code::InvalidArgument, "UNKNOWN_RECIPIENT"),
+                |e| header_of(e).recipient != TARGET,
+            ),
         ),
         ("ADM-10", Fault::accepts("UNKNOWN_RECIPIENT")),
         (

@@ -52,6 +52,15 @@ pub enum Stop {
     Skip(String),
 }
 
+/// An envelope's message id ("" without a header).
+pub fn message_id(envelope: &Envelope) -> String {
+    envelope
+        .header
+        .as_ref()
+        .map(|h| h.message_id.clone())
+        .unwrap_or_default()
+}
+
 /// Shorthand for a failed check.
 pub fn fail<T>(reason: impl Into<String>) -> Result<T, Stop> {
     Err(Stop::Fail(reason.into()))

@@ -132,12 +132,23 @@ pub(super) async fn digest_length(case: Case) -> Result<(), Stop> {
 
 pub(super) async fn payload_over_limit(case: Case) -> Result<(), Stop> {
     let mut d = draft(&case);
-    // Valid protobuf (field 15, length-delimited), so only the size is wrong.
+    // Valid protobuf (an unknown field 15, length-delimited, which decoders skip), so only
+    // the size is wrong.
     let limit = case.kit().max_payload_bytes;
     let mut payload = case.declaration().encode_to_vec();
-    let filler = (limit + 1).saturating_sub(payload.len() + 6);
+    let room = (limit + 1).saturating_sub(payload.len() + 1);
+    let filler = (1..=10)
+        .map(|len| room.saturating_sub(len))
+        .find(|&filler| prost::encoding::encoded_len_varint(filler as u64) + filler == room)
+        .ok_or_else(|| Stop::Skip(format!("cannot pad a declaration to {} bytes", limit + 1)))?;
     prost::encoding::bytes::encode(15, &vec![b'x'; filler], &mut payload);
-    payload.resize(limit + 1, 0);
+    if payload.len() != limit + 1 {
+        return Err(Stop::Skip(format!(
+            "padded payload is {} bytes, not {}",
+            payload.len(),
+            limit + 1
+        )));
+    }
     d.payload = Bytes::from(payload);
     refused(&case, sign(&case, d), Code::InvalidArgument, "MALFORMED").await
 }

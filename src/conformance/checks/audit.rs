@@ -40,6 +40,14 @@ pub(super) async fn consistency(case: Case) -> Result<(), Stop> {
     case.file(&case.declaration()).await?;
     case.file(&case.declaration()).await?;
     let later = head(&case).await?;
+    verify_tree_head(&later, &case.kit().target, case.partner().trust())
+        .or_else(|problem| fail(format!("later tree head: {problem}")))?;
+    if later.tree_size <= earlier.tree_size {
+        return fail(format!(
+            "the log did not grow: size {} after three more declarations, {} before",
+            later.tree_size, earlier.tree_size
+        ));
+    }
     case.partner()
         .check_extends(&earlier, &later)
         .await
@@ -67,7 +75,7 @@ pub(super) async fn inclusion_out_of_range(case: Case) -> Result<(), Stop> {
         (
             InclusionProofRequest {
                 leaf_index: 0,
-                tree_size: size + 1_000_000,
+                tree_size: size.saturating_add(1_000_000),
             },
             Code::OutOfRange,
             "TREE_SIZE_BEYOND_LOG",

@@ -2,7 +2,7 @@
 //! invalidation and the closing rules. Indicators are published by the profile's internal
 //! participant, TLP RED, matching only this check's seller id.
 
-use crate::conformance::kit::{describe, fail, Case, Stop};
+use crate::conformance::kit::{describe, fail, message_id as id_of, Case, Stop};
 use crate::proto::v1::{
     AdvanceDeclaration, DeclarationState, Envelope, Invalidation, MessageType, Outcome,
     OutcomeCode, Receipt, ReferralResponse, ScreeningResult, StatusResponse,
@@ -10,14 +10,6 @@ use crate::proto::v1::{
 use bytes::Bytes;
 use prost::Message;
 use tonic::Code;
-
-fn id_of(envelope: &Envelope) -> String {
-    envelope
-        .header
-        .as_ref()
-        .map(|h| h.message_id.clone())
-        .unwrap_or_default()
-}
 
 fn seller_of(declaration: &AdvanceDeclaration) -> String {
     declaration
@@ -171,6 +163,28 @@ fn invalidation(case: &Case, declaration_id: &str) -> Envelope {
     )
 }
 
+/// Sends the answer to a referral and requires the declaration's second outcome to be
+/// `code`, under the first outcome's MRN.
+async fn reassessed(
+    case: &Case,
+    declaration_id: &str,
+    first: &Outcome,
+    answer: &Envelope,
+    code: OutcomeCode,
+    after: &str,
+) -> Result<(), Stop> {
+    accepted(case, answer, &format!("the answer ({after})")).await?;
+    let (_, second) = nth_outcome(case, declaration_id, 2).await?;
+    expect_code(&second, code, &format!("after {after}"))?;
+    if second.mrn != first.mrn {
+        return fail(format!(
+            "second outcome MRN {:?}, first {:?}",
+            second.mrn, first.mrn
+        ));
+    }
+    Ok(())
+}
+
 /// A declaration whose seller matches indicators with `actions`, published first.
 async fn matched(case: &Case, actions: &[OutcomeCode]) -> Result<AdvanceDeclaration, Stop> {
     let declaration = case.declaration();
@@ -303,19 +317,15 @@ pub(super) async fn rfi_answered(case: Case) -> Result<(), Stop> {
         "Invoice and product sheet attached; goods are genuine.",
         ScreeningResult::Unspecified,
     );
-    accepted(&case, &answer, "the answer to the RFI").await?;
-    let (_, second) = nth_outcome(&case, &id, 2).await?;
-    expect_code(
-        &second,
+    reassessed(
+        &case,
+        &id,
+        &first,
+        &answer,
         OutcomeCode::AssessmentComplete,
-        "after the RFI was answered",
-    )?;
-    if second.mrn != first.mrn {
-        return fail(format!(
-            "second outcome MRN {:?}, first {:?}",
-            second.mrn, first.mrn
-        ));
-    }
+        "the RFI was answered",
+    )
+    .await?;
     expect_state(&case, &id, DeclarationState::Cleared).await?;
     Ok(())
 }
@@ -342,20 +352,15 @@ pub(super) async fn screening_clear(case: Case) -> Result<(), Stop> {
         "",
         ScreeningResult::Clear,
     );
-    accepted(&case, &answer, "the CLEAR screening result").await?;
-    let (_, second) = nth_outcome(&case, &id, 2).await?;
-    expect_code(
-        &second,
+    reassessed(
+        &case,
+        &id,
+        &first,
+        &answer,
         OutcomeCode::ControlOnArrival,
-        "after screening CLEAR, the control indicator still matches",
-    )?;
-    if second.mrn != first.mrn {
-        return fail(format!(
-            "second outcome MRN {:?}, first {:?}",
-            second.mrn, first.mrn
-        ));
-    }
-    Ok(())
+        "screening CLEAR; the control indicator still matches",
+    )
+    .await
 }
 
 pub(super) async fn screening_not_clear(case: Case) -> Result<(), Stop> {
@@ -373,10 +378,15 @@ pub(super) async fn screening_not_clear(case: Case) -> Result<(), Stop> {
         "",
         ScreeningResult::NotClear,
     );
-    accepted(&case, &answer, "the NOT_CLEAR screening result").await?;
-    let (_, second) = nth_outcome(&case, &id, 2).await?;
-    expect_code(&second, OutcomeCode::DoNotLoad, "after screening NOT_CLEAR")?;
-    Ok(())
+    reassessed(
+        &case,
+        &id,
+        &first,
+        &answer,
+        OutcomeCode::DoNotLoad,
+        "screening NOT_CLEAR",
+    )
+    .await
 }
 
 pub(super) async fn referral_answered_twice(case: Case) -> Result<(), Stop> {
@@ -440,10 +450,8 @@ pub(super) async fn amendment_reassessed(case: Case) -> Result<(), Stop> {
     let mut amended = declaration.clone();
     amended.gross_mass_g += 250;
     accepted(&case, &amendment(&case, &id, &amended), "the amendment").await?;
-    let (envelope, second) = nth_outcome(&case, &id, 2).await?;
-    if envelope.header.as_ref().map(|h| h.correlation_id.as_str()) != Some(id.as_str()) {
-        return fail("the amendment's outcome does not correlate to the declaration");
-    }
+    // Outcomes are found by correlation_id, so this one answers the declaration.
+    let (_, second) = nth_outcome(&case, &id, 2).await?;
     if second.mrn != first.mrn {
         return fail(format!(
             "amendment outcome MRN {:?}, first {:?}",

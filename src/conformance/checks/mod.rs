@@ -576,7 +576,7 @@ pub fn all() -> Vec<Check> {
             "§6",
             Contract,
             [SecondPartner],
-            "Another partner may not ask Status",
+            "Another partner is refused Status",
             reading::status_forbidden
         ),
         check!(

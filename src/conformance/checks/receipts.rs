@@ -35,7 +35,12 @@ pub(super) async fn fields(case: Case) -> Result<(), Stop> {
             receipt.disposition
         ));
     }
-    if (receipt.received_at_ms - now_ms()).abs() > CLOCK_TOLERANCE_MS {
+    if receipt
+        .received_at_ms
+        .saturating_sub(now_ms())
+        .saturating_abs()
+        > CLOCK_TOLERANCE_MS
+    {
         return fail(format!(
             "received_at_ms {} is more than 10 minutes from now",
             receipt.received_at_ms

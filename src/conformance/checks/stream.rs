@@ -66,7 +66,14 @@ async fn exchange(case: &Case, frames: Vec<Bytes>, expected: Vec<Expect>) -> Res
             (_, None) => return fail(format!("stream ended after {index} results")),
         }
     }
-    Ok(())
+    match inbound.message().await {
+        Ok(None) => Ok(()),
+        Ok(Some(extra)) => fail(format!("a result beyond one per envelope: {extra:?}")),
+        Err(status) => fail(format!(
+            "stream failed after the last result: {}",
+            describe(&status)
+        )),
+    }
 }
 
 fn at(index: usize, stop: Stop) -> Stop {
