@@ -623,6 +623,16 @@ impl Case {
         }
     }
 
+    /// Files a declaration that matches nothing and waits for its outcome. Deliveries to
+    /// the partner are in seq order, so whatever the gateway issued to it before that
+    /// declaration was answered has been delivered once this returns: the point after
+    /// which a check may say an outcome was the only one.
+    pub async fn settle(&self) -> Result<(), Stop> {
+        let (marker, _) = self.file(&self.declaration()).await?;
+        self.outcomes(&message_id(&marker), 1).await?;
+        Ok(())
+    }
+
     fn delivered_outcomes(&self, declaration_id: &str) -> Result<Vec<(Envelope, Outcome)>, Stop> {
         let envelopes: Vec<Envelope> = self
             .kit

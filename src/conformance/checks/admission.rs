@@ -521,6 +521,13 @@ pub(super) async fn rejection_stores_nothing(case: Case) -> Result<(), Stop> {
         "PAYLOAD_DIGEST_MISMATCH",
     )
     .await?;
+    // Nothing of it may be on file: a Status of its id is refused.
+    let refused_id = crate::conformance::kit::message_id(&valid);
+    if let Ok(found) = case.status_as(case.partner(), &refused_id).await {
+        return fail(format!(
+            "the refused declaration {refused_id} is on file: {found:?}"
+        ));
+    }
     // The same message id and LRN, now intact: nothing of the refused one may stand in the way.
     match case.submit(valid.clone()).await {
         Ok(receipt) => {

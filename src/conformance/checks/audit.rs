@@ -164,35 +164,69 @@ pub(super) async fn health_per_service(case: Case) -> Result<(), Stop> {
     serving(&case, "aedgate.v1.Audit").await
 }
 
-pub(super) async fn reflection(case: Case) -> Result<(), Stop> {
-    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-    use tonic_reflection::pb::v1::ServerReflectionRequest;
-    let request = ServerReflectionRequest {
+/// The services a reflection endpoint lists: `grpc.reflection.v1`, or `v1alpha` on a
+/// server that offers only the older version (§6 says "server reflection", not which).
+async fn reflected_services(case: &Case) -> Result<Vec<String>, Stop> {
+    use tonic_reflection::pb::{v1, v1alpha};
+    let channel = case.partner().channel();
+    let request = v1::ServerReflectionRequest {
         host: String::new(),
-        message_request: Some(MessageRequest::ListServices(String::new())),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
     };
-    let mut responses = ServerReflectionClient::new(case.partner().channel())
+    match v1::server_reflection_client::ServerReflectionClient::new(channel.clone())
         .server_reflection_info(tokio_stream::iter([request]))
         .await
-        .or_else(|s| {
-            fail(format!(
-                "reflection (grpc.reflection.v1) refused: {}",
-                describe(&s)
-            ))
-        })?
-        .into_inner();
-    let answer = responses
-        .message()
-        .await
-        .or_else(|s| fail(format!("reflection failed: {}", describe(&s))))?;
-    let services: Vec<String> = match answer.and_then(|a| a.message_response) {
-        Some(MessageResponse::ListServicesResponse(list)) => {
-            list.service.into_iter().map(|s| s.name).collect()
+    {
+        Ok(response) => {
+            let answer = response
+                .into_inner()
+                .message()
+                .await
+                .or_else(|s| fail(format!("reflection failed: {}", describe(&s))))?;
+            match answer.and_then(|a| a.message_response) {
+                Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(
+                    list,
+                )) => Ok(list.service.into_iter().map(|s| s.name).collect()),
+                other => fail(format!("reflection answered {other:?} to ListServices")),
+            }
         }
-        other => return fail(format!("reflection answered {other:?} to ListServices")),
-    };
+        Err(status) if status.code() == Code::Unimplemented => {
+            let request = v1alpha::ServerReflectionRequest {
+                host: String::new(),
+                message_request: Some(
+                    v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+                ),
+            };
+            let answer = v1alpha::server_reflection_client::ServerReflectionClient::new(channel)
+                .server_reflection_info(tokio_stream::iter([request]))
+                .await
+                .or_else(|s| {
+                    fail(format!(
+                        "no server reflection (v1 or v1alpha): {}",
+                        describe(&s)
+                    ))
+                })?
+                .into_inner()
+                .message()
+                .await
+                .or_else(|s| fail(format!("reflection failed: {}", describe(&s))))?;
+            match answer.and_then(|a| a.message_response) {
+                Some(
+                    v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(
+                        list,
+                    ),
+                ) => Ok(list.service.into_iter().map(|s| s.name).collect()),
+                other => fail(format!("reflection answered {other:?} to ListServices")),
+            }
+        }
+        Err(status) => fail(format!("reflection refused: {}", describe(&status))),
+    }
+}
+
+pub(super) async fn reflection(case: Case) -> Result<(), Stop> {
+    let services = reflected_services(&case).await?;
     let missing: Vec<_> = [
         "aedgate.v1.Gateway",
         "aedgate.v1.Audit",

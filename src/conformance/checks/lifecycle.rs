@@ -48,6 +48,9 @@ async fn nth_outcome(
     declaration_id: &str,
     n: usize,
 ) -> Result<(Envelope, Outcome), Stop> {
+    case.outcomes(declaration_id, n).await?;
+    // Exactly n: nothing more may follow once a later declaration has been answered.
+    case.settle().await?;
     let mut outcomes = case.outcomes(declaration_id, n).await?;
     if outcomes.len() > n {
         return fail(format!(
@@ -211,6 +214,13 @@ pub(super) async fn no_match(case: Case) -> Result<(), Stop> {
     if outcome.mrn.chars().count() != 18 {
         return fail(format!("MRN {:?} is not 18 characters", outcome.mrn));
     }
+    let (_, _, other) = file(&case, &case.declaration()).await?;
+    if other.mrn == outcome.mrn {
+        return fail(format!(
+            "two declarations got the same MRN {:?}",
+            outcome.mrn
+        ));
+    }
     let found = expect_state(&case, &id, DeclarationState::Cleared).await?;
     if found.mrn != outcome.mrn || found.lrn != declaration.lrn {
         return fail(format!(
@@ -241,8 +251,18 @@ pub(super) async fn request_for_information(case: Case) -> Result<(), Stop> {
         ));
     }
     let visible = format!("{outcome:?}{:?}", envelope.header);
-    if visible.contains(&indicator_id) || visible.contains("Conformance kit indicator") {
-        return fail("the outcome names the indicator that matched");
+    let issuer = case.internal()?.id.clone();
+    for (what, secret) in [
+        ("id", indicator_id.as_str()),
+        ("title", "Conformance kit indicator"),
+        ("rationale", "matches only the kit's test sellers"),
+        ("issuer", issuer.as_str()),
+    ] {
+        if visible.contains(secret) {
+            return fail(format!(
+                "the outcome names the matching indicator's {what} ({secret:?})"
+            ));
+        }
     }
     let found = expect_state(&case, &id, DeclarationState::Referred).await?;
     if found.open_referral_id != outcome.referral_id {

@@ -320,7 +320,7 @@ pub fn all() -> Vec<Check> {
             "§7",
             Contract,
             [],
-            "Required parties and transport fields",
+            "Transport: house_ref, mode and master_ref",
             validation::required_and_transport
         ),
         check!(

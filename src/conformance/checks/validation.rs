@@ -56,7 +56,6 @@ pub(super) async fn party_limits(case: Case) -> Result<(), Stop> {
 
 pub(super) async fn required_and_transport(case: Case) -> Result<(), Stop> {
     let mut declaration = case.declaration();
-    declaration.buyer = None;
     if let Some(transport) = declaration.transport.as_mut() {
         transport.house_ref = String::new();
         transport.mode = 0;
@@ -66,7 +65,6 @@ pub(super) async fn required_and_transport(case: Case) -> Result<(), Stop> {
         &case,
         &declaration,
         &[
-            "buyer",
             "transport.house_ref",
             "transport.mode",
             "transport.master_ref",
