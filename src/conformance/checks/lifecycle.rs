@@ -188,6 +188,19 @@ async fn reassessed(
     Ok(())
 }
 
+/// Files a declaration matched by one indicator with `action` (a referral) and requires
+/// that first outcome; returns the declaration id, the OUTCOME envelope and its payload.
+async fn referred(case: &Case, action: OutcomeCode) -> Result<(String, Envelope, Outcome), Stop> {
+    let declaration = matched(case, &[action]).await?;
+    let (id, asking, first) = file(case, &declaration).await?;
+    expect_code(
+        &first,
+        action,
+        &format!("a {} indicator matches", action.as_str_name()),
+    )?;
+    Ok((id, asking, first))
+}
+
 /// A declaration whose seller matches indicators with `actions`, published first.
 async fn matched(case: &Case, actions: &[OutcomeCode]) -> Result<AdvanceDeclaration, Stop> {
     let declaration = case.declaration();
@@ -275,13 +288,7 @@ pub(super) async fn request_for_information(case: Case) -> Result<(), Stop> {
 }
 
 pub(super) async fn request_for_screening(case: Case) -> Result<(), Stop> {
-    let declaration = matched(&case, &[OutcomeCode::RequestForScreening]).await?;
-    let (id, _, outcome) = file(&case, &declaration).await?;
-    expect_code(
-        &outcome,
-        OutcomeCode::RequestForScreening,
-        "a screening indicator matches",
-    )?;
+    let (id, _, outcome) = referred(&case, OutcomeCode::RequestForScreening).await?;
     if outcome.referral_id.is_empty() {
         return fail("screening outcome names no referral");
     }
@@ -323,13 +330,7 @@ pub(super) async fn severity(case: Case) -> Result<(), Stop> {
 }
 
 pub(super) async fn rfi_answered(case: Case) -> Result<(), Stop> {
-    let declaration = matched(&case, &[OutcomeCode::RequestForInformation]).await?;
-    let (id, asking, first) = file(&case, &declaration).await?;
-    expect_code(
-        &first,
-        OutcomeCode::RequestForInformation,
-        "an RFI indicator matches",
-    )?;
+    let (id, asking, first) = referred(&case, OutcomeCode::RequestForInformation).await?;
     let answer = response(
         &case,
         &asking,
@@ -384,13 +385,7 @@ pub(super) async fn screening_clear(case: Case) -> Result<(), Stop> {
 }
 
 pub(super) async fn screening_not_clear(case: Case) -> Result<(), Stop> {
-    let declaration = matched(&case, &[OutcomeCode::RequestForScreening]).await?;
-    let (id, asking, first) = file(&case, &declaration).await?;
-    expect_code(
-        &first,
-        OutcomeCode::RequestForScreening,
-        "a screening indicator matches",
-    )?;
+    let (id, asking, first) = referred(&case, OutcomeCode::RequestForScreening).await?;
     let answer = response(
         &case,
         &asking,
@@ -410,13 +405,7 @@ pub(super) async fn screening_not_clear(case: Case) -> Result<(), Stop> {
 }
 
 pub(super) async fn referral_answered_twice(case: Case) -> Result<(), Stop> {
-    let declaration = matched(&case, &[OutcomeCode::RequestForInformation]).await?;
-    let (id, asking, first) = file(&case, &declaration).await?;
-    expect_code(
-        &first,
-        OutcomeCode::RequestForInformation,
-        "an RFI indicator matches",
-    )?;
+    let (id, asking, first) = referred(&case, OutcomeCode::RequestForInformation).await?;
     let answer = response(
         &case,
         &asking,
@@ -442,13 +431,7 @@ pub(super) async fn referral_answered_twice(case: Case) -> Result<(), Stop> {
 }
 
 pub(super) async fn unknown_referral(case: Case) -> Result<(), Stop> {
-    let declaration = matched(&case, &[OutcomeCode::RequestForInformation]).await?;
-    let (_, asking, first) = file(&case, &declaration).await?;
-    expect_code(
-        &first,
-        OutcomeCode::RequestForInformation,
-        "an RFI indicator matches",
-    )?;
+    let (_, asking, first) = referred(&case, OutcomeCode::RequestForInformation).await?;
     let wrong = response(
         &case,
         &asking,
