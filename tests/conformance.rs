@@ -1144,3 +1144,37 @@ async fn the_command_selects_checks_writes_json_and_junit_and_exits_by_the_resul
     faulty.shutdown().await.expect("shutdown");
     gateway.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_panics_is_one_failure_and_the_run_goes_on() {
+    let fed = Federation::standard();
+    let gateway = fed.start(TARGET).await;
+    let panicking = conformance::Check {
+        id: "TEST-01",
+        name: "panics",
+        section: "-",
+        basis: conformance::Basis::Contract,
+        needs: &[],
+        run: |_| Box::pin(async { panic!("an answer nobody foresaw") }),
+    };
+    let mut checks = vec![panicking];
+    checks.extend(
+        conformance::checks::all()
+            .into_iter()
+            .filter(|c| c.id == "OPS-01"),
+    );
+    let profile = Profile::load(fed.path()).expect("profile");
+    let report =
+        conformance::run_checks(profile, &gateway.local_addr().to_string(), checks, |_| {})
+            .await
+            .expect("kit connects");
+    assert_eq!(report.results[0].verdict, Verdict::Fail);
+    assert!(
+        report.results[0].reason.contains("panicked"),
+        "{}",
+        report.results[0].reason
+    );
+    assert_eq!(report.results[1].id, "OPS-01");
+    assert_eq!(report.results[1].verdict, Verdict::Pass);
+    gateway.shutdown().await.expect("shutdown");
+}

@@ -128,16 +128,27 @@ pub async fn run(
     profile: Profile,
     target: &str,
     selection: &Selection,
+    progress: impl FnMut(&CheckResult),
+) -> Result<Report, kit::KitError> {
+    let selected = checks::all()
+        .into_iter()
+        .filter(|c| selection.selects(c.id))
+        .collect();
+    run_checks(profile, target, selected, progress).await
+}
+
+/// [`run`] with any list of checks (the kit's own tests run checks of their making).
+pub async fn run_checks(
+    profile: Profile,
+    target: &str,
+    checks: Vec<Check>,
     mut progress: impl FnMut(&CheckResult),
 ) -> Result<Report, kit::KitError> {
     let kit = Kit::connect(profile, target).await?;
     let kit = &kit;
     let started = time::OffsetDateTime::now_utc();
     let mut results = Vec::new();
-    for check in checks::all()
-        .into_iter()
-        .filter(|c| selection.selects(c.id))
-    {
+    for check in checks {
         let result = run_one(kit, &check).await;
         progress(&result);
         results.push(result);
@@ -159,12 +170,18 @@ async fn run_one(kit: &std::sync::Arc<Kit>, check: &Check) -> CheckResult {
         None => {
             let case = kit.case(check.id);
             let cleanup = case.cleanup_handle();
-            let outcome = tokio::time::timeout(CHECK_TIMEOUT, (check.run)(case)).await;
+            // A task of its own, so that even a panic on an answer nobody foresaw is one
+            // failed check, not the end of the run.
+            let task = tokio::spawn((check.run)(case));
+            let abort = task.abort_handle();
+            let outcome = tokio::time::timeout(CHECK_TIMEOUT, task).await;
+            abort.abort(); // a hung check stops here, before the next one starts
             kit.clean_up(&cleanup).await;
             match outcome {
-                Ok(Ok(())) => (Verdict::Pass, String::new()),
-                Ok(Err(Stop::Fail(reason))) => (Verdict::Fail, reason),
-                Ok(Err(Stop::Skip(reason))) => (Verdict::Skip, reason),
+                Ok(Ok(Ok(()))) => (Verdict::Pass, String::new()),
+                Ok(Ok(Err(Stop::Fail(reason)))) => (Verdict::Fail, reason),
+                Ok(Ok(Err(Stop::Skip(reason)))) => (Verdict::Skip, reason),
+                Ok(Err(join)) => (Verdict::Fail, format!("the check itself failed: {join}")),
                 Err(_) => (
                     Verdict::Fail,
                     format!(
