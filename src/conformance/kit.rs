@@ -217,20 +217,25 @@ impl Kit {
             return;
         };
         for indicator_id in ids {
-            let revocation = RiskIndicatorRevocation {
-                indicator_id: indicator_id.clone(),
-                reason: "conformance check finished".into(),
-            };
-            let envelope = internal.seal(
-                MessageType::RiskIndicatorRevocation,
-                Bytes::from(revocation.encode_to_vec()),
-                "",
-            );
+            let envelope = revocation(internal, &indicator_id, "conformance check finished");
             if let Err(error) = internal.grpc().submit(envelope).await {
                 tracing::warn!(%indicator_id, "conformance indicator not revoked: {}", describe(&error));
             }
         }
     }
+}
+
+/// A revocation of one of the kit's indicators, sealed by the internal participant.
+fn revocation(internal: &Participant, indicator_id: &str, reason: &str) -> Envelope {
+    let payload = RiskIndicatorRevocation {
+        indicator_id: indicator_id.to_owned(),
+        reason: reason.to_owned(),
+    };
+    internal.seal(
+        MessageType::RiskIndicatorRevocation,
+        Bytes::from(payload.encode_to_vec()),
+        "",
+    )
 }
 
 /// The highest seq delivered to `partner` so far.
@@ -561,16 +566,7 @@ impl Case {
     /// Revokes an indicator now (rather than when the check ends).
     pub async fn revoke(&self, indicator_id: &str) -> Result<(), Stop> {
         let internal = self.internal()?;
-        let revocation = RiskIndicatorRevocation {
-            indicator_id: indicator_id.to_owned(),
-            reason: "conformance check: revocation".into(),
-        };
-        let envelope = internal.sign(self.draft_from(
-            internal,
-            MessageType::RiskIndicatorRevocation,
-            Bytes::from(revocation.encode_to_vec()),
-            "",
-        ));
+        let envelope = revocation(internal, indicator_id, "conformance check: revocation");
         self.expect_accepted(
             internal,
             &envelope,
