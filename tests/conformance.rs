@@ -72,18 +72,7 @@ impl Forge {
     }
 
     fn resign_receipt(&self, receipt: &Receipt) -> Receipt {
-        sign_receipt(
-            &ReceiptFields {
-                message_id: &receipt.message_id,
-                receiver: &receipt.receiver,
-                received_at_ms: receipt.received_at_ms,
-                envelope_digest: &receipt.envelope_digest,
-                disposition: receipt.disposition,
-                log_index: receipt.log_index,
-            },
-            &self.key,
-            &self.key_id,
-        )
+        sign_receipt(&ReceiptFields::of(receipt), &self.key, &self.key_id)
     }
 
     /// An OUTCOME envelope with its payload changed by `change`, re-sealed.

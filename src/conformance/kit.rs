@@ -61,6 +61,16 @@ pub fn message_id(envelope: &Envelope) -> String {
         .unwrap_or_default()
 }
 
+impl Stop {
+    /// The same stop, a failure's reason preceded by what was being done (`what: why`).
+    pub fn context(self, what: impl std::fmt::Display) -> Self {
+        match self {
+            Stop::Fail(why) => Stop::Fail(format!("{what}: {why}")),
+            other => other,
+        }
+    }
+}
+
 /// Shorthand for a failed check.
 pub fn fail<T>(reason: impl Into<String>) -> Result<T, Stop> {
     Err(Stop::Fail(reason.into()))
@@ -435,12 +445,7 @@ impl Case {
                 &envelope,
                 self.submit(envelope.clone()).await,
             )
-            .map_err(|stop| match stop {
-                Stop::Fail(reason) => {
-                    Stop::Fail(format!("a valid declaration was not accepted: {reason}"))
-                }
-                other => other,
-            })?;
+            .map_err(|stop| stop.context("a valid declaration was not accepted"))?;
         Ok((envelope, receipt))
     }
 
@@ -554,11 +559,8 @@ impl Case {
             &envelope,
             self.submit_as(internal, envelope.clone()).await,
         )
-        .map_err(|stop| match stop {
-            Stop::Fail(reason) => Stop::Fail(format!(
-                "the internal participant's risk indicator was not accepted: {reason}"
-            )),
-            other => other,
+        .map_err(|stop| {
+            stop.context("the internal participant's risk indicator was not accepted")
         })?;
         Ok(())
     }
@@ -572,10 +574,7 @@ impl Case {
             &envelope,
             self.submit_as(internal, envelope.clone()).await,
         )
-        .map_err(|stop| match stop {
-            Stop::Fail(reason) => Stop::Fail(format!("the revocation was not accepted: {reason}")),
-            other => other,
-        })?;
+        .map_err(|stop| stop.context("the revocation was not accepted"))?;
         if let Ok(mut ids) = self.indicators.lock() {
             ids.retain(|i| i != indicator_id);
         }

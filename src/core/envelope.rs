@@ -104,16 +104,23 @@ pub fn receipt_signing_input(fields: &ReceiptFields<'_>) -> Vec<u8> {
     out
 }
 
+impl<'a> ReceiptFields<'a> {
+    /// The signed fields of a `Receipt` message as it stands (its signature aside).
+    pub fn of(receipt: &'a Receipt) -> Self {
+        ReceiptFields {
+            message_id: &receipt.message_id,
+            receiver: &receipt.receiver,
+            received_at_ms: receipt.received_at_ms,
+            envelope_digest: &receipt.envelope_digest,
+            disposition: receipt.disposition,
+            log_index: receipt.log_index,
+        }
+    }
+}
+
 /// The receipt signing input of a received `Receipt` message.
 pub fn receipt_signing_input_of(receipt: &Receipt) -> Vec<u8> {
-    receipt_signing_input(&ReceiptFields {
-        message_id: &receipt.message_id,
-        receiver: &receipt.receiver,
-        received_at_ms: receipt.received_at_ms,
-        envelope_digest: &receipt.envelope_digest,
-        disposition: receipt.disposition,
-        log_index: receipt.log_index,
-    })
+    receipt_signing_input(&ReceiptFields::of(receipt))
 }
 
 /// Builds and signs a receipt.

@@ -419,10 +419,7 @@ pub(super) async fn partner_sends_administration_types(case: Case) -> Result<(),
             Code::PermissionDenied,
             "NOT_AUTHORIZED",
         )
-        .map_err(|stop| match stop {
-            Stop::Fail(why) => Stop::Fail(format!("{}: {why}", message_type.as_str_name())),
-            other => other,
-        })?;
+        .map_err(|stop| stop.context(message_type.as_str_name()))?;
     }
     Ok(())
 }
@@ -532,12 +529,7 @@ pub(super) async fn rejection_stores_nothing(case: Case) -> Result<(), Stop> {
     match case.submit(valid.clone()).await {
         Ok(receipt) => {
             case.expect_accepted(case.partner(), &valid, Ok(receipt))
-                .map_err(|stop| match stop {
-                    Stop::Fail(why) => Stop::Fail(format!(
-                        "after the refusal, the intact envelope with the same id: {why}"
-                    )),
-                    other => other,
-                })?;
+                .map_err(|stop| stop.context("after the refusal, the intact envelope with the same id"))?;
             Ok(())
         }
         Err(status) => fail(format!(

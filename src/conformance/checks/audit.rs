@@ -84,10 +84,7 @@ pub(super) async fn inclusion_out_of_range(case: Case) -> Result<(), Stop> {
         let what = format!("leaf {} of size {}", request.leaf_index, request.tree_size);
         match audit.inclusion_proof(request).await {
             Ok(_) => return fail(format!("a proof for {what} (the log has {size} leaves)")),
-            Err(status) => check_status(status, code, reason).map_err(|s| match s {
-                Stop::Fail(why) => Stop::Fail(format!("{what}: {why}")),
-                other => other,
-            })?,
+            Err(status) => check_status(status, code, reason).map_err(|stop| stop.context(what))?,
         };
     }
     Ok(())
@@ -121,10 +118,8 @@ pub(super) async fn consistency_out_of_range(case: Case) -> Result<(), Stop> {
                     "a proof from {first} to {second} (the log has {size} leaves)"
                 ))
             }
-            Err(status) => check_status(status, code, reason).map_err(|s| match s {
-                Stop::Fail(why) => Stop::Fail(format!("from {first} to {second}: {why}")),
-                other => other,
-            })?,
+            Err(status) => check_status(status, code, reason)
+                .map_err(|stop| stop.context(format_args!("from {first} to {second}")))?,
         };
     }
     Ok(())

@@ -119,10 +119,7 @@ async fn send(case: &Case, envelope: &Envelope) -> Result<Receipt, tonic::Status
 
 async fn accepted(case: &Case, envelope: &Envelope, what: &str) -> Result<Receipt, Stop> {
     case.expect_accepted(case.partner(), envelope, send(case, envelope).await)
-        .map_err(|stop| match stop {
-            Stop::Fail(why) => Stop::Fail(format!("{what}: {why}")),
-            other => other,
-        })
+        .map_err(|stop| stop.context(what))
 }
 
 fn response(
@@ -486,21 +483,14 @@ pub(super) async fn closed_after_invalidation(case: Case) -> Result<(), Stop> {
         Code::FailedPrecondition,
         "DECLARATION_CLOSED",
     )
-    .map_err(|s| prefix("an amendment after invalidation", s))?;
+    .map_err(|s| s.context("an amendment after invalidation"))?;
     case.expect_refused(
         send(&case, &invalidation(&case, &id)).await,
         Code::FailedPrecondition,
         "DECLARATION_CLOSED",
     )
-    .map_err(|s| prefix("a second invalidation", s))?;
+    .map_err(|s| s.context("a second invalidation"))?;
     Ok(())
-}
-
-fn prefix(what: &str, stop: Stop) -> Stop {
-    match stop {
-        Stop::Fail(why) => Stop::Fail(format!("{what}: {why}")),
-        other => other,
-    }
 }
 
 pub(super) async fn closed_after_do_not_load(case: Case) -> Result<(), Stop> {
@@ -518,7 +508,7 @@ pub(super) async fn closed_after_do_not_load(case: Case) -> Result<(), Stop> {
         Code::FailedPrecondition,
         "DECLARATION_CLOSED",
     )
-    .map_err(|s| prefix("an amendment after DO_NOT_LOAD", s))?;
+    .map_err(|s| s.context("an amendment after DO_NOT_LOAD"))?;
     Ok(())
 }
 

@@ -188,10 +188,7 @@ pub(super) async fn isolation(case: Case) -> Result<(), Stop> {
         &theirs,
         case.submit_as(second, theirs.clone()).await,
     )
-    .map_err(|s| match s {
-        Stop::Fail(why) => Stop::Fail(format!("the second partner's declaration: {why}")),
-        other => other,
-    })?;
+    .map_err(|stop| stop.context("the second partner's declaration"))?;
     let their_id = id_of(&theirs);
     // Their outcome exists before the partner looks: wait for it on their own Fetch.
     await_outcome_on(second, their_stream, &their_id).await?;

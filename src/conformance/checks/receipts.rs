@@ -3,18 +3,25 @@
 use crate::conformance::kit::{describe, fail, Case, Stop};
 use crate::core::envelope::envelope_digest;
 use crate::core::receipt::verify_receipt;
-use crate::proto::v1::Disposition;
+use crate::proto::v1::{Disposition, Envelope, Receipt};
 use crate::store::now_ms;
 
 /// How far the gateway's clock may be from the kit's before a receipt time is implausible.
 const CLOCK_TOLERANCE_MS: i64 = 600_000;
 
-pub(super) async fn fields(case: Case) -> Result<(), Stop> {
+/// A valid declaration and the gateway's receipt for it, not yet judged: each check here
+/// looks at one property of it.
+async fn submitted(case: &Case) -> Result<(Envelope, Receipt), Stop> {
     let envelope = case.seal_declaration(&case.declaration());
     let receipt = case
         .submit(envelope.clone())
         .await
         .or_else(|s| fail(format!("a valid declaration was refused: {}", describe(&s))))?;
+    Ok((envelope, receipt))
+}
+
+pub(super) async fn fields(case: Case) -> Result<(), Stop> {
+    let (envelope, receipt) = submitted(&case).await?;
     let header = envelope.header.unwrap_or_default();
     if receipt.message_id != header.message_id {
         return fail(format!(
@@ -50,11 +57,7 @@ pub(super) async fn fields(case: Case) -> Result<(), Stop> {
 }
 
 pub(super) async fn digest(case: Case) -> Result<(), Stop> {
-    let envelope = case.seal_declaration(&case.declaration());
-    let receipt = case
-        .submit(envelope.clone())
-        .await
-        .or_else(|s| fail(format!("a valid declaration was refused: {}", describe(&s))))?;
+    let (envelope, receipt) = submitted(&case).await?;
     let expected = envelope_digest(&envelope.header.unwrap_or_default());
     if receipt.envelope_digest[..] != expected[..] {
         return fail(format!(
@@ -67,11 +70,7 @@ pub(super) async fn digest(case: Case) -> Result<(), Stop> {
 }
 
 pub(super) async fn signature(case: Case) -> Result<(), Stop> {
-    let envelope = case.seal_declaration(&case.declaration());
-    let receipt = case
-        .submit(envelope.clone())
-        .await
-        .or_else(|s| fail(format!("a valid declaration was refused: {}", describe(&s))))?;
+    let (_, receipt) = submitted(&case).await?;
     // Verified over the receipt's own fields, so that only the signature is judged here.
     verify_receipt(
         &receipt,

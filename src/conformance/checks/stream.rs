@@ -45,11 +45,11 @@ async fn exchange(case: &Case, frames: Vec<Bytes>, expected: Vec<Expect>) -> Res
         match (expect, result) {
             (Expect::Receipt(envelope), Some(submit_result::Result::Receipt(receipt))) => {
                 case.expect_accepted(case.partner(), &envelope, Ok(receipt))
-                    .map_err(|stop| at(index, stop))?;
+                    .map_err(|stop| stop.context(format_args!("result {index}")))?;
             }
             (Expect::Refusal(code, reason), Some(submit_result::Result::Error(status))) => {
                 check_status(status_from_rpc(status), code, reason)
-                    .map_err(|stop| at(index, stop))?;
+                    .map_err(|stop| stop.context(format_args!("result {index}")))?;
             }
             (Expect::Receipt(_), Some(submit_result::Result::Error(status))) => {
                 return fail(format!(
@@ -73,13 +73,6 @@ async fn exchange(case: &Case, frames: Vec<Bytes>, expected: Vec<Expect>) -> Res
             "stream failed after the last result: {}",
             describe(&status)
         )),
-    }
-}
-
-fn at(index: usize, stop: Stop) -> Stop {
-    match stop {
-        Stop::Fail(why) => Stop::Fail(format!("result {index}: {why}")),
-        other => other,
     }
 }
 
