@@ -10,6 +10,7 @@ pub mod codes;
 pub mod crypto;
 pub mod envelope;
 pub mod ids;
+pub mod ledger;
 pub mod lifecycle;
 pub mod merkle;
 pub mod receipt;

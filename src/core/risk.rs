@@ -139,6 +139,9 @@ pub enum IndexError {
         indicator_id: String,
         /// The administration that offered the replacement.
         issuer: String,
+        /// The administration whose indicator is in force: for a refusal to its own
+        /// participants, never for one sent to a peer.
+        in_force_issuer: String,
     },
 }
 
@@ -225,31 +228,41 @@ impl RiskIndex {
         &mut self,
         record: IndicatorRecord,
     ) -> Result<Option<IndicatorRecord>, IndexError> {
-        let id = record.indicator.indicator_id.as_str();
-        let Some(&slot) = self.by_id.get(id) else {
+        self.check_replacement(&record)?;
+        let Some(&slot) = self.by_id.get(record.indicator.indicator_id.as_str()) else {
             self.insert(record);
             return Ok(None);
         };
-        if let Some(existing) = self.slot(slot) {
-            if existing.record.issuer != record.issuer {
-                return Err(IndexError::NotIssuer {
-                    indicator_id: id.to_owned(),
-                    issuer: record.issuer,
-                });
-            }
-            let in_force = existing.record.indicator.version;
-            let offered = record.indicator.version;
-            if offered <= in_force {
-                return Err(IndexError::StaleVersion {
-                    indicator_id: id.to_owned(),
-                    in_force,
-                    offered,
-                });
-            }
-        }
         let replaced = self.remove_slot(slot);
         self.insert(record);
         Ok(replaced)
+    }
+
+    /// Whether `record` may come into force: new, or a higher version from the issuer of
+    /// the one in force. The ledger asks before it accepts an indicator, so that its
+    /// refusal and the index's rule are one rule.
+    pub fn check_replacement(&self, record: &IndicatorRecord) -> Result<(), IndexError> {
+        let id = record.indicator.indicator_id.as_str();
+        let Some(existing) = self.by_id.get(id).and_then(|&slot| self.slot(slot)) else {
+            return Ok(());
+        };
+        if existing.record.issuer != record.issuer {
+            return Err(IndexError::NotIssuer {
+                indicator_id: id.to_owned(),
+                issuer: record.issuer.clone(),
+                in_force_issuer: existing.record.issuer.clone(),
+            });
+        }
+        let in_force = existing.record.indicator.version;
+        let offered = record.indicator.version;
+        if offered <= in_force {
+            return Err(IndexError::StaleVersion {
+                indicator_id: id.to_owned(),
+                in_force,
+                offered,
+            });
+        }
+        Ok(())
     }
 
     /// Removes an indicator (revocation): it stops matching at once. Returns it, or `None`
@@ -2469,7 +2482,8 @@ mod tests {
             error,
             Err(IndexError::NotIssuer {
                 indicator_id: "NL:42".into(),
-                issuer: "adm/BE".into()
+                issuer: "adm/BE".into(),
+                in_force_issuer: v2.issuer.clone(),
             })
         );
         assert_eq!(index.get("NL:42"), Some(&v2), "unchanged");

@@ -17,6 +17,7 @@
 //! the writer's state.
 
 use super::{StoreError, Tx};
+use crate::core::ledger::KnownEnvelope;
 use crate::core::merkle::Hash;
 use bytes::Bytes;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
@@ -267,14 +268,6 @@ impl PendingRows {
     }
 }
 
-/// An envelope already in the log: what a byte-identical resend's DUPLICATE receipt repeats.
-#[derive(Clone, Debug)]
-pub(super) struct KnownEnvelope {
-    pub digest: Vec<u8>,
-    pub received_at_ms: i64,
-    pub log_index: i64,
-}
-
 /// What the group's duplicate and LRN checks need to know: the stored envelopes and
 /// declarations its jobs could collide with, and everything the group itself added.
 #[derive(Default)]
@@ -315,7 +308,8 @@ impl GroupLedger {
                     KnownEnvelope {
                         digest: row.try_get("envelope_digest")?,
                         received_at_ms: row.try_get("received_at_ms")?,
-                        log_index: row.try_get("log_index")?,
+                        log_index: u64::try_from(row.try_get::<i64, _>("log_index")?)
+                            .map_err(|_| StoreError::Corrupt("negative log_index".into()))?,
                     },
                 );
             }

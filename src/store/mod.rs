@@ -18,16 +18,18 @@
 use crate::core::admission::{Admitted, AdmittedPayload};
 use crate::core::crypto::Signer;
 use crate::core::envelope::{envelope_digest, seal, Draft};
-use crate::core::ids::parent_administration;
-use crate::core::lifecycle::{self, ReferralKind, ReferralVerdict};
+use crate::core::ledger::{
+    self, DeclarationRecord, Effect, Facts, KnownEnvelope, ReferralRecord, ReferralStatus, Route,
+    Verdict,
+};
+use crate::core::lifecycle::ReferralKind;
 use crate::core::merkle::{self, Frontier, Hash, ProofError};
-use crate::core::rejection::{FieldViolation, Rejection};
-use crate::core::risk::{IndicatorRecord, RiskIndex};
+use crate::core::rejection::Rejection;
+use crate::core::risk::{IndexError, IndicatorRecord, RiskIndex};
 use crate::core::sharing::{forwarding_target, indicator_routes};
 use crate::core::trust::TrustList;
 use crate::proto::v1::{
-    AdvanceDeclaration, DeclarationState, Disposition, Envelope, Header, MessageType, Outcome,
-    OutcomeCode, RiskIndicator, RiskIndicatorRevocation,
+    AdvanceDeclaration, DeclarationState, Disposition, Envelope, Header, OutcomeCode, RiskIndicator,
 };
 use bytes::Bytes;
 use prost::Message;
@@ -35,7 +37,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Connection, Row, SqliteConnection};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,9 +47,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 mod batch;
 mod outbox;
 mod verify;
-use batch::{
-    DeclarationRow, DeliveryRow, EnvelopeRow, GroupLedger, KnownEnvelope, PendingRows, ReferralRow,
-};
+use batch::{DeclarationRow, DeliveryRow, EnvelopeRow, GroupLedger, PendingRows, ReferralRow};
 pub use outbox::{OutboxEntry, OutboxState, PendingDelivery};
 pub use verify::{verify_store, ExpectedHead, LogVerdict};
 
@@ -82,6 +82,14 @@ pub enum StoreError {
     /// An audit proof was asked for sizes or indices the log cannot answer.
     #[error(transparent)]
     Proof(#[from] ProofError),
+    /// The risk index refused an indicator the ledger had decided to accept: the decision
+    /// and the index disagree, a defect; the group is rolled back.
+    #[error("the risk index refused a decided indicator: {0}")]
+    Index(#[from] IndexError),
+    /// Effects the ledger returned break its own contract: a defect; the group is rolled
+    /// back.
+    #[error("ledger defect: {0}")]
+    Ledger(&'static str),
 }
 
 /// An envelope in the writer's queue; [`PendingAppend::wait`] returns once it is committed
@@ -334,7 +342,7 @@ impl Store {
             sqlx::query(statement).execute(&mut conn).await?;
         }
         let state = WriterState::load(&mut conn, issuer).await?;
-        let log_size = to_u64(state.next_index, "log size")?;
+        let log_size = state.next_index;
         let (head_tx, head) = watch::channel(state.head());
         let readers = SqlitePoolOptions::new()
             .max_connections(4)
@@ -696,14 +704,12 @@ fn stored_envelope(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEnvelope, Stor
 struct WriterState {
     issuer: Issuer,
     country: String,
-    next_index: i64,
-    declarations: i64,
+    next_index: u64,
+    declarations: u64,
     last_seq: HashMap<String, i64>,
     risk: RiskIndex,
     /// The Merkle log's right edge, advanced by every append of the group in progress.
     frontier: Frontier,
-    /// The trust list of the job in progress.
-    trust: Option<Arc<TrustList>>,
     /// Whether the group in progress queued messages for peers.
     outbox_added: bool,
     /// Rows the group in progress decided on, written just before its commit.
@@ -721,6 +727,7 @@ impl WriterState {
         let declarations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM declarations")
             .fetch_one(&mut *conn)
             .await?;
+        let declarations = to_u64(declarations, "declaration count")?;
         let mut risk = RiskIndex::new();
         for row in sqlx::query("SELECT indicator, issuer FROM indicators WHERE revoked = 0")
             .fetch_all(&mut *conn)
@@ -735,7 +742,8 @@ impl WriterState {
             })
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         }
-        let frontier = load_frontier(conn, to_u64(next_index, "log size")?).await?;
+        let next_index = to_u64(next_index, "log size")?;
+        let frontier = load_frontier(conn, next_index).await?;
         let country = issuer
             .participant
             .split('/')
@@ -750,7 +758,6 @@ impl WriterState {
             last_seq: HashMap::new(),
             risk,
             frontier,
-            trust: None,
             outbox_added: false,
             pending: PendingRows::default(),
             ledger: GroupLedger::default(),
@@ -883,9 +890,7 @@ async fn writer_task(
                 if std::mem::take(&mut state.outbox_added) {
                     published.outbox.send_modify(|n| *n += 1);
                 }
-                published
-                    .size
-                    .send_replace(u64::try_from(state.next_index).unwrap_or(0));
+                published.size.send_replace(state.next_index);
                 for (job, decision) in group.drain(..).zip(decisions) {
                     // A caller that went away still had its envelope stored; a resend gets
                     // DUPLICATE with the same log index.
@@ -942,8 +947,7 @@ async fn commit_group(
     state.ledger = GroupLedger::prefetch(&mut tx, &message_ids, &lrns).await?;
     let mut decisions = Vec::with_capacity(group.len());
     for job in group {
-        state.trust = Some(job.trust.clone());
-        decisions.push(process(&mut tx, state, &job.admitted, now).await?);
+        decisions.push(process(&mut tx, state, &job.admitted, &job.trust, now).await?);
     }
     state.pending.flush(&mut tx).await?;
     state.ledger = GroupLedger::default();
@@ -953,89 +957,74 @@ async fn commit_group(
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
-/// Decides one admitted envelope inside the group's transaction. Every refusal is decided
+/// Decides one admitted envelope inside the group's transaction: fetches the facts its
+/// kind reads, lets `core::ledger` decide, and writes the effects. A refusal is decided
 /// before anything is written for it, so a refused envelope leaves no trace.
 async fn process(
     tx: &mut Tx<'_>,
     state: &mut WriterState,
     admitted: &Admitted,
+    trust: &TrustList,
     now: i64,
 ) -> Result<Decision, StoreError> {
-    let header = &admitted.header;
     if !matches!(admitted.payload, AdmittedPayload::Declaration(_)) {
-        // The rarer kinds read declarations, referrals and envelopes with SQL: let them
-        // see what the group has decided so far.
+        // The rarer kinds read declarations, referrals and routes with SQL: let them see
+        // what the group has decided so far.
         state.pending.flush(tx).await?;
     }
-    // §7: an LRN is unique per sender (a validation rule, so it is checked before reuse of
-    // the message id, following §3's order).
-    if let AdmittedPayload::Declaration(declaration) = &admitted.payload {
-        let owner = state.ledger.lrn_owner(&header.sender, &declaration.lrn);
-        if let Some(owner) = owner.filter(|owner| *owner != &header.message_id) {
-            return Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
-                "lrn",
-                format!(
-                    "LRN {:?} is already used by declaration {owner}",
-                    declaration.lrn
-                ),
-            )])));
-        }
-    }
-    // §3's last row and §4: a known message id is a duplicate or a conflict.
-    if let Some(known) = state.ledger.envelope(&header.message_id) {
-        if known.digest != admitted.digest {
-            return Ok(Err(Rejection::MessageIdConflict {
-                message_id: header.message_id.clone(),
-            }));
-        }
-        return Ok(Ok(Stored {
+    let facts = facts_for(tx, state, admitted, trust).await?;
+    let context = ledger::Context {
+        now_ms: now,
+        administration: &state.issuer.participant,
+        country: &state.country,
+        declarations_filed: state.declarations,
+        risk: &state.risk,
+    };
+    let mut fresh_id = || uuid::Uuid::now_v7().hyphenated().to_string();
+    match ledger::decide(&context, facts, admitted, &mut fresh_id) {
+        Verdict::Refuse(rejection) => Ok(Err(rejection)),
+        Verdict::Duplicate(known) => Ok(Ok(Stored {
             disposition: Disposition::Duplicate,
             received_at_ms: known.received_at_ms,
-            log_index: to_u64(known.log_index, "log_index")?,
-        }));
+            log_index: known.log_index,
+        })),
+        Verdict::Accept(effects) => {
+            let log_index = apply(tx, state, admitted, effects, now).await?;
+            Ok(Ok(Stored {
+                disposition: Disposition::Accepted,
+                received_at_ms: now,
+                log_index,
+            }))
+        }
     }
-    // A declaration forwarded here by a peer is on file under the partner's original
-    // message id, which is no envelope of this log: that id is taken all the same.
-    if matches!(admitted.payload, AdmittedPayload::Declaration(_))
-        && state.ledger.declaration_exists(&header.message_id)
-    {
-        return Ok(Err(Rejection::MessageIdConflict {
-            message_id: header.message_id.clone(),
-        }));
-    }
-    let stored = |log_index: i64| -> Result<Decision, StoreError> {
-        Ok(Ok(Stored {
-            disposition: Disposition::Accepted,
-            received_at_ms: now,
-            log_index: to_u64(log_index, "log_index")?,
-        }))
+}
+
+/// Reads what the decision of `admitted` needs: the duplicate and LRN answers from the
+/// group's prefetch, the rest with SQL (after the group's rows were flushed).
+async fn facts_for(
+    tx: &mut Tx<'_>,
+    state: &WriterState,
+    admitted: &Admitted,
+    trust: &TrustList,
+) -> Result<Facts, StoreError> {
+    let header = &admitted.header;
+    let own = state.issuer.participant.as_str();
+    let mut facts = Facts {
+        same_id: state.ledger.envelope(&header.message_id).cloned(),
+        ..Facts::default()
     };
     match &admitted.payload {
         AdmittedPayload::Declaration(declaration) => {
-            let log_index = append(state, Direction::Accepted, admitted, now)?;
-            file_declaration(tx, state, header, declaration, now).await?;
-            let target = state
-                .trust
-                .as_deref()
-                .and_then(|trust| forwarding_target(trust, &state.issuer.participant, declaration));
-            if let Some(peer) = target {
-                // §8: the partner's envelope, byte for byte as received, inside ours.
-                issue_to_peer(
-                    tx,
-                    state,
-                    &peer,
-                    MessageType::ForwardedDeclaration,
-                    admitted.raw.clone(),
-                    &header.message_id,
-                    now,
-                )
-                .await?;
-            }
-            stored(log_index)
+            facts.lrn_owner = state
+                .ledger
+                .lrn_owner(&header.sender, &declaration.lrn)
+                .cloned();
+            facts.declaration_id_taken = state.ledger.declaration_exists(&header.message_id);
+            facts.forward_to = forwarding_target(trust, own, declaration);
         }
         AdmittedPayload::ForwardedDeclaration(forwarded) => {
             let original = &forwarded.header;
-            let known: Option<String> = sqlx::query_scalar(
+            facts.forwarded_on_file = sqlx::query_scalar(
                 "SELECT message_id FROM declarations WHERE message_id = ? OR (sender = ? AND lrn = ?)",
             )
             .bind(&original.message_id)
@@ -1043,269 +1032,155 @@ async fn process(
             .bind(&forwarded.declaration.lrn)
             .fetch_optional(&mut **tx)
             .await?;
-            if let Some(known) = known {
-                return Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
-                    "payload",
-                    format!(
-                        "declaration {} (LRN {:?}) of {} is already on file here as {known}",
-                        original.message_id, forwarded.declaration.lrn, original.sender
-                    ),
-                )])));
-            }
-            let log_index = append(state, Direction::Accepted, admitted, now)?;
-            // Assessed here against this administration's own indicators, like a
-            // declaration filed here; the outcome goes to the partner that filed it.
-            file_declaration(tx, state, original, &forwarded.declaration, now).await?;
-            stored(log_index)
         }
-        AdmittedPayload::Amendment(declaration) => {
-            let mut record = match DeclarationRecord::open_for(tx, header).await? {
-                Ok(record) => record,
-                Err(rejection) => return Ok(Err(rejection)),
-            };
-            if declaration.lrn != record.lrn {
-                return Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
-                    "lrn",
-                    format!("an amendment keeps the declaration's LRN {:?}", record.lrn),
-                )])));
-            }
-            let log_index = append(state, Direction::Accepted, admitted, now)?;
-            supersede_referral(tx, &mut record).await?;
-            // New data, fresh assessment: earlier answers were about the old data.
-            record.satisfied.clear();
-            record.data = declaration.clone();
-            assess(tx, state, &mut record, now).await?;
-            record.update(tx).await?;
-            stored(log_index)
-        }
-        AdmittedPayload::Invalidation(_) => {
-            let mut record = match DeclarationRecord::open_for(tx, header).await? {
-                Ok(record) => record,
-                Err(rejection) => return Ok(Err(rejection)),
-            };
-            let log_index = append(state, Direction::Accepted, admitted, now)?;
-            supersede_referral(tx, &mut record).await?;
-            record.state = DeclarationState::Invalidated;
-            record.updated_at_ms = now;
-            record.update(tx).await?;
-            stored(log_index)
+        AdmittedPayload::Amendment(_) | AdmittedPayload::Invalidation(_) => {
+            facts.declaration =
+                load_declaration(tx, &header.correlation_id, &header.sender).await?;
         }
         AdmittedPayload::ReferralResponse(response) => {
-            let unknown = |detail: &str| {
-                Ok(Err(Rejection::UnknownReferral {
-                    referral_id: response.referral_id.clone(),
-                    detail: detail.into(),
-                }))
-            };
-            let Some(referral) = sqlx::query(
-                "SELECT declaration_id, outcome_message_id, kind, indicator_id, status FROM referrals WHERE referral_id = ?",
-            )
-            .bind(&response.referral_id)
-            .fetch_optional(&mut **tx)
-            .await?
-            else {
-                return unknown("no such referral was issued");
-            };
-            let declaration_id: String = referral.try_get("declaration_id")?;
-            let mut record =
-                match DeclarationRecord::load_for(tx, &declaration_id, &header.sender).await? {
-                    Ok(record) => record,
-                    Err(_) => return unknown("no such referral was issued to this sender"),
-                };
-            let outcome_message_id: String = referral.try_get("outcome_message_id")?;
-            if outcome_message_id != header.correlation_id {
-                return unknown(&format!(
-                    "correlation_id must be the OUTCOME that asked ({outcome_message_id})"
-                ));
+            facts.referral = load_referral(tx, &response.referral_id).await?;
+            if let Some(referral) = &facts.referral {
+                facts.declaration =
+                    load_declaration(tx, &referral.declaration_id, &header.sender).await?;
             }
-            if let Err(rejection) = lifecycle::ensure_open(&record.id, record.state) {
-                return Ok(Err(rejection));
-            }
-            let status: String = referral.try_get("status")?;
-            if status != "open" {
-                return Ok(Err(Rejection::ReferralNotOpen {
-                    referral_id: response.referral_id.clone(),
-                    detail: format!("it was {status}"),
-                }));
-            }
-            let kind_text: String = referral.try_get("kind")?;
-            let kind = ReferralKind::parse(&kind_text)
-                .ok_or_else(|| StoreError::Corrupt(format!("referral kind {kind_text}")))?;
-            let verdict = match lifecycle::answer(kind, response) {
-                Ok(verdict) => verdict,
-                Err(rejection) => return Ok(Err(rejection)),
-            };
-            let log_index = append(state, Direction::Accepted, admitted, now)?;
-            sqlx::query("UPDATE referrals SET status = 'answered' WHERE referral_id = ?")
-                .bind(&response.referral_id)
-                .execute(&mut **tx)
-                .await?;
-            record.open_referral_id.clear();
-            match verdict {
-                ReferralVerdict::Satisfied => {
-                    let indicator_id: String = referral.try_get("indicator_id")?;
-                    record.satisfied.insert(indicator_id);
-                    assess(tx, state, &mut record, now).await?;
-                }
-                ReferralVerdict::NotCleared => {
-                    issue_outcome(
-                        tx,
-                        state,
-                        &mut record,
-                        OutcomeCode::DoNotLoad,
-                        String::new(),
-                        String::new(),
-                        now,
-                    )
-                    .await?;
-                }
-            }
-            record.update(tx).await?;
-            stored(log_index)
         }
         AdmittedPayload::RiskIndicator(indicator) => {
-            let issuer = issuing_administration(&header.sender);
-            if let Some(existing) = state.risk.get(&indicator.indicator_id) {
-                let field_error = |field: &str, why: String| {
-                    Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
-                        field, why,
-                    )])))
-                };
-                if existing.issuer != issuer {
-                    return field_error(
-                        "indicator_id",
-                        format!(
-                            "{} was issued by {}; only its issuer replaces it",
-                            indicator.indicator_id, existing.issuer
-                        ),
-                    );
-                }
-                if indicator.version <= existing.indicator.version {
-                    return field_error(
-                        "version",
-                        format!(
-                            "must be higher than version {} in force",
-                            existing.indicator.version
-                        ),
-                    );
-                }
+            if ledger::issuing_administration(&header.sender) == own {
+                facts.share_with = indicator_routes(trust, own, indicator);
+                facts.routes = routes_of(tx, &indicator.indicator_id).await?;
             }
-            let log_index = append(state, Direction::Accepted, admitted, now)?;
-            sqlx::query(
-                "INSERT INTO indicators (indicator_id, version, issuer, message_id, indicator, revoked) VALUES (?, ?, ?, ?, ?, 0)
-                 ON CONFLICT(indicator_id) DO UPDATE SET version = excluded.version, issuer = excluded.issuer,
-                 message_id = excluded.message_id, indicator = excluded.indicator, revoked = 0",
-            )
-            .bind(&indicator.indicator_id)
-            .bind(i64::from(indicator.version))
-            .bind(&issuer)
-            .bind(&header.message_id)
-            .bind(indicator.encode_to_vec())
-            .execute(&mut **tx)
-            .await?;
-            state
-                .risk
-                .upsert(IndicatorRecord {
-                    indicator: indicator.clone(),
-                    issuer: issuer.clone(),
-                })
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            if issuer == state.issuer.participant {
-                // Ours (published by an internal participant): share it. A received one
-                // is never re-shared.
-                share_indicator(tx, state, admitted, indicator, now).await?;
-            }
-            stored(log_index)
         }
         AdmittedPayload::RiskIndicatorRevocation(revocation) => {
-            let issuer = issuing_administration(&header.sender);
-            let field_error = |why: String| {
-                Ok(Err(Rejection::ValidationFailed(vec![FieldViolation::new(
-                    "indicator_id",
-                    why,
-                )])))
-            };
-            match state.risk.get(&revocation.indicator_id) {
-                None => {
-                    return field_error(format!(
-                        "no indicator {} is in force",
-                        revocation.indicator_id
-                    ))
-                }
-                Some(existing) if existing.issuer != issuer => {
-                    return field_error(format!(
-                        "{} was issued by {}; only its issuer revokes it",
-                        revocation.indicator_id, existing.issuer
-                    ))
-                }
-                Some(_) => {}
+            if ledger::issuing_administration(&header.sender) == own {
+                facts.routes = routes_of(tx, &revocation.indicator_id).await?;
             }
-            let log_index = append(state, Direction::Accepted, admitted, now)?;
-            sqlx::query("UPDATE indicators SET revoked = 1 WHERE indicator_id = ?")
-                .bind(&revocation.indicator_id)
-                .execute(&mut **tx)
-                .await?;
-            state.risk.remove(&revocation.indicator_id);
-            if issuer == state.issuer.participant {
-                // §8: revocations follow the routes the indicator took.
-                for peer in routes_of(tx, &revocation.indicator_id).await? {
-                    issue_to_peer(
-                        tx,
-                        state,
-                        &peer,
-                        MessageType::RiskIndicatorRevocation,
-                        admitted.envelope.payload.clone(),
-                        &header.message_id,
-                        now,
-                    )
-                    .await?;
-                }
-                sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ?")
-                    .bind(&revocation.indicator_id)
+        }
+    }
+    Ok(facts)
+}
+
+/// Writes an accepted envelope's effects, in order, into the group's transaction (rows
+/// the group adds in bulk are buffered in `state.pending`), and brings the writer's
+/// in-memory state along. Returns the accepted envelope's log index.
+async fn apply(
+    tx: &mut Tx<'_>,
+    state: &mut WriterState,
+    admitted: &Admitted,
+    effects: Vec<Effect>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let mut accepted_at = None;
+    for effect in effects {
+        match effect {
+            Effect::LogAccepted => {
+                accepted_at = Some(append_to_log(
+                    state,
+                    Direction::Accepted,
+                    &admitted.header,
+                    &admitted.digest,
+                    admitted.raw.clone(),
+                    now,
+                ));
+            }
+            Effect::FileDeclaration(record) => {
+                state.declarations += 1;
+                state.ledger.add_declaration(
+                    record.sender.clone(),
+                    record.lrn.clone(),
+                    record.id.clone(),
+                );
+                state.pending.declarations.push(declaration_row(&record));
+            }
+            Effect::UpdateDeclaration(record) => update_declaration(tx, &record).await?,
+            Effect::OpenReferral(referral) => state.pending.referrals.push(ReferralRow {
+                referral_id: referral.referral_id,
+                declaration_id: referral.declaration_id,
+                outcome_message_id: referral.outcome_message_id,
+                kind: referral.kind.as_str(),
+                indicator_id: referral.indicator_id,
+            }),
+            Effect::CloseReferral {
+                referral_id,
+                status,
+            } => {
+                sqlx::query("UPDATE referrals SET status = ? WHERE referral_id = ?")
+                    .bind(status.as_str())
+                    .bind(&referral_id)
                     .execute(&mut **tx)
                     .await?;
             }
-            stored(log_index)
+            Effect::Issue(issue) => {
+                let log_index = issue_envelope(state, &issue, now);
+                match issue.route {
+                    Route::Fetch => deliver(tx, state, &issue.recipient, log_index).await?,
+                    Route::Outbox => {
+                        sqlx::query(
+                            "INSERT INTO outbox (peer, log_index, message_id, msg_type, queued_at_ms, state,
+                                                 attempts, next_attempt_ms, last_error)
+                             VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, '')",
+                        )
+                        .bind(&issue.recipient)
+                        .bind(to_i64(log_index))
+                        .bind(&issue.message_id)
+                        .bind(issue.message_type as i64)
+                        .bind(now)
+                        .bind(now)
+                        .execute(&mut **tx)
+                        .await?;
+                        state.outbox_added = true;
+                    }
+                }
+            }
+            Effect::PutIndicator { record, message_id } => {
+                let indicator = &record.indicator;
+                sqlx::query(
+                    "INSERT INTO indicators (indicator_id, version, issuer, message_id, indicator, revoked) VALUES (?, ?, ?, ?, ?, 0)
+                     ON CONFLICT(indicator_id) DO UPDATE SET version = excluded.version, issuer = excluded.issuer,
+                     message_id = excluded.message_id, indicator = excluded.indicator, revoked = 0",
+                )
+                .bind(&indicator.indicator_id)
+                .bind(i64::from(indicator.version))
+                .bind(&record.issuer)
+                .bind(&message_id)
+                .bind(indicator.encode_to_vec())
+                .execute(&mut **tx)
+                .await?;
+                state.risk.upsert(record)?;
+            }
+            Effect::RevokeIndicator { indicator_id } => {
+                sqlx::query("UPDATE indicators SET revoked = 1 WHERE indicator_id = ?")
+                    .bind(&indicator_id)
+                    .execute(&mut **tx)
+                    .await?;
+                state.risk.remove(&indicator_id);
+            }
+            Effect::AddRoute { indicator_id, peer } => {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO indicator_routes (indicator_id, peer) VALUES (?, ?)",
+                )
+                .bind(&indicator_id)
+                .bind(&peer)
+                .execute(&mut **tx)
+                .await?;
+            }
+            Effect::RemoveRoute { indicator_id, peer } => {
+                sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ? AND peer = ?")
+                    .bind(&indicator_id)
+                    .bind(&peer)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Effect::ClearRoutes { indicator_id } => {
+                sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ?")
+                    .bind(&indicator_id)
+                    .execute(&mut **tx)
+                    .await?;
+            }
         }
     }
-}
-
-/// Records a new declaration (the one `header` carried) with a fresh MRN, assesses it
-/// and issues its first outcome.
-async fn file_declaration(
-    tx: &mut Tx<'_>,
-    state: &mut WriterState,
-    header: &Header,
-    declaration: &AdvanceDeclaration,
-    now: i64,
-) -> Result<(), StoreError> {
-    state.declarations += 1;
-    let year = time::OffsetDateTime::from_unix_timestamp(now / 1000)
-        .map(|t| t.year())
-        .unwrap_or(2026);
-    let mut record = DeclarationRecord {
-        id: header.message_id.clone(),
-        sender: header.sender.clone(),
-        lrn: declaration.lrn.clone(),
-        mrn: lifecycle::mrn(
-            year,
-            &state.country,
-            u64::try_from(state.declarations).unwrap_or(0),
-        ),
-        state: DeclarationState::Received,
-        outcome: OutcomeCode::Unspecified,
-        open_referral_id: String::new(),
-        referral_count: 0,
-        satisfied: BTreeSet::new(),
-        data: declaration.clone(),
-        updated_at_ms: now,
-    };
-    assess(tx, state, &mut record, now).await?;
-    state
-        .ledger
-        .add_declaration(record.sender.clone(), record.lrn.clone(), record.id.clone());
-    state.pending.declarations.push(record.row());
-    Ok(())
+    accepted_at.ok_or(StoreError::Ledger(
+        "an accepted envelope's effects did not log it",
+    ))
 }
 
 /// The peers holding one of this administration's indicators.
@@ -1320,165 +1195,42 @@ async fn routes_of(tx: &mut Tx<'_>, indicator_id: &str) -> Result<Vec<String>, S
     )
 }
 
-/// Sends a new or replaced indicator of this administration to every peer an agreement
-/// lets it reach (§8), and a revocation to peers that held an earlier version but may not
-/// hold this one (its TLP was raised, or it now carries personal data).
-async fn share_indicator(
-    tx: &mut Tx<'_>,
-    state: &mut WriterState,
-    admitted: &Admitted,
-    indicator: &RiskIndicator,
-    now: i64,
-) -> Result<(), StoreError> {
-    let Some(trust) = state.trust.clone() else {
-        return Ok(());
-    };
-    let routes = indicator_routes(&trust, &state.issuer.participant, indicator);
-    for peer in routes_of(tx, &indicator.indicator_id).await? {
-        if routes.contains(&peer) {
-            continue;
-        }
-        let revocation = RiskIndicatorRevocation {
-            indicator_id: indicator.indicator_id.clone(),
-            reason: format!(
-                "version {} may no longer be shared with {peer} under the agreements in force",
-                indicator.version
-            ),
-        };
-        issue_to_peer(
-            tx,
-            state,
-            &peer,
-            MessageType::RiskIndicatorRevocation,
-            Bytes::from(revocation.encode_to_vec()),
-            &admitted.header.message_id,
-            now,
-        )
-        .await?;
-        sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ? AND peer = ?")
-            .bind(&indicator.indicator_id)
-            .bind(&peer)
-            .execute(&mut **tx)
-            .await?;
-    }
-    for peer in routes {
-        // The analyst's payload bytes, unchanged, under this administration's signature.
-        issue_to_peer(
-            tx,
-            state,
-            &peer,
-            MessageType::RiskIndicator,
-            admitted.envelope.payload.clone(),
-            &admitted.header.message_id,
-            now,
-        )
-        .await?;
-        sqlx::query("INSERT OR IGNORE INTO indicator_routes (indicator_id, peer) VALUES (?, ?)")
-            .bind(&indicator.indicator_id)
-            .bind(&peer)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
-
-/// Signs a message of this administration for a peer administration, logs it as issued,
-/// and queues it in the outbox, all in the transaction of the event that caused it: a
-/// crash either keeps the event and its message or neither.
-async fn issue_to_peer(
-    tx: &mut Tx<'_>,
-    state: &mut WriterState,
-    peer: &str,
-    message_type: MessageType,
-    payload: Bytes,
-    correlation_id: &str,
-    now: i64,
-) -> Result<(), StoreError> {
-    let (log_index, header) = issue(state, peer, message_type, payload, correlation_id, now)?;
-    sqlx::query(
-        "INSERT INTO outbox (peer, log_index, message_id, msg_type, queued_at_ms, state, attempts,
-                             next_attempt_ms, last_error)
-         VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, '')",
-    )
-    .bind(peer)
-    .bind(log_index)
-    .bind(&header.message_id)
-    .bind(message_type as i64)
-    .bind(now)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    state.outbox_added = true;
-    Ok(())
-}
-
-/// Signs an envelope of this administration and appends it to the log as issued; returns
-/// its log index and header.
-fn issue(
-    state: &mut WriterState,
-    recipient: &str,
-    message_type: MessageType,
-    payload: Bytes,
-    correlation_id: &str,
-    now: i64,
-) -> Result<(i64, Header), StoreError> {
+/// Signs an envelope the ledger decided to issue, as this administration and dated now,
+/// and appends it to the log as issued; returns its log index.
+fn issue_envelope(state: &mut WriterState, issue: &ledger::Issue, now: i64) -> u64 {
     let envelope = seal(
         Draft {
-            message_id: uuid::Uuid::now_v7().hyphenated().to_string(),
+            message_id: issue.message_id.clone(),
             sender: state.issuer.participant.clone(),
-            recipient: recipient.to_owned(),
-            message_type: message_type as i32,
+            recipient: issue.recipient.clone(),
+            message_type: issue.message_type as i32,
             created_at_ms: now,
-            correlation_id: correlation_id.to_owned(),
-            payload,
+            correlation_id: issue.correlation_id.clone(),
+            payload: issue.payload.clone(),
         },
         &state.issuer.signer.key,
         &state.issuer.signer.key_id,
     );
     let header = envelope.header.clone().unwrap_or_default();
     let digest = envelope_digest(&header);
-    let log_index = insert_envelope(
+    append_to_log(
         state,
         Direction::Issued,
         &header,
         &digest,
         Bytes::from(envelope.encode_to_vec()),
         now,
-    )?;
-    Ok((log_index, header))
-}
-
-/// The administration an indicator belongs to: the sender itself, or the administration of
-/// the internal participant that published it.
-fn issuing_administration(sender: &str) -> String {
-    parent_administration(sender).unwrap_or(sender).to_owned()
-}
-
-/// Appends an accepted envelope to the log.
-fn append(
-    state: &mut WriterState,
-    direction: Direction,
-    admitted: &Admitted,
-    now: i64,
-) -> Result<i64, StoreError> {
-    insert_envelope(
-        state,
-        direction,
-        &admitted.header,
-        &admitted.digest,
-        admitted.raw.clone(),
-        now,
     )
 }
 
-fn insert_envelope(
+fn append_to_log(
     state: &mut WriterState,
     direction: Direction,
     header: &Header,
     digest: &[u8],
     raw: Bytes,
     now: i64,
-) -> Result<i64, StoreError> {
+) -> u64 {
     let log_index = state.next_index;
     // §9: the entry's leaf joins the Merkle log in the same transaction, so the log and the
     // data can never disagree after a crash.
@@ -1499,7 +1251,7 @@ fn insert_envelope(
         },
     );
     state.pending.envelopes.push(EnvelopeRow {
-        log_index,
+        log_index: to_i64(log_index),
         message_id: header.message_id.clone(),
         direction: direction as u8 as i64,
         sender: header.sender.clone(),
@@ -1512,90 +1264,11 @@ fn insert_envelope(
         envelope: raw,
     });
     state.next_index += 1;
-    Ok(log_index)
+    log_index
 }
 
-/// Assesses the declaration's current data against the indicators in force (minus the
-/// ones whose referrals it already satisfied) and issues the outcome.
-async fn assess(
-    tx: &mut Tx<'_>,
-    state: &mut WriterState,
-    record: &mut DeclarationRecord,
-    now: i64,
-) -> Result<(), StoreError> {
-    let exclude: HashSet<String> = record.satisfied.iter().cloned().collect();
-    let (code, indicator_id, pointer) = match state.risk.assess(&record.data, now, &exclude) {
-        Some(found) => (
-            found.code,
-            found.record.indicator.indicator_id.clone(),
-            found.pointer,
-        ),
-        None => (
-            OutcomeCode::AssessmentComplete,
-            String::new(),
-            String::new(),
-        ),
-    };
-    issue_outcome(tx, state, record, code, indicator_id, pointer, now).await
-}
-
-/// Signs and stores an OUTCOME for the declaration's sender, queues it for Fetch, opens a
-/// referral when the outcome asks for one, and moves the declaration's state.
-async fn issue_outcome(
-    tx: &mut Tx<'_>,
-    state: &mut WriterState,
-    record: &mut DeclarationRecord,
-    code: OutcomeCode,
-    indicator_id: String,
-    pointer: String,
-    now: i64,
-) -> Result<(), StoreError> {
-    let kind = ReferralKind::of(code);
-    let referral_id = match kind {
-        Some(_) => {
-            record.referral_count += 1;
-            lifecycle::referral_id(&record.mrn, record.referral_count)
-        }
-        None => String::new(),
-    };
-    let outcome = Outcome {
-        declaration_id: record.id.clone(),
-        lrn: record.lrn.clone(),
-        mrn: record.mrn.clone(),
-        code: code as i32,
-        referral_id: referral_id.clone(),
-        request_text: lifecycle::request_text(code, &pointer),
-        pointer: if code == OutcomeCode::RequestForInformation {
-            pointer
-        } else {
-            String::new()
-        },
-        decided_at_ms: now,
-    };
-    let recipient = record.sender.clone();
-    let (log_index, header) = issue(
-        state,
-        &recipient,
-        MessageType::Outcome,
-        Bytes::from(outcome.encode_to_vec()),
-        &record.id,
-        now,
-    )?;
-    deliver(tx, state, &recipient, log_index).await?;
-    if let Some(kind) = kind {
-        state.pending.referrals.push(ReferralRow {
-            referral_id: referral_id.clone(),
-            declaration_id: record.id.clone(),
-            outcome_message_id: header.message_id,
-            kind: kind.as_str(),
-            indicator_id,
-        });
-    }
-    record.open_referral_id = referral_id;
-    record.outcome = code;
-    record.state = lifecycle::state_after(code);
-    record.updated_at_ms = now;
-    Ok(())
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
 }
 
 /// Queues a stored envelope for a partner's Fetch under its next gap-free `seq`.
@@ -1603,7 +1276,7 @@ async fn deliver(
     tx: &mut Tx<'_>,
     state: &mut WriterState,
     recipient: &str,
-    log_index: i64,
+    log_index: u64,
 ) -> Result<(), StoreError> {
     let last = match state.last_seq.get(recipient) {
         Some(seq) => *seq,
@@ -1618,143 +1291,132 @@ async fn deliver(
     state.pending.deliveries.push(DeliveryRow {
         recipient: recipient.to_owned(),
         seq,
-        log_index,
+        log_index: to_i64(log_index),
     });
     state.last_seq.insert(recipient.to_owned(), seq);
     Ok(())
 }
 
-/// Closes the open referral of a declaration whose data or existence changed.
-async fn supersede_referral(
+/// A referral as stored.
+async fn load_referral(
     tx: &mut Tx<'_>,
-    record: &mut DeclarationRecord,
-) -> Result<(), StoreError> {
-    if !record.open_referral_id.is_empty() {
-        sqlx::query("UPDATE referrals SET status = 'superseded' WHERE referral_id = ?")
-            .bind(&record.open_referral_id)
-            .execute(&mut **tx)
-            .await?;
-        record.open_referral_id.clear();
+    referral_id: &str,
+) -> Result<Option<ReferralRecord>, StoreError> {
+    let Some(row) = sqlx::query(
+        "SELECT referral_id, declaration_id, outcome_message_id, kind, indicator_id, status
+         FROM referrals WHERE referral_id = ?",
+    )
+    .bind(referral_id)
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    Ok(Some(ReferralRecord {
+        referral_id: row.try_get("referral_id")?,
+        declaration_id: row.try_get("declaration_id")?,
+        outcome_message_id: row.try_get("outcome_message_id")?,
+        kind: ReferralKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("referral kind {kind}")))?,
+        indicator_id: row.try_get("indicator_id")?,
+        status: ReferralStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("referral status {status}")))?,
+    }))
+}
+
+/// The declaration `id` if `sender` filed it: another sender's declaration is as unknown
+/// as one that does not exist.
+async fn load_declaration(
+    tx: &mut Tx<'_>,
+    id: &str,
+    sender: &str,
+) -> Result<Option<DeclarationRecord>, StoreError> {
+    let row = sqlx::query(
+        "SELECT message_id, sender, lrn, mrn, state, outcome, open_referral_id, referral_count, satisfied, data, updated_at_ms
+         FROM declarations WHERE message_id = ? AND sender = ?",
+    )
+    .bind(id)
+    .bind(sender)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let data: Vec<u8> = row.try_get("data")?;
+    let satisfied: String = row.try_get("satisfied")?;
+    let state: i64 = row.try_get("state")?;
+    let outcome: i64 = row.try_get("outcome")?;
+    let referral_count: i64 = row.try_get("referral_count")?;
+    Ok(Some(DeclarationRecord {
+        id: row.try_get("message_id")?,
+        sender: row.try_get("sender")?,
+        lrn: row.try_get("lrn")?,
+        mrn: row.try_get("mrn")?,
+        state: i32::try_from(state)
+            .ok()
+            .and_then(|s| DeclarationState::try_from(s).ok())
+            .ok_or_else(|| StoreError::Corrupt("declaration state".into()))?,
+        outcome: i32::try_from(outcome)
+            .ok()
+            .and_then(|o| OutcomeCode::try_from(o).ok())
+            .unwrap_or(OutcomeCode::Unspecified),
+        open_referral_id: row.try_get("open_referral_id")?,
+        referral_count: u32::try_from(referral_count).unwrap_or(0),
+        satisfied: satisfied
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        data: AdvanceDeclaration::decode(data.as_slice())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+    }))
+}
+
+/// The row a newly filed declaration is inserted as (with the group's other rows).
+fn declaration_row(record: &DeclarationRecord) -> DeclarationRow {
+    DeclarationRow {
+        message_id: record.id.clone(),
+        sender: record.sender.clone(),
+        lrn: record.lrn.clone(),
+        mrn: record.mrn.clone(),
+        state: record.state as i64,
+        outcome: record.outcome as i64,
+        open_referral_id: record.open_referral_id.clone(),
+        referral_count: i64::from(record.referral_count),
+        satisfied: satisfied_text(record),
+        data: record.data.encode_to_vec(),
+        updated_at_ms: record.updated_at_ms,
     }
+}
+
+async fn update_declaration(tx: &mut Tx<'_>, record: &DeclarationRecord) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE declarations SET state = ?, outcome = ?, open_referral_id = ?, referral_count = ?, satisfied = ?,
+                                 data = ?, updated_at_ms = ?
+         WHERE message_id = ?",
+    )
+    .bind(record.state as i64)
+    .bind(record.outcome as i64)
+    .bind(&record.open_referral_id)
+    .bind(i64::from(record.referral_count))
+    .bind(satisfied_text(record))
+    .bind(record.data.encode_to_vec())
+    .bind(record.updated_at_ms)
+    .bind(&record.id)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
-/// A declaration's row, as the writer works on it.
-struct DeclarationRecord {
-    id: String,
-    sender: String,
-    lrn: String,
-    mrn: String,
-    state: DeclarationState,
-    outcome: OutcomeCode,
-    open_referral_id: String,
-    referral_count: u32,
-    satisfied: BTreeSet<String>,
-    data: AdvanceDeclaration,
-    updated_at_ms: i64,
-}
-
-impl DeclarationRecord {
-    /// The declaration `id` filed by `sender`; another sender's declaration is as unknown as
-    /// one that does not exist, so that its existence is not revealed.
-    async fn load_for(
-        tx: &mut Tx<'_>,
-        id: &str,
-        sender: &str,
-    ) -> Result<Result<Self, Rejection>, StoreError> {
-        let row = sqlx::query(
-            "SELECT message_id, sender, lrn, mrn, state, outcome, open_referral_id, referral_count, satisfied, data, updated_at_ms
-             FROM declarations WHERE message_id = ? AND sender = ?",
-        )
-        .bind(id)
-        .bind(sender)
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(Err(Rejection::UnknownDeclaration {
-                declaration_id: id.to_owned(),
-            }));
-        };
-        let data: Vec<u8> = row.try_get("data")?;
-        let satisfied: String = row.try_get("satisfied")?;
-        let state: i64 = row.try_get("state")?;
-        let outcome: i64 = row.try_get("outcome")?;
-        let referral_count: i64 = row.try_get("referral_count")?;
-        Ok(Ok(Self {
-            id: row.try_get("message_id")?,
-            sender: row.try_get("sender")?,
-            lrn: row.try_get("lrn")?,
-            mrn: row.try_get("mrn")?,
-            state: DeclarationState::try_from(state as i32)
-                .map_err(|_| StoreError::Corrupt("declaration state".into()))?,
-            outcome: OutcomeCode::try_from(outcome as i32).unwrap_or(OutcomeCode::Unspecified),
-            open_referral_id: row.try_get("open_referral_id")?,
-            referral_count: u32::try_from(referral_count).unwrap_or(0),
-            satisfied: satisfied
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            data: AdvanceDeclaration::decode(data.as_slice())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            updated_at_ms: row.try_get("updated_at_ms")?,
-        }))
-    }
-
-    /// The declaration an AMENDMENT or INVALIDATION names (`correlation_id`), filed by its
-    /// sender and still open to change.
-    async fn open_for(
-        tx: &mut Tx<'_>,
-        header: &Header,
-    ) -> Result<Result<Self, Rejection>, StoreError> {
-        let record = match Self::load_for(tx, &header.correlation_id, &header.sender).await? {
-            Ok(record) => record,
-            Err(rejection) => return Ok(Err(rejection)),
-        };
-        Ok(lifecycle::ensure_open(&record.id, record.state).map(|()| record))
-    }
-
-    /// The row a newly filed declaration is inserted as (with the group's other rows).
-    fn row(&self) -> DeclarationRow {
-        DeclarationRow {
-            message_id: self.id.clone(),
-            sender: self.sender.clone(),
-            lrn: self.lrn.clone(),
-            mrn: self.mrn.clone(),
-            state: self.state as i64,
-            outcome: self.outcome as i64,
-            open_referral_id: self.open_referral_id.clone(),
-            referral_count: i64::from(self.referral_count),
-            satisfied: self.satisfied_text(),
-            data: self.data.encode_to_vec(),
-            updated_at_ms: self.updated_at_ms,
-        }
-    }
-
-    async fn update(&self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE declarations SET state = ?, outcome = ?, open_referral_id = ?, referral_count = ?, satisfied = ?,
-                                     data = ?, updated_at_ms = ?
-             WHERE message_id = ?",
-        )
-        .bind(self.state as i64)
-        .bind(self.outcome as i64)
-        .bind(&self.open_referral_id)
-        .bind(i64::from(self.referral_count))
-        .bind(self.satisfied_text())
-        .bind(self.data.encode_to_vec())
-        .bind(self.updated_at_ms)
-        .bind(&self.id)
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    fn satisfied_text(&self) -> String {
-        self.satisfied
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
+/// Stored form of the satisfied indicators: one id a line.
+fn satisfied_text(record: &DeclarationRecord) -> String {
+    record
+        .satisfied
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
