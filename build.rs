@@ -93,5 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .out_dir(&out_dir)
         .compile(&[gateway]);
     println!("cargo:rerun-if-changed=proto");
+    // sqlx::migrate! embeds these; a changed migration must rebuild the crate.
+    println!("cargo:rerun-if-changed=src/store/migrations");
     Ok(())
 }

@@ -574,12 +574,14 @@ impl Books<'_, '_> {
                 indicator_id,
                 in_force_issuer,
                 ..
-            }) => return Err(field_error(
-                "indicator_id",
-                format!(
+            }) => {
+                return Err(field_error(
+                    "indicator_id",
+                    format!(
                     "{indicator_id} was issued by {in_force_issuer}; only its issuer replaces it"
                 ),
-            )),
+                ))
+            }
             Err(IndexError::StaleVersion { in_force, .. }) => {
                 return Err(field_error(
                     "version",

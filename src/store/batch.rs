@@ -6,8 +6,8 @@
 //! spent most of its time waiting for answers (docs/performance.md). So, per group:
 //!
 //! - the message ids and the (sender, LRN) pairs of all its envelopes are looked up with a
-//!   few `IN (...)` queries at the start ([`GroupLedger::prefetch`]), and every envelope and
-//!   declaration the group adds is recorded in the same maps, so the duplicate and LRN
+//!   few `IN (...)` queries at the start ([`prefetch`]), and the writer records every envelope
+//!   and declaration the group adds in the same maps, so the duplicate and LRN
 //!   checks of §3 and §7 are answered from memory and stay exact within the group;
 //! - the rows the group adds (envelopes, declarations, referrals, deliveries, Merkle
 //!   subtrees) are buffered and written with multi-row INSERTs just before the commit, or
@@ -16,13 +16,15 @@
 //! Nothing here outlives the group's transaction: a failed commit drops it with the rest of
 //! the writer's state.
 
-use super::{StoreError, Tx};
+use super::backend::Prefetched;
+use super::sqlite::Tx;
+use super::StoreError;
 use crate::core::ledger::KnownEnvelope;
 use crate::core::merkle::Hash;
 use bytes::Bytes;
 use sqlx::sqlite::{Sqlite, SqliteArguments};
 use sqlx::Row;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Largest number of rows (or `IN` values) one statement takes: 11 columns × 128 rows is
 /// 1,408 parameters, far below the 32,766 of the SQLite that libsqlite3-sys bundles (a
@@ -268,122 +270,83 @@ impl PendingRows {
     }
 }
 
-/// What the group's duplicate and LRN checks need to know: the stored envelopes and
-/// declarations its jobs could collide with, and everything the group itself added.
-#[derive(Default)]
-pub(super) struct GroupLedger {
-    envelopes: HashMap<String, KnownEnvelope>,
-    /// (sender, LRN) → the declaration's message id.
-    lrns: HashMap<(String, String), String>,
-    /// Ids of declarations on file that are no envelope here: those forwarded by a peer
-    /// administration, filed under the partner's original message id.
-    declaration_ids: HashSet<String>,
-}
-
-impl GroupLedger {
-    /// Looks up, in a few statements, every stored envelope with one of `message_ids` and
-    /// every stored declaration of `lrns` (sender, LRN). Together with what the group
-    /// records as it goes, this answers every duplicate and LRN question of the group.
-    pub async fn prefetch(
-        tx: &mut Tx<'_>,
-        message_ids: &[&str],
-        lrns: &[(&str, &str)],
-    ) -> Result<Self, StoreError> {
-        let mut ledger = Self::default();
-        let mut rest = message_ids;
+/// Looks up, in a few statements, every stored envelope with one of `message_ids`, every
+/// declaration on file under one of them, and every stored declaration of `lrns` (sender,
+/// LRN). Together with what the group records as it goes, this answers every duplicate and
+/// LRN question of the group.
+pub(super) async fn prefetch(
+    tx: &mut Tx<'_>,
+    message_ids: &[&str],
+    lrns: &[(&str, &str)],
+) -> Result<Prefetched, StoreError> {
+    let mut found = Prefetched::default();
+    let mut rest = message_ids;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
+        let sql = format!(
+            "SELECT message_id, envelope_digest, received_at_ms, log_index FROM envelopes \
+             WHERE message_id IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query.fetch_all(&mut **tx).await? {
+            found.envelopes.insert(
+                row.try_get("message_id")?,
+                KnownEnvelope {
+                    digest: row.try_get("envelope_digest")?,
+                    received_at_ms: row.try_get("received_at_ms")?,
+                    log_index: u64::try_from(row.try_get::<i64, _>("log_index")?)
+                        .map_err(|_| StoreError::Corrupt("negative log_index".into()))?,
+                },
+            );
+        }
+        rest = tail;
+    }
+    let mut rest = message_ids;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
+        let sql = format!(
+            "SELECT message_id FROM declarations WHERE message_id IN ({})",
+            vec!["?"; chunk.len()].join(", ")
+        );
+        let mut query = sqlx::query_scalar::<_, String>(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        found
+            .declaration_ids
+            .extend(query.fetch_all(&mut **tx).await?);
+        rest = tail;
+    }
+    let mut by_sender: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (sender, lrn) in lrns {
+        by_sender.entry(sender).or_default().push(lrn);
+    }
+    for (sender, lrns) in by_sender {
+        let mut rest = lrns.as_slice();
         while !rest.is_empty() {
             let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
             let sql = format!(
-                "SELECT message_id, envelope_digest, received_at_ms, log_index FROM envelopes \
-                 WHERE message_id IN ({})",
+                "SELECT lrn, message_id FROM declarations WHERE sender = ? AND lrn IN ({})",
                 vec!["?"; chunk.len()].join(", ")
             );
-            let mut query = sqlx::query(&sql);
-            for id in chunk {
-                query = query.bind(*id);
+            let mut query = sqlx::query(&sql).bind(sender);
+            for lrn in chunk {
+                query = query.bind(*lrn);
             }
             for row in query.fetch_all(&mut **tx).await? {
-                ledger.envelopes.insert(
+                found.lrns.insert(
+                    (sender.to_owned(), row.try_get("lrn")?),
                     row.try_get("message_id")?,
-                    KnownEnvelope {
-                        digest: row.try_get("envelope_digest")?,
-                        received_at_ms: row.try_get("received_at_ms")?,
-                        log_index: u64::try_from(row.try_get::<i64, _>("log_index")?)
-                            .map_err(|_| StoreError::Corrupt("negative log_index".into()))?,
-                    },
                 );
             }
             rest = tail;
         }
-        let mut rest = message_ids;
-        while !rest.is_empty() {
-            let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
-            let sql = format!(
-                "SELECT message_id FROM declarations WHERE message_id IN ({})",
-                vec!["?"; chunk.len()].join(", ")
-            );
-            let mut query = sqlx::query_scalar::<_, String>(&sql);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            ledger
-                .declaration_ids
-                .extend(query.fetch_all(&mut **tx).await?);
-            rest = tail;
-        }
-        let mut by_sender: HashMap<&str, Vec<&str>> = HashMap::new();
-        for (sender, lrn) in lrns {
-            by_sender.entry(sender).or_default().push(lrn);
-        }
-        for (sender, lrns) in by_sender {
-            let mut rest = lrns.as_slice();
-            while !rest.is_empty() {
-                let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
-                let sql = format!(
-                    "SELECT lrn, message_id FROM declarations WHERE sender = ? AND lrn IN ({})",
-                    vec!["?"; chunk.len()].join(", ")
-                );
-                let mut query = sqlx::query(&sql).bind(sender);
-                for lrn in chunk {
-                    query = query.bind(*lrn);
-                }
-                for row in query.fetch_all(&mut **tx).await? {
-                    ledger.lrns.insert(
-                        (sender.to_owned(), row.try_get("lrn")?),
-                        row.try_get("message_id")?,
-                    );
-                }
-                rest = tail;
-            }
-        }
-        Ok(ledger)
     }
-
-    /// The stored (or earlier in this group) envelope with this message id.
-    pub fn envelope(&self, message_id: &str) -> Option<&KnownEnvelope> {
-        self.envelopes.get(message_id)
-    }
-
-    /// Whether a declaration with this id is on file (filed here or forwarded here).
-    pub fn declaration_exists(&self, id: &str) -> bool {
-        self.declaration_ids.contains(id)
-    }
-
-    /// The declaration `sender` filed under `lrn`, if any.
-    pub fn lrn_owner(&self, sender: &str, lrn: &str) -> Option<&String> {
-        self.lrns.get(&(sender.to_owned(), lrn.to_owned()))
-    }
-
-    /// Records an envelope the group appends.
-    pub fn add_envelope(&mut self, message_id: String, known: KnownEnvelope) {
-        self.envelopes.insert(message_id, known);
-    }
-
-    /// Records a declaration the group files.
-    pub fn add_declaration(&mut self, sender: String, lrn: String, message_id: String) {
-        self.declaration_ids.insert(message_id.clone());
-        self.lrns.insert((sender, lrn), message_id);
-    }
+    Ok(found)
 }
 
 #[cfg(test)]

@@ -1,0 +1,154 @@
+//! The seam between the writer and a database: what the ledger's writer asks of storage,
+//! and nothing it decides.
+//!
+//! The writer (`writer.rs`) groups submissions, keeps the log's frontier and the risk index
+//! in memory, and lets `core::ledger` decide each envelope. What it needs from a database
+//! is narrow: load what it keeps in memory, open a group's transaction, answer the few
+//! lookups a decision reads, take the rows the effects write, and commit. A backend
+//! implements exactly that ([`LedgerBackend`], [`GroupWrite`]); SQLite (`sqlite.rs`) is the
+//! one today, and another database is a second implementation of these two traits, not a
+//! fork of the writer.
+//!
+//! Writes that the group adds in bulk (`log`, `file_declaration`, `open_referral`,
+//! `deliver`) may be buffered until a read or the commit needs them; every read must see
+//! everything written before it in the same group.
+
+use super::StoreError;
+use crate::core::ledger::{DeclarationRecord, KnownEnvelope, ReferralRecord, ReferralStatus};
+use crate::core::merkle::{Frontier, Hash};
+use crate::core::risk::IndicatorRecord;
+use crate::proto::v1::MessageType;
+use bytes::Bytes;
+use std::collections::{HashMap, HashSet};
+
+/// What the writer keeps in memory, as it stands on disk.
+pub(crate) struct Loaded {
+    /// Entries in the log.
+    pub log_size: u64,
+    /// The log's right edge.
+    pub frontier: Frontier,
+    /// Declarations on file (filed here or forwarded here).
+    pub declarations: u64,
+    /// Indicators in force.
+    pub indicators: Vec<IndicatorRecord>,
+}
+
+/// An entry the writer appends to the log, accepted or issued.
+pub(crate) struct LogEntry {
+    pub log_index: u64,
+    pub message_id: String,
+    /// 1 accepted, 2 issued (§9 leaf prefixes).
+    pub direction: u8,
+    pub sender: String,
+    pub recipient: String,
+    pub msg_type: i32,
+    pub correlation_id: String,
+    pub created_at_ms: i64,
+    pub received_at_ms: i64,
+    pub digest: Vec<u8>,
+    /// The envelope's bytes exactly as received (or as issued).
+    pub envelope: Bytes,
+    /// The perfect Merkle subtrees (level, index, hash) this entry completes.
+    pub subtrees: Vec<(u32, u64, Hash)>,
+}
+
+/// What a group's prefetch found already stored, for the duplicate and LRN checks.
+#[derive(Default)]
+pub(crate) struct Prefetched {
+    /// Stored envelopes by message id.
+    pub envelopes: HashMap<String, KnownEnvelope>,
+    /// Ids of declarations on file among the group's message ids.
+    pub declaration_ids: HashSet<String>,
+    /// (sender, LRN) → the declaration on file under it.
+    pub lrns: HashMap<(String, String), String>,
+}
+
+/// A database the writer can run on.
+pub(crate) trait LedgerBackend: Send + 'static {
+    /// One group's transaction.
+    type Group<'a>: GroupWrite + Send
+    where
+        Self: 'a;
+
+    /// Reads the state the writer keeps in memory (at start, and after a failed commit).
+    async fn load(&mut self) -> Result<Loaded, StoreError>;
+
+    /// Opens a group's transaction, holding the write lock until it ends.
+    async fn begin(&mut self) -> Result<Self::Group<'_>, StoreError>;
+}
+
+/// One group's transaction: the reads a decision needs and the writes its effects make.
+/// Dropped without [`GroupWrite::commit`], it rolls back.
+pub(crate) trait GroupWrite {
+    /// The stored envelopes among `message_ids`, the declarations on file under those ids,
+    /// and the declarations on file under the (sender, LRN) pairs.
+    async fn prefetch(
+        &mut self,
+        message_ids: &[&str],
+        lrns: &[(&str, &str)],
+    ) -> Result<Prefetched, StoreError>;
+    /// The declaration on file under `message_id`, or under `sender`'s `lrn`.
+    async fn declaration_on_file(
+        &mut self,
+        message_id: &str,
+        sender: &str,
+        lrn: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Declaration `id` if `sender` filed it.
+    async fn declaration(
+        &mut self,
+        id: &str,
+        sender: &str,
+    ) -> Result<Option<DeclarationRecord>, StoreError>;
+    /// A referral by id.
+    async fn referral(&mut self, referral_id: &str) -> Result<Option<ReferralRecord>, StoreError>;
+    /// The peers holding one of this administration's indicators, sorted.
+    async fn routes(&mut self, indicator_id: &str) -> Result<Vec<String>, StoreError>;
+    /// The last delivery `seq` of a recipient committed before this group (the writer
+    /// counts the group's own).
+    async fn last_seq(&mut self, recipient: &str) -> Result<u64, StoreError>;
+
+    /// Appends a log entry with the subtrees it completes.
+    fn log(&mut self, entry: LogEntry);
+    /// Files a new declaration.
+    fn file_declaration(&mut self, record: &DeclarationRecord);
+    /// Records a referral an outcome opened.
+    fn open_referral(&mut self, referral: &ReferralRecord);
+    /// Makes log entry `log_index` the recipient's Fetch item `seq`.
+    fn deliver(&mut self, recipient: &str, seq: u64, log_index: u64);
+    /// Writes a declaration's new state.
+    async fn update_declaration(&mut self, record: &DeclarationRecord) -> Result<(), StoreError>;
+    /// Sets a referral's status.
+    async fn close_referral(
+        &mut self,
+        referral_id: &str,
+        status: ReferralStatus,
+    ) -> Result<(), StoreError>;
+    /// Queues issued log entry `log_index` for a peer administration (the forwarder's
+    /// outbox).
+    async fn queue_for_peer(
+        &mut self,
+        peer: &str,
+        log_index: u64,
+        message_id: &str,
+        message_type: MessageType,
+        now: i64,
+    ) -> Result<(), StoreError>;
+    /// Puts an indicator in force (replacing an earlier version).
+    async fn put_indicator(
+        &mut self,
+        record: &IndicatorRecord,
+        message_id: &str,
+    ) -> Result<(), StoreError>;
+    /// Marks an indicator revoked.
+    async fn revoke_indicator(&mut self, indicator_id: &str) -> Result<(), StoreError>;
+    /// Records that a peer holds an indicator.
+    async fn add_route(&mut self, indicator_id: &str, peer: &str) -> Result<(), StoreError>;
+    /// Records that a peer no longer holds it.
+    async fn remove_route(&mut self, indicator_id: &str, peer: &str) -> Result<(), StoreError>;
+    /// Records that no peer holds it.
+    async fn clear_routes(&mut self, indicator_id: &str) -> Result<(), StoreError>;
+
+    /// Writes what is buffered and commits: durable when it returns.
+    async fn commit(self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,502 @@
+//! The SQLite backend of the ledger's writer: the one database aedgate embeds, so that a
+//! gateway needs nothing but its data folder.
+//!
+//! It implements the [`LedgerBackend`] seam. A group is one `BEGIN IMMEDIATE` transaction
+//! on the writer's own connection (readers use a separate pool; SQLite's WAL lets them run
+//! beside it). Rows a group adds in bulk are buffered in [`PendingRows`] and written as one
+//! multi-statement query before the commit, or before any statement that reads or updates
+//! those tables, so that every read sees the group's own writes.
+
+use super::backend::{GroupWrite, LedgerBackend, Loaded, LogEntry, Prefetched};
+use super::batch::{self, DeclarationRow, DeliveryRow, EnvelopeRow, PendingRows, ReferralRow};
+use super::{to_u64, Direction, StoreError};
+use crate::core::ledger::{DeclarationRecord, ReferralRecord, ReferralStatus};
+use crate::core::lifecycle::ReferralKind;
+use crate::core::merkle::{self, Frontier, Hash};
+use crate::core::risk::IndicatorRecord;
+use crate::proto::v1::{
+    AdvanceDeclaration, DeclarationState, Envelope, MessageType, OutcomeCode, RiskIndicator,
+};
+use prost::Message;
+use sqlx::{Connection, Row, SqliteConnection};
+use std::collections::HashMap;
+
+pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+/// The writer's connection.
+pub(super) struct SqliteBackend {
+    conn: SqliteConnection,
+}
+
+impl SqliteBackend {
+    pub fn new(conn: SqliteConnection) -> Self {
+        Self { conn }
+    }
+}
+
+/// One group's transaction and the rows it has not written yet.
+pub(super) struct SqliteGroup<'a> {
+    tx: Tx<'a>,
+    pending: PendingRows,
+}
+
+impl SqliteGroup<'_> {
+    /// The transaction, with every buffered row written: for statements that read or
+    /// update the tables the group adds to in bulk.
+    async fn flushed(&mut self) -> Result<&mut sqlx::SqliteConnection, StoreError> {
+        self.pending.flush(&mut self.tx).await?;
+        Ok(&mut *self.tx)
+    }
+}
+
+impl LedgerBackend for SqliteBackend {
+    type Group<'a> = SqliteGroup<'a>;
+
+    async fn load(&mut self) -> Result<Loaded, StoreError> {
+        let conn = &mut self.conn;
+        let log_size: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(log_index) + 1, 0) FROM envelopes")
+                .fetch_one(&mut *conn)
+                .await?;
+        let log_size = to_u64(log_size, "log size")?;
+        let declarations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM declarations")
+            .fetch_one(&mut *conn)
+            .await?;
+        let mut indicators = Vec::new();
+        for row in sqlx::query("SELECT indicator, issuer FROM indicators WHERE revoked = 0")
+            .fetch_all(&mut *conn)
+            .await?
+        {
+            let bytes: Vec<u8> = row.try_get("indicator")?;
+            indicators.push(IndicatorRecord {
+                indicator: RiskIndicator::decode(bytes.as_slice())
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                issuer: row.try_get("issuer")?,
+            });
+        }
+        let frontier = load_frontier(conn, log_size).await?;
+        Ok(Loaded {
+            log_size,
+            frontier,
+            declarations: to_u64(declarations, "declaration count")?,
+            indicators,
+        })
+    }
+
+    async fn begin(&mut self) -> Result<SqliteGroup<'_>, StoreError> {
+        // IMMEDIATE takes the write lock up front (waiting for it under the busy timeout): a
+        // deferred transaction that reads first would fail at its first write if the
+        // outbox's connection committed in between, instead of waiting.
+        Ok(SqliteGroup {
+            tx: self.conn.begin_with("BEGIN IMMEDIATE").await?,
+            pending: PendingRows::default(),
+        })
+    }
+}
+
+impl GroupWrite for SqliteGroup<'_> {
+    async fn prefetch(
+        &mut self,
+        message_ids: &[&str],
+        lrns: &[(&str, &str)],
+    ) -> Result<Prefetched, StoreError> {
+        batch::prefetch(&mut self.tx, message_ids, lrns).await
+    }
+
+    async fn declaration_on_file(
+        &mut self,
+        message_id: &str,
+        sender: &str,
+        lrn: &str,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT message_id FROM declarations WHERE message_id = ? OR (sender = ? AND lrn = ?)",
+        )
+        .bind(message_id)
+        .bind(sender)
+        .bind(lrn)
+        .fetch_optional(self.flushed().await?)
+        .await?)
+    }
+
+    async fn declaration(
+        &mut self,
+        id: &str,
+        sender: &str,
+    ) -> Result<Option<DeclarationRecord>, StoreError> {
+        load_declaration(self.flushed().await?, id, sender).await
+    }
+
+    async fn referral(&mut self, referral_id: &str) -> Result<Option<ReferralRecord>, StoreError> {
+        load_referral(self.flushed().await?, referral_id).await
+    }
+
+    async fn routes(&mut self, indicator_id: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT peer FROM indicator_routes WHERE indicator_id = ? ORDER BY peer",
+        )
+        .bind(indicator_id)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    async fn last_seq(&mut self, recipient: &str) -> Result<u64, StoreError> {
+        // Not flushed: the writer counts the group's own deliveries itself.
+        let last: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM deliveries WHERE recipient = ?")
+                .bind(recipient)
+                .fetch_one(&mut *self.tx)
+                .await?;
+        to_u64(last, "delivery seq")
+    }
+
+    fn log(&mut self, entry: LogEntry) {
+        self.pending.subtrees.extend(entry.subtrees);
+        self.pending.envelopes.push(EnvelopeRow {
+            log_index: to_i64(entry.log_index),
+            message_id: entry.message_id,
+            direction: i64::from(entry.direction),
+            sender: entry.sender,
+            recipient: entry.recipient,
+            msg_type: i64::from(entry.msg_type),
+            correlation_id: entry.correlation_id,
+            created_at_ms: entry.created_at_ms,
+            received_at_ms: entry.received_at_ms,
+            digest: entry.digest,
+            envelope: entry.envelope,
+        });
+    }
+
+    fn file_declaration(&mut self, record: &DeclarationRecord) {
+        self.pending.declarations.push(declaration_row(record));
+    }
+
+    fn open_referral(&mut self, referral: &ReferralRecord) {
+        self.pending.referrals.push(ReferralRow {
+            referral_id: referral.referral_id.clone(),
+            declaration_id: referral.declaration_id.clone(),
+            outcome_message_id: referral.outcome_message_id.clone(),
+            kind: referral.kind.as_str(),
+            indicator_id: referral.indicator_id.clone(),
+        });
+    }
+
+    fn deliver(&mut self, recipient: &str, seq: u64, log_index: u64) {
+        self.pending.deliveries.push(DeliveryRow {
+            recipient: recipient.to_owned(),
+            seq: to_i64(seq),
+            log_index: to_i64(log_index),
+        });
+    }
+
+    async fn update_declaration(&mut self, record: &DeclarationRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE declarations SET state = ?, outcome = ?, open_referral_id = ?, referral_count = ?, satisfied = ?,
+                                     data = ?, updated_at_ms = ?
+             WHERE message_id = ?",
+        )
+        .bind(record.state as i64)
+        .bind(record.outcome as i64)
+        .bind(&record.open_referral_id)
+        .bind(i64::from(record.referral_count))
+        .bind(satisfied_text(record))
+        .bind(record.data.encode_to_vec())
+        .bind(record.updated_at_ms)
+        .bind(&record.id)
+        .execute(self.flushed().await?)
+        .await?;
+        Ok(())
+    }
+
+    async fn close_referral(
+        &mut self,
+        referral_id: &str,
+        status: ReferralStatus,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE referrals SET status = ? WHERE referral_id = ?")
+            .bind(status.as_str())
+            .bind(referral_id)
+            .execute(self.flushed().await?)
+            .await?;
+        Ok(())
+    }
+
+    async fn queue_for_peer(
+        &mut self,
+        peer: &str,
+        log_index: u64,
+        message_id: &str,
+        message_type: MessageType,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO outbox (peer, log_index, message_id, msg_type, queued_at_ms, state,
+                                 attempts, next_attempt_ms, last_error)
+             VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, '')",
+        )
+        .bind(peer)
+        .bind(to_i64(log_index))
+        .bind(message_id)
+        .bind(message_type as i64)
+        .bind(now)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn put_indicator(
+        &mut self,
+        record: &IndicatorRecord,
+        message_id: &str,
+    ) -> Result<(), StoreError> {
+        let indicator = &record.indicator;
+        sqlx::query(
+            "INSERT INTO indicators (indicator_id, version, issuer, message_id, indicator, revoked) VALUES (?, ?, ?, ?, ?, 0)
+             ON CONFLICT(indicator_id) DO UPDATE SET version = excluded.version, issuer = excluded.issuer,
+             message_id = excluded.message_id, indicator = excluded.indicator, revoked = 0",
+        )
+        .bind(&indicator.indicator_id)
+        .bind(i64::from(indicator.version))
+        .bind(&record.issuer)
+        .bind(message_id)
+        .bind(indicator.encode_to_vec())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn revoke_indicator(&mut self, indicator_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE indicators SET revoked = 1 WHERE indicator_id = ?")
+            .bind(indicator_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn add_route(&mut self, indicator_id: &str, peer: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO indicator_routes (indicator_id, peer) VALUES (?, ?)")
+            .bind(indicator_id)
+            .bind(peer)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn remove_route(&mut self, indicator_id: &str, peer: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ? AND peer = ?")
+            .bind(indicator_id)
+            .bind(peer)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn clear_routes(&mut self, indicator_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ?")
+            .bind(indicator_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn commit(mut self) -> Result<(), StoreError> {
+        self.pending.flush(&mut self.tx).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+/// A referral as stored.
+async fn load_referral(
+    conn: &mut SqliteConnection,
+    referral_id: &str,
+) -> Result<Option<ReferralRecord>, StoreError> {
+    let Some(row) = sqlx::query(
+        "SELECT referral_id, declaration_id, outcome_message_id, kind, indicator_id, status
+         FROM referrals WHERE referral_id = ?",
+    )
+    .bind(referral_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let kind: String = row.try_get("kind")?;
+    let status: String = row.try_get("status")?;
+    Ok(Some(ReferralRecord {
+        referral_id: row.try_get("referral_id")?,
+        declaration_id: row.try_get("declaration_id")?,
+        outcome_message_id: row.try_get("outcome_message_id")?,
+        kind: ReferralKind::parse(&kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("referral kind {kind}")))?,
+        indicator_id: row.try_get("indicator_id")?,
+        status: ReferralStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("referral status {status}")))?,
+    }))
+}
+
+/// The declaration `id` if `sender` filed it: another sender's declaration is as unknown
+/// as one that does not exist.
+async fn load_declaration(
+    conn: &mut SqliteConnection,
+    id: &str,
+    sender: &str,
+) -> Result<Option<DeclarationRecord>, StoreError> {
+    let row = sqlx::query(
+        "SELECT message_id, sender, lrn, mrn, state, outcome, open_referral_id, referral_count, satisfied, data, updated_at_ms
+         FROM declarations WHERE message_id = ? AND sender = ?",
+    )
+    .bind(id)
+    .bind(sender)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let data: Vec<u8> = row.try_get("data")?;
+    let satisfied: String = row.try_get("satisfied")?;
+    let state: i64 = row.try_get("state")?;
+    let outcome: i64 = row.try_get("outcome")?;
+    let referral_count: i64 = row.try_get("referral_count")?;
+    Ok(Some(DeclarationRecord {
+        id: row.try_get("message_id")?,
+        sender: row.try_get("sender")?,
+        lrn: row.try_get("lrn")?,
+        mrn: row.try_get("mrn")?,
+        state: i32::try_from(state)
+            .ok()
+            .and_then(|s| DeclarationState::try_from(s).ok())
+            .ok_or_else(|| StoreError::Corrupt("declaration state".into()))?,
+        outcome: i32::try_from(outcome)
+            .ok()
+            .and_then(|o| OutcomeCode::try_from(o).ok())
+            .unwrap_or(OutcomeCode::Unspecified),
+        open_referral_id: row.try_get("open_referral_id")?,
+        referral_count: u32::try_from(referral_count).unwrap_or(0),
+        satisfied: satisfied
+            .lines()
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        data: AdvanceDeclaration::decode(data.as_slice())
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        updated_at_ms: row.try_get("updated_at_ms")?,
+    }))
+}
+
+/// The row a newly filed declaration is inserted as (with the group's other rows).
+fn declaration_row(record: &DeclarationRecord) -> DeclarationRow {
+    DeclarationRow {
+        message_id: record.id.clone(),
+        sender: record.sender.clone(),
+        lrn: record.lrn.clone(),
+        mrn: record.mrn.clone(),
+        state: record.state as i64,
+        outcome: record.outcome as i64,
+        open_referral_id: record.open_referral_id.clone(),
+        referral_count: i64::from(record.referral_count),
+        satisfied: satisfied_text(record),
+        data: record.data.encode_to_vec(),
+        updated_at_ms: record.updated_at_ms,
+    }
+}
+
+/// Stored form of the satisfied indicators: one id a line.
+fn satisfied_text(record: &DeclarationRecord) -> String {
+    record
+        .satisfied
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `meta` key recording since which entry the store keeps its Merkle log: "0" for a store
+/// created with it, N when entries 0..N were added by the migration below.
+const MERKLE_SINCE_KEY: &str = "merkle_log_since";
+
+/// The Merkle frontier of a log of `size` entries, from the stored subtrees. A store written
+/// before the audit log existed has envelopes without subtrees: their leaves are computed
+/// from the stored envelopes and added here, in one transaction (the only migration so far),
+/// and `merkle_log_since` records it. Once that is recorded, a log shorter than the data is
+/// never filled in again: it means the files were changed behind the gateway's back.
+async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontier, StoreError> {
+    let leaves: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM merkle WHERE level = 0")
+        .fetch_one(&mut *conn)
+        .await?;
+    let leaves = to_u64(leaves, "leaf count")?;
+    let since: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+        .bind(MERKLE_SINCE_KEY)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if leaves > size || (leaves < size && since.is_some()) {
+        return Err(StoreError::Corrupt(format!(
+            "the Merkle log has {leaves} leaves for {size} stored envelopes: the store was changed \
+             outside the gateway; run `aedgate audit verify-store`"
+        )));
+    }
+    let mut nodes = HashMap::new();
+    for (level, index) in Frontier::load_keys(leaves) {
+        let hash: Option<Vec<u8>> =
+            sqlx::query_scalar("SELECT hash FROM merkle WHERE level = ? AND idx = ?")
+                .bind(i64::from(level))
+                .bind(i64::try_from(index).unwrap_or(i64::MAX))
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some(hash) = hash.and_then(|h| Hash::try_from(h.as_slice()).ok()) {
+            nodes.insert((level, index), hash);
+        }
+    }
+    let mut frontier = Frontier::load(&|l: u32, i: u64| nodes.get(&(l, i)).copied(), leaves)?;
+    if since.is_some() {
+        return Ok(frontier);
+    }
+    if leaves < size {
+        tracing::warn!(
+            from = leaves,
+            to = size,
+            "adding the Merkle log to entries stored before it existed"
+        );
+    }
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+    let rows = sqlx::query(
+        "SELECT log_index, direction, received_at_ms, envelope_digest, envelope FROM envelopes
+         WHERE log_index >= ? ORDER BY log_index",
+    )
+    .bind(i64::try_from(leaves).unwrap_or(i64::MAX))
+    .fetch_all(&mut *tx)
+    .await?;
+    for row in rows {
+        let log_index = to_u64(row.try_get("log_index")?, "log_index")?;
+        if log_index != frontier.size() {
+            return Err(StoreError::Corrupt(format!(
+                "log entry {} is missing",
+                frontier.size()
+            )));
+        }
+        let direction: i64 = row.try_get("direction")?;
+        let digest: Vec<u8> = row.try_get("envelope_digest")?;
+        let leaf = if direction == Direction::Issued as i64 {
+            let bytes: Vec<u8> = row.try_get("envelope")?;
+            let envelope = Envelope::decode(bytes.as_slice())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let created = envelope.header.map(|h| h.created_at_ms).unwrap_or_default();
+            merkle::issued_leaf(&digest, created)
+        } else {
+            merkle::accepted_leaf(&digest, row.try_get("received_at_ms")?)
+        };
+        batch::insert_rows(&mut tx, &frontier.push(merkle::leaf_hash(&leaf))).await?;
+    }
+    sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?)")
+        .bind(MERKLE_SINCE_KEY)
+        .bind(leaves.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(frontier)
+}

@@ -1,0 +1,508 @@
+//! The store's one writer: it groups submissions into transactions, lets `core::ledger`
+//! decide each envelope, and has a [`LedgerBackend`] write the effects.
+//!
+//! Every submission that arrives while a commit (and its fsync) is under way joins the next
+//! transaction, so that durability costs one fsync per group, not per message. Everything a
+//! message causes — the envelope, its leaf and the Merkle subtrees it completes (§9), the
+//! signed OUTCOME it triggers, the declaration's new state, the delivery to the partner,
+//! the indicator index — is written in the same transaction, so a crash can never leave a
+//! declaration without its outcome, an outcome without its delivery, or an entry outside
+//! the audit log. Only committed transactions advance the log index, so it stays gap-free.
+//!
+//! What lives here and not in the backend: the order of the log (indices, the Merkle
+//! frontier), the per-recipient `seq` counters, the risk index, and the group's answers to
+//! "is this message id or LRN taken?" — the same for every database. What lives here and
+//! not in `core::ledger`: the clock, fresh ids and signing.
+
+use super::backend::{GroupWrite, LedgerBackend, LogEntry, Prefetched};
+use super::{Direction, Issuer, LogHead, StoreError, Stored};
+use crate::core::admission::{Admitted, AdmittedPayload};
+use crate::core::envelope::{envelope_digest, seal, Draft};
+use crate::core::ledger::{self, Effect, Facts, KnownEnvelope, Route, Verdict};
+use crate::core::merkle::{self, Frontier};
+use crate::core::rejection::Rejection;
+use crate::core::risk::RiskIndex;
+use crate::core::sharing::{forwarding_target, indicator_routes};
+use crate::core::trust::TrustList;
+use crate::proto::v1::{Disposition, Header};
+use bytes::Bytes;
+use prost::Message;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Most submissions one transaction takes; bounds the latency a group adds.
+const MAX_GROUP: usize = 512;
+
+/// What one job of a group came to, before the commit makes it true.
+pub(super) type Decision = Result<Stored, Rejection>;
+
+/// An admitted envelope waiting for the writer.
+pub(super) struct AppendJob {
+    pub admitted: Admitted,
+    /// The trust list the envelope was admitted under: it also decides what is shared with
+    /// and forwarded to peers (§8).
+    pub trust: Arc<TrustList>,
+    pub reply: oneshot::Sender<Result<Decision, StoreError>>,
+}
+
+/// What the writer keeps between groups; rebuilt from the database after a failed commit.
+pub(super) struct WriterState {
+    issuer: Issuer,
+    country: String,
+    next_index: u64,
+    declarations: u64,
+    last_seq: HashMap<String, u64>,
+    risk: RiskIndex,
+    /// The Merkle log's right edge, advanced by every append of the group in progress.
+    frontier: Frontier,
+    /// Whether the group in progress queued messages for peers.
+    outbox_added: bool,
+    /// The group's answers to "is this message id / LRN taken?".
+    ledger: GroupLedger,
+}
+
+impl WriterState {
+    /// The writer's state as the backend has it on disk.
+    pub async fn load<B: LedgerBackend>(
+        backend: &mut B,
+        issuer: Issuer,
+    ) -> Result<Self, StoreError> {
+        let loaded = backend.load().await?;
+        let mut risk = RiskIndex::new();
+        for record in loaded.indicators {
+            risk.upsert(record)?;
+        }
+        let country = issuer
+            .participant
+            .split('/')
+            .nth(1)
+            .unwrap_or("XX")
+            .to_owned();
+        Ok(Self {
+            issuer,
+            country,
+            next_index: loaded.log_size,
+            declarations: loaded.declarations,
+            last_seq: HashMap::new(),
+            risk,
+            frontier: loaded.frontier,
+            outbox_added: false,
+            ledger: GroupLedger::default(),
+        })
+    }
+
+    pub fn head(&self) -> LogHead {
+        LogHead {
+            size: self.frontier.size(),
+            root: self.frontier.root(),
+        }
+    }
+
+    pub fn log_size(&self) -> u64 {
+        self.next_index
+    }
+}
+
+/// What the writer announces after each commit.
+pub(super) struct Published {
+    /// The log size, for live Fetch.
+    pub size: watch::Sender<u64>,
+    /// Size and root, for the Audit service.
+    pub head: watch::Sender<LogHead>,
+    /// Bumped when a commit queued messages for peers.
+    pub outbox: Arc<watch::Sender<u64>>,
+}
+
+pub(super) async fn writer_task<B: LedgerBackend>(
+    mut backend: B,
+    mut jobs: mpsc::Receiver<AppendJob>,
+    mut state: WriterState,
+    commits: Arc<AtomicU64>,
+    published: Published,
+) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = jobs.recv().await {
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        match commit_group(&mut backend, &group, &mut state).await {
+            Ok(decisions) => {
+                commits.fetch_add(1, Ordering::Relaxed);
+                published.head.send_replace(state.head());
+                if std::mem::take(&mut state.outbox_added) {
+                    published.outbox.send_modify(|n| *n += 1);
+                }
+                published.size.send_replace(state.next_index);
+                for (job, decision) in group.drain(..).zip(decisions) {
+                    // A caller that went away still had its envelope stored; a resend gets
+                    // DUPLICATE with the same log index.
+                    let _ = job.reply.send(Ok(decision));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "group commit failed; {} submission(s) not acknowledged", group.len());
+                let cause = error.to_string();
+                for job in group.drain(..) {
+                    let _ = job.reply.send(Err(StoreError::CommitFailed(cause.clone())));
+                }
+                // In-memory state (indices, counters, indicator index) may include the
+                // rolled-back group: rebuild it from what is on disk.
+                let issuer = state.issuer.clone();
+                match WriterState::load(&mut backend, issuer).await {
+                    Ok(fresh) => state = fresh,
+                    Err(error) => {
+                        tracing::error!(%error, "cannot reload store state; refusing further writes");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn commit_group<B: LedgerBackend>(
+    backend: &mut B,
+    group: &[AppendJob],
+    state: &mut WriterState,
+) -> Result<Vec<Decision>, StoreError> {
+    let now = super::now_ms();
+    let mut tx = backend.begin().await?;
+    let message_ids: Vec<&str> = group
+        .iter()
+        .map(|job| job.admitted.header.message_id.as_str())
+        .collect();
+    let lrns: Vec<(&str, &str)> = group
+        .iter()
+        .filter_map(|job| match &job.admitted.payload {
+            AdmittedPayload::Declaration(declaration) => Some((
+                job.admitted.header.sender.as_str(),
+                declaration.lrn.as_str(),
+            )),
+            _ => None,
+        })
+        .collect();
+    state.ledger = GroupLedger::from(tx.prefetch(&message_ids, &lrns).await?);
+    let mut decisions = Vec::with_capacity(group.len());
+    for job in group {
+        decisions.push(process(&mut tx, state, &job.admitted, &job.trust, now).await?);
+    }
+    state.ledger = GroupLedger::default();
+    tx.commit().await?;
+    Ok(decisions)
+}
+
+/// Decides one admitted envelope inside the group's transaction: fetches the facts its
+/// kind reads, lets `core::ledger` decide, and writes the effects. A refusal is decided
+/// before anything is written for it, so a refused envelope leaves no trace.
+async fn process<G: GroupWrite>(
+    tx: &mut G,
+    state: &mut WriterState,
+    admitted: &Admitted,
+    trust: &TrustList,
+    now: i64,
+) -> Result<Decision, StoreError> {
+    let facts = facts_for(tx, state, admitted, trust).await?;
+    let context = ledger::Context {
+        now_ms: now,
+        administration: &state.issuer.participant,
+        country: &state.country,
+        declarations_filed: state.declarations,
+        risk: &state.risk,
+    };
+    let mut fresh_id = || uuid::Uuid::now_v7().hyphenated().to_string();
+    match ledger::decide(&context, facts, admitted, &mut fresh_id) {
+        Verdict::Refuse(rejection) => Ok(Err(rejection)),
+        Verdict::Duplicate(known) => Ok(Ok(Stored {
+            disposition: Disposition::Duplicate,
+            received_at_ms: known.received_at_ms,
+            log_index: known.log_index,
+        })),
+        Verdict::Accept(effects) => {
+            let log_index = apply(tx, state, admitted, effects, now).await?;
+            Ok(Ok(Stored {
+                disposition: Disposition::Accepted,
+                received_at_ms: now,
+                log_index,
+            }))
+        }
+    }
+}
+
+/// Reads what the decision of `admitted` needs: the duplicate and LRN answers from the
+/// group's prefetch, routing from the trust list, the rest from the backend.
+async fn facts_for<G: GroupWrite>(
+    tx: &mut G,
+    state: &WriterState,
+    admitted: &Admitted,
+    trust: &TrustList,
+) -> Result<Facts, StoreError> {
+    let header = &admitted.header;
+    let own = state.issuer.participant.as_str();
+    let mut facts = Facts {
+        same_id: state.ledger.envelope(&header.message_id).cloned(),
+        ..Facts::default()
+    };
+    match &admitted.payload {
+        AdmittedPayload::Declaration(declaration) => {
+            facts.lrn_owner = state
+                .ledger
+                .lrn_owner(&header.sender, &declaration.lrn)
+                .cloned();
+            facts.declaration_id_taken = state.ledger.declaration_exists(&header.message_id);
+            facts.forward_to = forwarding_target(trust, own, declaration);
+        }
+        AdmittedPayload::ForwardedDeclaration(forwarded) => {
+            let original = &forwarded.header;
+            facts.forwarded_on_file = tx
+                .declaration_on_file(
+                    &original.message_id,
+                    &original.sender,
+                    &forwarded.declaration.lrn,
+                )
+                .await?;
+        }
+        AdmittedPayload::Amendment(_) | AdmittedPayload::Invalidation(_) => {
+            facts.declaration = tx
+                .declaration(&header.correlation_id, &header.sender)
+                .await?;
+        }
+        AdmittedPayload::ReferralResponse(response) => {
+            facts.referral = tx.referral(&response.referral_id).await?;
+            if let Some(referral) = &facts.referral {
+                facts.declaration = tx
+                    .declaration(&referral.declaration_id, &header.sender)
+                    .await?;
+            }
+        }
+        AdmittedPayload::RiskIndicator(indicator) => {
+            if ledger::issuing_administration(&header.sender) == own {
+                facts.share_with = indicator_routes(trust, own, indicator);
+                facts.routes = tx.routes(&indicator.indicator_id).await?;
+            }
+        }
+        AdmittedPayload::RiskIndicatorRevocation(revocation) => {
+            if ledger::issuing_administration(&header.sender) == own {
+                facts.routes = tx.routes(&revocation.indicator_id).await?;
+            }
+        }
+    }
+    Ok(facts)
+}
+
+/// Writes an accepted envelope's effects, in order, and brings the writer's in-memory
+/// state along. Returns the accepted envelope's log index.
+async fn apply<G: GroupWrite>(
+    tx: &mut G,
+    state: &mut WriterState,
+    admitted: &Admitted,
+    effects: Vec<Effect>,
+    now: i64,
+) -> Result<u64, StoreError> {
+    let mut accepted_at = None;
+    for effect in effects {
+        match effect {
+            Effect::LogAccepted => {
+                accepted_at = Some(append_to_log(
+                    tx,
+                    state,
+                    Direction::Accepted,
+                    &admitted.header,
+                    &admitted.digest,
+                    admitted.raw.clone(),
+                    now,
+                ));
+            }
+            Effect::FileDeclaration(record) => {
+                state.declarations += 1;
+                state.ledger.add_declaration(
+                    record.sender.clone(),
+                    record.lrn.clone(),
+                    record.id.clone(),
+                );
+                tx.file_declaration(&record);
+            }
+            Effect::UpdateDeclaration(record) => tx.update_declaration(&record).await?,
+            Effect::OpenReferral(referral) => tx.open_referral(&referral),
+            Effect::CloseReferral {
+                referral_id,
+                status,
+            } => tx.close_referral(&referral_id, status).await?,
+            Effect::Issue(issue) => {
+                let log_index = issue_envelope(tx, state, &issue, now);
+                match issue.route {
+                    Route::Fetch => {
+                        let last = match state.last_seq.get(&issue.recipient) {
+                            Some(seq) => *seq,
+                            None => tx.last_seq(&issue.recipient).await?,
+                        };
+                        let seq = last + 1;
+                        tx.deliver(&issue.recipient, seq, log_index);
+                        state.last_seq.insert(issue.recipient.clone(), seq);
+                    }
+                    Route::Outbox => {
+                        tx.queue_for_peer(
+                            &issue.recipient,
+                            log_index,
+                            &issue.message_id,
+                            issue.message_type,
+                            now,
+                        )
+                        .await?;
+                        state.outbox_added = true;
+                    }
+                }
+            }
+            Effect::PutIndicator { record, message_id } => {
+                tx.put_indicator(&record, &message_id).await?;
+                state.risk.upsert(record)?;
+            }
+            Effect::RevokeIndicator { indicator_id } => {
+                tx.revoke_indicator(&indicator_id).await?;
+                state.risk.remove(&indicator_id);
+            }
+            Effect::AddRoute { indicator_id, peer } => tx.add_route(&indicator_id, &peer).await?,
+            Effect::RemoveRoute { indicator_id, peer } => {
+                tx.remove_route(&indicator_id, &peer).await?
+            }
+            Effect::ClearRoutes { indicator_id } => tx.clear_routes(&indicator_id).await?,
+        }
+    }
+    accepted_at.ok_or(StoreError::Ledger(
+        "an accepted envelope's effects did not log it",
+    ))
+}
+
+/// Signs an envelope the ledger decided to issue, as this administration and dated now,
+/// and appends it to the log as issued; returns its log index.
+fn issue_envelope<G: GroupWrite>(
+    tx: &mut G,
+    state: &mut WriterState,
+    issue: &ledger::Issue,
+    now: i64,
+) -> u64 {
+    let envelope = seal(
+        Draft {
+            message_id: issue.message_id.clone(),
+            sender: state.issuer.participant.clone(),
+            recipient: issue.recipient.clone(),
+            message_type: issue.message_type as i32,
+            created_at_ms: now,
+            correlation_id: issue.correlation_id.clone(),
+            payload: issue.payload.clone(),
+        },
+        &state.issuer.signer.key,
+        &state.issuer.signer.key_id,
+    );
+    let header = envelope.header.clone().unwrap_or_default();
+    let digest = envelope_digest(&header);
+    append_to_log(
+        tx,
+        state,
+        Direction::Issued,
+        &header,
+        &digest,
+        Bytes::from(envelope.encode_to_vec()),
+        now,
+    )
+}
+
+fn append_to_log<G: GroupWrite>(
+    tx: &mut G,
+    state: &mut WriterState,
+    direction: Direction,
+    header: &Header,
+    digest: &[u8],
+    raw: Bytes,
+    now: i64,
+) -> u64 {
+    let log_index = state.next_index;
+    // §9: the entry's leaf joins the Merkle log in the same transaction, so the log and the
+    // data can never disagree after a crash.
+    let leaf = match direction {
+        Direction::Accepted => merkle::accepted_leaf(digest, now),
+        Direction::Issued => merkle::issued_leaf(digest, header.created_at_ms),
+    };
+    let subtrees = state.frontier.push(merkle::leaf_hash(&leaf));
+    state.ledger.add_envelope(
+        header.message_id.clone(),
+        KnownEnvelope {
+            digest: digest.to_vec(),
+            received_at_ms: now,
+            log_index,
+        },
+    );
+    tx.log(LogEntry {
+        log_index,
+        message_id: header.message_id.clone(),
+        direction: direction as u8,
+        sender: header.sender.clone(),
+        recipient: header.recipient.clone(),
+        msg_type: header.r#type,
+        correlation_id: header.correlation_id.clone(),
+        created_at_ms: header.created_at_ms,
+        received_at_ms: now,
+        digest: digest.to_vec(),
+        envelope: raw,
+        subtrees,
+    });
+    state.next_index += 1;
+    log_index
+}
+
+/// What the group's duplicate and LRN checks need to know: the stored envelopes and
+/// declarations its jobs could collide with (prefetched in a few statements at the start
+/// of the group), and everything the group itself added, so that the checks stay exact
+/// within the group without a query per envelope. Nothing here outlives the group.
+#[derive(Default)]
+struct GroupLedger {
+    envelopes: HashMap<String, KnownEnvelope>,
+    /// (sender, LRN) → the declaration's message id.
+    lrns: HashMap<(String, String), String>,
+    /// Ids of declarations on file that are no envelope here: those forwarded by a peer
+    /// administration, filed under the partner's original message id.
+    declaration_ids: HashSet<String>,
+}
+
+impl From<Prefetched> for GroupLedger {
+    fn from(found: Prefetched) -> Self {
+        Self {
+            envelopes: found.envelopes,
+            lrns: found.lrns,
+            declaration_ids: found.declaration_ids,
+        }
+    }
+}
+
+impl GroupLedger {
+    /// The stored (or earlier in this group) envelope with this message id.
+    fn envelope(&self, message_id: &str) -> Option<&KnownEnvelope> {
+        self.envelopes.get(message_id)
+    }
+
+    /// Whether a declaration with this id is on file (filed here or forwarded here).
+    fn declaration_exists(&self, id: &str) -> bool {
+        self.declaration_ids.contains(id)
+    }
+
+    /// The declaration `sender` filed under `lrn`, if any.
+    fn lrn_owner(&self, sender: &str, lrn: &str) -> Option<&String> {
+        self.lrns.get(&(sender.to_owned(), lrn.to_owned()))
+    }
+
+    /// Records an envelope the group appends.
+    fn add_envelope(&mut self, message_id: String, known: KnownEnvelope) {
+        self.envelopes.insert(message_id, known);
+    }
+
+    /// Records a declaration the group files.
+    fn add_declaration(&mut self, sender: String, lrn: String, message_id: String) {
+        self.declaration_ids.insert(message_id.clone());
+        self.lrns.insert((sender, lrn), message_id);
+    }
+}

@@ -1,0 +1,114 @@
+//! The store's schema is versioned (sqlx migrations embedded in the binary): a new store
+//! records the versions it applied, a store made before versioning existed is taken over
+//! with its data intact, and a store whose history names a version this release does not
+//! know (made by a newer release) is refused at open instead of being written to.
+
+mod common;
+
+use aedgate::core::admission::{admit, AdmissionContext};
+use aedgate::store::{now_ms, Issuer, Store, StoreError};
+use bytes::Bytes;
+use common::*;
+use prost::Message;
+use sqlx::{Connection, SqliteConnection};
+use std::path::Path;
+use std::sync::Arc;
+
+const NL: &str = "adm/NL";
+const SHOPCO: &str = "ptr/NL/shopco";
+
+async fn open(fed: &Federation, data_dir: &Path) -> Result<Store, StoreError> {
+    let config = fed.gateway_config(NL);
+    Store::open(
+        data_dir,
+        Issuer {
+            participant: NL.into(),
+            signer: Arc::new(config.signer),
+        },
+    )
+    .await
+}
+
+async fn database(data_dir: &Path) -> SqliteConnection {
+    let url = format!("sqlite://{}", data_dir.join("aedgate.db").display());
+    SqliteConnection::connect(&url).await.expect("database")
+}
+
+async fn applied_versions(data_dir: &Path) -> Vec<i64> {
+    let mut conn = database(data_dir).await;
+    sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(&mut conn)
+        .await
+        .expect("migration history")
+}
+
+#[tokio::test]
+async fn a_store_made_before_versioning_is_taken_over_with_its_data_and_a_newer_one_refused() {
+    let fed = Federation::standard();
+    let config = fed.gateway_config(NL);
+    let trust = Arc::new(config.trust);
+    let data_dir = config.data_dir.clone();
+
+    let store = open(&fed, &data_dir).await.expect("new store");
+    assert_eq!(
+        applied_versions(&data_dir).await,
+        [1],
+        "a new store records its schema"
+    );
+    let envelope = seal_as(&fed, SHOPCO, draft(SHOPCO, NL, &declaration(&lrn("MIG"))));
+    let raw = Bytes::from(envelope.encode_to_vec());
+    let admitted = admit(
+        envelope,
+        raw,
+        SHOPCO,
+        &AdmissionContext {
+            gateway: NL,
+            trust: &trust,
+            now_ms: now_ms(),
+            max_payload_bytes: 1 << 20,
+        },
+    )
+    .expect("admitted");
+    let message_id = admitted.header.message_id.clone();
+    store
+        .append(admitted, trust.clone())
+        .await
+        .expect("stored")
+        .expect("accepted");
+    let head = store.log_head();
+    assert_eq!(head.size, 2, "the declaration and its outcome");
+    drop(store);
+
+    // What an earlier release left: the same tables, no migration history.
+    let mut conn = database(&data_dir).await;
+    sqlx::query("DROP TABLE _sqlx_migrations")
+        .execute(&mut conn)
+        .await
+        .expect("drop history");
+    drop(conn);
+    let store = open(&fed, &data_dir)
+        .await
+        .expect("an unversioned store opens");
+    assert_eq!(store.log_head(), head, "the log is what it was");
+    assert!(store.envelope(&message_id).await.expect("read").is_some());
+    assert_eq!(applied_versions(&data_dir).await, [1]);
+    drop(store);
+
+    // A store a newer release migrated further.
+    let mut conn = database(&data_dir).await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (9999, 'from the future', 1, x'00', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("future version");
+    drop(conn);
+    match open(&fed, &data_dir).await {
+        Err(StoreError::Migration(error)) => {
+            assert!(error.to_string().contains("9999"), "{error}");
+        }
+        Err(other) => panic!("expected a migration error, got {other}"),
+        Ok(_) => panic!("a store of a newer schema must not be opened for writing"),
+    }
+}
