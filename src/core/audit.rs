@@ -389,8 +389,8 @@ mod tests {
     use crate::core::crypto::{generate_ed25519_pkcs8, Algorithm};
     use crate::core::envelope::{sign_receipt, ReceiptFields};
     use crate::core::merkle::{consistency_proof, inclusion_proof, issued_leaf, root, Frontier};
-    use crate::core::trust::{KeyEntry, ParticipantEntry, Role, TrustListDocument};
-    use crate::pki::{sign_trust_list, trust_list_bytes, CertificateAuthority};
+    use crate::core::trust::testing::{self, administration};
+    use crate::core::trust::KeyEntry;
     use crate::proto::v1::Disposition;
     use base64::Engine;
     use proptest::prelude::*;
@@ -399,7 +399,6 @@ mod tests {
     use time::macros::datetime;
     use time::OffsetDateTime;
 
-    const FEDERATION: &str = "wco-ecom.test";
     const NL: &str = "adm/NL";
     const BE: &str = "adm/BE";
     /// The vector key's id in the test trust list (the vectors name no key id).
@@ -462,17 +461,6 @@ mod tests {
         }
     }
 
-    fn administration(id: &str, keys: Vec<KeyEntry>) -> ParticipantEntry {
-        ParticipantEntry {
-            id: id.into(),
-            role: Role::Administration,
-            name: id.into(),
-            endpoint: Some("https://127.0.0.1:7443".into()),
-            registered_with: vec![],
-            signing_keys: keys,
-        }
-    }
-
     /// A signed, verified trust list: NL with the vector key (valid through 2025–2026) and an
     /// old key (2024 only), BE with its own key.
     fn trust() -> &'static TrustList {
@@ -482,14 +470,8 @@ mod tests {
             let y2024 = datetime!(2024-01-01 00:00:00 UTC);
             let y2025 = datetime!(2025-01-01 00:00:00 UTC);
             let y2027 = datetime!(2027-01-01 00:00:00 UTC);
-            let document = TrustListDocument {
-                federation: FEDERATION.into(),
-                version: 1,
-                issued_at: None,
-                ca_certificates_pem: CertificateAuthority::new("audit tests CA")
-                    .expect("CA")
-                    .cert_pem,
-                participants: vec![
+            testing::verified(&testing::document(
+                vec![
                     administration(
                         NL,
                         vec![
@@ -499,18 +481,8 @@ mod tests {
                     ),
                     administration(BE, vec![entry(BE_KEY, &o.be, y2025, y2027)]),
                 ],
-                agreements: vec![],
-            };
-            let operator = fresh_key();
-            let bytes = trust_list_bytes(&document);
-            TrustList::verify(
-                &bytes,
-                sign_trust_list(&bytes, &operator).as_bytes(),
-                &[operator.verifying_key()],
-                FEDERATION,
-                None,
-            )
-            .expect("test trust list verifies")
+                vec![],
+            ))
         })
     }
 

@@ -459,14 +459,16 @@ impl TrustList {
 }
 
 #[cfg(test)]
+pub(crate) mod testing;
+
+#[cfg(test)]
 mod tests {
+    use super::testing::{file_bytes, signature_file, FEDERATION, SECOND_CA_PEM};
     use super::*;
     use crate::core::crypto::{generate_ed25519_pkcs8, generate_p256_pkcs8, SigningKey};
-    use crate::pki::{sign_trust_list, trust_list_bytes, CertificateAuthority};
     use std::sync::OnceLock;
     use time::macros::datetime;
 
-    const FEDERATION: &str = "wco-ecom.test";
     const NOT_BEFORE: OffsetDateTime = datetime!(2026-01-01 00:00:00 UTC);
     const NOT_AFTER: OffsetDateTime = datetime!(2027-01-01 00:00:00 UTC);
     const NOT_BEFORE_MS: i64 = 1_767_225_600_000;
@@ -494,9 +496,7 @@ mod tests {
             let p256 = SigningKey::from_pkcs8_der(&generate_p256_pkcs8().expect("p256 key"))
                 .expect("p256 key loads");
             Fixture {
-                ca_pem: CertificateAuthority::new("trust tests CA")
-                    .expect("CA")
-                    .cert_pem,
+                ca_pem: super::testing::CA_PEM.into(),
                 operator: ed25519(),
                 other_operator: ed25519(),
                 ed25519_public: (0..5).map(|_| b64(&ed25519())).collect(),
@@ -599,14 +599,14 @@ mod tests {
     }
 
     fn sign(bytes: &[u8]) -> String {
-        sign_trust_list(bytes, &fixture().operator)
+        signature_file(bytes, &fixture().operator)
     }
 
     fn verify_doc(
         document: &TrustListDocument,
         held: Option<u64>,
     ) -> Result<TrustList, TrustError> {
-        let bytes = trust_list_bytes(document);
+        let bytes = file_bytes(document);
         TrustList::verify(
             &bytes,
             sign(&bytes).as_bytes(),
@@ -639,7 +639,7 @@ mod tests {
     #[test]
     fn good_list_verifies_and_is_indexed() {
         let document = good_document();
-        let bytes = trust_list_bytes(&document);
+        let bytes = file_bytes(&document);
         let list = TrustList::verify(
             &bytes,
             sign(&bytes).as_bytes(),
@@ -692,7 +692,7 @@ mod tests {
         assert_eq!(list.version(), 7);
         assert_eq!(list.file_digest(), crate::core::envelope::sha256(&bytes));
         // The same document re-serialised is other bytes: the signature no longer applies.
-        let reserialised = trust_list_bytes(list.document());
+        let reserialised = file_bytes(list.document());
         assert_ne!(reserialised, bytes);
         assert!(matches!(
             TrustList::verify(
@@ -708,7 +708,7 @@ mod tests {
 
     #[test]
     fn wrong_operator_key_is_signature_invalid() {
-        let bytes = trust_list_bytes(&good_document());
+        let bytes = file_bytes(&good_document());
         let signature = sign(&bytes);
         let f = fixture();
         let verify = |keys: &[VerifyingKey]| {
@@ -732,7 +732,7 @@ mod tests {
         verify(&[f.other_operator.verifying_key(), f.operator.verifying_key()])
             .expect("second operator key verifies");
         // Signed by the other operator, with only ours configured.
-        let foreign = sign_trust_list(&bytes, &f.other_operator);
+        let foreign = signature_file(&bytes, &f.other_operator);
         assert!(matches!(
             TrustList::verify(
                 &bytes,
@@ -761,7 +761,7 @@ mod tests {
 
     #[test]
     fn malformed_signature_file_is_signature_encoding() {
-        let bytes = trust_list_bytes(&good_document());
+        let bytes = file_bytes(&good_document());
         let verify = |signature: &[u8]| {
             TrustList::verify(&bytes, signature, &operator_keys(), FEDERATION, None)
         };
@@ -827,7 +827,7 @@ mod tests {
             other => panic!("expected WrongFederation, got {other:?}"),
         }
         // The signature is checked before anything the document says.
-        let bytes = trust_list_bytes(&document);
+        let bytes = file_bytes(&document);
         assert!(matches!(
             TrustList::verify(
                 &bytes,
@@ -1059,8 +1059,7 @@ mod tests {
         }
         // Two CAs are fine.
         let mut doc = good_document();
-        doc.ca_certificates_pem
-            .push_str(&CertificateAuthority::new("second CA").expect("CA").cert_pem);
+        doc.ca_certificates_pem.push_str(SECOND_CA_PEM);
         assert_eq!(
             verify_doc(&doc, None)
                 .expect("two CAs")
