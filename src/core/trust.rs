@@ -217,6 +217,24 @@ pub enum KeyLookup<'a> {
     Unknown,
 }
 
+/// Why a signed message is not its signer's word. The variants follow the order of §3's
+/// rows (the key, then the signature) because each caller answers them with a reason of
+/// its own: an envelope's `UNKNOWN_KEY` / `KEY_NOT_VALID` / `SIGNATURE_INVALID`, a
+/// receipt's or tree head's problem, a person's message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The key id is none of the signer's keys: not in the list, or another participant's,
+    /// since a key never speaks for someone else. An unknown signer has no keys at all.
+    #[error("the key is not one of the signer's keys")]
+    UnknownKey,
+    /// The key is the signer's, but its window excludes the time the message claims.
+    #[error("the key is not valid at the message's time")]
+    KeyNotValid,
+    /// The key is the signer's and valid then, but the signature does not verify with it.
+    #[error("the signature does not verify with the key")]
+    SignatureInvalid,
+}
+
 /// A verified, indexed trust list.
 #[derive(Debug)]
 pub struct TrustList {
@@ -444,6 +462,26 @@ impl TrustList {
         }
     }
 
+    /// Verifies that `signature` over `signing_input` is `signer`'s, made with its key
+    /// `key_id` while that key was valid (§2: `at_ms` within `[not_before, not_after]`).
+    /// The window is checked before the signature, as in §3, so that a signature made
+    /// outside it is `KeyNotValid` whether or not it would verify.
+    pub fn verify_signature(
+        &self,
+        signer: &str,
+        key_id: &str,
+        at_ms: i64,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<(), SignatureError> {
+        match self.key_for(signer, key_id, at_ms) {
+            KeyLookup::Unknown => Err(SignatureError::UnknownKey),
+            KeyLookup::OutsideWindow(_) => Err(SignatureError::KeyNotValid),
+            KeyLookup::Valid(key) if key.key.verify(signing_input, signature) => Ok(()),
+            KeyLookup::Valid(_) => Err(SignatureError::SignatureInvalid),
+        }
+    }
+
     /// The agreement between two administrations that allows `exchange`, if any.
     pub fn agreement(&self, a: &str, b: &str, exchange: Exchange) -> Option<&AgreementEntry> {
         // An agreement binds two different administrations; nobody has one with itself.
@@ -463,7 +501,7 @@ pub(crate) mod testing;
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{file_bytes, signature_file, FEDERATION, SECOND_CA_PEM};
+    use super::testing::{file_bytes, signature_file, CA_PEM, FEDERATION, SECOND_CA_PEM};
     use super::*;
     use crate::core::crypto::{generate_ed25519_pkcs8, generate_p256_pkcs8, SigningKey};
     use std::sync::OnceLock;
@@ -475,12 +513,14 @@ mod tests {
     const NOT_AFTER_MS: i64 = 1_798_761_600_000;
     const NL_KEY: &str = "adm/NL#2026-1";
 
-    /// Keys and a CA made once for every test: generating them is the slow part.
+    /// Keys made once for every test: generating them is the slow part.
     struct Fixture {
-        ca_pem: String,
         operator: SigningKey,
         other_operator: SigningKey,
+        /// The private halves of `ed25519_public`, to sign messages with.
+        ed25519: Vec<SigningKey>,
         ed25519_public: Vec<String>,
+        p256: SigningKey,
         p256_public: String,
     }
 
@@ -495,12 +535,14 @@ mod tests {
                 |k: &SigningKey| base64::engine::general_purpose::STANDARD.encode(k.public_key());
             let p256 = SigningKey::from_pkcs8_der(&generate_p256_pkcs8().expect("p256 key"))
                 .expect("p256 key loads");
+            let keys: Vec<SigningKey> = (0..5).map(|_| ed25519()).collect();
             Fixture {
-                ca_pem: super::testing::CA_PEM.into(),
                 operator: ed25519(),
                 other_operator: ed25519(),
-                ed25519_public: (0..5).map(|_| b64(&ed25519())).collect(),
+                ed25519_public: keys.iter().map(b64).collect(),
+                ed25519: keys,
                 p256_public: b64(&p256),
+                p256,
             }
         })
     }
@@ -540,7 +582,7 @@ mod tests {
             federation: FEDERATION.into(),
             version: 3,
             issued_at: Some("2026-11-27T00:00:00Z".into()),
-            ca_certificates_pem: f.ca_pem.clone(),
+            ca_certificates_pem: CA_PEM.into(),
             participants: vec![
                 participant(
                     "adm/NL",
@@ -678,7 +720,7 @@ mod tests {
                 r#""version":7,"ca_certificates_pem":{},"federation":"wco-ecom.test"}}"#
             ),
             f.ed25519_public[0],
-            serde_json::to_string(&f.ca_pem).expect("json string"),
+            serde_json::to_string(CA_PEM).expect("json string"),
         );
         let bytes = text.into_bytes();
         let list = TrustList::verify(
@@ -1143,6 +1185,170 @@ mod tests {
                     KeyLookup::Unknown
                 ),
                 "{sender} / {key_id} outside the window"
+            );
+        }
+    }
+
+    /// What the signature tests sign: any bytes will do, the list does not read them.
+    const SIGNED: &[u8] = b"aedgate/v1/envelope\0a signing input";
+
+    #[test]
+    fn verify_signature_accepts_the_signers_key_anywhere_in_its_window_edges_included() {
+        let list = verify_doc(&good_document(), None).expect("good list");
+        let f = fixture();
+        let nl = f.ed25519[0].sign(SIGNED);
+        for at in [
+            NOT_BEFORE_MS,
+            NOT_BEFORE_MS + 1,
+            NOT_BEFORE_MS + 1000,
+            NOT_AFTER_MS - 1,
+            NOT_AFTER_MS,
+        ] {
+            assert_eq!(
+                list.verify_signature("adm/NL", NL_KEY, at, SIGNED, &nl),
+                Ok(()),
+                "{at}"
+            );
+        }
+        // An ECDSA P-256 key of a carrier, at the last millisecond of its window.
+        let flyfast = f.p256.sign(SIGNED);
+        assert_eq!(
+            list.verify_signature(
+                "ptr/NL/flyfast",
+                "ptr/NL/flyfast#2026-1",
+                NOT_AFTER_MS,
+                SIGNED,
+                &flyfast
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn verify_signature_refuses_a_key_outside_its_window_whatever_the_signature() {
+        let list = verify_doc(&good_document(), None).expect("good list");
+        let nl = fixture().ed25519[0].sign(SIGNED);
+        for at in [
+            NOT_BEFORE_MS - 1,
+            NOT_AFTER_MS + 1,
+            0,
+            -1,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            // A good signature, a wrong one and none: the window decides first (§3's order).
+            for signature in [&nl[..], &[0u8; 64][..], &[][..]] {
+                assert_eq!(
+                    list.verify_signature("adm/NL", NL_KEY, at, SIGNED, signature),
+                    Err(SignatureError::KeyNotValid),
+                    "{at}, {} signature bytes",
+                    signature.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn verify_signature_never_widens_a_window_that_starts_or_ends_inside_a_millisecond() {
+        let mut doc = good_document();
+        let nl = &mut participant_mut(&mut doc, "adm/NL").signing_keys[0];
+        nl.not_before = datetime!(2026-01-01 00:00:00.000_5 UTC);
+        nl.not_after = datetime!(2026-12-31 23:59:59.999_5 UTC);
+        let list = verify_doc(&doc, None).expect("sub-millisecond window");
+        let signature = fixture().ed25519[0].sign(SIGNED);
+        let at = |ms: i64| list.verify_signature("adm/NL", NL_KEY, ms, SIGNED, &signature);
+        // The first and last whole milliseconds inside the window are covered...
+        assert_eq!(at(NOT_BEFORE_MS + 1), Ok(()));
+        assert_eq!(at(NOT_AFTER_MS - 1), Ok(()));
+        // ...the ones the window only partly covers are not.
+        assert_eq!(at(NOT_BEFORE_MS), Err(SignatureError::KeyNotValid));
+        assert_eq!(at(NOT_AFTER_MS), Err(SignatureError::KeyNotValid));
+    }
+
+    #[test]
+    fn verify_signature_knows_only_the_signers_own_keys() {
+        let list = verify_doc(&good_document(), None).expect("good list");
+        let f = fixture();
+        let (nl, risk_unit) = (&f.ed25519[0], &f.ed25519[2]);
+        for (signer, key_id, key) in [
+            ("adm/NL", "adm/NL#2026-2", nl),
+            ("adm/NL", "", nl),
+            // Key ids are compared exactly.
+            ("adm/NL", "ADM/NL#2026-1", nl),
+            ("adm/NL", "adm/NL#2026-1 ", nl),
+            // A signer the list does not know, with a key id of its own or one of the list's.
+            ("adm/FR", "adm/FR#2026-1", nl),
+            ("adm/FR", NL_KEY, nl),
+            ("", NL_KEY, nl),
+            // Another participant's key, with a signature its owner did make.
+            ("adm/BE", NL_KEY, nl),
+            ("adm/NL/risk-unit", NL_KEY, nl),
+            ("adm/NL", "adm/NL/risk-unit#2026-1", risk_unit),
+            ("ptr/NL/shopco", "ptr/NL/flyfast#2026-1", &f.p256),
+        ] {
+            let signature = key.sign(SIGNED);
+            // Inside the window and outside it: the key is unknown before it is expired.
+            for at in [NOT_BEFORE_MS + 1000, NOT_AFTER_MS + 1] {
+                assert_eq!(
+                    list.verify_signature(signer, key_id, at, SIGNED, &signature),
+                    Err(SignatureError::UnknownKey),
+                    "{signer:?} / {key_id:?} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn verify_signature_refuses_a_signature_that_does_not_verify() {
+        let list = verify_doc(&good_document(), None).expect("good list");
+        let f = fixture();
+        let at = NOT_BEFORE_MS + 1000;
+        let nl = f.ed25519[0].sign(SIGNED);
+        let flyfast = f.p256.sign(SIGNED);
+        let flipped = |signature: &[u8], i: usize| {
+            let mut changed = signature.to_vec();
+            changed[i] ^= 0x01;
+            changed
+        };
+        let mut longer = nl.clone();
+        longer.push(0);
+        let mut other_input = SIGNED.to_vec();
+        other_input[0] ^= 0x01;
+
+        let nl_cases: [(&str, &[u8], Vec<u8>); 8] = [
+            ("another signing input", &other_input, nl.clone()),
+            ("first bit of the signature", SIGNED, flipped(&nl, 0)),
+            ("last bit of the signature", SIGNED, flipped(&nl, 63)),
+            ("another Ed25519 key", SIGNED, f.ed25519[1].sign(SIGNED)),
+            ("a P-256 signature", SIGNED, flyfast.clone()),
+            ("an empty signature", SIGNED, Vec::new()),
+            ("63 bytes", SIGNED, nl[..63].to_vec()),
+            ("65 bytes", SIGNED, longer),
+        ];
+        for (what, input, signature) in nl_cases {
+            assert_eq!(
+                list.verify_signature("adm/NL", NL_KEY, at, input, &signature),
+                Err(SignatureError::SignatureInvalid),
+                "Ed25519: {what}"
+            );
+        }
+        let flyfast_cases: [(&str, &[u8], Vec<u8>); 4] = [
+            ("another signing input", &other_input, flyfast.clone()),
+            ("a bit of the signature", SIGNED, flipped(&flyfast, 40)),
+            ("an Ed25519 signature", SIGNED, nl.clone()),
+            ("an empty signature", SIGNED, Vec::new()),
+        ];
+        for (what, input, signature) in flyfast_cases {
+            assert_eq!(
+                list.verify_signature(
+                    "ptr/NL/flyfast",
+                    "ptr/NL/flyfast#2026-1",
+                    at,
+                    input,
+                    &signature
+                ),
+                Err(SignatureError::SignatureInvalid),
+                "P-256: {what}"
             );
         }
     }
