@@ -20,7 +20,7 @@ use crate::core::merkle::{
     accepted_leaf, empty_root, leaf_hash, verify_consistency, verify_inclusion, Hash,
 };
 use crate::core::receipt::{verify_receipt, ReceiptProblem};
-use crate::core::trust::{KeyLookup, TrustList};
+use crate::core::trust::{SignatureError, TrustList};
 use crate::proto::v1::{
     ConsistencyProofResponse, InclusionProofResponse, Receipt, Signature, SignedTreeHead,
 };
@@ -188,25 +188,26 @@ pub fn verify_tree_head(
     }
     let root = hash_of(&head.root_hash, || "root_hash".into())?;
     let signature = head.signature.as_ref().ok_or(AuditProblem::UnsignedHead)?;
-    let key = match trust.key_for(expected_log_id, &signature.key_id, head.timestamp_ms) {
-        KeyLookup::Valid(key) => key,
-        KeyLookup::OutsideWindow(_) => {
-            return Err(AuditProblem::HeadKey(format!(
-                "{} was not valid at the head's timestamp_ms {}",
-                signature.key_id, head.timestamp_ms
-            )))
-        }
-        KeyLookup::Unknown => {
-            return Err(AuditProblem::HeadKey(format!(
+    let input = tree_head_signing_input(&head.log_id, head.tree_size, head.timestamp_ms, &root);
+    trust
+        .verify_signature(
+            expected_log_id,
+            &signature.key_id,
+            head.timestamp_ms,
+            &input,
+            &signature.value,
+        )
+        .map_err(|problem| match problem {
+            SignatureError::UnknownKey => AuditProblem::HeadKey(format!(
                 "{} is not a key of {expected_log_id}",
                 signature.key_id
-            )))
-        }
-    };
-    let input = tree_head_signing_input(&head.log_id, head.tree_size, head.timestamp_ms, &root);
-    if !key.key.verify(&input, &signature.value) {
-        return Err(AuditProblem::HeadSignatureInvalid);
-    }
+            )),
+            SignatureError::KeyNotValid => AuditProblem::HeadKey(format!(
+                "{} was not valid at the head's timestamp_ms {}",
+                signature.key_id, head.timestamp_ms
+            )),
+            SignatureError::SignatureInvalid => AuditProblem::HeadSignatureInvalid,
+        })?;
     Ok(root)
 }
 
