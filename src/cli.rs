@@ -13,7 +13,7 @@ use crate::config::{ClientConfig, GatewayConfig};
 use crate::core::crypto::Algorithm;
 use crate::core::envelope::{envelope_signing_input, sha256};
 use crate::core::trust::{
-    format_ms, AgreementEntry, Exchange, KeyLookup, Role, TlpLevel, TrustList,
+    format_ms, AgreementEntry, Exchange, Role, SignatureError, TlpLevel, TrustList,
 };
 use crate::pki::{ParticipantSpec, PkiSpec};
 use crate::proto::v1::{
@@ -926,36 +926,32 @@ pub fn check_signature(trust: &TrustList, envelope: &Envelope) -> Result<String,
     {
         return Err("the payload does not match the digest its signature covers".into());
     }
-    let key = match trust.key_for(&header.sender, &signature.key_id, header.created_at_ms) {
-        KeyLookup::Valid(key) => key,
-        KeyLookup::OutsideWindow(_) => {
-            return Err(format!(
-                "key {} of {} was not valid at {}",
-                signature.key_id,
-                header.sender,
-                format_ms(header.created_at_ms)
-            ))
-        }
-        KeyLookup::Unknown => {
-            return Err(format!(
+    trust
+        .verify_signature(
+            &header.sender,
+            &signature.key_id,
+            header.created_at_ms,
+            &envelope_signing_input(header),
+            &signature.value,
+        )
+        .map_err(|problem| match problem {
+            SignatureError::UnknownKey => format!(
                 "key {:?} is not a key of {} in trust list v{}",
                 signature.key_id,
                 header.sender,
                 trust.version()
-            ))
-        }
-    };
-    if key
-        .key
-        .verify(&envelope_signing_input(header), &signature.value)
-    {
-        Ok(signature.key_id.clone())
-    } else {
-        Err(format!(
-            "the signature does not verify with {}",
-            signature.key_id
-        ))
-    }
+            ),
+            SignatureError::KeyNotValid => format!(
+                "key {} of {} was not valid at {}",
+                signature.key_id,
+                header.sender,
+                format_ms(header.created_at_ms)
+            ),
+            SignatureError::SignatureInvalid => {
+                format!("the signature does not verify with {}", signature.key_id)
+            }
+        })?;
+    Ok(signature.key_id.clone())
 }
 
 /// The short name of a message type number (`OUTCOME`), or the number.

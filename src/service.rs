@@ -12,7 +12,7 @@ use crate::core::audit::sign_tree_head;
 use crate::core::envelope::{sign_receipt, ReceiptFields};
 use crate::core::ids::parent_administration;
 use crate::core::merkle::ProofError;
-use crate::core::rejection::{Rejection, ERROR_DOMAIN};
+use crate::core::rejection::{Rejection, StatusCode, ERROR_DOMAIN};
 use crate::core::trust::Role;
 use crate::core::trust::TrustList;
 use crate::proto::aedgate::ops::v1 as ops;
@@ -81,7 +81,7 @@ impl From<ServiceError> for Status {
                     Rejection::ValidationFailed(v) => v.clone(),
                     _ => Vec::new(),
                 };
-                (rejection.code(), rejection.reason(), violations)
+                (grpc_code(rejection.code()), rejection.reason(), violations)
             }
             ServiceError::Store(StoreError::Closed) => {
                 (tonic::Code::Unavailable, "SHUTTING_DOWN", Vec::new())
@@ -119,6 +119,18 @@ impl From<ServiceError> for Status {
             details.add_bad_request_violation(v.field, v.description);
         }
         Status::with_error_details(code, message, details)
+    }
+}
+
+/// The gRPC code of a code of §3's table; core names the codes without tonic.
+fn grpc_code(code: StatusCode) -> tonic::Code {
+    match code {
+        StatusCode::InvalidArgument => tonic::Code::InvalidArgument,
+        StatusCode::PermissionDenied => tonic::Code::PermissionDenied,
+        StatusCode::Unauthenticated => tonic::Code::Unauthenticated,
+        StatusCode::FailedPrecondition => tonic::Code::FailedPrecondition,
+        StatusCode::AlreadyExists => tonic::Code::AlreadyExists,
+        StatusCode::Unimplemented => tonic::Code::Unimplemented,
     }
 }
 

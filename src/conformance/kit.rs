@@ -6,7 +6,7 @@ use super::profile::Profile;
 use super::Need;
 use crate::client::{reason_of, ClientError, Participant};
 use crate::core::envelope::{envelope_digest, envelope_signing_input, sha256, Draft};
-use crate::core::trust::KeyLookup;
+use crate::core::trust::SignatureError;
 use crate::proto::v1::{
     AdvanceDeclaration, Criteria, Delivery, Disposition, Envelope, FetchRequest, MessageType,
     Outcome, OutcomeCode, Receipt, RiskIndicator, RiskIndicatorRevocation, StatusRequest,
@@ -680,30 +680,27 @@ impl Case {
             return Err("payload_sha256 does not match the payload".into());
         }
         let signature = envelope.signature.as_ref().ok_or("unsigned")?;
-        match self.kit.partner.trust().key_for(
-            &self.kit.target,
-            &signature.key_id,
-            header.created_at_ms,
-        ) {
-            KeyLookup::Valid(key) => {
-                if key
-                    .key
-                    .verify(&envelope_signing_input(header), &signature.value)
-                {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "signature does not verify with {} (envelope digest {})",
-                        signature.key_id,
-                        hex::encode(envelope_digest(header))
-                    ))
-                }
-            }
-            _ => Err(format!(
-                "signed with {:?}, not a key of {} valid at created_at_ms",
-                signature.key_id, self.kit.target
-            )),
-        }
+        self.kit
+            .partner
+            .trust()
+            .verify_signature(
+                &self.kit.target,
+                &signature.key_id,
+                header.created_at_ms,
+                &envelope_signing_input(header),
+                &signature.value,
+            )
+            .map_err(|problem| match problem {
+                SignatureError::UnknownKey | SignatureError::KeyNotValid => format!(
+                    "signed with {:?}, not a key of {} valid at created_at_ms",
+                    signature.key_id, self.kit.target
+                ),
+                SignatureError::SignatureInvalid => format!(
+                    "signature does not verify with {} (envelope digest {})",
+                    signature.key_id,
+                    hex::encode(envelope_digest(header))
+                ),
+            })
     }
 
     /// Asks `who` for the status of a declaration.

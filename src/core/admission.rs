@@ -10,7 +10,7 @@ use crate::core::ids::{is_message_id, is_participant_id, parent_administration};
 use crate::core::rejection::{FieldViolation, Rejection};
 use crate::core::risk::{validate_indicator, validate_revocation};
 use crate::core::sharing::check_received_indicator;
-use crate::core::trust::{Exchange, KeyLookup, ParticipantEntry, Role, TrustList};
+use crate::core::trust::{Exchange, ParticipantEntry, Role, SignatureError, TrustList};
 use crate::core::validation::validate_declaration;
 use crate::proto::v1::{
     AdvanceDeclaration, Envelope, Header, Invalidation, MessageType, ReferralResponse,
@@ -374,27 +374,29 @@ fn check_signature(
         .signature
         .as_ref()
         .ok_or_else(|| malformed("signature is missing"))?;
-    let key = match trust.key_for(&header.sender, &signature.key_id, header.created_at_ms) {
-        KeyLookup::Valid(key) => key,
-        KeyLookup::OutsideWindow(_) => {
-            return Err(Rejection::KeyNotValid {
-                key_id: signature.key_id.clone(),
-                created_at_ms: header.created_at_ms,
-            })
-        }
-        KeyLookup::Unknown => {
-            return Err(Rejection::UnknownKey {
-                key_id: signature.key_id.clone(),
-                sender: header.sender.clone(),
-            })
-        }
-    };
     let signing_input = envelope_signing_input(header);
-    if !key.key.verify(&signing_input, &signature.value) {
-        return Err(Rejection::SignatureInvalid {
-            key_id: signature.key_id.clone(),
-        });
-    }
+    trust
+        .verify_signature(
+            &header.sender,
+            &signature.key_id,
+            header.created_at_ms,
+            &signing_input,
+            &signature.value,
+        )
+        .map_err(|problem| {
+            let key_id = signature.key_id.clone();
+            match problem {
+                SignatureError::UnknownKey => Rejection::UnknownKey {
+                    key_id,
+                    sender: header.sender.clone(),
+                },
+                SignatureError::KeyNotValid => Rejection::KeyNotValid {
+                    key_id,
+                    created_at_ms: header.created_at_ms,
+                },
+                SignatureError::SignatureInvalid => Rejection::SignatureInvalid { key_id },
+            }
+        })?;
     Ok(signing_input)
 }
 

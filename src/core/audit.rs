@@ -20,7 +20,7 @@ use crate::core::merkle::{
     accepted_leaf, empty_root, leaf_hash, verify_consistency, verify_inclusion, Hash,
 };
 use crate::core::receipt::{verify_receipt, ReceiptProblem};
-use crate::core::trust::{KeyLookup, TrustList};
+use crate::core::trust::{SignatureError, TrustList};
 use crate::proto::v1::{
     ConsistencyProofResponse, InclusionProofResponse, Receipt, Signature, SignedTreeHead,
 };
@@ -188,25 +188,26 @@ pub fn verify_tree_head(
     }
     let root = hash_of(&head.root_hash, || "root_hash".into())?;
     let signature = head.signature.as_ref().ok_or(AuditProblem::UnsignedHead)?;
-    let key = match trust.key_for(expected_log_id, &signature.key_id, head.timestamp_ms) {
-        KeyLookup::Valid(key) => key,
-        KeyLookup::OutsideWindow(_) => {
-            return Err(AuditProblem::HeadKey(format!(
-                "{} was not valid at the head's timestamp_ms {}",
-                signature.key_id, head.timestamp_ms
-            )))
-        }
-        KeyLookup::Unknown => {
-            return Err(AuditProblem::HeadKey(format!(
+    let input = tree_head_signing_input(&head.log_id, head.tree_size, head.timestamp_ms, &root);
+    trust
+        .verify_signature(
+            expected_log_id,
+            &signature.key_id,
+            head.timestamp_ms,
+            &input,
+            &signature.value,
+        )
+        .map_err(|problem| match problem {
+            SignatureError::UnknownKey => AuditProblem::HeadKey(format!(
                 "{} is not a key of {expected_log_id}",
                 signature.key_id
-            )))
-        }
-    };
-    let input = tree_head_signing_input(&head.log_id, head.tree_size, head.timestamp_ms, &root);
-    if !key.key.verify(&input, &signature.value) {
-        return Err(AuditProblem::HeadSignatureInvalid);
-    }
+            )),
+            SignatureError::KeyNotValid => AuditProblem::HeadKey(format!(
+                "{} was not valid at the head's timestamp_ms {}",
+                signature.key_id, head.timestamp_ms
+            )),
+            SignatureError::SignatureInvalid => AuditProblem::HeadSignatureInvalid,
+        })?;
     Ok(root)
 }
 
@@ -389,8 +390,8 @@ mod tests {
     use crate::core::crypto::{generate_ed25519_pkcs8, Algorithm};
     use crate::core::envelope::{sign_receipt, ReceiptFields};
     use crate::core::merkle::{consistency_proof, inclusion_proof, issued_leaf, root, Frontier};
-    use crate::core::trust::{KeyEntry, ParticipantEntry, Role, TrustListDocument};
-    use crate::pki::{sign_trust_list, trust_list_bytes, CertificateAuthority};
+    use crate::core::trust::testing::{self, administration};
+    use crate::core::trust::KeyEntry;
     use crate::proto::v1::Disposition;
     use base64::Engine;
     use proptest::prelude::*;
@@ -399,7 +400,6 @@ mod tests {
     use time::macros::datetime;
     use time::OffsetDateTime;
 
-    const FEDERATION: &str = "wco-ecom.test";
     const NL: &str = "adm/NL";
     const BE: &str = "adm/BE";
     /// The vector key's id in the test trust list (the vectors name no key id).
@@ -462,17 +462,6 @@ mod tests {
         }
     }
 
-    fn administration(id: &str, keys: Vec<KeyEntry>) -> ParticipantEntry {
-        ParticipantEntry {
-            id: id.into(),
-            role: Role::Administration,
-            name: id.into(),
-            endpoint: Some("https://127.0.0.1:7443".into()),
-            registered_with: vec![],
-            signing_keys: keys,
-        }
-    }
-
     /// A signed, verified trust list: NL with the vector key (valid through 2025–2026) and an
     /// old key (2024 only), BE with its own key.
     fn trust() -> &'static TrustList {
@@ -482,14 +471,8 @@ mod tests {
             let y2024 = datetime!(2024-01-01 00:00:00 UTC);
             let y2025 = datetime!(2025-01-01 00:00:00 UTC);
             let y2027 = datetime!(2027-01-01 00:00:00 UTC);
-            let document = TrustListDocument {
-                federation: FEDERATION.into(),
-                version: 1,
-                issued_at: None,
-                ca_certificates_pem: CertificateAuthority::new("audit tests CA")
-                    .expect("CA")
-                    .cert_pem,
-                participants: vec![
+            testing::verified(&testing::document(
+                vec![
                     administration(
                         NL,
                         vec![
@@ -499,18 +482,8 @@ mod tests {
                     ),
                     administration(BE, vec![entry(BE_KEY, &o.be, y2025, y2027)]),
                 ],
-                agreements: vec![],
-            };
-            let operator = fresh_key();
-            let bytes = trust_list_bytes(&document);
-            TrustList::verify(
-                &bytes,
-                sign_trust_list(&bytes, &operator).as_bytes(),
-                &[operator.verifying_key()],
-                FEDERATION,
-                None,
-            )
-            .expect("test trust list verifies")
+                vec![],
+            ))
         })
     }
 

@@ -199,6 +199,7 @@ pub fn referral_id(mrn: &str, n: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::rejection::StatusCode;
 
     #[test]
     fn outcomes_map_to_states_and_only_dnl_and_invalidation_close() {
@@ -233,7 +234,7 @@ mod tests {
         for closed in [DeclarationState::DoNotLoad, DeclarationState::Invalidated] {
             let err = ensure_open("d", closed).unwrap_err();
             assert_eq!(err.reason(), "DECLARATION_CLOSED");
-            assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+            assert_eq!(err.code(), StatusCode::FailedPrecondition);
         }
     }
 

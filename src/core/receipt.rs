@@ -3,7 +3,7 @@
 //! signed by a key the trust list gives that administration at the time of receipt.
 
 use crate::core::envelope::receipt_signing_input_of;
-use crate::core::trust::{KeyLookup, TrustList};
+use crate::core::trust::{SignatureError, TrustList};
 use crate::proto::v1::{Disposition, Receipt};
 
 /// Why a receipt is not valid evidence.
@@ -71,26 +71,22 @@ pub fn verify_receipt(
         .signature
         .as_ref()
         .ok_or_else(|| ReceiptProblem::Key("receipt is unsigned".into()))?;
-    let key = match trust.key_for(receiver, &signature.key_id, receipt.received_at_ms) {
-        KeyLookup::Valid(key) => key,
-        KeyLookup::OutsideWindow(_) => {
-            return Err(ReceiptProblem::Key(format!(
+    trust
+        .verify_signature(
+            receiver,
+            &signature.key_id,
+            receipt.received_at_ms,
+            &receipt_signing_input_of(receipt),
+            &signature.value,
+        )
+        .map_err(|problem| match problem {
+            SignatureError::UnknownKey => {
+                ReceiptProblem::Key(format!("{} is not a key of {receiver}", signature.key_id))
+            }
+            SignatureError::KeyNotValid => ReceiptProblem::Key(format!(
                 "{} was not valid at received_at_ms",
                 signature.key_id
-            )))
-        }
-        KeyLookup::Unknown => {
-            return Err(ReceiptProblem::Key(format!(
-                "{} is not a key of {receiver}",
-                signature.key_id
-            )))
-        }
-    };
-    if !key
-        .key
-        .verify(&receipt_signing_input_of(receipt), &signature.value)
-    {
-        return Err(ReceiptProblem::SignatureInvalid);
-    }
-    Ok(())
+            )),
+            SignatureError::SignatureInvalid => ReceiptProblem::SignatureInvalid,
+        })
 }

@@ -4,7 +4,24 @@
 //! so that the unary path, the stream path and the conformance kit all derive them from the
 //! same place and cannot disagree.
 
-use tonic::Code;
+/// The gRPC status codes of §3's table. Core names them itself so that the rules do not
+/// depend on a gRPC library; the service layer maps them to its library's codes, in one
+/// place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusCode {
+    /// `INVALID_ARGUMENT`.
+    InvalidArgument,
+    /// `PERMISSION_DENIED`.
+    PermissionDenied,
+    /// `UNAUTHENTICATED`.
+    Unauthenticated,
+    /// `FAILED_PRECONDITION`.
+    FailedPrecondition,
+    /// `ALREADY_EXISTS`.
+    AlreadyExists,
+    /// `UNIMPLEMENTED`.
+    Unimplemented,
+}
 
 /// Domain of every `google.rpc.ErrorInfo` this gateway emits.
 pub const ERROR_DOMAIN: &str = "aedgate";
@@ -175,25 +192,25 @@ pub enum Rejection {
 
 impl Rejection {
     /// The gRPC status code of §3's table.
-    pub fn code(&self) -> Code {
+    pub fn code(&self) -> StatusCode {
         match self {
             Rejection::Malformed(_)
             | Rejection::UnknownRecipient { .. }
             | Rejection::PayloadDigestMismatch
-            | Rejection::ValidationFailed(_) => Code::InvalidArgument,
+            | Rejection::ValidationFailed(_) => StatusCode::InvalidArgument,
             Rejection::SenderMismatch { .. } | Rejection::NotAuthorized(_) => {
-                Code::PermissionDenied
+                StatusCode::PermissionDenied
             }
             Rejection::UnknownKey { .. }
             | Rejection::KeyNotValid { .. }
-            | Rejection::SignatureInvalid { .. } => Code::Unauthenticated,
+            | Rejection::SignatureInvalid { .. } => StatusCode::Unauthenticated,
             Rejection::ClockSkew { .. }
             | Rejection::DeclarationClosed { .. }
             | Rejection::UnknownDeclaration { .. }
             | Rejection::UnknownReferral { .. }
-            | Rejection::ReferralNotOpen { .. } => Code::FailedPrecondition,
-            Rejection::MessageIdConflict { .. } => Code::AlreadyExists,
-            Rejection::TypeNotSupported(_) => Code::Unimplemented,
+            | Rejection::ReferralNotOpen { .. } => StatusCode::FailedPrecondition,
+            Rejection::MessageIdConflict { .. } => StatusCode::AlreadyExists,
+            Rejection::TypeNotSupported(_) => StatusCode::Unimplemented,
         }
     }
 

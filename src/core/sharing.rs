@@ -115,9 +115,7 @@ pub fn forwarding_target(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::crypto::{Algorithm, VerifyingKey};
-    use crate::core::trust::decode_base64;
-    use crate::pki::{generate, ParticipantSpec, PkiSpec};
+    use crate::core::trust::testing;
     use std::sync::OnceLock;
 
     const NL: &str = "adm/NL";
@@ -149,37 +147,18 @@ mod tests {
     fn trust() -> &'static TrustList {
         static LIST: OnceLock<TrustList> = OnceLock::new();
         LIST.get_or_init(|| {
-            let mut spec = PkiSpec::standard();
-            for (id, port) in [(DE, 7445), (FR, 7446)] {
-                spec.participants.push(ParticipantSpec {
-                    id: id.into(),
-                    role: Role::Administration,
-                    name: id.into(),
-                    registered_with: vec![],
-                    algorithm: Algorithm::Ed25519,
-                    port: Some(port),
-                });
-            }
             let (ri, fd) = (Exchange::RiskIndicator, Exchange::ForwardedDeclaration);
-            spec.agreements = vec![
-                agreement("nl-be", NL, BE, &[ri, fd], TlpLevel::Amber, false),
-                agreement("nl-de", NL, DE, &[ri], TlpLevel::AmberStrict, true),
-                agreement("nl-fr", NL, FR, &[fd], TlpLevel::Red, true),
-                agreement("be-fr", BE, FR, &[ri], TlpLevel::Red, true),
-            ];
-            let pki = generate(spec).expect("federation");
-            let operator = VerifyingKey {
-                algorithm: Algorithm::Ed25519,
-                public_key: decode_base64(&pki.operator_public_base64).expect("base64"),
-            };
-            TrustList::verify(
-                &pki.files["trust-list.json"],
-                &pki.files["trust-list.json.sig"],
-                &[operator],
-                "wco-ecom.test",
-                None,
-            )
-            .expect("trust list")
+            testing::verified(&testing::document(
+                [NL, BE, DE, FR]
+                    .map(|id| testing::administration(id, vec![]))
+                    .to_vec(),
+                vec![
+                    agreement("nl-be", NL, BE, &[ri, fd], TlpLevel::Amber, false),
+                    agreement("nl-de", NL, DE, &[ri], TlpLevel::AmberStrict, true),
+                    agreement("nl-fr", NL, FR, &[fd], TlpLevel::Red, true),
+                    agreement("be-fr", BE, FR, &[ri], TlpLevel::Red, true),
+                ],
+            ))
         })
     }
 

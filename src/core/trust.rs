@@ -217,6 +217,24 @@ pub enum KeyLookup<'a> {
     Unknown,
 }
 
+/// Why a signed message is not its signer's word. The variants follow the order of §3's
+/// rows (the key, then the signature) because each caller answers them with a reason of
+/// its own: an envelope's `UNKNOWN_KEY` / `KEY_NOT_VALID` / `SIGNATURE_INVALID`, a
+/// receipt's or tree head's problem, a person's message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// The key id is none of the signer's keys: not in the list, or another participant's,
+    /// since a key never speaks for someone else. An unknown signer has no keys at all.
+    #[error("the key is not one of the signer's keys")]
+    UnknownKey,
+    /// The key is the signer's, but its window excludes the time the message claims.
+    #[error("the key is not valid at the message's time")]
+    KeyNotValid,
+    /// The key is the signer's and valid then, but the signature does not verify with it.
+    #[error("the signature does not verify with the key")]
+    SignatureInvalid,
+}
+
 /// A verified, indexed trust list.
 #[derive(Debug)]
 pub struct TrustList {
@@ -444,6 +462,26 @@ impl TrustList {
         }
     }
 
+    /// Verifies that `signature` over `signing_input` is `signer`'s, made with its key
+    /// `key_id` while that key was valid (§2: `at_ms` within `[not_before, not_after]`).
+    /// The window is checked before the signature, as in §3, so that a signature made
+    /// outside it is `KeyNotValid` whether or not it would verify.
+    pub fn verify_signature(
+        &self,
+        signer: &str,
+        key_id: &str,
+        at_ms: i64,
+        signing_input: &[u8],
+        signature: &[u8],
+    ) -> Result<(), SignatureError> {
+        match self.key_for(signer, key_id, at_ms) {
+            KeyLookup::Unknown => Err(SignatureError::UnknownKey),
+            KeyLookup::OutsideWindow(_) => Err(SignatureError::KeyNotValid),
+            KeyLookup::Valid(key) if key.key.verify(signing_input, signature) => Ok(()),
+            KeyLookup::Valid(_) => Err(SignatureError::SignatureInvalid),
+        }
+    }
+
     /// The agreement between two administrations that allows `exchange`, if any.
     pub fn agreement(&self, a: &str, b: &str, exchange: Exchange) -> Option<&AgreementEntry> {
         // An agreement binds two different administrations; nobody has one with itself.
@@ -459,26 +497,30 @@ impl TrustList {
 }
 
 #[cfg(test)]
+pub(crate) mod testing;
+
+#[cfg(test)]
 mod tests {
+    use super::testing::{file_bytes, signature_file, CA_PEM, FEDERATION, SECOND_CA_PEM};
     use super::*;
     use crate::core::crypto::{generate_ed25519_pkcs8, generate_p256_pkcs8, SigningKey};
-    use crate::pki::{sign_trust_list, trust_list_bytes, CertificateAuthority};
     use std::sync::OnceLock;
     use time::macros::datetime;
 
-    const FEDERATION: &str = "wco-ecom.test";
     const NOT_BEFORE: OffsetDateTime = datetime!(2026-01-01 00:00:00 UTC);
     const NOT_AFTER: OffsetDateTime = datetime!(2027-01-01 00:00:00 UTC);
     const NOT_BEFORE_MS: i64 = 1_767_225_600_000;
     const NOT_AFTER_MS: i64 = 1_798_761_600_000;
     const NL_KEY: &str = "adm/NL#2026-1";
 
-    /// Keys and a CA made once for every test: generating them is the slow part.
+    /// Keys made once for every test: generating them is the slow part.
     struct Fixture {
-        ca_pem: String,
         operator: SigningKey,
         other_operator: SigningKey,
+        /// The private halves of `ed25519_public`, to sign messages with.
+        ed25519: Vec<SigningKey>,
         ed25519_public: Vec<String>,
+        p256: SigningKey,
         p256_public: String,
     }
 
@@ -493,14 +535,14 @@ mod tests {
                 |k: &SigningKey| base64::engine::general_purpose::STANDARD.encode(k.public_key());
             let p256 = SigningKey::from_pkcs8_der(&generate_p256_pkcs8().expect("p256 key"))
                 .expect("p256 key loads");
+            let keys: Vec<SigningKey> = (0..5).map(|_| ed25519()).collect();
             Fixture {
-                ca_pem: CertificateAuthority::new("trust tests CA")
-                    .expect("CA")
-                    .cert_pem,
                 operator: ed25519(),
                 other_operator: ed25519(),
-                ed25519_public: (0..5).map(|_| b64(&ed25519())).collect(),
+                ed25519_public: keys.iter().map(b64).collect(),
+                ed25519: keys,
                 p256_public: b64(&p256),
+                p256,
             }
         })
     }
@@ -540,7 +582,7 @@ mod tests {
             federation: FEDERATION.into(),
             version: 3,
             issued_at: Some("2026-11-27T00:00:00Z".into()),
-            ca_certificates_pem: f.ca_pem.clone(),
+            ca_certificates_pem: CA_PEM.into(),
             participants: vec![
                 participant(
                     "adm/NL",
@@ -599,14 +641,14 @@ mod tests {
     }
 
     fn sign(bytes: &[u8]) -> String {
-        sign_trust_list(bytes, &fixture().operator)
+        signature_file(bytes, &fixture().operator)
     }
 
     fn verify_doc(
         document: &TrustListDocument,
         held: Option<u64>,
     ) -> Result<TrustList, TrustError> {
-        let bytes = trust_list_bytes(document);
+        let bytes = file_bytes(document);
         TrustList::verify(
             &bytes,
             sign(&bytes).as_bytes(),
@@ -639,7 +681,7 @@ mod tests {
     #[test]
     fn good_list_verifies_and_is_indexed() {
         let document = good_document();
-        let bytes = trust_list_bytes(&document);
+        let bytes = file_bytes(&document);
         let list = TrustList::verify(
             &bytes,
             sign(&bytes).as_bytes(),
@@ -678,7 +720,7 @@ mod tests {
                 r#""version":7,"ca_certificates_pem":{},"federation":"wco-ecom.test"}}"#
             ),
             f.ed25519_public[0],
-            serde_json::to_string(&f.ca_pem).expect("json string"),
+            serde_json::to_string(CA_PEM).expect("json string"),
         );
         let bytes = text.into_bytes();
         let list = TrustList::verify(
@@ -692,7 +734,7 @@ mod tests {
         assert_eq!(list.version(), 7);
         assert_eq!(list.file_digest(), crate::core::envelope::sha256(&bytes));
         // The same document re-serialised is other bytes: the signature no longer applies.
-        let reserialised = trust_list_bytes(list.document());
+        let reserialised = file_bytes(list.document());
         assert_ne!(reserialised, bytes);
         assert!(matches!(
             TrustList::verify(
@@ -708,7 +750,7 @@ mod tests {
 
     #[test]
     fn wrong_operator_key_is_signature_invalid() {
-        let bytes = trust_list_bytes(&good_document());
+        let bytes = file_bytes(&good_document());
         let signature = sign(&bytes);
         let f = fixture();
         let verify = |keys: &[VerifyingKey]| {
@@ -732,7 +774,7 @@ mod tests {
         verify(&[f.other_operator.verifying_key(), f.operator.verifying_key()])
             .expect("second operator key verifies");
         // Signed by the other operator, with only ours configured.
-        let foreign = sign_trust_list(&bytes, &f.other_operator);
+        let foreign = signature_file(&bytes, &f.other_operator);
         assert!(matches!(
             TrustList::verify(
                 &bytes,
@@ -761,7 +803,7 @@ mod tests {
 
     #[test]
     fn malformed_signature_file_is_signature_encoding() {
-        let bytes = trust_list_bytes(&good_document());
+        let bytes = file_bytes(&good_document());
         let verify = |signature: &[u8]| {
             TrustList::verify(&bytes, signature, &operator_keys(), FEDERATION, None)
         };
@@ -827,7 +869,7 @@ mod tests {
             other => panic!("expected WrongFederation, got {other:?}"),
         }
         // The signature is checked before anything the document says.
-        let bytes = trust_list_bytes(&document);
+        let bytes = file_bytes(&document);
         assert!(matches!(
             TrustList::verify(
                 &bytes,
@@ -1059,8 +1101,7 @@ mod tests {
         }
         // Two CAs are fine.
         let mut doc = good_document();
-        doc.ca_certificates_pem
-            .push_str(&CertificateAuthority::new("second CA").expect("CA").cert_pem);
+        doc.ca_certificates_pem.push_str(SECOND_CA_PEM);
         assert_eq!(
             verify_doc(&doc, None)
                 .expect("two CAs")
@@ -1144,6 +1185,170 @@ mod tests {
                     KeyLookup::Unknown
                 ),
                 "{sender} / {key_id} outside the window"
+            );
+        }
+    }
+
+    /// What the signature tests sign: any bytes will do, the list does not read them.
+    const SIGNED: &[u8] = b"aedgate/v1/envelope\0a signing input";
+
+    #[test]
+    fn verify_signature_accepts_the_signers_key_anywhere_in_its_window_edges_included() {
+        let list = verify_doc(&good_document(), None).expect("good list");
+        let f = fixture();
+        let nl = f.ed25519[0].sign(SIGNED);
+        for at in [
+            NOT_BEFORE_MS,
+            NOT_BEFORE_MS + 1,
+            NOT_BEFORE_MS + 1000,
+            NOT_AFTER_MS - 1,
+            NOT_AFTER_MS,
+        ] {
+            assert_eq!(
+                list.verify_signature("adm/NL", NL_KEY, at, SIGNED, &nl),
+                Ok(()),
+                "{at}"
+            );
+        }
+        // An ECDSA P-256 key of a carrier, at the last millisecond of its window.
+        let flyfast = f.p256.sign(SIGNED);
+        assert_eq!(
+            list.verify_signature(
+                "ptr/NL/flyfast",
+                "ptr/NL/flyfast#2026-1",
+                NOT_AFTER_MS,
+                SIGNED,
+                &flyfast
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn verify_signature_refuses_a_key_outside_its_window_whatever_the_signature() {
+        let list = verify_doc(&good_document(), None).expect("good list");
+        let nl = fixture().ed25519[0].sign(SIGNED);
+        for at in [
+            NOT_BEFORE_MS - 1,
+            NOT_AFTER_MS + 1,
+            0,
+            -1,
+            i64::MIN,
+            i64::MAX,
+        ] {
+            // A good signature, a wrong one and none: the window decides first (§3's order).
+            for signature in [&nl[..], &[0u8; 64][..], &[][..]] {
+                assert_eq!(
+                    list.verify_signature("adm/NL", NL_KEY, at, SIGNED, signature),
+                    Err(SignatureError::KeyNotValid),
+                    "{at}, {} signature bytes",
+                    signature.len()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn verify_signature_never_widens_a_window_that_starts_or_ends_inside_a_millisecond() {
+        let mut doc = good_document();
+        let nl = &mut participant_mut(&mut doc, "adm/NL").signing_keys[0];
+        nl.not_before = datetime!(2026-01-01 00:00:00.000_5 UTC);
+        nl.not_after = datetime!(2026-12-31 23:59:59.999_5 UTC);
+        let list = verify_doc(&doc, None).expect("sub-millisecond window");
+        let signature = fixture().ed25519[0].sign(SIGNED);
+        let at = |ms: i64| list.verify_signature("adm/NL", NL_KEY, ms, SIGNED, &signature);
+        // The first and last whole milliseconds inside the window are covered...
+        assert_eq!(at(NOT_BEFORE_MS + 1), Ok(()));
+        assert_eq!(at(NOT_AFTER_MS - 1), Ok(()));
+        // ...the ones the window only partly covers are not.
+        assert_eq!(at(NOT_BEFORE_MS), Err(SignatureError::KeyNotValid));
+        assert_eq!(at(NOT_AFTER_MS), Err(SignatureError::KeyNotValid));
+    }
+
+    #[test]
+    fn verify_signature_knows_only_the_signers_own_keys() {
+        let list = verify_doc(&good_document(), None).expect("good list");
+        let f = fixture();
+        let (nl, risk_unit) = (&f.ed25519[0], &f.ed25519[2]);
+        for (signer, key_id, key) in [
+            ("adm/NL", "adm/NL#2026-2", nl),
+            ("adm/NL", "", nl),
+            // Key ids are compared exactly.
+            ("adm/NL", "ADM/NL#2026-1", nl),
+            ("adm/NL", "adm/NL#2026-1 ", nl),
+            // A signer the list does not know, with a key id of its own or one of the list's.
+            ("adm/FR", "adm/FR#2026-1", nl),
+            ("adm/FR", NL_KEY, nl),
+            ("", NL_KEY, nl),
+            // Another participant's key, with a signature its owner did make.
+            ("adm/BE", NL_KEY, nl),
+            ("adm/NL/risk-unit", NL_KEY, nl),
+            ("adm/NL", "adm/NL/risk-unit#2026-1", risk_unit),
+            ("ptr/NL/shopco", "ptr/NL/flyfast#2026-1", &f.p256),
+        ] {
+            let signature = key.sign(SIGNED);
+            // Inside the window and outside it: the key is unknown before it is expired.
+            for at in [NOT_BEFORE_MS + 1000, NOT_AFTER_MS + 1] {
+                assert_eq!(
+                    list.verify_signature(signer, key_id, at, SIGNED, &signature),
+                    Err(SignatureError::UnknownKey),
+                    "{signer:?} / {key_id:?} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn verify_signature_refuses_a_signature_that_does_not_verify() {
+        let list = verify_doc(&good_document(), None).expect("good list");
+        let f = fixture();
+        let at = NOT_BEFORE_MS + 1000;
+        let nl = f.ed25519[0].sign(SIGNED);
+        let flyfast = f.p256.sign(SIGNED);
+        let flipped = |signature: &[u8], i: usize| {
+            let mut changed = signature.to_vec();
+            changed[i] ^= 0x01;
+            changed
+        };
+        let mut longer = nl.clone();
+        longer.push(0);
+        let mut other_input = SIGNED.to_vec();
+        other_input[0] ^= 0x01;
+
+        let nl_cases: [(&str, &[u8], Vec<u8>); 8] = [
+            ("another signing input", &other_input, nl.clone()),
+            ("first bit of the signature", SIGNED, flipped(&nl, 0)),
+            ("last bit of the signature", SIGNED, flipped(&nl, 63)),
+            ("another Ed25519 key", SIGNED, f.ed25519[1].sign(SIGNED)),
+            ("a P-256 signature", SIGNED, flyfast.clone()),
+            ("an empty signature", SIGNED, Vec::new()),
+            ("63 bytes", SIGNED, nl[..63].to_vec()),
+            ("65 bytes", SIGNED, longer),
+        ];
+        for (what, input, signature) in nl_cases {
+            assert_eq!(
+                list.verify_signature("adm/NL", NL_KEY, at, input, &signature),
+                Err(SignatureError::SignatureInvalid),
+                "Ed25519: {what}"
+            );
+        }
+        let flyfast_cases: [(&str, &[u8], Vec<u8>); 4] = [
+            ("another signing input", &other_input, flyfast.clone()),
+            ("a bit of the signature", SIGNED, flipped(&flyfast, 40)),
+            ("an Ed25519 signature", SIGNED, nl.clone()),
+            ("an empty signature", SIGNED, Vec::new()),
+        ];
+        for (what, input, signature) in flyfast_cases {
+            assert_eq!(
+                list.verify_signature(
+                    "ptr/NL/flyfast",
+                    "ptr/NL/flyfast#2026-1",
+                    at,
+                    input,
+                    &signature
+                ),
+                Err(SignatureError::SignatureInvalid),
+                "P-256: {what}"
             );
         }
     }
