@@ -22,8 +22,9 @@ use super::StoreError;
 use crate::core::ledger::KnownEnvelope;
 use crate::core::merkle::Hash;
 use bytes::Bytes;
-use sqlx::sqlite::{Sqlite, SqliteArguments};
-use sqlx::Row;
+use sqlx::query_builder::Separated;
+use sqlx::sqlite::Sqlite;
+use sqlx::{QueryBuilder, Row};
 use std::collections::HashMap;
 
 /// Largest number of rows (or `IN` values) one statement takes: 11 columns × 128 rows is
@@ -31,16 +32,16 @@ use std::collections::HashMap;
 /// system SQLite older than 3.32 allows only 999).
 const MAX_ROWS_PER_STATEMENT: usize = 128;
 
-type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments<'q>>;
+/// The values of one row, pushed as one `(?, ?, ...)` tuple of a multi-row INSERT.
+type Values<'b, 'a> = Separated<'b, 'a, Sqlite, &'static str>;
 
-/// A row type the writer inserts in bulk.
+/// A row type the writer inserts in bulk. sqlx's `QueryBuilder` writes a placeholder for
+/// every value pushed, so a row's SQL and its values cannot disagree.
 pub(super) trait BulkRow {
-    /// `INSERT INTO table (columns...)`, without VALUES.
+    /// `INSERT INTO table (columns...) `, without VALUES.
     const INSERT: &'static str;
-    /// Number of columns, as many as [`BulkRow::bind`] binds.
-    const COLUMNS: usize;
-    /// Binds this row's values, in column order.
-    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q>;
+    /// Pushes this row's values, in column order.
+    fn push<'a>(&'a self, values: Values<'_, 'a>);
 }
 
 /// The value count of the next lookup: the largest power of two not above what is left
@@ -55,30 +56,15 @@ fn chunk_len(remaining: usize) -> usize {
     }
 }
 
-/// `(?, ?, ...), (?, ?, ...)`: `rows` groups of `columns` placeholders.
-fn placeholders(rows: usize, columns: usize) -> String {
-    let one = format!("({})", vec!["?"; columns].join(", "));
-    vec![one.as_str(); rows].join(", ")
-}
-
-/// Appends the INSERT statements for `rows` rows of `R` to `sql`, each ended by `;`: full
-/// statements of the largest size, then one for the rest. (These texts vary with every
-/// group, so they are not cached; fewer statements parse faster.)
-fn push_inserts<R: BulkRow>(sql: &mut String, rows: usize) {
-    let mut left = rows;
-    while left > 0 {
-        let n = left.min(MAX_ROWS_PER_STATEMENT);
-        sql.push_str(R::INSERT);
-        sql.push_str(" VALUES ");
-        sql.push_str(&placeholders(n, R::COLUMNS));
-        sql.push_str(";\n");
-        left -= n;
+/// Appends the INSERT statements for `rows` to `query`, each ended by `;`, as few as the
+/// parameter limit allows. Returns whether it appended any.
+fn push_inserts<'a, R: BulkRow>(query: &mut QueryBuilder<'a, Sqlite>, rows: &'a [R]) -> bool {
+    for chunk in rows.chunks(MAX_ROWS_PER_STATEMENT) {
+        query.push(R::INSERT).push(" ");
+        query.push_values(chunk, |values, row| row.push(values));
+        query.push(";\n");
     }
-}
-
-/// Binds every row's values, row after row, after those already bound.
-fn bind_all<'q, R: BulkRow>(query: Query<'q>, rows: &'q [R]) -> Query<'q> {
-    rows.iter().fold(query, |query, row| row.bind(query))
+    !rows.is_empty()
 }
 
 /// Inserts `rows` (in as few statements as the parameter limit allows).
@@ -86,14 +72,10 @@ pub(super) async fn insert_rows<R: BulkRow>(
     conn: &mut sqlx::SqliteConnection,
     rows: &[R],
 ) -> Result<(), StoreError> {
-    let mut sql = String::new();
-    push_inserts::<R>(&mut sql, rows.len());
-    if sql.is_empty() {
-        return Ok(());
+    let mut query = QueryBuilder::new("");
+    if push_inserts(&mut query, rows) {
+        query.build().persistent(false).execute(&mut *conn).await?;
     }
-    bind_all(sqlx::query(&sql).persistent(false), rows)
-        .execute(&mut *conn)
-        .await?;
     Ok(())
 }
 
@@ -106,12 +88,11 @@ pub(super) type SubtreeRow = (u32, u64, Hash);
 
 impl BulkRow for SubtreeRow {
     const INSERT: &'static str = "INSERT INTO merkle (level, idx, hash)";
-    const COLUMNS: usize = 3;
-    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
-        query
-            .bind(i64::from(self.0))
-            .bind(to_i64(self.1))
-            .bind(self.2.as_slice())
+    fn push<'a>(&'a self, mut values: Values<'_, 'a>) {
+        values
+            .push_bind(i64::from(self.0))
+            .push_bind(to_i64(self.1))
+            .push_bind(self.2.as_slice());
     }
 }
 
@@ -135,20 +116,19 @@ impl BulkRow for EnvelopeRow {
     const INSERT: &'static str =
         "INSERT INTO envelopes (log_index, message_id, direction, sender, recipient, \
          msg_type, correlation_id, created_at_ms, received_at_ms, envelope_digest, envelope)";
-    const COLUMNS: usize = 11;
-    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
-        query
-            .bind(self.log_index)
-            .bind(self.message_id.as_str())
-            .bind(self.direction)
-            .bind(self.sender.as_str())
-            .bind(self.recipient.as_str())
-            .bind(self.msg_type)
-            .bind(self.correlation_id.as_str())
-            .bind(self.created_at_ms)
-            .bind(self.received_at_ms)
-            .bind(self.digest.as_slice())
-            .bind(self.envelope.as_ref())
+    fn push<'a>(&'a self, mut values: Values<'_, 'a>) {
+        values
+            .push_bind(self.log_index)
+            .push_bind(self.message_id.as_str())
+            .push_bind(self.direction)
+            .push_bind(self.sender.as_str())
+            .push_bind(self.recipient.as_str())
+            .push_bind(self.msg_type)
+            .push_bind(self.correlation_id.as_str())
+            .push_bind(self.created_at_ms)
+            .push_bind(self.received_at_ms)
+            .push_bind(self.digest.as_slice())
+            .push_bind(self.envelope.as_ref());
     }
 }
 
@@ -171,20 +151,19 @@ impl BulkRow for DeclarationRow {
     const INSERT: &'static str =
         "INSERT INTO declarations (message_id, sender, lrn, mrn, state, outcome, \
          open_referral_id, referral_count, satisfied, data, updated_at_ms)";
-    const COLUMNS: usize = 11;
-    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
-        query
-            .bind(self.message_id.as_str())
-            .bind(self.sender.as_str())
-            .bind(self.lrn.as_str())
-            .bind(self.mrn.as_str())
-            .bind(self.state)
-            .bind(self.outcome)
-            .bind(self.open_referral_id.as_str())
-            .bind(self.referral_count)
-            .bind(self.satisfied.as_str())
-            .bind(self.data.as_slice())
-            .bind(self.updated_at_ms)
+    fn push<'a>(&'a self, mut values: Values<'_, 'a>) {
+        values
+            .push_bind(self.message_id.as_str())
+            .push_bind(self.sender.as_str())
+            .push_bind(self.lrn.as_str())
+            .push_bind(self.mrn.as_str())
+            .push_bind(self.state)
+            .push_bind(self.outcome)
+            .push_bind(self.open_referral_id.as_str())
+            .push_bind(self.referral_count)
+            .push_bind(self.satisfied.as_str())
+            .push_bind(self.data.as_slice())
+            .push_bind(self.updated_at_ms);
     }
 }
 
@@ -201,15 +180,14 @@ impl BulkRow for ReferralRow {
     const INSERT: &'static str =
         "INSERT INTO referrals (referral_id, declaration_id, outcome_message_id, kind, \
          indicator_id, status)";
-    const COLUMNS: usize = 6;
-    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
-        query
-            .bind(self.referral_id.as_str())
-            .bind(self.declaration_id.as_str())
-            .bind(self.outcome_message_id.as_str())
-            .bind(self.kind)
-            .bind(self.indicator_id.as_str())
-            .bind("open")
+    fn push<'a>(&'a self, mut values: Values<'_, 'a>) {
+        values
+            .push_bind(self.referral_id.as_str())
+            .push_bind(self.declaration_id.as_str())
+            .push_bind(self.outcome_message_id.as_str())
+            .push_bind(self.kind)
+            .push_bind(self.indicator_id.as_str())
+            .push_bind("open");
     }
 }
 
@@ -222,12 +200,11 @@ pub(super) struct DeliveryRow {
 
 impl BulkRow for DeliveryRow {
     const INSERT: &'static str = "INSERT INTO deliveries (recipient, seq, log_index)";
-    const COLUMNS: usize = 3;
-    fn bind<'q>(&'q self, query: Query<'q>) -> Query<'q> {
-        query
-            .bind(self.recipient.as_str())
-            .bind(self.seq)
-            .bind(self.log_index)
+    fn push<'a>(&'a self, mut values: Values<'_, 'a>) {
+        values
+            .push_bind(self.recipient.as_str())
+            .push_bind(self.seq)
+            .push_bind(self.log_index);
     }
 }
 
@@ -248,24 +225,18 @@ impl PendingRows {
     /// instead of one per statement.
     pub async fn flush(&mut self, tx: &mut Tx<'_>) -> Result<(), StoreError> {
         let rows = std::mem::take(self);
-        let mut sql = String::new();
-        push_inserts::<EnvelopeRow>(&mut sql, rows.envelopes.len());
-        push_inserts::<DeclarationRow>(&mut sql, rows.declarations.len());
-        push_inserts::<ReferralRow>(&mut sql, rows.referrals.len());
-        push_inserts::<DeliveryRow>(&mut sql, rows.deliveries.len());
-        push_inserts::<SubtreeRow>(&mut sql, rows.subtrees.len());
-        if sql.is_empty() {
-            return Ok(());
+        let mut query = QueryBuilder::new("");
+        // Bitwise or: every kind is appended, none short-circuited.
+        let any = push_inserts(&mut query, &rows.envelopes)
+            | push_inserts(&mut query, &rows.declarations)
+            | push_inserts(&mut query, &rows.referrals)
+            | push_inserts(&mut query, &rows.deliveries)
+            | push_inserts(&mut query, &rows.subtrees);
+        if any {
+            // Not kept in sqlx's statement cache: the text changes with every group's
+            // counts.
+            query.build().persistent(false).execute(&mut **tx).await?;
         }
-        // Not kept in sqlx's statement cache: the text changes with every group's counts.
-        // Bound in the order the statements were appended above.
-        let query = sqlx::query(&sql).persistent(false);
-        let query = bind_all(query, &rows.envelopes);
-        let query = bind_all(query, &rows.declarations);
-        let query = bind_all(query, &rows.referrals);
-        let query = bind_all(query, &rows.deliveries);
-        let query = bind_all(query, &rows.subtrees);
-        query.execute(&mut **tx).await?;
         Ok(())
     }
 }
@@ -283,16 +254,12 @@ pub(super) async fn prefetch(
     let mut rest = message_ids;
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
-        let sql = format!(
+        let mut query = in_list(
             "SELECT message_id, envelope_digest, received_at_ms, log_index FROM envelopes \
-             WHERE message_id IN ({})",
-            vec!["?"; chunk.len()].join(", ")
+             WHERE message_id IN ",
+            chunk,
         );
-        let mut query = sqlx::query(&sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        for row in query.fetch_all(&mut **tx).await? {
+        for row in query.build().fetch_all(&mut **tx).await? {
             found.envelopes.insert(
                 row.try_get("message_id")?,
                 KnownEnvelope {
@@ -308,17 +275,16 @@ pub(super) async fn prefetch(
     let mut rest = message_ids;
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
-        let sql = format!(
-            "SELECT message_id FROM declarations WHERE message_id IN ({})",
-            vec!["?"; chunk.len()].join(", ")
+        let mut query = in_list(
+            "SELECT message_id FROM declarations WHERE message_id IN ",
+            chunk,
         );
-        let mut query = sqlx::query_scalar::<_, String>(&sql);
-        for id in chunk {
-            query = query.bind(*id);
-        }
-        found
-            .declaration_ids
-            .extend(query.fetch_all(&mut **tx).await?);
+        found.declaration_ids.extend(
+            query
+                .build_query_scalar::<String>()
+                .fetch_all(&mut **tx)
+                .await?,
+        );
         rest = tail;
     }
     let mut by_sender: HashMap<&str, Vec<&str>> = HashMap::new();
@@ -349,6 +315,23 @@ pub(super) async fn prefetch(
     Ok(found)
 }
 
+/// `head (?, ?, ...)` with `values` bound.
+fn in_list<'a>(head: &str, values: &[&'a str]) -> QueryBuilder<'a, Sqlite> {
+    let mut query = QueryBuilder::new(head);
+    push_list(&mut query, values);
+    query
+}
+
+/// Appends `(?, ?, ...)` with `values` bound.
+fn push_list<'a>(query: &mut QueryBuilder<'a, Sqlite>, values: &[&'a str]) {
+    query.push("(");
+    let mut list = query.separated(", ");
+    for value in values {
+        list.push_bind(*value);
+    }
+    query.push(")");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,22 +354,27 @@ mod tests {
         assert_eq!(chunk_len(100), 64);
     }
 
-    /// How many values `row` binds: sqlx leaves a missing one NULL without an error, which
-    /// in a multi-statement query would shift every later value into the wrong column.
-    fn bound<R: BulkRow>(row: &R) -> usize {
-        use sqlx::{Arguments, Execute};
-        let mut query = row.bind(sqlx::query("SELECT 1"));
-        match query.take_arguments() {
-            Ok(Some(arguments)) => arguments.len(),
-            _ => 0,
-        }
+    /// The SQL `push_inserts` makes for `rows`.
+    fn insert_sql<R: BulkRow>(rows: &[R]) -> String {
+        let mut query = QueryBuilder::<Sqlite>::new("");
+        push_inserts(&mut query, rows);
+        query.sql().to_owned()
+    }
+
+    /// A row type whose `push` left out a value would shift every later value of a
+    /// multi-statement query into the wrong column: each must push as many values as its
+    /// INSERT names columns.
+    fn assert_one_value_per_column<R: BulkRow>(row: R) {
+        let sql = insert_sql(std::slice::from_ref(&row));
+        let columns = R::INSERT.matches(',').count() + 1;
+        assert_eq!(sql.matches('?').count(), columns, "{sql}");
     }
 
     #[test]
-    fn every_row_type_binds_as_many_values_as_it_has_columns() {
+    fn every_row_type_pushes_one_value_per_column() {
         let text = || "x".to_string();
-        assert_eq!(bound(&(1u32, 2u64, [0u8; 32])), SubtreeRow::COLUMNS);
-        let envelope = EnvelopeRow {
+        assert_one_value_per_column((1u32, 2u64, [0u8; 32]));
+        assert_one_value_per_column(EnvelopeRow {
             log_index: 0,
             message_id: text(),
             direction: 1,
@@ -398,9 +386,8 @@ mod tests {
             received_at_ms: 0,
             digest: vec![0; 32],
             envelope: Bytes::from_static(b"e"),
-        };
-        assert_eq!(bound(&envelope), EnvelopeRow::COLUMNS);
-        let declaration = DeclarationRow {
+        });
+        assert_one_value_per_column(DeclarationRow {
             message_id: text(),
             sender: text(),
             lrn: text(),
@@ -412,36 +399,29 @@ mod tests {
             satisfied: text(),
             data: vec![1],
             updated_at_ms: 0,
-        };
-        assert_eq!(bound(&declaration), DeclarationRow::COLUMNS);
-        let referral = ReferralRow {
+        });
+        assert_one_value_per_column(ReferralRow {
             referral_id: text(),
             declaration_id: text(),
             outcome_message_id: text(),
             kind: "rfi",
             indicator_id: text(),
-        };
-        assert_eq!(bound(&referral), ReferralRow::COLUMNS);
-        let delivery = DeliveryRow {
+        });
+        assert_one_value_per_column(DeliveryRow {
             recipient: text(),
             seq: 1,
             log_index: 0,
-        };
-        assert_eq!(bound(&delivery), DeliveryRow::COLUMNS);
-        for (insert, columns) in [
-            (SubtreeRow::INSERT, SubtreeRow::COLUMNS),
-            (EnvelopeRow::INSERT, EnvelopeRow::COLUMNS),
-            (DeclarationRow::INSERT, DeclarationRow::COLUMNS),
-            (ReferralRow::INSERT, ReferralRow::COLUMNS),
-            (DeliveryRow::INSERT, DeliveryRow::COLUMNS),
-        ] {
-            assert_eq!(insert.matches(',').count() + 1, columns, "{insert}");
-        }
+        });
     }
 
     #[test]
-    fn placeholders_match_the_column_count() {
-        assert_eq!(placeholders(2, 3), "(?, ?, ?), (?, ?, ?)");
-        assert_eq!(placeholders(1, 1), "(?)");
+    fn rows_beyond_the_parameter_cap_go_into_further_statements() {
+        let rows: Vec<SubtreeRow> = (0..MAX_ROWS_PER_STATEMENT as u64 * 2 + 1)
+            .map(|i| (0, i, [0; 32]))
+            .collect();
+        let sql = insert_sql(&rows);
+        assert_eq!(sql.matches("INSERT INTO merkle").count(), 3);
+        assert_eq!(sql.matches('?').count(), rows.len() * 3);
+        assert!(insert_sql::<SubtreeRow>(&[]).is_empty());
     }
 }
