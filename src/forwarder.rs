@@ -21,6 +21,7 @@ use crate::core::trust::TrustList;
 use crate::proto::v1::gateway_client::GatewayClient;
 use crate::proto::v1::{Envelope, MessageType};
 use crate::store::{now_ms, PendingDelivery, Store, StoreError};
+use crate::telemetry::Counter;
 use crate::tls::{Identity, TlsSettings};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap};
@@ -186,6 +187,7 @@ async fn work_peer(ctx: ForwarderContext, peer: String) {
                     kind = type_name(head.entry.message_type),
                     "delivered; receipt verified and stored"
                 );
+                ctx.store.telemetry().count(Counter::Forwarded, &peer);
                 ctx.store
                     .outbox_delivered(head.entry.id, &receipt, now)
                     .await
@@ -199,6 +201,11 @@ async fn work_peer(ctx: ForwarderContext, peer: String) {
                     ctx.policy
                         .after_failure(failures, head.entry.queued_at_ms, now, random())
                 };
+                let telemetry = ctx.store.telemetry();
+                telemetry.count(Counter::ForwardFailures, &peer);
+                if next == NextStep::DeadLetter {
+                    telemetry.count(Counter::DeadLettered, &peer);
+                }
                 match next {
                     NextStep::DeadLetter => tracing::error!(
                         %peer,

@@ -25,5 +25,6 @@ pub mod proto;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 pub mod tls;
 pub mod wire;

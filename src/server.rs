@@ -8,10 +8,9 @@ use crate::config::{ConfigError, GatewayConfig, IdentitySource, TrustSource};
 use crate::core::trust::TrustList;
 use crate::proto::gateway_raw::gateway_server::{Gateway, GatewayServer};
 use crate::proto::v1::audit_server::{Audit, AuditServer};
-use crate::service::{
-    AuditService, GatewayService, GatewayState, OutboxService, RejectionCounters,
-};
+use crate::service::{AuditService, GatewayService, GatewayState, OutboxService};
 use crate::store::{Issuer, Store, StoreError};
+use crate::telemetry::Telemetry;
 use crate::tls::{TlsError, TlsSettings};
 use rustls::ServerConfig;
 use std::net::SocketAddr;
@@ -162,12 +161,14 @@ pub async fn start_with<F: ServiceFactory>(
     services: F,
 ) -> Result<RunningGateway, ServerError> {
     let signer = Arc::new(config.signer);
+    let telemetry = Arc::new(Telemetry::default());
     let store = Store::open(
         &config.data_dir,
         Issuer {
             participant: config.participant.clone(),
             signer: signer.clone(),
         },
+        telemetry.clone(),
     )
     .await?;
     check_and_record_version(&store, &config.trust).await?;
@@ -195,7 +196,7 @@ pub async fn start_with<F: ServiceFactory>(
         trust: trust_rx,
         store: store.clone(),
         max_payload_bytes: config.limits.max_payload_bytes,
-        counters: RejectionCounters::default(),
+        telemetry: telemetry.clone(),
         closing: closing_rx,
     });
 
@@ -237,6 +238,7 @@ pub async fn start_with<F: ServiceFactory>(
         tls_rx,
         federation.clone(),
         config.tls.handshake_timeout,
+        telemetry.clone(),
     ));
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
@@ -374,43 +376,72 @@ pub async fn serve(config: GatewayConfig) -> Result<(), ServerError> {
     let participant = config.participant.clone();
     let version = config.trust.version();
     let gateway = start(config).await?;
+    // The handlers are in place before the ready line: a supervisor may send SIGHUP the
+    // moment it reads it, and before its handler exists SIGHUP's default action ends the
+    // process.
+    let signals = Signals::install();
     let ready = format!(
         "aedgate ready: {participant} serving on {} (trust list v{version})",
         gateway.local_addr()
     );
     tracing::info!("{ready}");
     println!("{ready}");
-    wait_for_signals(&gateway).await;
+    signals.serve(&gateway).await;
     tracing::info!("shutting down: finishing in-flight calls");
     gateway.shutdown().await?;
     tracing::info!("stopped");
     Ok(())
 }
 
+/// The signals `serve` answers: SIGTERM and Ctrl-C stop, SIGHUP reloads.
 #[cfg(unix)]
-async fn wait_for_signals(gateway: &RunningGateway) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::warn!("cannot install signal handlers; stop with Ctrl-C");
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = tokio::signal::ctrl_c() => return,
-            _ = hup.recv() => match gateway.reload().await {
-                Ok(version) => tracing::info!(version, "reloaded trust list and TLS identity"),
-                Err(error) => tracing::error!(%error, "reload refused; previous configuration stays in force"),
-            },
+struct Signals(Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>);
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> Self {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(term), Ok(hup)) => Self(Some((term, hup))),
+            _ => {
+                tracing::warn!("cannot install signal handlers; stop with Ctrl-C");
+                Self(None)
+            }
+        }
+    }
+
+    async fn serve(self, gateway: &RunningGateway) {
+        let Some((mut term, mut hup)) = self.0 else {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => return,
+                _ = tokio::signal::ctrl_c() => return,
+                _ = hup.recv() => match gateway.reload().await {
+                    Ok(version) => tracing::info!(version, "reloaded trust list and TLS identity"),
+                    Err(error) => tracing::error!(%error, "reload refused; previous configuration stays in force"),
+                },
+            }
         }
     }
 }
 
+/// Where there are no Unix signals, Ctrl-C stops.
 #[cfg(not(unix))]
-async fn wait_for_signals(_gateway: &RunningGateway) {
-    let _ = tokio::signal::ctrl_c().await;
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> Self {
+        Self
+    }
+
+    async fn serve(self, _gateway: &RunningGateway) {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

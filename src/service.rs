@@ -25,13 +25,13 @@ use crate::proto::v1::{
     StatusRequest, StatusResponse, SubmitResult, TreeHeadRequest,
 };
 use crate::store::{now_ms, FetchScope, OutboxState, PendingAppend, Store, StoreError};
+use crate::telemetry::{Counter, Telemetry};
 use crate::tls::PeerIdentity;
 use crate::wire::Received;
 use futures_util::stream::{FuturesOrdered, StreamExt};
 use prost::Message;
 use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -143,31 +143,6 @@ pub fn rpc_status(status: &Status) -> RpcStatus {
     })
 }
 
-/// Counters of refused envelopes by reason: the only trace a rejection leaves (§3).
-#[derive(Debug, Default)]
-pub struct RejectionCounters {
-    counts: std::sync::Mutex<HashMap<&'static str, u64>>,
-    accepted: AtomicU64,
-}
-
-impl RejectionCounters {
-    fn reject(&self, reason: &'static str) {
-        if let Ok(mut counts) = self.counts.lock() {
-            *counts.entry(reason).or_default() += 1;
-        }
-    }
-
-    /// Rejections so far, by reason.
-    pub fn snapshot(&self) -> HashMap<&'static str, u64> {
-        self.counts.lock().map(|c| c.clone()).unwrap_or_default()
-    }
-
-    /// Envelopes accepted (not duplicates) since start.
-    pub fn accepted(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed)
-    }
-}
-
 /// The state every call shares.
 #[derive(Debug)]
 pub struct GatewayState {
@@ -181,8 +156,8 @@ pub struct GatewayState {
     pub store: Store,
     /// Payload limit.
     pub max_payload_bytes: usize,
-    /// Rejection counters.
-    pub counters: RejectionCounters,
+    /// Where this gateway's figures are counted (accepted, duplicates, refusals by reason).
+    pub telemetry: Arc<Telemetry>,
     /// Becomes true when the gateway shuts down, so that live Fetch streams end and let the
     /// graceful shutdown finish.
     pub closing: watch::Receiver<bool>,
@@ -270,12 +245,16 @@ impl GatewayService {
         .await;
         match &result {
             Ok(receipt) => {
-                if receipt.disposition == crate::proto::v1::Disposition::Accepted as i32 {
-                    state.counters.accepted.fetch_add(1, Ordering::Relaxed);
-                }
+                let counter =
+                    if receipt.disposition == crate::proto::v1::Disposition::Accepted as i32 {
+                        Counter::Accepted
+                    } else {
+                        Counter::Duplicates
+                    };
+                state.telemetry.count(counter, "");
             }
             Err(ServiceError::Rejected(rejection)) => {
-                state.counters.reject(rejection.reason());
+                state.telemetry.count(Counter::Rejected, rejection.reason());
                 tracing::info!(%peer, reason = rejection.reason(), "envelope refused: {rejection}");
             }
             Err(error) => tracing::warn!(%peer, %error, "submission not acknowledged"),

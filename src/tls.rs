@@ -11,6 +11,7 @@
 
 use crate::core::ids::is_participant_id;
 use crate::core::trust::TrustList;
+use crate::telemetry::{Counter, Telemetry};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -439,6 +440,7 @@ pub fn accept_loop(
     config: watch::Receiver<Arc<ServerConfig>>,
     federation: String,
     handshake_timeout: Duration,
+    telemetry: Arc<Telemetry>,
 ) -> mpsc::Receiver<Result<AuthenticatedStream, io::Error>> {
     let (tx, rx) = mpsc::channel(128);
     tokio::spawn(async move {
@@ -459,16 +461,20 @@ pub fn accept_loop(
             let acceptor = tokio_rustls::TlsAcceptor::from(config.borrow().clone());
             let tx = tx.clone();
             let federation = federation.clone();
+            let telemetry = telemetry.clone();
             tokio::spawn(async move {
+                let refused = |why: &str| telemetry.count(Counter::HandshakeFailures, why);
                 let stream =
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => stream,
                         Ok(Err(error)) => {
                             tracing::info!(%remote, %error, "TLS handshake failed");
+                            refused("failed");
                             return;
                         }
                         Err(_) => {
                             tracing::info!(%remote, "TLS handshake timed out");
+                            refused("timed_out");
                             return;
                         }
                     };
@@ -482,11 +488,16 @@ pub fn accept_loop(
                         Ok(id) => id,
                         Err(error) => {
                             tracing::info!(%remote, %error, "peer not identified");
+                            refused("unidentified");
                             return;
                         }
                     },
-                    None => return,
+                    None => {
+                        refused("unidentified");
+                        return;
+                    }
                 };
+                telemetry.count(Counter::Handshakes, "");
                 tracing::debug!(%remote, %participant, "connection authenticated");
                 let _ = tx
                     .send(Ok(AuthenticatedStream {

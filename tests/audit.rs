@@ -409,7 +409,7 @@ async fn verify_store_recomputes_the_log_and_names_the_first_changed_entry() {
         .unwrap();
     conn.close().await.unwrap();
     // The gateway does not fill in a log it once kept: it refuses to start.
-    let refused = aedgate::store::Store::open(&copy, issuer())
+    let refused = aedgate::store::Store::open(&copy, issuer(), Default::default())
         .await
         .unwrap_err();
     assert!(
@@ -419,7 +419,7 @@ async fn verify_store_recomputes_the_log_and_names_the_first_changed_entry() {
     // Only by also erasing the record that the store ever kept a log does the rewrite
     // pass for a store from before the audit log, which the gateway migrates.
     tamper(&copy, "DELETE FROM meta WHERE key = 'merkle_log_since'").await;
-    let rebuilt = aedgate::store::Store::open(&copy, issuer())
+    let rebuilt = aedgate::store::Store::open(&copy, issuer(), Default::default())
         .await
         .expect("reopen rebuilds the Merkle log");
     assert_eq!(rebuilt.log_head().size, 12);

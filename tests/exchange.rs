@@ -197,6 +197,18 @@ async fn a_declaration_filed_in_nl_for_belgium_is_forwarded_verified_and_assesse
         .filter(|e| e.message_type == MessageType::ForwardedDeclaration as i32)
         .collect();
     assert_eq!(forwarded.len(), 1, "{forwarded:#?}");
+    // The forwarder counted each delivery to BE, once.
+    let delivered = outbox
+        .iter()
+        .filter(|e| e.peer == BE && e.state == OutboxState::Delivered)
+        .count() as u64;
+    assert_eq!(
+        nl.state()
+            .telemetry
+            .counters(aedgate::telemetry::Counter::Forwarded)
+            .get(BE),
+        Some(&delivered)
+    );
     assert!(be
         .state()
         .store
@@ -1515,6 +1527,7 @@ async fn a_peer_whose_receipt_does_not_verify_is_not_trusted_and_the_message_is_
         tls_rx,
         "wco-ecom.test".into(),
         Duration::from_secs(5),
+        Default::default(),
     ));
     let server = tokio::spawn(
         tonic::transport::Server::builder()

@@ -17,7 +17,7 @@ use aedgate::core::trust::TrustList;
 use aedgate::proto::v1::{
     DeclarationState, Disposition, Envelope, Invalidation, MessageType, OutcomeCode,
 };
-use aedgate::store::{now_ms, Issuer, Store};
+use aedgate::store::now_ms;
 use bytes::Bytes;
 use common::*;
 use prost::Message;
@@ -56,15 +56,7 @@ async fn one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separat
     let config = fed.gateway_config(NL);
     let trust = Arc::new(config.trust);
     let data_dir = config.data_dir.clone();
-    let store = Store::open(
-        &data_dir,
-        Issuer {
-            participant: NL.into(),
-            signer: Arc::new(config.signer),
-        },
-    )
-    .await
-    .expect("store");
+    let store = open_store(&fed, NL, &data_dir).await.expect("store");
 
     // Something already on disk, so that the group's lookups also reach stored rows.
     let stored_before = seal_as(&fed, SHOPCO, draft(SHOPCO, NL, &declaration(&lrn("OLD"))));

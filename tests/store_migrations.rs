@@ -6,7 +6,7 @@
 mod common;
 
 use aedgate::core::admission::{admit, AdmissionContext};
-use aedgate::store::{now_ms, Issuer, Store, StoreError};
+use aedgate::store::{now_ms, Store, StoreError};
 use bytes::Bytes;
 use common::*;
 use prost::Message;
@@ -18,15 +18,7 @@ const NL: &str = "adm/NL";
 const SHOPCO: &str = "ptr/NL/shopco";
 
 async fn open(fed: &Federation, data_dir: &Path) -> Result<Store, StoreError> {
-    let config = fed.gateway_config(NL);
-    Store::open(
-        data_dir,
-        Issuer {
-            participant: NL.into(),
-            signer: Arc::new(config.signer),
-        },
-    )
-    .await
+    open_store(fed, NL, data_dir).await
 }
 
 async fn database(data_dir: &Path) -> SqliteConnection {

@@ -289,7 +289,12 @@ async fn every_row_of_the_admission_table_gives_its_status_and_reason_and_stores
         0,
         "no rejection changes stored state"
     );
-    let counted: u64 = gateway.state().counters.snapshot().values().sum();
+    let counted: u64 = gateway
+        .state()
+        .telemetry
+        .counters(aedgate::telemetry::Counter::Rejected)
+        .values()
+        .sum();
     assert_eq!(counted, case_count, "every rejection is counted");
 }
 

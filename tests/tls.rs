@@ -270,9 +270,16 @@ async fn assert_untouched(gateway: &RunningGateway, what: &str) {
         "{what}: something was stored"
     );
     assert!(
-        gateway.state().counters.snapshot().is_empty(),
+        gateway
+            .state()
+            .telemetry
+            .counters(aedgate::telemetry::Counter::Rejected)
+            .is_empty(),
         "{what}: a service saw a call: {:?}",
-        gateway.state().counters.snapshot()
+        gateway
+            .state()
+            .telemetry
+            .counters(aedgate::telemetry::Counter::Rejected)
     );
 }
 
@@ -627,7 +634,11 @@ async fn participant_id_comes_from_the_san_not_the_common_name() {
         "one declaration and its outcome"
     );
     assert_eq!(
-        gateway.state().counters.snapshot().get("SENDER_MISMATCH"),
+        gateway
+            .state()
+            .telemetry
+            .counters(aedgate::telemetry::Counter::Rejected)
+            .get("SENDER_MISMATCH"),
         Some(&1)
     );
 }

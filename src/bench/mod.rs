@@ -672,6 +672,7 @@ async fn echo_baseline(
         tls_rx,
         federation.clone(),
         config.tls.handshake_timeout,
+        std::sync::Arc::default(),
     ));
     let server = tokio::spawn(
         tonic::transport::Server::builder()

@@ -9,15 +9,23 @@
 //! one today, and another database is a second implementation of these two traits, not a
 //! fork of the writer.
 //!
+//! Everything else the store does — the reads of Fetch, Status, Audit, operators and the
+//! forwarder, and the outbox's delivery bookkeeping — goes through [`StoreReads`], which
+//! the `Store` handle holds as a trait object (these calls are not on the per-envelope
+//! path, so dynamic dispatch costs nothing that matters), while the writer is generic over
+//! its backend and compiled for it.
+//!
 //! Writes that the group adds in bulk (`log`, `file_declaration`, `open_referral`,
 //! `deliver`) may be buffered until a read or the commit needs them; every read must see
 //! everything written before it in the same group.
 
-use super::StoreError;
+use super::outbox::{OutboxEntry, OutboxState, PendingDelivery};
+use super::{DeclarationStatus, FetchScope, StoreError, StoredEnvelope};
 use crate::core::ledger::{DeclarationRecord, KnownEnvelope, ReferralRecord, ReferralStatus};
 use crate::core::merkle::{Frontier, Hash};
+use crate::core::retry::NextStep;
 use crate::core::risk::IndicatorRecord;
-use crate::proto::v1::MessageType;
+use crate::proto::v1::{MessageType, Receipt, RiskIndicator};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 
@@ -151,4 +159,60 @@ pub(crate) trait GroupWrite {
 
     /// Writes what is buffered and commits: durable when it returns.
     async fn commit(self) -> Result<(), StoreError>;
+}
+
+/// A change to an outbox entry's delivery state. Each applies only to an entry in the state
+/// it expects (pending, or pending or dead for a retry), so a late answer cannot undo an
+/// operator's decision.
+pub(crate) enum OutboxChange {
+    /// The peer's verified receipt: delivered, kept as proof.
+    Delivered {
+        id: u64,
+        receipt: Receipt,
+        now_ms: i64,
+    },
+    /// A failed attempt: retried when the policy says, or dead-lettered.
+    Failed {
+        id: u64,
+        error: String,
+        next: NextStep,
+        now_ms: i64,
+    },
+    /// An operator's retry: due now.
+    Retry { id: u64, now_ms: i64 },
+}
+
+/// The store's reads, and the outbox's bookkeeping, for one database.
+#[async_trait::async_trait]
+pub(crate) trait StoreReads: Send + Sync + std::fmt::Debug {
+    /// The stored envelope with this message id.
+    async fn envelope(&self, message_id: &str) -> Result<Option<StoredEnvelope>, StoreError>;
+    /// The stored Merkle subtrees among `keys` (level, index).
+    async fn subtrees(&self, keys: &[(u32, u64)]) -> Result<HashMap<(u32, u64), Hash>, StoreError>;
+    /// Number of log entries.
+    async fn log_size(&self) -> Result<u64, StoreError>;
+    /// Fetch items after `after_seq`, oldest first, at most `limit`: (seq, envelope bytes).
+    async fn deliveries(
+        &self,
+        scope: &FetchScope,
+        after_seq: u64,
+        limit: u32,
+    ) -> Result<Vec<(u64, Bytes)>, StoreError>;
+    /// A declaration's state, for Status.
+    async fn declaration_status(
+        &self,
+        declaration_id: &str,
+    ) -> Result<Option<DeclarationStatus>, StoreError>;
+    /// Every indicator, in force or revoked, with its issuer and whether it is revoked.
+    async fn indicators(&self) -> Result<Vec<(RiskIndicator, String, bool)>, StoreError>;
+    /// A value of the store's key-value metadata.
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Sets one, durably.
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+    /// The oldest pending outbox entry of every peer, with its envelope.
+    async fn outbox_heads(&self) -> Result<Vec<PendingDelivery>, StoreError>;
+    /// Outbox entries, all or in one state, oldest first.
+    async fn outbox(&self, state: Option<OutboxState>) -> Result<Vec<OutboxEntry>, StoreError>;
+    /// Applies a delivery-state change; returns how many entries it changed (0 or 1).
+    async fn outbox_update(&self, change: OutboxChange) -> Result<u64, StoreError>;
 }

@@ -16,33 +16,24 @@ use crate::core::rejection::Rejection;
 use crate::core::risk::IndexError;
 use crate::core::trust::TrustList;
 use crate::proto::v1::{DeclarationState, Disposition, Envelope, OutcomeCode, RiskIndicator};
+use crate::telemetry::{Counter, Telemetry};
 use bytes::Bytes;
-use prost::Message;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod backend;
-mod batch;
 mod outbox;
 mod sqlite;
-mod verify;
 mod writer;
+use backend::StoreReads;
 pub use outbox::{OutboxEntry, OutboxState, PendingDelivery};
-pub use verify::{verify_store, ExpectedHead, LogVerdict};
+pub use sqlite::verify::{verify_store, ExpectedHead, LogVerdict};
 use writer::{AppendJob, Decision, Published, WriterState};
 
 /// Submissions waiting for the writer before callers are slowed down.
 const QUEUE_DEPTH: usize = 8192;
-/// File name of the database inside the data folder.
-const DB_FILE: &str = "aedgate.db";
 
 /// Why the store could not do what was asked. None of these means data was lost: a failed
 /// group is rolled back whole and no receipt is sent for it.
@@ -187,30 +178,16 @@ pub struct Issuer {
 #[derive(Clone, Debug)]
 pub struct Store {
     writer: Option<mpsc::Sender<AppendJob>>,
-    readers: SqlitePool,
-    path: PathBuf,
-    commits: Arc<AtomicU64>,
+    /// Everything but the writer's transactions: the backend's reads and the outbox's
+    /// bookkeeping.
+    reads: Arc<dyn StoreReads>,
+    /// Where the writer reports its commits; shared with the rest of the gateway.
+    telemetry: Arc<Telemetry>,
     committed: watch::Receiver<u64>,
     head: watch::Receiver<LogHead>,
     /// Bumped when messages for peers are queued or an operator asks for a retry: wakes
     /// the forwarder.
     outbox_signal: Arc<watch::Sender<u64>>,
-    /// A connection for the outbox's bookkeeping (delivery results, retries), apart from
-    /// the writer's queue so that a slow peer never delays submissions.
-    outbox_conn: Arc<tokio::sync::Mutex<Option<SqliteConnection>>>,
-}
-
-/// The SQLite schema's versioned migrations, embedded in the binary: a store records which
-/// it has applied (`_sqlx_migrations`) and a newer release adds only what is missing.
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
-
-fn options(path: &Path) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(10))
 }
 
 /// Wall-clock Unix milliseconds: the receiver's clock of §3 and §4.
@@ -227,39 +204,24 @@ fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
 
 impl Store {
     /// Opens (creating if missing) the store in `data_dir` and starts its writer, which
-    /// signs what the gateway issues as `issuer`.
-    pub async fn open(data_dir: &Path, issuer: Issuer) -> Result<Self, StoreError> {
-        let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
-            path: data_dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(data_dir).map_err(|e| open_err(Box::new(e)))?;
-        let path = data_dir.join(DB_FILE);
-        let mut conn = SqliteConnection::connect_with(&options(&path))
-            .await
-            .map_err(|e| open_err(Box::new(e)))?;
-        MIGRATIONS
-            .run(&mut conn)
-            .await
-            .map_err(StoreError::Migration)?;
-        let mut backend = sqlite::SqliteBackend::new(conn);
+    /// signs what the gateway issues as `issuer` and reports its commits to `telemetry`.
+    pub async fn open(
+        data_dir: &Path,
+        issuer: Issuer,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Self, StoreError> {
+        let (mut backend, reads) = sqlite::open(data_dir).await?;
         let state = WriterState::load(&mut backend, issuer).await?;
         let log_size = state.log_size();
         let (head_tx, head) = watch::channel(state.head());
-        let readers = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options(&path).read_only(true))
-            .await
-            .map_err(|e| open_err(Box::new(e)))?;
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let commits = Arc::new(AtomicU64::new(0));
         let (committed_tx, committed) = watch::channel(log_size);
         let outbox_signal = Arc::new(watch::channel(0).0);
         tokio::spawn(writer::writer_task(
             backend,
             rx,
             state,
-            commits.clone(),
+            telemetry.clone(),
             Published {
                 size: committed_tx,
                 head: head_tx,
@@ -268,27 +230,17 @@ impl Store {
         ));
         Ok(Self {
             writer: Some(tx),
-            readers,
-            path,
-            commits,
+            reads: Arc::new(reads),
+            telemetry,
             committed,
             head,
             outbox_signal,
-            outbox_conn: Arc::default(),
         })
     }
 
     /// Opens an existing store for reading only (audits, tests, offline tools).
     pub async fn open_read_only(data_dir: &Path) -> Result<Self, StoreError> {
-        let path = data_dir.join(DB_FILE);
-        let readers = SqlitePoolOptions::new()
-            .max_connections(2)
-            .connect_with(options(&path).create_if_missing(false).read_only(true))
-            .await
-            .map_err(|e| StoreError::Open {
-                path: data_dir.to_path_buf(),
-                source: Box::new(e),
-            })?;
+        let reads = sqlite::open_read_only(data_dir).await?;
         let (_, committed) = watch::channel(0);
         let (_, head) = watch::channel(LogHead {
             size: 0,
@@ -296,13 +248,11 @@ impl Store {
         });
         let mut store = Self {
             writer: None,
-            readers,
-            path,
-            commits: Arc::default(),
+            reads: Arc::new(reads),
+            telemetry: Arc::default(),
             committed,
             head,
             outbox_signal: Arc::new(watch::channel(0).0),
-            outbox_conn: Arc::default(),
         };
         // A read-only store does not follow commits: its head is the one on disk now.
         let size = store.log_size().await?;
@@ -351,7 +301,13 @@ impl Store {
     /// Transactions committed since the store was opened: with group commit, far fewer than
     /// the envelopes stored under concurrent load.
     pub fn commits(&self) -> u64 {
-        self.commits.load(Ordering::Relaxed)
+        self.telemetry.total(Counter::Commits)
+    }
+
+    /// Where this store's writer reports, shared with the gateway's other layers (the
+    /// forwarder reports its deliveries here).
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     /// Follows the log size as commits happen (for live Fetch).
@@ -361,13 +317,7 @@ impl Store {
 
     /// The stored envelope with this message id.
     pub async fn envelope(&self, message_id: &str) -> Result<Option<StoredEnvelope>, StoreError> {
-        let row = sqlx::query(
-            "SELECT message_id, log_index, received_at_ms, envelope_digest, envelope FROM envelopes WHERE message_id = ?",
-        )
-        .bind(message_id)
-        .fetch_optional(&self.readers)
-        .await?;
-        row.map(|r| stored_envelope(&r)).transpose()
+        self.reads.envelope(message_id).await
     }
 
     /// The latest committed size and root of the Merkle log; what the Audit service signs.
@@ -377,39 +327,7 @@ impl Store {
 
     /// The stored perfect-subtree hashes at `keys` (level, index); absent ones are left out.
     async fn subtrees(&self, keys: &[(u32, u64)]) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
-        let mut found = HashMap::with_capacity(keys.len());
-        // SQLite allows 32766 parameters; a proof needs at most ~2·64 hashes, but stay safe.
-        for chunk in keys.chunks(256) {
-            if chunk.is_empty() {
-                continue;
-            }
-            let rows = vec!["(?, ?)"; chunk.len()].join(", ");
-            let sql = format!(
-                "SELECT level, idx, hash FROM merkle WHERE (level, idx) IN (VALUES {rows})"
-            );
-            let mut query = sqlx::query(&sql);
-            for &(level, index) in chunk {
-                query = query
-                    .bind(i64::from(level))
-                    .bind(i64::try_from(index).unwrap_or(i64::MAX));
-            }
-            for row in query.fetch_all(&self.readers).await? {
-                let level: i64 = row.try_get("level")?;
-                let index: i64 = row.try_get("idx")?;
-                let hash: Vec<u8> = row.try_get("hash")?;
-                let hash = Hash::try_from(hash.as_slice()).map_err(|_| {
-                    StoreError::Corrupt(format!("merkle hash at ({level}, {index})"))
-                })?;
-                found.insert(
-                    (
-                        u32::try_from(level).unwrap_or(u32::MAX),
-                        to_u64(index, "merkle index")?,
-                    ),
-                    hash,
-                );
-            }
-        }
-        Ok(found)
+        self.reads.subtrees(keys).await
     }
 
     /// Runs a `core::merkle` computation over the stored subtrees. The computations read a
@@ -471,10 +389,7 @@ impl Store {
 
     /// Number of log entries, which is also the next `log_index`.
     pub async fn log_size(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM envelopes")
-            .fetch_one(&self.readers)
-            .await?;
-        to_u64(n, "count")
+        self.reads.log_size().await
     }
 
     /// Deliveries after `after_seq`, oldest first, at most `limit`: (seq, envelope bytes).
@@ -484,40 +399,7 @@ impl Store {
         after_seq: u64,
         limit: u32,
     ) -> Result<Vec<(u64, Bytes)>, StoreError> {
-        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
-        let rows = match scope {
-            FetchScope::Recipient(recipient) => {
-                sqlx::query(
-                    "SELECT d.seq AS seq, e.envelope AS envelope FROM deliveries d
-                     JOIN envelopes e ON e.log_index = d.log_index
-                     WHERE d.recipient = ? AND d.seq > ? ORDER BY d.seq LIMIT ?",
-                )
-                .bind(recipient)
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(&self.readers)
-                .await?
-            }
-            FetchScope::Everything => {
-                sqlx::query(
-                    // seq = log_index + 1, so seq > after is log_index >= after (which the
-                    // primary key serves directly).
-                    "SELECT log_index + 1 AS seq, envelope FROM envelopes WHERE log_index >= ?
-                     ORDER BY log_index LIMIT ?",
-                )
-                .bind(after)
-                .bind(i64::from(limit))
-                .fetch_all(&self.readers)
-                .await?
-            }
-        };
-        rows.iter()
-            .map(|row| {
-                let seq: i64 = row.try_get("seq")?;
-                let bytes: Vec<u8> = row.try_get("envelope")?;
-                Ok((to_u64(seq, "seq")?, Bytes::from(bytes)))
-            })
-            .collect()
+        self.reads.deliveries(scope, after_seq, limit).await
     }
 
     /// The state of a declaration.
@@ -525,79 +407,22 @@ impl Store {
         &self,
         declaration_id: &str,
     ) -> Result<Option<DeclarationStatus>, StoreError> {
-        let row = sqlx::query(
-            "SELECT message_id, sender, lrn, mrn, state, outcome, open_referral_id, updated_at_ms
-             FROM declarations WHERE message_id = ?",
-        )
-        .bind(declaration_id)
-        .fetch_optional(&self.readers)
-        .await?;
-        row.map(|r| -> Result<_, StoreError> {
-            let state: i64 = r.try_get("state")?;
-            let outcome: i64 = r.try_get("outcome")?;
-            Ok(DeclarationStatus {
-                declaration_id: r.try_get("message_id")?,
-                sender: r.try_get("sender")?,
-                lrn: r.try_get("lrn")?,
-                mrn: r.try_get("mrn")?,
-                state: DeclarationState::try_from(state as i32)
-                    .unwrap_or(DeclarationState::Unspecified),
-                outcome: OutcomeCode::try_from(outcome as i32).unwrap_or(OutcomeCode::Unspecified),
-                open_referral_id: r.try_get("open_referral_id")?,
-                updated_at_ms: r.try_get("updated_at_ms")?,
-            })
-        })
-        .transpose()
+        self.reads.declaration_status(declaration_id).await
     }
 
     /// Indicators in force or revoked, as stored (for operators).
     pub async fn indicators(&self) -> Result<Vec<(RiskIndicator, String, bool)>, StoreError> {
-        let rows =
-            sqlx::query("SELECT indicator, issuer, revoked FROM indicators ORDER BY indicator_id")
-                .fetch_all(&self.readers)
-                .await?;
-        rows.iter()
-            .map(|row| {
-                let bytes: Vec<u8> = row.try_get("indicator")?;
-                let indicator = RiskIndicator::decode(bytes.as_slice())
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                let revoked: i64 = row.try_get("revoked")?;
-                Ok((indicator, row.try_get("issuer")?, revoked != 0))
-            })
-            .collect()
+        self.reads.indicators().await
     }
 
     /// A value of the `meta` table (e.g. the highest trust-list version ever in force).
     pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.readers)
-            .await?)
+        self.reads.meta(key).await
     }
 
     /// Sets a value of the `meta` table, durably. Rare (start-up, trust-list reloads), so it
     /// uses its own short-lived connection rather than the writer's queue.
     pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        let mut conn = SqliteConnection::connect_with(&options(&self.path)).await?;
-        sqlx::query("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&mut conn)
-            .await?;
-        conn.close().await?;
-        Ok(())
+        self.reads.set_meta(key, value).await
     }
-}
-
-fn stored_envelope(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEnvelope, StoreError> {
-    let bytes: Vec<u8> = row.try_get("envelope")?;
-    let envelope =
-        Envelope::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(StoredEnvelope {
-        message_id: row.try_get("message_id")?,
-        log_index: to_u64(row.try_get("log_index")?, "log_index")?,
-        received_at_ms: row.try_get("received_at_ms")?,
-        envelope_digest: row.try_get("envelope_digest")?,
-        envelope,
-    })
 }

@@ -7,12 +7,11 @@
 //! ever due, which keeps each peer's order; a dead-lettered message no longer blocks the
 //! ones behind it, and is reported by `aedgate outbox list` until an operator retries it.
 
-use super::{to_u64, Store, StoreError};
+use super::backend::OutboxChange;
+use super::{Store, StoreError};
 use crate::core::retry::NextStep;
 use crate::proto::v1::Receipt;
 use bytes::Bytes;
-use prost::Message;
-use sqlx::{Connection, Row, SqliteConnection};
 
 /// Where a message for a peer stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,7 +35,7 @@ impl OutboxState {
         }
     }
 
-    fn parse(text: &str) -> Result<Self, StoreError> {
+    pub(super) fn parse(text: &str) -> Result<Self, StoreError> {
         match text {
             "pending" => Ok(Self::Pending),
             "delivered" => Ok(Self::Delivered),
@@ -86,35 +85,6 @@ pub struct PendingDelivery {
     pub envelope_digest: Vec<u8>,
 }
 
-const COLUMNS: &str =
-    "o.id, o.peer, o.log_index, o.message_id, o.msg_type, o.queued_at_ms, o.state,
-     o.attempts, o.next_attempt_ms, o.last_error, o.receipt, o.done_at_ms";
-
-fn entry(row: &sqlx::sqlite::SqliteRow) -> Result<OutboxEntry, StoreError> {
-    let receipt: Option<Vec<u8>> = row.try_get("receipt")?;
-    let receipt = receipt
-        .map(|bytes| Receipt::decode(bytes.as_slice()))
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("stored receipt: {e}")))?;
-    let message_type: i64 = row.try_get("msg_type")?;
-    let attempts: i64 = row.try_get("attempts")?;
-    let state: String = row.try_get("state")?;
-    Ok(OutboxEntry {
-        id: to_u64(row.try_get("id")?, "outbox id")?,
-        peer: row.try_get("peer")?,
-        log_index: to_u64(row.try_get("log_index")?, "log_index")?,
-        message_id: row.try_get("message_id")?,
-        message_type: i32::try_from(message_type).unwrap_or_default(),
-        queued_at_ms: row.try_get("queued_at_ms")?,
-        state: OutboxState::parse(&state)?,
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        next_attempt_ms: row.try_get("next_attempt_ms")?,
-        last_error: row.try_get("last_error")?,
-        receipt,
-        done_at_ms: row.try_get("done_at_ms")?,
-    })
-}
-
 impl Store {
     /// Follows outbox activity: changes when messages for peers are committed or an
     /// operator asks for a retry.
@@ -130,78 +100,22 @@ impl Store {
     /// The oldest pending message of every peer, whether due or not (the forwarder sleeps
     /// until the earliest `next_attempt_ms`).
     pub async fn outbox_heads(&self) -> Result<Vec<PendingDelivery>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}, e.envelope, e.envelope_digest FROM outbox o
-             JOIN envelopes e ON e.log_index = o.log_index
-             WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' GROUP BY peer)
-             ORDER BY o.id"
-        ))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let bytes: Vec<u8> = row.try_get("envelope")?;
-                Ok(PendingDelivery {
-                    entry: entry(row)?,
-                    envelope: Bytes::from(bytes),
-                    envelope_digest: row.try_get("envelope_digest")?,
-                })
-            })
-            .collect()
+        self.reads.outbox_heads().await
     }
 
     /// Every outbox entry, oldest first, optionally only those in `state`.
     pub async fn outbox(&self, state: Option<OutboxState>) -> Result<Vec<OutboxEntry>, StoreError> {
-        let rows = match state {
-            Some(state) => {
-                sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM outbox o WHERE o.state = ? ORDER BY o.id"
-                ))
-                .bind(state.as_str())
-                .fetch_all(&self.readers)
-                .await?
-            }
-            None => {
-                sqlx::query(&format!("SELECT {COLUMNS} FROM outbox o ORDER BY o.id"))
-                    .fetch_all(&self.readers)
-                    .await?
-            }
-        };
-        rows.iter().map(entry).collect()
+        self.reads.outbox(state).await
     }
 
-    async fn outbox_update(&self, sql: &str, values: Vec<Bind>) -> Result<u64, StoreError> {
-        let mut guard = self.outbox_conn.lock().await;
-        if guard.is_none() {
-            if self.writer.is_none() {
-                return Err(StoreError::Closed);
-            }
-            *guard = Some(SqliteConnection::connect_with(&super::options(&self.path)).await?);
-        }
-        let Some(conn) = guard.as_mut() else {
+    async fn outbox_update(&self, change: OutboxChange) -> Result<u64, StoreError> {
+        if self.writer.is_none() {
             return Err(StoreError::Closed);
-        };
-        let mut query = sqlx::query(sql);
-        for value in values {
-            query = match value {
-                Bind::Text(text) => query.bind(text),
-                Bind::Int(n) => query.bind(n),
-                Bind::Blob(bytes) => query.bind(bytes),
-            };
         }
-        let result = query.execute(&mut *conn).await;
-        match result {
-            Ok(done) => {
-                // Announce the new state (operators' tools and tests follow it).
-                self.outbox_signal.send_modify(|n| *n += 1);
-                Ok(done.rows_affected())
-            }
-            Err(error) => {
-                // A broken connection is reopened next time.
-                *guard = None;
-                Err(error.into())
-            }
-        }
+        let changed = self.reads.outbox_update(change).await?;
+        // Announce the new state (operators' tools and tests follow it).
+        self.outbox_signal.send_modify(|n| *n += 1);
+        Ok(changed)
     }
 
     /// Records the peer's verified receipt for a pending message: delivered.
@@ -211,15 +125,11 @@ impl Store {
         receipt: &Receipt,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        self.outbox_update(
-            "UPDATE outbox SET state = 'delivered', receipt = ?, done_at_ms = ?, last_error = ''
-             WHERE id = ? AND state = 'pending'",
-            vec![
-                Bind::Blob(receipt.encode_to_vec()),
-                Bind::Int(now_ms),
-                Bind::Int(i64::try_from(id).unwrap_or(i64::MAX)),
-            ],
-        )
+        self.outbox_update(OutboxChange::Delivered {
+            id,
+            receipt: receipt.clone(),
+            now_ms,
+        })
         .await
         .map(|_| ())
     }
@@ -232,21 +142,14 @@ impl Store {
         next: NextStep,
         now_ms: i64,
     ) -> Result<(), StoreError> {
-        let id = Bind::Int(i64::try_from(id).unwrap_or(i64::MAX));
-        let error = Bind::Text(error.chars().take(1000).collect());
-        let (sql, values) = match next {
-            NextStep::RetryAt(at) => (
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_ms = ?
-                 WHERE id = ? AND state = 'pending'",
-                vec![error, Bind::Int(at), id],
-            ),
-            NextStep::DeadLetter => (
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?, state = 'dead', done_at_ms = ?
-                 WHERE id = ? AND state = 'pending'",
-                vec![error, Bind::Int(now_ms), id],
-            ),
-        };
-        self.outbox_update(sql, values).await.map(|_| ())
+        self.outbox_update(OutboxChange::Failed {
+            id,
+            error: error.chars().take(1000).collect(),
+            next,
+            now_ms,
+        })
+        .await
+        .map(|_| ())
     }
 
     /// An operator's retry: a dead-lettered (or waiting) message becomes due now, with a
@@ -254,22 +157,8 @@ impl Store {
     /// alone.
     pub async fn outbox_retry(&self, id: u64, now_ms: i64) -> Result<bool, StoreError> {
         let changed = self
-            .outbox_update(
-                "UPDATE outbox SET state = 'pending', next_attempt_ms = ?, queued_at_ms = ?, done_at_ms = NULL
-                 WHERE id = ? AND state IN ('pending', 'dead')",
-                vec![
-                    Bind::Int(now_ms),
-                    Bind::Int(now_ms),
-                    Bind::Int(i64::try_from(id).unwrap_or(i64::MAX)),
-                ],
-            )
+            .outbox_update(OutboxChange::Retry { id, now_ms })
             .await?;
         Ok(changed > 0)
     }
-}
-
-enum Bind {
-    Text(String),
-    Int(i64),
-    Blob(Vec<u8>),
 }

@@ -25,10 +25,10 @@ use crate::core::risk::RiskIndex;
 use crate::core::sharing::{forwarding_target, indicator_routes};
 use crate::core::trust::TrustList;
 use crate::proto::v1::{Disposition, Header};
+use crate::telemetry::{Counter, Telemetry, Timer};
 use bytes::Bytes;
 use prost::Message;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -119,7 +119,7 @@ pub(super) async fn writer_task<B: LedgerBackend>(
     mut backend: B,
     mut jobs: mpsc::Receiver<AppendJob>,
     mut state: WriterState,
-    commits: Arc<AtomicU64>,
+    telemetry: Arc<Telemetry>,
     published: Published,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
@@ -131,9 +131,11 @@ pub(super) async fn writer_task<B: LedgerBackend>(
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         match commit_group(&mut backend, &group, &mut state).await {
             Ok(decisions) => {
-                commits.fetch_add(1, Ordering::Relaxed);
+                telemetry.count(Counter::Commits, "");
+                telemetry.time(Timer::GroupCommit, started.elapsed());
                 published.head.send_replace(state.head());
                 if std::mem::take(&mut state.outbox_added) {
                     published.outbox.send_modify(|n| *n += 1);
@@ -147,6 +149,7 @@ pub(super) async fn writer_task<B: LedgerBackend>(
             }
             Err(error) => {
                 tracing::error!(%error, "group commit failed; {} submission(s) not acknowledged", group.len());
+                telemetry.count(Counter::CommitFailures, "");
                 let cause = error.to_string();
                 for job in group.drain(..) {
                     let _ = job.reply.send(Err(StoreError::CommitFailed(cause.clone())));

@@ -383,3 +383,22 @@ pub async fn collect_until(
     .await;
     seen
 }
+
+/// Opens the store of `admin`'s gateway in `data_dir` directly (no server), signing as that
+/// administration, for tests of the store itself.
+pub async fn open_store(
+    fed: &Federation,
+    admin: &str,
+    data_dir: &std::path::Path,
+) -> Result<aedgate::store::Store, aedgate::store::StoreError> {
+    let config = fed.gateway_config(admin);
+    aedgate::store::Store::open(
+        data_dir,
+        aedgate::store::Issuer {
+            participant: admin.into(),
+            signer: std::sync::Arc::new(config.signer),
+        },
+        Default::default(),
+    )
+    .await
+}

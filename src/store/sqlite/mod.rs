@@ -7,8 +7,13 @@
 //! multi-statement query before the commit, or before any statement that reads or updates
 //! those tables, so that every read sees the group's own writes.
 
+mod batch;
+mod reads;
+pub(super) mod verify;
+
+pub(super) use reads::SqliteReads;
+
 use super::backend::{GroupWrite, LedgerBackend, Loaded, LogEntry, Prefetched};
-use super::batch::{self, DeclarationRow, DeliveryRow, EnvelopeRow, PendingRows, ReferralRow};
 use super::{to_u64, Direction, StoreError};
 use crate::core::ledger::{DeclarationRecord, ReferralRecord, ReferralStatus};
 use crate::core::lifecycle::ReferralKind;
@@ -17,21 +22,74 @@ use crate::core::risk::IndicatorRecord;
 use crate::proto::v1::{
     AdvanceDeclaration, DeclarationState, Envelope, MessageType, OutcomeCode, RiskIndicator,
 };
+use batch::{DeclarationRow, DeliveryRow, EnvelopeRow, PendingRows, ReferralRow};
 use prost::Message;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// File name of the database inside the data folder.
+const DB_FILE: &str = "aedgate.db";
+
+/// The SQLite schema's versioned migrations, embedded in the binary: a store records which
+/// it has applied (`_sqlx_migrations`) and a newer release adds only what is missing.
+static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("src/store/migrations/sqlite");
+
+fn options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10))
+}
+
+/// Opens (creating if missing) the database in `data_dir`, brings its schema up to date,
+/// and returns the writer's backend and the reads.
+pub(super) async fn open(data_dir: &Path) -> Result<(SqliteBackend, SqliteReads), StoreError> {
+    let open_err = |source: Box<dyn std::error::Error + Send + Sync>| StoreError::Open {
+        path: data_dir.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(data_dir).map_err(|e| open_err(Box::new(e)))?;
+    let path = data_dir.join(DB_FILE);
+    let mut conn = SqliteConnection::connect_with(&options(&path))
+        .await
+        .map_err(|e| open_err(Box::new(e)))?;
+    MIGRATIONS
+        .run(&mut conn)
+        .await
+        .map_err(StoreError::Migration)?;
+    let readers = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options(&path).read_only(true))
+        .await
+        .map_err(|e| open_err(Box::new(e)))?;
+    Ok((SqliteBackend { conn }, SqliteReads::new(readers, path)))
+}
+
+/// Opens an existing database for reading only (audits, offline tools): no migration,
+/// nothing created.
+pub(super) async fn open_read_only(data_dir: &Path) -> Result<SqliteReads, StoreError> {
+    let path = data_dir.join(DB_FILE);
+    let readers = SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options(&path).create_if_missing(false).read_only(true))
+        .await
+        .map_err(|e| StoreError::Open {
+            path: data_dir.to_path_buf(),
+            source: Box::new(e),
+        })?;
+    Ok(SqliteReads::new(readers, path))
+}
 
 pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 /// The writer's connection.
 pub(super) struct SqliteBackend {
     conn: SqliteConnection,
-}
-
-impl SqliteBackend {
-    pub fn new(conn: SqliteConnection) -> Self {
-        Self { conn }
-    }
 }
 
 /// One group's transaction and the rows it has not written yet.

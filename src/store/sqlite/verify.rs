@@ -8,7 +8,8 @@
 //! after an incident or before handing data over; it opens the database read-only and
 //! streams it, so memory stays O(log n) however long the log is.
 
-use super::{to_u64, Direction, StoreError, DB_FILE};
+use super::super::{to_u64, Direction, StoreError};
+use super::DB_FILE;
 use crate::core::envelope::{envelope_digest, sha256};
 use crate::core::merkle::{self, Frontier, Hash};
 use crate::proto::v1::Envelope;

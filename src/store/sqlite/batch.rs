@@ -16,9 +16,9 @@
 //! Nothing here outlives the group's transaction: a failed commit drops it with the rest of
 //! the writer's state.
 
-use super::backend::Prefetched;
-use super::sqlite::Tx;
-use super::StoreError;
+use super::super::backend::Prefetched;
+use super::super::StoreError;
+use super::Tx;
 use crate::core::ledger::KnownEnvelope;
 use crate::core::merkle::Hash;
 use bytes::Bytes;
