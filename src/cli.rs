@@ -735,7 +735,7 @@ async fn connect(config: &Path) -> Result<(Participant, u64), String> {
 fn read_declaration(path: &Path) -> Result<AdvanceDeclaration, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    crate::declaration_json::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+    crate::formats::declaration::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Submits one envelope and prints `label: receipt` (exit 0) or `label: refusal` (exit 1).
@@ -751,7 +751,7 @@ async fn send(
         Ok(receipt) => {
             // The evidence is on disk before anything is printed.
             if let Some(path) = receipt_out {
-                write_file(path, &crate::audit_json::receipt_to_json(&receipt))?;
+                write_file(path, &crate::formats::audit::receipt_to_json(&receipt))?;
             }
             println!("{label}: {}", describe_receipt(&receipt, trust_version));
             Ok((ExitCode::SUCCESS, Some(receipt)))
@@ -839,8 +839,8 @@ async fn invalidate(
 async fn publish_indicator(config: &Path, path: &Path) -> Result<ExitCode, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let indicator =
-        crate::indicator_json::from_json(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let indicator = crate::formats::indicator::from_json(&text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     let (mut participant, trust_version) = connect(config).await?;
     let envelope = participant.seal(
         MessageType::RiskIndicator,
@@ -1512,7 +1512,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), String> {
 
 fn read_head_file(path: &Path) -> Result<crate::proto::v1::SignedTreeHead, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    crate::audit_json::read_tree_head(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+    crate::formats::audit::read_tree_head(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn describe_head(head: &crate::proto::v1::SignedTreeHead) -> String {
@@ -1564,7 +1564,7 @@ async fn audit_verify_receipt(
 ) -> Result<ExitCode, String> {
     let bytes = std::fs::read(receipt_path)
         .map_err(|e| format!("cannot read {}: {e}", receipt_path.display()))?;
-    let receipt = crate::audit_json::read_receipt(&bytes)
+    let receipt = crate::formats::audit::read_receipt(&bytes)
         .map_err(|e| format!("{}: {e}", receipt_path.display()))?;
     let (participant, trust_version) = connect(config).await?;
     let head = match participant.prove_receipt(&receipt).await {
@@ -1581,7 +1581,7 @@ async fn audit_verify_receipt(
         describe_head(&head),
     );
     if let Some(path) = save_head {
-        write_file(path, &crate::audit_json::tree_head_to_json(&head))?;
+        write_file(path, &crate::formats::audit::tree_head_to_json(&head))?;
         println!("  head written to {}", path.display());
     }
     Ok(ExitCode::SUCCESS)
@@ -1626,7 +1626,7 @@ async fn audit_watch(
                     ),
                 };
                 println!("OK: {}; {growth}", describe_head(&head));
-                write_file(state, &crate::audit_json::tree_head_to_json(&head))?;
+                write_file(state, &crate::formats::audit::tree_head_to_json(&head))?;
                 last = Some(head);
             }
             Err(error) => match classify(error) {
@@ -1637,7 +1637,7 @@ async fn audit_watch(
                     }
                     if let Some(head) = conflicting {
                         let path = state.with_extension("conflict.json");
-                        write_file(&path, &crate::audit_json::tree_head_to_json(&head))?;
+                        write_file(&path, &crate::formats::audit::tree_head_to_json(&head))?;
                         println!(
                             "  new head, kept in {}: {}",
                             path.display(),

@@ -9,17 +9,15 @@
 //! services and the one mapping of errors to `tonic::Status`), `client` (what a partner
 //! runs), and the operator tooling (`config`, `pki`, `demo`, `cli`).
 
-pub mod audit_json;
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod conformance;
 pub mod core;
-pub mod declaration_json;
 pub mod demo;
+pub mod formats;
 pub mod forwarder;
-pub mod indicator_json;
 pub mod pki;
 pub mod proto;
 pub mod server;
