@@ -8,24 +8,22 @@
 //! message (or a delivered envelope failed its signature check, or audit evidence did not
 //! hold), 2 for usage, configuration and connection errors.
 
-use crate::client::{ClientError, Participant};
+use crate::client::{check_delivery, fold_indicators, outcome_of, ClientError, Participant};
 use crate::config::{ClientConfig, GatewayConfig};
 use crate::core::crypto::Algorithm;
-use crate::core::envelope::{envelope_signing_input, sha256};
-use crate::core::trust::{
-    format_ms, AgreementEntry, Exchange, Role, SignatureError, TlpLevel, TrustList,
-};
+use crate::core::trust::{format_ms, AgreementEntry, Exchange, Role, TlpLevel};
 use crate::pki::{ParticipantSpec, PkiSpec};
 use crate::proto::v1::{
-    AdvanceDeclaration, DeclarationState, Delivery, Disposition, Envelope, FetchRequest,
-    Invalidation, MessageType, Outcome, OutcomeCode, Receipt, ReferralResponse, RiskIndicator,
-    RiskIndicatorRevocation, ScreeningResult, StatusRequest, StatusResponse, Tlp,
+    AdvanceDeclaration, Delivery, Envelope, FetchRequest, Invalidation, MessageType, Receipt,
+    ReferralResponse, RiskIndicatorRevocation, ScreeningResult, StatusRequest,
+};
+use crate::render::{
+    code_name, describe_delivery, describe_head, describe_receipt, describe_refusal,
+    describe_status, indicator_table, or_dash, outbox_table, plural,
 };
 use bytes::Bytes;
 use clap::{ArgGroup, Parser, Subcommand, ValueEnum};
 use prost::Message;
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -674,49 +672,6 @@ fn build_spec(
     Ok(spec)
 }
 
-/// A receipt as a customs officer or an integrator reads it.
-pub fn describe_receipt(receipt: &Receipt, trust_version: u64) -> String {
-    let disposition = match Disposition::try_from(receipt.disposition) {
-        Ok(Disposition::Accepted) => "ACCEPTED",
-        Ok(Disposition::Duplicate) => "DUPLICATE (already received; original receipt data)",
-        _ => "UNKNOWN",
-    };
-    let key = receipt
-        .signature
-        .as_ref()
-        .map(|s| s.key_id.as_str())
-        .unwrap_or("-");
-    format!(
-        "{disposition} by {}\n  message id       {}\n  received at      {}\n  log index        {}\n  envelope digest  {}\n  receipt signed   by {key}; signature verified against trust list v{trust_version}",
-        receipt.receiver,
-        receipt.message_id,
-        format_ms(receipt.received_at_ms),
-        receipt.log_index,
-        hex::encode(&receipt.envelope_digest),
-    )
-}
-
-/// A refusal as a person reads it: status, reason and every field violation.
-pub fn describe_refusal(status: &tonic::Status) -> String {
-    use tonic_types::StatusExt;
-    let details = status.get_error_details();
-    let reason = details
-        .error_info()
-        .map(|i| i.reason.as_str())
-        .unwrap_or("-");
-    let mut text = format!(
-        "REFUSED: {:?} {reason}\n  {}",
-        status.code(),
-        status.message()
-    );
-    if let Some(bad) = details.bad_request() {
-        for v in &bad.field_violations {
-            text.push_str(&format!("\n  {}: {}", v.field, v.description));
-        }
-    }
-    text
-}
-
 fn load_client(config: &Path) -> Result<ClientConfig, String> {
     ClientConfig::load(config).map_err(|e| e.to_string())
 }
@@ -881,300 +836,6 @@ async fn revoke_indicator(
     )
 }
 
-/// Every delivery after `after_seq` that the gateway holds now (`follow = false`).
-///
-/// # Errors
-///
-/// The gateway's status when the call or the stream fails.
-pub async fn fetch_all(
-    participant: &Participant,
-    after_seq: u64,
-) -> Result<Vec<Delivery>, tonic::Status> {
-    let mut stream = participant
-        .grpc()
-        .fetch(FetchRequest {
-            after_seq,
-            follow: false,
-        })
-        .await?
-        .into_inner();
-    let mut out = Vec::new();
-    while let Some(delivery) = stream.message().await? {
-        out.push(delivery);
-    }
-    Ok(out)
-}
-
-/// Checks a delivered envelope as evidence: its payload matches the digest it signs, and its
-/// signature verifies with a key the trust list gives its sender at its creation time.
-/// Returns the key id on success, or why it is not evidence.
-///
-/// The gateway checks what partners send it, but nobody checks for the partner what the
-/// gateway delivers: an outcome is an instruction (do not load, control on arrival), and a
-/// partner acting on it needs to know that the administration issued it, unchanged.
-pub fn check_signature(trust: &TrustList, envelope: &Envelope) -> Result<String, String> {
-    let header = envelope
-        .header
-        .as_ref()
-        .ok_or("the envelope has no header")?;
-    let signature = envelope
-        .signature
-        .as_ref()
-        .ok_or("the envelope is not signed")?;
-    if header.payload_sha256.len() != 32
-        || sha256(&envelope.payload)[..] != header.payload_sha256[..]
-    {
-        return Err("the payload does not match the digest its signature covers".into());
-    }
-    trust
-        .verify_signature(
-            &header.sender,
-            &signature.key_id,
-            header.created_at_ms,
-            &envelope_signing_input(header),
-            &signature.value,
-        )
-        .map_err(|problem| match problem {
-            SignatureError::UnknownKey => format!(
-                "key {:?} is not a key of {} in trust list v{}",
-                signature.key_id,
-                header.sender,
-                trust.version()
-            ),
-            SignatureError::KeyNotValid => format!(
-                "key {} of {} was not valid at {}",
-                signature.key_id,
-                header.sender,
-                format_ms(header.created_at_ms)
-            ),
-            SignatureError::SignatureInvalid => {
-                format!("the signature does not verify with {}", signature.key_id)
-            }
-        })?;
-    Ok(signature.key_id.clone())
-}
-
-/// The short name of a message type number (`OUTCOME`), or the number.
-pub fn type_name(message_type: i32) -> String {
-    MessageType::try_from(message_type)
-        .map(|t| {
-            t.as_str_name()
-                .trim_start_matches("MESSAGE_TYPE_")
-                .to_owned()
-        })
-        .unwrap_or_else(|_| format!("type {message_type}"))
-}
-
-/// The short name of an outcome code (`DO_NOT_LOAD`), or the number.
-pub fn code_name(code: i32) -> String {
-    OutcomeCode::try_from(code)
-        .map(|c| {
-            c.as_str_name()
-                .trim_start_matches("OUTCOME_CODE_")
-                .to_owned()
-        })
-        .unwrap_or_else(|_| format!("code {code}"))
-}
-
-/// The short name of a declaration state (`CLEARED`), or the number.
-pub fn state_name(state: i32) -> String {
-    DeclarationState::try_from(state)
-        .map(|s| {
-            s.as_str_name()
-                .trim_start_matches("DECLARATION_STATE_")
-                .to_owned()
-        })
-        .unwrap_or_else(|_| format!("state {state}"))
-}
-
-fn tlp_name(tlp: i32) -> String {
-    Tlp::try_from(tlp)
-        .map(|t| t.as_str_name().trim_start_matches("TLP_").to_owned())
-        .unwrap_or_else(|_| format!("TLP {tlp}"))
-}
-
-/// `1 delivery`, `2 deliveries`.
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
-fn or_dash(text: &str) -> &str {
-    if text.is_empty() {
-        "-"
-    } else {
-        text
-    }
-}
-
-/// The outcome an envelope carries, if it is an OUTCOME with a readable payload.
-pub fn outcome_of(envelope: &Envelope) -> Option<Outcome> {
-    let header = envelope.header.as_ref()?;
-    if header.r#type != MessageType::Outcome as i32 {
-        return None;
-    }
-    Outcome::decode(envelope.payload.clone()).ok()
-}
-
-/// An outcome as the person who must act on it reads it, one field a line, indented.
-pub fn describe_outcome(outcome: &Outcome) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "  declaration id {}", outcome.declaration_id);
-    let _ = writeln!(out, "  LRN            {}", outcome.lrn);
-    let _ = writeln!(out, "  MRN            {}", or_dash(&outcome.mrn));
-    let _ = writeln!(out, "  code           {}", code_name(outcome.code));
-    let _ = writeln!(out, "  referral id    {}", or_dash(&outcome.referral_id));
-    let _ = writeln!(out, "  request        {}", or_dash(&outcome.request_text));
-    let _ = writeln!(out, "  pointer        {}", or_dash(&outcome.pointer));
-    let _ = write!(out, "  decided at     {}", format_ms(outcome.decided_at_ms));
-    out
-}
-
-/// The payload of a delivered envelope, by type, in a few indented lines.
-fn describe_payload(message_type: i32, correlation_id: &str, payload: &Bytes) -> String {
-    fn unreadable(e: prost::DecodeError) -> String {
-        format!("  payload        unreadable: {e}")
-    }
-    let payload = payload.clone();
-    match MessageType::try_from(message_type) {
-        Ok(MessageType::Outcome) => Outcome::decode(payload)
-            .map(|o| describe_outcome(&o))
-            .unwrap_or_else(unreadable),
-        Ok(t @ (MessageType::Declaration | MessageType::Amendment)) => {
-            AdvanceDeclaration::decode(payload)
-                .map(|d| {
-                    let mut out = String::new();
-                    if t == MessageType::Amendment {
-                        let _ = writeln!(out, "  declaration id {correlation_id}");
-                    }
-                    let seller = d.seller.as_ref().map(|s| s.name.as_str()).unwrap_or("");
-                    let _ = write!(
-                        out,
-                        "  LRN            {}\n  seller         {}\n  items          {}",
-                        d.lrn,
-                        or_dash(seller),
-                        d.items.len()
-                    );
-                    out
-                })
-                .unwrap_or_else(unreadable)
-        }
-        Ok(MessageType::Invalidation) => Invalidation::decode(payload)
-            .map(|i| {
-                format!(
-                    "  declaration id {correlation_id}\n  reason         {}",
-                    i.reason
-                )
-            })
-            .unwrap_or_else(unreadable),
-        Ok(MessageType::ReferralResponse) => ReferralResponse::decode(payload)
-            .map(|r| {
-                let answer = match ScreeningResult::try_from(r.screening) {
-                    Ok(ScreeningResult::Clear) => "screening CLEAR".to_owned(),
-                    Ok(ScreeningResult::NotClear) => "screening NOT_CLEAR".to_owned(),
-                    _ => r.information.clone(),
-                };
-                format!(
-                    "  referral id    {}\n  answers        outcome {correlation_id}\n  answer         {answer}",
-                    r.referral_id
-                )
-            })
-            .unwrap_or_else(unreadable),
-        Ok(MessageType::RiskIndicator) => RiskIndicator::decode(payload)
-            .map(|i| {
-                format!(
-                    "  indicator      {} v{}, {}, TLP {}\n  title          {}",
-                    i.indicator_id,
-                    i.version,
-                    code_name(i.action),
-                    tlp_name(i.tlp),
-                    i.title
-                )
-            })
-            .unwrap_or_else(unreadable),
-        Ok(MessageType::RiskIndicatorRevocation) => RiskIndicatorRevocation::decode(payload)
-            .map(|r| {
-                format!(
-                    "  indicator      {}\n  reason         {}",
-                    r.indicator_id,
-                    or_dash(&r.reason)
-                )
-            })
-            .unwrap_or_else(unreadable),
-        Ok(MessageType::ForwardedDeclaration) => Envelope::decode(payload)
-            .map(|e| {
-                let h = e.header.unwrap_or_default();
-                format!(
-                    "  original       {} from {} ({})",
-                    h.message_id,
-                    h.sender,
-                    type_name(h.r#type)
-                )
-            })
-            .unwrap_or_else(unreadable),
-        _ => String::new(),
-    }
-}
-
-/// A delivery as printed by `aedgate fetch`: seq and type, the payload's fields, and the
-/// result of [`check_signature`].
-pub fn describe_delivery(
-    delivery: &Delivery,
-    check: &Result<String, String>,
-    trust_version: u64,
-) -> String {
-    let envelope = delivery.envelope.clone().unwrap_or_default();
-    let header = envelope.header.clone().unwrap_or_default();
-    let mut out = format!(
-        "seq {}  {}  from {} to {}\n  message id     {}\n  created at     {}\n",
-        delivery.seq,
-        type_name(header.r#type),
-        header.sender,
-        header.recipient,
-        header.message_id,
-        format_ms(header.created_at_ms),
-    );
-    let body = describe_payload(header.r#type, &header.correlation_id, &envelope.payload);
-    if !body.is_empty() {
-        out.push_str(&body);
-        out.push('\n');
-    }
-    match check {
-        Ok(key_id) => {
-            let _ = write!(
-                out,
-                "  signature      verified: signed by {key_id}, a key of {} in trust list v{trust_version}",
-                header.sender
-            );
-        }
-        Err(why) => {
-            let _ = write!(
-                out,
-                "  signature      NOT VERIFIED: {why}; do not act on this message"
-            );
-        }
-    }
-    out
-}
-
-/// [`check_signature`] for an envelope delivered by `gateway`'s Fetch. An OUTCOME must also
-/// come from that administration: another participant's key would verify, but only the
-/// administration decides outcomes, and a partner must not stop or release goods on anyone
-/// else's word.
-pub fn check_delivery(
-    trust: &TrustList,
-    gateway: &str,
-    envelope: &Envelope,
-) -> Result<String, String> {
-    let key_id = check_signature(trust, envelope)?;
-    match envelope.header.as_ref() {
-        Some(h) if h.r#type == MessageType::Outcome as i32 && h.sender != gateway => Err(format!(
-            "an outcome must be issued by {gateway}, not by {}",
-            h.sender
-        )),
-        _ => Ok(key_id),
-    }
-}
-
 /// Checks and prints one delivery; returns whether it verified.
 fn print_delivery(participant: &Participant, delivery: &Delivery, trust_version: u64) -> bool {
     let envelope = delivery.envelope.clone().unwrap_or_default();
@@ -1246,7 +907,8 @@ async fn respond(
     screening: Option<ScreeningArg>,
 ) -> Result<ExitCode, String> {
     let (mut participant, trust_version) = connect(config).await?;
-    let deliveries = fetch_all(&participant, 0)
+    let deliveries = participant
+        .fetch_all(0)
         .await
         .map_err(|status| format!("fetch refused: {}", ClientError::Refused(status)))?;
     // The response names the OUTCOME that asked in its correlation id; the latest outcome
@@ -1297,42 +959,6 @@ async fn respond(
     Ok(code)
 }
 
-/// What a declaration state means for the goods, in words.
-fn state_meaning(state: i32) -> &'static str {
-    match DeclarationState::try_from(state) {
-        Ok(DeclarationState::Received) => "received, assessment pending",
-        Ok(DeclarationState::Referred) => {
-            "waiting for the answer to the open referral: `aedgate respond`"
-        }
-        Ok(DeclarationState::Cleared) => "released: no further action needed",
-        Ok(DeclarationState::ControlOnArrival) => {
-            "may be loaded; selected for customs control on arrival"
-        }
-        Ok(DeclarationState::DoNotLoad) => "must not be loaded; final",
-        Ok(DeclarationState::Invalidated) => "withdrawn by the filer; final",
-        _ => "unknown state",
-    }
-}
-
-/// A Status answer as a person reads it.
-pub fn describe_status(status: &StatusResponse) -> String {
-    let outcome = if status.outcome == OutcomeCode::Unspecified as i32 {
-        "-".to_owned()
-    } else {
-        code_name(status.outcome)
-    };
-    format!(
-        "Declaration {}\n  LRN            {}\n  MRN            {}\n  state          {} — {}\n  last outcome   {outcome}\n  open referral  {}\n  updated at     {}",
-        status.declaration_id,
-        status.lrn,
-        or_dash(&status.mrn),
-        state_name(status.state),
-        state_meaning(status.state),
-        or_dash(&status.open_referral_id),
-        format_ms(status.updated_at_ms),
-    )
-}
-
 async fn status(config: &Path, declaration_id: &str) -> Result<ExitCode, String> {
     let (participant, _) = connect(config).await?;
     match participant
@@ -1356,110 +982,6 @@ async fn status(config: &Path, declaration_id: &str) -> Result<ExitCode, String>
     }
 }
 
-/// An indicator as read back from the log, with the administration that issued it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ListedIndicator {
-    /// The indicator, latest version.
-    pub indicator: RiskIndicator,
-    /// The issuing administration (`adm/NL`), from the envelope's sender.
-    pub issuer: String,
-}
-
-/// Folds an administration's log, in order, into the indicators it holds, by id: a higher
-/// version replaces the lower, a revocation removes. Only what `administration` received
-/// counts (from its internal participants or its peers); what it issued to peers is in the
-/// log too but changes nothing it holds. The gateway admitted only what it accepted, so
-/// this replays its own decisions; the version check only guards against a log that
-/// repeats an older version. Expired indicators are kept: the caller says so.
-pub fn fold_indicators(
-    deliveries: &[Delivery],
-    administration: &str,
-) -> BTreeMap<String, ListedIndicator> {
-    let mut held: BTreeMap<String, ListedIndicator> = BTreeMap::new();
-    for envelope in deliveries.iter().filter_map(|d| d.envelope.as_ref()) {
-        let Some(header) = envelope.header.as_ref() else {
-            continue;
-        };
-        if header.recipient != administration {
-            continue;
-        }
-        if header.r#type == MessageType::RiskIndicator as i32 {
-            let Ok(indicator) = RiskIndicator::decode(envelope.payload.clone()) else {
-                continue;
-            };
-            if held
-                .get(&indicator.indicator_id)
-                .is_some_and(|old| old.indicator.version >= indicator.version)
-            {
-                continue;
-            }
-            let issuer = crate::core::ids::parent_administration(&header.sender)
-                .unwrap_or(&header.sender)
-                .to_owned();
-            held.insert(
-                indicator.indicator_id.clone(),
-                ListedIndicator { indicator, issuer },
-            );
-        } else if header.r#type == MessageType::RiskIndicatorRevocation as i32 {
-            if let Ok(revocation) = RiskIndicatorRevocation::decode(envelope.payload.clone()) {
-                held.remove(&revocation.indicator_id);
-            }
-        }
-    }
-    held
-}
-
-/// The table `aedgate indicator list` prints: one line an indicator, by id, expired ones
-/// marked (an analyst renews or revokes those). Columns are as wide as their content, so
-/// that the titles stay on the line.
-pub fn indicator_table(indicators: &BTreeMap<String, ListedIndicator>, now_ms: i64) -> String {
-    let rows: Vec<[String; 7]> = indicators
-        .values()
-        .map(|listed| {
-            let i = &listed.indicator;
-            let until = if i.valid_until_ms == 0 {
-                "no end date".to_owned()
-            } else if crate::core::risk::in_force(i, now_ms) {
-                format_ms(i.valid_until_ms)
-            } else {
-                format!("EXPIRED {}", format_ms(i.valid_until_ms))
-            };
-            [
-                i.indicator_id.clone(),
-                i.version.to_string(),
-                code_name(i.action),
-                tlp_name(i.tlp),
-                until,
-                listed.issuer.clone(),
-                i.title.clone(),
-            ]
-        })
-        .collect();
-    let header = ["ID", "V", "ACTION", "TLP", "VALID UNTIL", "ISSUER", "TITLE"].map(String::from);
-    let mut widths = [0usize; 7];
-    for row in std::iter::once(&header).chain(&rows) {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
-        let mut line = String::new();
-        for (n, (cell, width)) in row.iter().zip(widths).enumerate() {
-            if n == 1 {
-                let _ = write!(line, "{cell:>width$}  ");
-            } else if n == 6 {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<width$}  ");
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 async fn list_indicators(config: &Path) -> Result<ExitCode, String> {
     let config = load_client(config)?;
     // Only internal participants read the administration's log; a partner's Fetch holds
@@ -1477,7 +999,8 @@ async fn list_indicators(config: &Path) -> Result<ExitCode, String> {
     let participant = Participant::connect(config)
         .await
         .map_err(|e| e.to_string())?;
-    let deliveries = fetch_all(&participant, 0)
+    let deliveries = participant
+        .fetch_all(0)
         .await
         .map_err(|status| format!("fetch refused: {}", ClientError::Refused(status)))?;
     let held = fold_indicators(&deliveries, &participant.gateway);
@@ -1513,16 +1036,6 @@ fn write_file(path: &Path, text: &str) -> Result<(), String> {
 fn read_head_file(path: &Path) -> Result<crate::proto::v1::SignedTreeHead, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     crate::formats::audit::read_tree_head(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn describe_head(head: &crate::proto::v1::SignedTreeHead) -> String {
-    format!(
-        "tree head of {}: {} at {}, root {}",
-        head.log_id,
-        plural(head.tree_size, "entry", "entries"),
-        format_ms(head.timestamp_ms),
-        hex::encode(&head.root_hash)
-    )
 }
 
 /// Exit status 1 with the reason when the gateway's evidence does not hold, 2 when it could
@@ -1726,76 +1239,6 @@ fn outbox_client(
     participant: &Participant,
 ) -> crate::proto::aedgate::ops::v1::outbox_client::OutboxClient<tonic::transport::Channel> {
     crate::proto::aedgate::ops::v1::outbox_client::OutboxClient::new(participant.channel())
-}
-
-/// The table `aedgate outbox list` prints, one line an entry, then what is wrong.
-pub fn outbox_table(entries: &[crate::proto::aedgate::ops::v1::OutboxEntry]) -> String {
-    use crate::proto::aedgate::ops::v1::OutboxState;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "{:>4}  {:<8}  {:<27}  {:<10}  {:>8}  {:<24}  DETAIL",
-        "ID", "PEER", "TYPE", "STATE", "ATTEMPTS", "QUEUED"
-    );
-    for e in entries {
-        let state = OutboxState::try_from(e.state).unwrap_or(OutboxState::Unspecified);
-        let detail = match state {
-            OutboxState::Delivered => match &e.receipt {
-                Some(r) => format!(
-                    "{} receipt {} at log index {} (verified)",
-                    match Disposition::try_from(r.disposition) {
-                        Ok(Disposition::Duplicate) => "DUPLICATE",
-                        _ => "ACCEPTED",
-                    },
-                    r.signature
-                        .as_ref()
-                        .map(|s| s.key_id.as_str())
-                        .unwrap_or("-"),
-                    r.log_index
-                ),
-                None => "-".into(),
-            },
-            OutboxState::Pending if e.last_error.is_empty() => {
-                format!("due {}", format_ms(e.next_attempt_ms))
-            }
-            OutboxState::Pending => format!(
-                "next try {}; last error: {}",
-                format_ms(e.next_attempt_ms),
-                e.last_error
-            ),
-            _ => format!(
-                "since {}; last error: {}",
-                format_ms(e.done_at_ms),
-                e.last_error
-            ),
-        };
-        let state_name = match state {
-            OutboxState::Pending if e.attempts > 0 => "retrying",
-            OutboxState::Pending => "pending",
-            OutboxState::Delivered => "delivered",
-            OutboxState::DeadLettered => "DEAD",
-            OutboxState::Unspecified => "?",
-        };
-        let _ = writeln!(
-            out,
-            "{:>4}  {:<8}  {:<27}  {:<10}  {:>8}  {:<24}  {detail}",
-            e.id,
-            e.peer,
-            type_name(e.r#type),
-            state_name,
-            e.attempts,
-            format_ms(e.queued_at_ms),
-        );
-    }
-    let count = |s: OutboxState| entries.iter().filter(|e| e.state == s as i32).count() as u64;
-    let _ = writeln!(
-        out,
-        "{} delivered, {} pending, {} dead-lettered",
-        count(OutboxState::Delivered),
-        count(OutboxState::Pending),
-        count(OutboxState::DeadLettered)
-    );
-    out
 }
 
 async fn outbox_list(config: &Path, state: Option<OutboxStateArg>) -> Result<ExitCode, String> {

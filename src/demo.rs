@@ -16,22 +16,22 @@
 //! The indicators are chosen so that the batch of the first part matches none of them: that
 //! part is about admission, and each of its accepted declarations is simply released.
 
-use crate::cli::{
-    check_delivery, code_name, describe_refusal, fetch_all, fold_indicators, indicator_table,
-    outcome_of, state_name, type_name,
-};
-use crate::client::{ClientError, Participant};
+use crate::client::{check_delivery, fold_indicators, outcome_of, ClientError, Participant};
 use crate::config::{ClientConfig, GatewayConfig};
 use crate::core::envelope::Draft;
 use crate::core::receipt::verify_receipt;
 use crate::core::sharing::tlp_level;
-use crate::core::trust::{format_ms, AgreementEntry, Exchange, TlpLevel};
+use crate::core::trust::{AgreementEntry, Exchange, TlpLevel};
 use crate::core::validation::sample_declaration;
 use crate::pki::PkiSpec;
 use crate::proto::v1::{
-    AdvanceDeclaration, Criteria, DeclarationState, Disposition, Envelope, FetchRequest, Item,
-    MessageType, Money, Outcome, OutcomeCode, Party, Receipt, ReferralResponse, RiskIndicator,
-    ScreeningResult, SignedTreeHead, StatusRequest, StatusResponse, Tlp,
+    AdvanceDeclaration, Criteria, Disposition, Envelope, FetchRequest, Item, MessageType, Money,
+    Outcome, OutcomeCode, Party, Receipt, ReferralResponse, RiskIndicator, ScreeningResult,
+    SignedTreeHead, StatusRequest, StatusResponse, Tlp,
+};
+use crate::render::{
+    code_name, columns, describe_agreement, describe_refusal, goods_summary, indicator_table,
+    outcome_facts, short_name, state_in_brief, state_name, tlp_level_name, type_name, wrap, Align,
 };
 use crate::server::RunningGateway;
 use crate::store::{OutboxEntry, OutboxState};
@@ -103,22 +103,6 @@ struct Line {
     goods: String,
     story: &'static str,
     result: Result<Receipt, ClientError>,
-}
-
-fn goods_summary(d: &AdvanceDeclaration) -> String {
-    let first = d
-        .items
-        .first()
-        .map(|i| i.description.as_str())
-        .unwrap_or("-");
-    let mut text: String = first.chars().take(38).collect();
-    if first.chars().count() > 38 {
-        text.push('…');
-    }
-    if d.items.len() > 1 {
-        text.push_str(&format!(" (+{})", d.items.len() - 1));
-    }
-    text
 }
 
 async fn client(
@@ -294,7 +278,8 @@ pub async fn run() -> Result<(), String> {
     let be_indicators = be_indicators(crate::store::now_ms());
     publish(&mut risk_unit, &gateway, &indicators).await?;
     publish(&mut be_risk_unit, &be_gateway, &be_indicators).await?;
-    let log = fetch_all(&risk_unit, 0)
+    let log = risk_unit
+        .fetch_all(0)
         .await
         .map_err(|status| ClientError::Refused(status).to_string())?;
     let in_force_nl = fold_indicators(&log, NL);
@@ -565,7 +550,8 @@ pub async fn run() -> Result<(), String> {
         .log_size()
         .await
         .map_err(|e| e.to_string())?;
-    let log = fetch_all(&risk_unit, 0)
+    let log = risk_unit
+        .fetch_all(0)
         .await
         .map_err(|status| ClientError::Refused(status).to_string())?;
     let count = |t: MessageType, sender: &str, recipient: &str| {
@@ -812,42 +798,6 @@ fn bound_for_belgium() -> AdvanceDeclaration {
     d
 }
 
-/// A TLP level as the indicator lists print it.
-fn tlp_level_name(level: TlpLevel) -> &'static str {
-    match level {
-        TlpLevel::Clear => "CLEAR",
-        TlpLevel::Green => "GREEN",
-        TlpLevel::Amber => "AMBER",
-        TlpLevel::AmberStrict => "AMBER_STRICT",
-        TlpLevel::Red => "RED",
-    }
-}
-
-/// An agreement in a line: its parties and what crosses under it.
-fn describe_agreement(agreement: &AgreementEntry) -> String {
-    let mut crosses = Vec::new();
-    if agreement.exchange.contains(&Exchange::RiskIndicator) {
-        crosses.push(format!(
-            "risk indicators up to TLP {}, {}",
-            tlp_level_name(agreement.max_tlp),
-            if agreement.personal_data {
-                "personal data allowed"
-            } else {
-                "without personal data"
-            }
-        ));
-    }
-    if agreement.exchange.contains(&Exchange::ForwardedDeclaration) {
-        crosses.push("declarations bound for the other's country (forwarded declarations)".into());
-    }
-    format!(
-        "{} between {}: {}",
-        agreement.id,
-        agreement.parties.join(" and "),
-        crosses.join(", and ")
-    )
-}
-
 /// Why an indicator of adm/NL was not sent to its peer under `agreement` (§8's rules).
 fn why_kept(indicator: &RiskIndicator, agreement: &AgreementEntry) -> String {
     let level = tlp_level(indicator.tlp);
@@ -920,26 +870,6 @@ fn proof_of_delivery(
     }
 }
 
-/// Wraps `text` at `width` columns, every line indented by `indent` spaces.
-fn wrap(text: &str, indent: usize, width: usize) -> String {
-    let mut out = String::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && indent + line.chars().count() + 1 + word.chars().count() > width {
-            let _ = writeln!(out, "{:indent$}{line}", "");
-            line.clear();
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        let _ = write!(out, "{:indent$}{line}", "");
-    }
-    out.trim_end().to_owned()
-}
-
 /// Prints an outcome as its partner fetched it from `p.gateway` (named after "fetched by"
 /// when `from` is not empty), signature-checked, with its request text if `text`.
 fn print_outcome(
@@ -959,15 +889,7 @@ fn print_outcome(
         code_name(outcome.code),
         p.id
     );
-    let mut facts = format!("MRN {}", outcome.mrn);
-    if !outcome.referral_id.is_empty() {
-        let _ = write!(facts, " · referral {}", outcome.referral_id);
-    }
-    if !outcome.pointer.is_empty() {
-        let _ = write!(facts, " · about {}", outcome.pointer);
-    }
-    let _ = write!(facts, " · decided {}", format_ms(outcome.decided_at_ms));
-    println!("     {facts}");
+    println!("     {}", outcome_facts(outcome));
     if text && !outcome.request_text.is_empty() {
         println!("{}", wrap(&format!("“{}”", outcome.request_text), 5, 100));
     }
@@ -1023,7 +945,9 @@ impl BetweenAdministrations<'_> {
                 100
             )
         );
-        let log = fetch_all(self.be_risk_unit, 0)
+        let log = self
+            .be_risk_unit
+            .fetch_all(0)
             .await
             .map_err(|status| ClientError::Refused(status).to_string())?;
         let in_force_be = fold_indicators(&log, BE);
@@ -1114,7 +1038,9 @@ impl BetweenAdministrations<'_> {
             forwarded.entry.state.as_str(),
         );
         println!("     {}", forwarded.proof);
-        let be_log = fetch_all(self.be_risk_unit, 0)
+        let be_log = self
+            .be_risk_unit
+            .fetch_all(0)
             .await
             .map_err(|status| ClientError::Refused(status).to_string())?;
         let inner = be_log
@@ -1170,7 +1096,7 @@ impl BetweenAdministrations<'_> {
         println!(
             "   Status at adm/BE: {} — {}",
             state_name(status.state),
-            meaning(status.state)
+            state_in_brief(status.state)
         );
         let nl_outcomes = outcomes_for(shopco, &receipt.message_id).await?;
         let Some((seq, envelope, outcome)) = nl_outcomes.first() else {
@@ -1247,22 +1173,9 @@ fn sent_table(sent: &[Sent]) -> String {
                 ]
             }))
             .collect();
-    let mut widths = [0usize; 5];
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &rows {
-        let mut line = String::from("   ");
-        for (cell, width) in row.iter().zip(widths) {
-            let _ = write!(line, "{cell:<width$}  ");
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out.trim_end().to_owned()
+    columns(&rows, [Align::Left; 5], "   ")
+        .trim_end()
+        .to_owned()
 }
 
 /// Follows `p`'s Fetch until the outcome of `declaration_id` arrives; a minute without it
@@ -1571,7 +1484,7 @@ impl Officer {
                 status.lrn,
                 status.mrn,
                 state_name(status.state),
-                meaning(status.state)
+                state_in_brief(status.state)
             );
         }
         println!();
@@ -1646,7 +1559,7 @@ impl Officer {
                 },
                 format!(
                     "screened (X-ray and explosives trace detection): {}",
-                    result.as_str_name().trim_start_matches("SCREENING_RESULT_")
+                    short_name::<ScreeningResult>(result as i32)
                 ),
             ),
         };
@@ -1679,24 +1592,10 @@ impl Officer {
         println!(
             "   Status: {} — {}",
             state_name(status.state),
-            meaning(status.state)
+            state_in_brief(status.state)
         );
         self.cases.push(status);
         Ok(())
-    }
-}
-
-/// A declaration state in an officer's words.
-fn meaning(state: i32) -> &'static str {
-    match DeclarationState::try_from(state) {
-        Ok(DeclarationState::Cleared) => "released",
-        Ok(DeclarationState::Referred) => "waiting for the partner's answer",
-        Ok(DeclarationState::ControlOnArrival) => {
-            "may be loaded; customs will control it on arrival"
-        }
-        Ok(DeclarationState::DoNotLoad) => "must not be loaded; final",
-        Ok(DeclarationState::Invalidated) => "withdrawn by the filer",
-        _ => "pending",
     }
 }
 
@@ -1714,7 +1613,8 @@ async fn outcomes_for(
     p: &Participant,
     declaration_id: &str,
 ) -> Result<Vec<(u64, Envelope, Outcome)>, String> {
-    let deliveries = fetch_all(p, 0)
+    let deliveries = p
+        .fetch_all(0)
         .await
         .map_err(|status| ClientError::Refused(status).to_string())?;
     Ok(deliveries

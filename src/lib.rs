@@ -20,6 +20,7 @@ pub mod formats;
 pub mod forwarder;
 pub mod pki;
 pub mod proto;
+pub mod render;
 pub mod server;
 pub mod service;
 pub mod store;

@@ -814,9 +814,10 @@ fn outcome_draft(
 
 #[test]
 fn delivered_envelopes_are_checked_as_evidence_before_anyone_acts_on_them() {
-    use aedgate::cli::{check_delivery, check_signature, describe_delivery};
+    use aedgate::client::{check_delivery, check_signature};
     use aedgate::core::envelope::seal;
     use aedgate::proto::v1::{Delivery, Outcome, OutcomeCode};
+    use aedgate::render::describe_delivery;
     use prost::Message;
 
     let fed = common::Federation::standard();
@@ -903,11 +904,12 @@ fn delivered_envelopes_are_checked_as_evidence_before_anyone_acts_on_them() {
 
 #[test]
 fn the_indicator_list_is_the_log_folded_by_version_and_revocation() {
-    use aedgate::cli::{fold_indicators, indicator_table};
+    use aedgate::client::fold_indicators;
     use aedgate::proto::v1::{
         Criteria, Delivery, Envelope, Header, MessageType, OutcomeCode, RiskIndicator,
         RiskIndicatorRevocation, Tlp,
     };
+    use aedgate::render::indicator_table;
     use prost::Message;
 
     let sent =
