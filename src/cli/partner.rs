@@ -6,8 +6,7 @@ use super::exit::{CliError, Verdict};
 use super::shared::{connect, read_declaration, seal_and_send, send, submit_message};
 use crate::client::{check_delivery, outcome_of, ClientError, Participant};
 use crate::proto::v1::{
-    Delivery, FetchRequest, Invalidation, MessageType, ReferralResponse, ScreeningResult,
-    StatusRequest,
+    Delivery, Invalidation, MessageType, ReferralResponse, ScreeningResult, StatusRequest,
 };
 use crate::render::{code_name, describe_delivery, describe_refusal, describe_status, plural};
 use clap::{ArgGroup, Args, ValueEnum};
@@ -150,14 +149,9 @@ impl Fetch {
         } = self;
         let (participant, trust_version) = connect(&config).await?;
         let mut stream = participant
-            .grpc()
-            .fetch(FetchRequest {
-                after_seq: after,
-                follow,
-            })
+            .fetch(after, follow)
             .await
-            .map_err(|status| CliError::FetchRefused(ClientError::Refused(status)))?
-            .into_inner();
+            .map_err(|status| CliError::FetchRefused(ClientError::Refused(status)))?;
         let (mut last, mut count, mut unverified) = (after, 0u64, 0u64);
         if follow {
             println!(

@@ -19,21 +19,31 @@ use prost::Message;
 use std::collections::BTreeMap;
 
 impl Participant {
+    /// The deliveries after `after_seq`, as a stream; with `follow`, new deliveries are
+    /// added as they are committed and the stream does not end.
+    ///
+    /// # Errors
+    ///
+    /// The gateway's status when it refuses the call.
+    pub async fn fetch(
+        &self,
+        after_seq: u64,
+        follow: bool,
+    ) -> Result<tonic::Streaming<Delivery>, tonic::Status> {
+        Ok(self
+            .grpc()
+            .fetch(FetchRequest { after_seq, follow })
+            .await?
+            .into_inner())
+    }
+
     /// Every delivery after `after_seq` that the gateway holds now (`follow = false`).
     ///
     /// # Errors
     ///
     /// The gateway's status when the call or the stream fails.
     pub async fn fetch_all(&self, after_seq: u64) -> Result<Vec<Delivery>, tonic::Status> {
-        self.grpc()
-            .fetch(FetchRequest {
-                after_seq,
-                follow: false,
-            })
-            .await?
-            .into_inner()
-            .try_collect()
-            .await
+        self.fetch(after_seq, false).await?.try_collect().await
     }
 }
 

@@ -8,9 +8,9 @@ use crate::client::{ClientError, Participant};
 use crate::core::envelope::{envelope_digest, envelope_signing_input, sha256, Draft};
 use crate::core::trust::SignatureError;
 use crate::proto::v1::{
-    AdvanceDeclaration, Criteria, Delivery, Disposition, Envelope, FetchRequest, MessageType,
-    Outcome, OutcomeCode, Receipt, RiskIndicator, RiskIndicatorRevocation, StatusRequest,
-    StatusResponse, Tlp,
+    AdvanceDeclaration, Criteria, Delivery, Disposition, Envelope, MessageType, Outcome,
+    OutcomeCode, Receipt, RiskIndicator, RiskIndicatorRevocation, StatusRequest, StatusResponse,
+    Tlp,
 };
 use crate::render::refusal_line;
 use crate::store::now_ms;
@@ -242,20 +242,8 @@ fn revocation(internal: &Participant, indicator_id: &str, reason: &str) -> Envel
 /// The highest seq delivered to `partner` so far.
 async fn last_seq(partner: &Participant) -> Result<u64, KitError> {
     let fetch_error = |s: tonic::Status| KitError::Fetch(refusal_line(&s));
-    let mut stream = partner
-        .grpc()
-        .fetch(FetchRequest {
-            after_seq: 0,
-            follow: false,
-        })
-        .await
-        .map_err(fetch_error)?
-        .into_inner();
-    let mut last = 0;
-    while let Some(delivery) = stream.message().await.map_err(fetch_error)? {
-        last = last.max(delivery.seq);
-    }
-    Ok(last)
+    let deliveries = partner.fetch_all(0).await.map_err(fetch_error)?;
+    Ok(deliveries.iter().map(|d| d.seq).max().unwrap_or(0))
 }
 
 async fn follow(
@@ -270,15 +258,8 @@ async fn follow(
         }
         changed.send_modify(|n| *n += 1);
     };
-    let mut stream = match partner
-        .grpc()
-        .fetch(FetchRequest {
-            after_seq,
-            follow: true,
-        })
-        .await
-    {
-        Ok(response) => response.into_inner(),
+    let mut stream = match partner.fetch(after_seq, true).await {
+        Ok(stream) => stream,
         Err(status) => return broken(refusal_line(&status)),
     };
     loop {
