@@ -161,50 +161,8 @@ enum ModelJson {
     Consumer,
 }
 
-impl From<ModeJson> for TransportMode {
-    fn from(mode: ModeJson) -> Self {
-        match mode {
-            ModeJson::Air => TransportMode::Air,
-            ModeJson::Post => TransportMode::Post,
-            ModeJson::Road => TransportMode::Road,
-            ModeJson::Sea => TransportMode::Sea,
-            ModeJson::Rail => TransportMode::Rail,
-        }
-    }
-}
-
-/// The name of a wire enum number, or `None` for unspecified and unknown numbers.
-fn mode_name(mode: i32) -> Option<ModeJson> {
-    match TransportMode::try_from(mode).ok()? {
-        TransportMode::Unspecified => None,
-        TransportMode::Air => Some(ModeJson::Air),
-        TransportMode::Post => Some(ModeJson::Post),
-        TransportMode::Road => Some(ModeJson::Road),
-        TransportMode::Sea => Some(ModeJson::Sea),
-        TransportMode::Rail => Some(ModeJson::Rail),
-    }
-}
-
-impl From<ModelJson> for CollectionModel {
-    fn from(model: ModelJson) -> Self {
-        match model {
-            ModelJson::Border => CollectionModel::Border,
-            ModelJson::Vendor => CollectionModel::Vendor,
-            ModelJson::Platform => CollectionModel::Platform,
-            ModelJson::Consumer => CollectionModel::Consumer,
-        }
-    }
-}
-
-fn model_name(model: i32) -> Option<ModelJson> {
-    match CollectionModel::try_from(model).ok()? {
-        CollectionModel::Unspecified => None,
-        CollectionModel::Border => Some(ModelJson::Border),
-        CollectionModel::Vendor => Some(ModelJson::Vendor),
-        CollectionModel::Platform => Some(ModelJson::Platform),
-        CollectionModel::Consumer => Some(ModelJson::Consumer),
-    }
-}
+json_names!(ModeJson => TransportMode { Air, Post, Road, Sea, Rail });
+json_names!(ModelJson => CollectionModel { Border, Vendor, Platform, Consumer });
 
 impl From<DeclarationJson> for AdvanceDeclaration {
     fn from(d: DeclarationJson) -> Self {
@@ -286,7 +244,7 @@ impl From<&Transport> for TransportJson {
         TransportJson {
             house_ref: t.house_ref.clone(),
             master_ref: t.master_ref.clone(),
-            mode: mode_name(t.mode),
+            mode: ModeJson::of(t.mode),
             carrier_id: t.carrier_id.clone(),
         }
     }
@@ -305,7 +263,7 @@ impl From<RevenueJson> for Revenue {
 impl From<&Revenue> for RevenueJson {
     fn from(r: &Revenue) -> Self {
         RevenueJson {
-            model: model_name(r.model),
+            model: ModelJson::of(r.model),
             ioss_number: r.ioss_number.clone(),
             tax_collected: r.tax_collected.as_ref().map(Into::into),
         }

@@ -7,6 +7,33 @@
 //! wrong file needs: one error type that says which form was expected, whether the text was
 //! JSON at all, and where the mistake is.
 
+/// Ties a JSON enum (written by its short name) to the proto enum it stands for: every
+/// JSON name is the proto variant of the same name, and the proto numbers without a JSON
+/// name (`..._UNSPECIFIED`, numbers outside the contract, values that are no choice in
+/// this form) are written as absent. Declared once here so that the forms cannot drift
+/// apart in how they treat unnamed numbers.
+macro_rules! json_names {
+    ($json:ident => $proto:ident { $($variant:ident),+ $(,)? }) => {
+        impl From<$json> for $proto {
+            fn from(name: $json) -> Self {
+                match name {
+                    $($json::$variant => $proto::$variant,)+
+                }
+            }
+        }
+
+        impl $json {
+            /// The name of a wire number, or `None` for a number without one here.
+            fn of(value: i32) -> Option<Self> {
+                match $proto::try_from(value).ok()? {
+                    $($proto::$variant => Some(Self::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
 pub mod audit;
 pub mod declaration;
 pub mod indicator;
