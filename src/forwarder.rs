@@ -86,8 +86,6 @@ impl DeliveryError {
 /// What the forwarder needs from the running gateway.
 #[derive(Clone, Debug)]
 pub struct ForwarderContext {
-    /// This administration.
-    pub own: String,
     /// Durable outbox.
     pub store: Store,
     /// Trust list in force (peers' endpoints, CAs and receipt keys).

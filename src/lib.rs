@@ -7,7 +7,10 @@
 //! socket. Around it sit thin I/O layers, each with its own error type: `tls` (mutual-TLS
 //! acceptor and connector), `store` (durable, group-committed storage), `service` (the tonic
 //! services and the one mapping of errors to `tonic::Status`), `client` (what a partner
-//! runs), and the operator tooling (`config`, `pki`, `demo`, `cli`).
+//! runs), and the operator tooling (`config`, `pki`, `bench`, `conformance`). What people
+//! read and write sits apart from all of them: `formats` (the JSON files) and `render`
+//! (the contract's objects as text). The command line (`cli`), the demo and the forwarder
+//! are the binary's and the gateway's own, not the library's: only `cli::main` is public.
 
 pub mod bench;
 pub mod cli;
@@ -15,9 +18,9 @@ pub mod client;
 pub mod config;
 pub mod conformance;
 pub mod core;
-pub mod demo;
+pub(crate) mod demo;
 pub mod formats;
-pub mod forwarder;
+pub(crate) mod forwarder;
 pub mod pki;
 pub mod proto;
 pub mod render;

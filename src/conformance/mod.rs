@@ -15,11 +15,11 @@
 //! TLP RED (never shared), match only the kit's own seller ids, and are revoked afterwards.
 
 pub mod checks;
-pub mod kit;
-pub mod profile;
-pub mod report;
+pub(crate) mod kit;
+pub(crate) mod profile;
+pub(crate) mod report;
 
-pub use kit::{Case, Kit, Stop};
+pub use kit::{Case, Kit, KitError, Stop};
 pub use profile::{Profile, ProfileError};
 pub use report::{CheckResult, Report, Verdict};
 

@@ -8,10 +8,10 @@
 //! whether they are the same thing. So they are written once, here; new renderings (charges,
 //! refunds, report tables) belong here too. Nothing here does I/O: callers print.
 
-pub mod messages;
-pub mod names;
-pub mod tables;
-pub mod text;
+mod messages;
+mod names;
+mod tables;
+mod text;
 
 pub use messages::{
     describe_agreement, describe_delivery, describe_head, describe_outcome, describe_receipt,
@@ -19,7 +19,7 @@ pub use messages::{
 };
 pub use names::{
     code_name, short_name, state_in_brief, state_meaning, state_name, tlp_level_name, tlp_name,
-    type_name, wire_name, wire_name_or_number,
+    type_name, wire_name, wire_name_or_number, ProtoEnum,
 };
 pub use tables::{columns, indicator_table, outbox_table, Align};
 pub use text::{or_dash, plural, wrap};
