@@ -3,10 +3,10 @@
 //! `indicator publish|revoke|list`; for its operators `outbox list|retry`; for auditors and
 //! witnesses `audit verify-receipt|watch|verify-store`.
 //!
-//! The commands are grouped by who runs them ([`partner`], [`risk_unit`], [`operator`],
-//! [`auditor`], [`tooling`]), one argument struct and one `run` each, so that a command is
+//! The commands are grouped by who runs them (`partner`, `risk_unit`, `operator`,
+//! `auditor`, `tooling`), one argument struct and one `run` each, so that a command is
 //! read in one place. How a command ends becomes an exit status in one place too
-//! ([`exit`]): every failure ends in one line on stderr and a non-zero exit status,
+//! (`exit`): every failure ends in one line on stderr and a non-zero exit status,
 //! because the command is run by operators and scripts that read exactly that.
 
 /// Declares a group of subcommands (`aedgate indicator publish|revoke|list`): the `Args`

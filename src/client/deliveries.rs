@@ -19,8 +19,9 @@ use prost::Message;
 use std::collections::BTreeMap;
 
 impl Participant {
-    /// The deliveries after `after_seq`, as a stream; with `follow`, new deliveries are
-    /// added as they are committed and the stream does not end.
+    /// The deliveries after `after_seq`, as a stream, for readers that act on each as it
+    /// comes (print it, wait for one); with `follow`, new deliveries are added as they are
+    /// committed and the stream does not end.
     ///
     /// # Errors
     ///
@@ -37,7 +38,8 @@ impl Participant {
             .into_inner())
     }
 
-    /// Every delivery after `after_seq` that the gateway holds now (`follow = false`).
+    /// Every delivery after `after_seq` that the gateway holds now (`follow = false`), for
+    /// readers that need the whole log at once (to fold it, to find an outcome in it).
     ///
     /// # Errors
     ///
@@ -111,7 +113,8 @@ pub fn check_delivery(
     }
 }
 
-/// The outcome an envelope carries, if it is an OUTCOME with a readable payload.
+/// The outcome an envelope carries, if it is an OUTCOME with a readable payload: what a
+/// partner looks for in its deliveries, and skips everything else.
 pub fn outcome_of(envelope: &Envelope) -> Option<Outcome> {
     let header = envelope.header.as_ref()?;
     if header.r#type != MessageType::Outcome as i32 {
@@ -120,7 +123,8 @@ pub fn outcome_of(envelope: &Envelope) -> Option<Outcome> {
     Outcome::decode(envelope.payload.clone()).ok()
 }
 
-/// An indicator as read back from the log, with the administration that issued it.
+/// An indicator as read back from the log, with the administration that issued it: the
+/// contract has no listing call, so this is what an administration's list is made of.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListedIndicator {
     /// The indicator, latest version.

@@ -2,7 +2,7 @@
 //! a mutual-TLS gRPC channel that only accepts the addressed administration's certificate,
 //! envelope sealing with the participant's key, and receipt verification against the
 //! trust list, so that every receipt the client reports is checked evidence; and, in
-//! [`deliveries`], what it fetches checked the same way before anyone acts on it.
+//! `deliveries`, what it fetches checked the same way before anyone acts on it.
 
 mod deliveries;
 

@@ -10,7 +10,8 @@ use crate::core::trust::TlpLevel;
 use crate::proto::v1::{DeclarationState, MessageType, OutcomeCode, ScreeningResult, Tlp};
 
 /// A protobuf enum of the contract: its wire name, the prefix every wire name of the enum
-/// carries, and what a number without a name is called.
+/// carries, and what a number without a name is called. One trait, so that every enum is
+/// named by the same rules instead of a trimming function each.
 pub trait ProtoEnum: TryFrom<i32> + Copy {
     /// The prefix every wire name carries (`OUTCOME_CODE_`).
     const PREFIX: &'static str;
@@ -40,7 +41,8 @@ proto_enum! {
     ScreeningResult => "SCREENING_RESULT_", "screening result";
 }
 
-/// The full wire name of a number, or `None` when the contract does not name it.
+/// The full wire name of a number, or `None` when the contract does not name it, for logs
+/// that say what they do not know in their own words.
 pub fn wire_name<E: ProtoEnum>(value: i32) -> Option<&'static str> {
     E::try_from(value).ok().map(E::wire_name)
 }
@@ -51,29 +53,34 @@ pub fn wire_name_or_number<E: ProtoEnum>(value: i32) -> String {
     wire_name::<E>(value).map_or_else(|| value.to_string(), str::to_owned)
 }
 
-/// The name without its prefix (`DO_NOT_LOAD`), or the number (`code 9`).
+/// The name without its prefix (`DO_NOT_LOAD`), or the number (`code 9`): on screen the
+/// prefix repeats what the column or label already says.
 pub fn short_name<E: ProtoEnum>(value: i32) -> String {
     wire_name::<E>(value)
         .map(|name| name.trim_start_matches(E::PREFIX).to_owned())
         .unwrap_or_else(|| format!("{} {value}", E::UNNAMED))
 }
 
-/// The short name of a message type number (`OUTCOME`), or the number.
+/// The short name of a message type number (`OUTCOME`), or the number; the column every
+/// list of messages has.
 pub fn type_name(message_type: i32) -> String {
     short_name::<MessageType>(message_type)
 }
 
-/// The short name of an outcome code (`DO_NOT_LOAD`), or the number.
+/// The short name of an outcome code (`DO_NOT_LOAD`), or the number: what the partner
+/// must do, so it is printed wherever an outcome or an indicator's action is.
 pub fn code_name(code: i32) -> String {
     short_name::<OutcomeCode>(code)
 }
 
-/// The short name of a declaration state (`CLEARED`), or the number.
+/// The short name of a declaration state (`CLEARED`), or the number, as Status answers
+/// and worklists show it.
 pub fn state_name(state: i32) -> String {
     short_name::<DeclarationState>(state)
 }
 
-/// The short name of a TLP number (`AMBER_STRICT`), or the number.
+/// The short name of a TLP number (`AMBER_STRICT`), or the number: who may see an
+/// indicator, shown next to it so that nobody passes it on further.
 pub fn tlp_name(tlp: i32) -> String {
     short_name::<Tlp>(tlp)
 }

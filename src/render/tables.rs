@@ -10,12 +10,12 @@ use crate::proto::v1::Disposition;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// Which side of its column a cell keeps to.
+/// Which side of its column a cell keeps to, so that numbers line up by their digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Align {
     /// Text.
     Left,
-    /// Numbers, so that their digits line up.
+    /// Numbers.
     Right,
 }
 

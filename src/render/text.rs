@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-/// `1 delivery`, `2 deliveries`.
+/// `1 delivery`, `2 deliveries`: counts are read by people, who stumble on `1 deliveries`.
 pub fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -17,7 +17,8 @@ pub fn or_dash(text: &str) -> &str {
     }
 }
 
-/// Wraps `text` at `width` columns, every line indented by `indent` spaces.
+/// Wraps `text` at `width` columns, every line indented by `indent` spaces, so that a
+/// paragraph stays inside the report it is part of.
 pub fn wrap(text: &str, indent: usize, width: usize) -> String {
     let mut out = String::new();
     let mut line = String::new();
