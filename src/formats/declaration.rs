@@ -362,9 +362,7 @@ mod tests {
     #[test]
     fn the_example_in_the_format_doc_is_valid() {
         let doc = include_str!("../../docs/declaration-json.md");
-        let start = doc.find("```json\n").unwrap() + "```json\n".len();
-        let end = start + doc[start..].find("```").unwrap();
-        let declaration = from_json(&doc[start..end]).unwrap();
+        let declaration = from_json(super::super::first_json_block(doc)).unwrap();
         assert_eq!(validate_declaration(&declaration), []);
     }
 

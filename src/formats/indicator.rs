@@ -160,18 +160,32 @@ impl TryFrom<String> for TlpJson {
     type Error = String;
 
     fn try_from(name: String) -> Result<Self, String> {
-        Ok(match name.as_str() {
-            "CLEAR" => Self::Clear,
-            "GREEN" => Self::Green,
-            "AMBER" => Self::Amber,
-            "AMBER_STRICT" => Self::AmberStrict,
-            "RED" => Self::Red,
-            _ => {
-                return Err(format!(
-                    "unknown TLP `{name}`, expected one of `CLEAR`, `GREEN`, `AMBER`, `AMBER_STRICT`, `RED`"
-                ))
-            }
-        })
+        one_of(
+            &name,
+            "TLP",
+            &[
+                ("CLEAR", Self::Clear),
+                ("GREEN", Self::Green),
+                ("AMBER", Self::Amber),
+                ("AMBER_STRICT", Self::AmberStrict),
+                ("RED", Self::Red),
+            ],
+        )
+    }
+}
+
+/// The value `name` stands for among `names`, or a message that lists them all, for enums
+/// read through a string; `what` is the field as the message names it (`TLP`, `action`).
+fn one_of<T: Copy>(name: &str, what: &str, names: &[(&str, T)]) -> Result<T, String> {
+    match names.iter().find(|(known, _)| *known == name) {
+        Some((_, value)) => Ok(*value),
+        None => {
+            let expected: Vec<String> = names.iter().map(|(n, _)| format!("`{n}`")).collect();
+            Err(format!(
+                "unknown {what} `{name}`, expected one of {}",
+                expected.join(", ")
+            ))
+        }
     }
 }
 
@@ -190,25 +204,23 @@ impl TryFrom<String> for ActionJson {
     type Error = String;
 
     fn try_from(name: String) -> Result<Self, String> {
-        Ok(match name.as_str() {
-            "REQUEST_FOR_INFORMATION" => Self::RequestForInformation,
-            "REQUEST_FOR_SCREENING" => Self::RequestForScreening,
-            "DO_NOT_LOAD" => Self::DoNotLoad,
-            "CONTROL_ON_ARRIVAL" => Self::ControlOnArrival,
-            "ASSESSMENT_COMPLETE" => {
-                return Err(
-                    "`ASSESSMENT_COMPLETE` is the absence of risk, not an action; expected one of \
-                     `REQUEST_FOR_INFORMATION`, `REQUEST_FOR_SCREENING`, `DO_NOT_LOAD`, `CONTROL_ON_ARRIVAL`"
-                        .to_owned(),
-                )
-            }
-            _ => {
-                return Err(format!(
-                    "unknown action `{name}`, expected one of `REQUEST_FOR_INFORMATION`, \
-                     `REQUEST_FOR_SCREENING`, `DO_NOT_LOAD`, `CONTROL_ON_ARRIVAL`"
-                ))
-            }
-        })
+        if name == "ASSESSMENT_COMPLETE" {
+            return Err(
+                "`ASSESSMENT_COMPLETE` is the absence of risk, not an action; expected one of \
+                 `REQUEST_FOR_INFORMATION`, `REQUEST_FOR_SCREENING`, `DO_NOT_LOAD`, `CONTROL_ON_ARRIVAL`"
+                    .to_owned(),
+            );
+        }
+        one_of(
+            &name,
+            "action",
+            &[
+                ("REQUEST_FOR_INFORMATION", Self::RequestForInformation),
+                ("REQUEST_FOR_SCREENING", Self::RequestForScreening),
+                ("DO_NOT_LOAD", Self::DoNotLoad),
+                ("CONTROL_ON_ARRIVAL", Self::ControlOnArrival),
+            ],
+        )
     }
 }
 
@@ -394,9 +406,7 @@ mod tests {
     #[test]
     fn the_example_in_the_format_doc_is_valid() {
         let doc = include_str!("../../docs/indicator-json.md");
-        let start = doc.find("```json\n").unwrap() + "```json\n".len();
-        let end = start + doc[start..].find("```").unwrap();
-        let indicator = from_json(&doc[start..end]).unwrap();
+        let indicator = from_json(super::super::first_json_block(doc)).unwrap();
         assert_eq!(validate_indicator(&indicator, JUNE_2026_MS), []);
     }
 

@@ -151,6 +151,17 @@ pub(crate) fn write<J: Serialize>(json: &J) -> String {
     text
 }
 
+/// The first ```` ```json ```` block of a format's documentation, whose example the tests
+/// read, so that the documentation cannot drift from the form.
+#[cfg(test)]
+pub(crate) fn first_json_block(doc: &str) -> &str {
+    let start = doc
+        .find("```json\n")
+        .map_or(doc.len(), |i| i + "```json\n".len());
+    let end = doc[start..].find("```").map_or(doc.len(), |i| start + i);
+    &doc[start..end]
+}
+
 /// For `skip_serializing_if`: proto3 leaves a zero count out, and so do the forms.
 pub(crate) fn is_zero_u32(value: &u32) -> bool {
     *value == 0
