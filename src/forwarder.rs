@@ -20,6 +20,7 @@ use crate::core::retry::{NextStep, RetryPolicy};
 use crate::core::trust::TrustList;
 use crate::proto::v1::gateway_client::GatewayClient;
 use crate::proto::v1::{Envelope, MessageType};
+use crate::render::wire_name;
 use crate::store::{now_ms, PendingDelivery, Store, StoreError};
 use crate::telemetry::Counter;
 use crate::tls::{Identity, TlsSettings};
@@ -86,8 +87,6 @@ impl DeliveryError {
 /// What the forwarder needs from the running gateway.
 #[derive(Clone, Debug)]
 pub struct ForwarderContext {
-    /// This administration.
-    pub own: String,
     /// Durable outbox.
     pub store: Store,
     /// Trust list in force (peers' endpoints, CAs and receipt keys).
@@ -184,7 +183,7 @@ async fn work_peer(ctx: ForwarderContext, peer: String) {
                 tracing::info!(
                     %peer,
                     message_id = %head.entry.message_id,
-                    kind = type_name(head.entry.message_type),
+                    kind = wire_name::<MessageType>(head.entry.message_type).unwrap_or("UNKNOWN"),
                     "delivered; receipt verified and stored"
                 );
                 ctx.store.telemetry().count(Counter::Forwarded, &peer);
@@ -295,12 +294,6 @@ async fn deliver(
     )
     .map_err(|problem| DeliveryError::BadReceipt(problem.to_string()))?;
     Ok(receipt)
-}
-
-fn type_name(message_type: i32) -> &'static str {
-    MessageType::try_from(message_type)
-        .map(|t| t.as_str_name())
-        .unwrap_or("UNKNOWN")
 }
 
 /// Jitter only needs gateways that do not draw alike; the system generator is at hand.

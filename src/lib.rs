@@ -7,21 +7,23 @@
 //! socket. Around it sit thin I/O layers, each with its own error type: `tls` (mutual-TLS
 //! acceptor and connector), `store` (durable, group-committed storage), `service` (the tonic
 //! services and the one mapping of errors to `tonic::Status`), `client` (what a partner
-//! runs), and the operator tooling (`config`, `pki`, `demo`, `cli`).
+//! runs), and the operator tooling (`config`, `pki`, `bench`, `conformance`). What people
+//! read and write sits apart from all of them: `formats` (the JSON files) and `render`
+//! (the contract's objects as text). The command line (`cli`), the demo and the forwarder
+//! are the binary's and the gateway's own, not the library's: only `cli::main` is public.
 
-pub mod audit_json;
 pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod conformance;
 pub mod core;
-pub mod declaration_json;
-pub mod demo;
-pub mod forwarder;
-pub mod indicator_json;
+pub(crate) mod demo;
+pub mod formats;
+pub(crate) mod forwarder;
 pub mod pki;
 pub mod proto;
+pub mod render;
 pub mod server;
 pub mod service;
 pub mod store;

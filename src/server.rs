@@ -271,7 +271,6 @@ pub async fn start_with<F: ServiceFactory>(
     let (identity_tx, identity_rx) = watch::channel(Arc::new(config.identity.clone()));
     let peer_endpoints = Arc::new(std::sync::RwLock::new(config.peer_endpoints.clone()));
     let forwarder = crate::forwarder::spawn(crate::forwarder::ForwarderContext {
-        own: config.participant.clone(),
         store: store.clone(),
         trust: trust_tx.subscribe(),
         identity: identity_rx,

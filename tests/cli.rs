@@ -106,7 +106,7 @@ async fn pki_init_from_flags_writes_a_federation_that_serves_and_accepts_submiss
     decl.country_of_destination = "FR".into();
     decl.platform_id = String::new();
     let decl_path = dir.path().join("decl.json");
-    std::fs::write(&decl_path, aedgate::declaration_json::to_json(&decl)).unwrap();
+    std::fs::write(&decl_path, aedgate::formats::declaration::to_json(&decl)).unwrap();
     let out = aedgate()
         .args(["submit", "--config"])
         .arg(&client)
@@ -127,7 +127,7 @@ async fn pki_init_from_flags_writes_a_federation_that_serves_and_accepts_submiss
     // An invalid declaration is refused with its field paths and exit status 1.
     decl.lrn = "COLIS-0002".into();
     decl.items[0].hs_code = "12".into();
-    std::fs::write(&decl_path, aedgate::declaration_json::to_json(&decl)).unwrap();
+    std::fs::write(&decl_path, aedgate::formats::declaration::to_json(&decl)).unwrap();
     let out = aedgate()
         .args(["submit", "--config"])
         .arg(&client)
@@ -490,7 +490,7 @@ async fn risk_unit_and_partner_work_an_indicator_and_its_referral_from_the_comma
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let until = aedgate::indicator_json::format_valid_until(now + 86_400_000);
+    let until = aedgate::formats::indicator::format_valid_until(now + 86_400_000);
     let indicator = fed.path("footwear.json");
     std::fs::write(
         &indicator,
@@ -566,7 +566,7 @@ async fn risk_unit_and_partner_work_an_indicator_and_its_referral_from_the_comma
     let decl = fed.path("trainers.json");
     std::fs::write(
         &decl,
-        aedgate::declaration_json::to_json(&fleetfoot_trainers("SC-CLI-0001")),
+        aedgate::formats::declaration::to_json(&fleetfoot_trainers("SC-CLI-0001")),
     )
     .unwrap();
     let (code, stdout, stderr) = fed
@@ -733,7 +733,7 @@ async fn fetch_follow_prints_outcomes_live_and_amend_and_invalidate_work() {
 
     let decl = fed.path("decl.json");
     let mut d = aedgate::core::validation::sample_declaration("SC-LIVE-0001");
-    std::fs::write(&decl, aedgate::declaration_json::to_json(&d)).unwrap();
+    std::fs::write(&decl, aedgate::formats::declaration::to_json(&d)).unwrap();
     let (code, stdout, stderr) = fed
         .run(&fed.shopco(), &["submit", decl.to_str().unwrap()])
         .await;
@@ -748,7 +748,7 @@ async fn fetch_follow_prints_outcomes_live_and_amend_and_invalidate_work() {
     // An amendment gets its own outcome, streamed to the same follower.
     d.items.truncate(1);
     d.gross_mass_g = 1_050;
-    std::fs::write(&decl, aedgate::declaration_json::to_json(&d)).unwrap();
+    std::fs::write(&decl, aedgate::formats::declaration::to_json(&d)).unwrap();
     let (code, stdout, stderr) = fed
         .run(&fed.shopco(), &["amend", &id, decl.to_str().unwrap()])
         .await;
@@ -814,9 +814,10 @@ fn outcome_draft(
 
 #[test]
 fn delivered_envelopes_are_checked_as_evidence_before_anyone_acts_on_them() {
-    use aedgate::cli::{check_delivery, check_signature, describe_delivery};
+    use aedgate::client::{check_delivery, check_signature};
     use aedgate::core::envelope::seal;
     use aedgate::proto::v1::{Delivery, Outcome, OutcomeCode};
+    use aedgate::render::describe_delivery;
     use prost::Message;
 
     let fed = common::Federation::standard();
@@ -903,11 +904,12 @@ fn delivered_envelopes_are_checked_as_evidence_before_anyone_acts_on_them() {
 
 #[test]
 fn the_indicator_list_is_the_log_folded_by_version_and_revocation() {
-    use aedgate::cli::{fold_indicators, indicator_table};
+    use aedgate::client::fold_indicators;
     use aedgate::proto::v1::{
         Criteria, Delivery, Envelope, Header, MessageType, OutcomeCode, RiskIndicator,
         RiskIndicatorRevocation, Tlp,
     };
+    use aedgate::render::indicator_table;
     use prost::Message;
 
     let sent =
@@ -1008,7 +1010,7 @@ async fn a_partner_proves_its_receipt_a_witness_checks_heads_and_the_operator_ve
     let submit = |tag: &str| {
         let path = fed.path(&format!("{tag}.json"));
         let decl = common::declaration(&common::lrn(tag));
-        std::fs::write(&path, aedgate::declaration_json::to_json(&decl)).unwrap();
+        std::fs::write(&path, aedgate::formats::declaration::to_json(&decl)).unwrap();
         path
     };
     let receipt = fed.path("receipt.json");
@@ -1025,7 +1027,7 @@ async fn a_partner_proves_its_receipt_a_witness_checks_heads_and_the_operator_ve
         )
         .await;
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let saved = aedgate::audit_json::read_receipt(&std::fs::read(&receipt).unwrap()).unwrap();
+    let saved = aedgate::formats::audit::read_receipt(&std::fs::read(&receipt).unwrap()).unwrap();
     assert_eq!(saved.log_index, 0);
 
     // The partner proves its receipt; any participant of the federation may check it.
@@ -1047,7 +1049,8 @@ async fn a_partner_proves_its_receipt_a_witness_checks_heads_and_the_operator_ve
         "{stdout}"
     );
     assert!(stdout.contains("inclusion proof  verified"), "{stdout}");
-    let saved_head = aedgate::audit_json::read_tree_head(&std::fs::read(&head).unwrap()).unwrap();
+    let saved_head =
+        aedgate::formats::audit::read_tree_head(&std::fs::read(&head).unwrap()).unwrap();
     assert_eq!(saved_head.tree_size, 2, "the declaration and its outcome");
     let (code, stdout, _) = fed.run(&fed.risk_unit(), &verify[..3]).await;
     assert_eq!(code, 0, "{stdout}");
@@ -1102,7 +1105,7 @@ async fn a_partner_proves_its_receipt_a_witness_checks_heads_and_the_operator_ve
     // A state file whose head the gateway never signed (here: another root) is an alert,
     // and the state is kept as it was for the investigation.
     let kept = std::fs::read_to_string(&state).unwrap();
-    let recorded = aedgate::audit_json::read_tree_head(kept.as_bytes()).unwrap();
+    let recorded = aedgate::formats::audit::read_tree_head(kept.as_bytes()).unwrap();
     let root = hex::encode(&recorded.root_hash);
     let altered = kept.replace(&root, &"0".repeat(64));
     std::fs::write(&state, &altered).unwrap();
@@ -1125,13 +1128,13 @@ async fn a_partner_proves_its_receipt_a_witness_checks_heads_and_the_operator_ve
         &gateway.signer.key,
         &gateway.signer.key_id,
     );
-    let forked = aedgate::audit_json::tree_head_to_json(&other_log);
+    let forked = aedgate::formats::audit::tree_head_to_json(&other_log);
     std::fs::write(&state, &forked).unwrap();
     let (code, stdout, _) = fed.run(&fed.risk_unit(), &watch).await;
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("log forked"), "{stdout}");
     assert_eq!(std::fs::read_to_string(&state).unwrap(), forked);
-    let conflict = aedgate::audit_json::read_tree_head(
+    let conflict = aedgate::formats::audit::read_tree_head(
         &std::fs::read(fed.path("witness.conflict.json")).unwrap(),
     )
     .unwrap();

@@ -151,7 +151,7 @@ fn the_outbox_table_tells_waiting_retrying_delivered_and_dead_apart() {
         last_error: last_error.into(),
         ..Default::default()
     };
-    let table = aedgate::cli::outbox_table(&[
+    let table = aedgate::render::outbox_table(&[
         entry(1, S::Pending, 0, ""),
         entry(
             2,

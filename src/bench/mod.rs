@@ -48,6 +48,17 @@ pub enum BenchError {
         /// The first refusal.
         first: String,
     },
+    /// The results could not be turned into JSON.
+    #[error("{0}")]
+    Serialize(serde_json::Error),
+    /// The results file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// How a run submits.
@@ -804,7 +815,14 @@ pub fn describe(report: &BenchReport) -> String {
 }
 
 /// Writes the report as JSON.
-pub fn write_json(report: &BenchReport, path: &Path) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(report).map_err(|e| e.to_string())?;
-    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+///
+/// # Errors
+///
+/// [`BenchError::Write`] when the file cannot be written.
+pub fn write_json(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
+    let text = serde_json::to_string_pretty(report).map_err(BenchError::Serialize)?;
+    std::fs::write(path, text + "\n").map_err(|source| BenchError::Write {
+        path: path.to_owned(),
+        source,
+    })
 }

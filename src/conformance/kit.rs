@@ -4,14 +4,15 @@
 
 use super::profile::Profile;
 use super::Need;
-use crate::client::{reason_of, ClientError, Participant};
+use crate::client::{ClientError, Participant};
 use crate::core::envelope::{envelope_digest, envelope_signing_input, sha256, Draft};
 use crate::core::trust::SignatureError;
 use crate::proto::v1::{
-    AdvanceDeclaration, Criteria, Delivery, Disposition, Envelope, FetchRequest, MessageType,
-    Outcome, OutcomeCode, Receipt, RiskIndicator, RiskIndicatorRevocation, StatusRequest,
-    StatusResponse, Tlp,
+    AdvanceDeclaration, Criteria, Delivery, Disposition, Envelope, MessageType, Outcome,
+    OutcomeCode, Receipt, RiskIndicator, RiskIndicatorRevocation, StatusRequest, StatusResponse,
+    Tlp,
 };
+use crate::render::refusal_line;
 use crate::store::now_ms;
 use bytes::Bytes;
 use prost::Message;
@@ -74,16 +75,6 @@ impl Stop {
 /// Shorthand for a failed check.
 pub fn fail<T>(reason: impl Into<String>) -> Result<T, Stop> {
     Err(Stop::Fail(reason.into()))
-}
-
-/// A status as the report shows it: `CODE/REASON: message`.
-pub fn describe(status: &tonic::Status) -> String {
-    format!(
-        "{:?}/{}: {}",
-        status.code(),
-        reason_of(status).unwrap_or_else(|| "(no ErrorInfo reason)".into()),
-        status.message()
-    )
 }
 
 /// The `BadRequest` field paths of a status.
@@ -229,7 +220,7 @@ impl Kit {
         for indicator_id in ids {
             let envelope = revocation(internal, &indicator_id, "conformance check finished");
             if let Err(error) = internal.grpc().submit(envelope).await {
-                tracing::warn!(%indicator_id, "conformance indicator not revoked: {}", describe(&error));
+                tracing::warn!(%indicator_id, "conformance indicator not revoked: {}", refusal_line(&error));
             }
         }
     }
@@ -250,21 +241,9 @@ fn revocation(internal: &Participant, indicator_id: &str, reason: &str) -> Envel
 
 /// The highest seq delivered to `partner` so far.
 async fn last_seq(partner: &Participant) -> Result<u64, KitError> {
-    let fetch_error = |s: tonic::Status| KitError::Fetch(describe(&s));
-    let mut stream = partner
-        .grpc()
-        .fetch(FetchRequest {
-            after_seq: 0,
-            follow: false,
-        })
-        .await
-        .map_err(fetch_error)?
-        .into_inner();
-    let mut last = 0;
-    while let Some(delivery) = stream.message().await.map_err(fetch_error)? {
-        last = last.max(delivery.seq);
-    }
-    Ok(last)
+    let fetch_error = |s: tonic::Status| KitError::Fetch(refusal_line(&s));
+    let deliveries = partner.fetch_all(0).await.map_err(fetch_error)?;
+    Ok(deliveries.iter().map(|d| d.seq).max().unwrap_or(0))
 }
 
 async fn follow(
@@ -279,16 +258,9 @@ async fn follow(
         }
         changed.send_modify(|n| *n += 1);
     };
-    let mut stream = match partner
-        .grpc()
-        .fetch(FetchRequest {
-            after_seq,
-            follow: true,
-        })
-        .await
-    {
-        Ok(response) => response.into_inner(),
-        Err(status) => return broken(describe(&status)),
+    let mut stream = match partner.fetch(after_seq, true).await {
+        Ok(stream) => stream,
+        Err(status) => return broken(refusal_line(&status)),
     };
     loop {
         match stream.message().await {
@@ -299,7 +271,7 @@ async fn follow(
                 changed.send_modify(|n| *n += 1);
             }
             Ok(None) => return broken("the Fetch stream (follow = true) ended".into()),
-            Err(status) => return broken(describe(&status)),
+            Err(status) => return broken(refusal_line(&status)),
         }
     }
 }
@@ -457,7 +429,7 @@ impl Case {
         answer: Result<Receipt, tonic::Status>,
     ) -> Result<Receipt, Stop> {
         let receipt =
-            answer.or_else(|status| fail(format!("refused with {}", describe(&status))))?;
+            answer.or_else(|status| fail(format!("refused with {}", refusal_line(&status))))?;
         if let Err(problem) = sender.check_receipt(envelope, &receipt) {
             return fail(format!("the receipt is not valid evidence: {problem}"));
         }
@@ -723,21 +695,9 @@ impl Case {
         who: &Participant,
         after_seq: u64,
     ) -> Result<Vec<Delivery>, Stop> {
-        let refused = |s: tonic::Status| Stop::Fail(format!("Fetch refused: {}", describe(&s)));
-        let mut stream = who
-            .grpc()
-            .fetch(FetchRequest {
-                after_seq,
-                follow: false,
-            })
+        who.fetch_all(after_seq)
             .await
-            .map_err(refused)?
-            .into_inner();
-        let mut out = Vec::new();
-        while let Some(delivery) = stream.message().await.map_err(refused)? {
-            out.push(delivery);
-        }
-        Ok(out)
+            .map_err(|s| Stop::Fail(format!("Fetch refused: {}", refusal_line(&s))))
     }
 }
 
@@ -756,6 +716,6 @@ pub fn check_status(
     }
     fail(format!(
         "answered {} where {code:?}/{reason} (domain aedgate) was due",
-        describe(&status)
+        refusal_line(&status)
     ))
 }

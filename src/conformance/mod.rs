@@ -2,24 +2,24 @@
 //! whether that gateway is aedgate or another implementation of PROTOCOL.md.
 //!
 //! Every check is a small, independent conversation with the target over real mutual TLS,
-//! using the test credentials of a profile ([`profile`]): it crafts the envelopes a
+//! using the test credentials of a profile ([`Profile`]): it crafts the envelopes a
 //! misbehaving or unlucky partner would send and compares the gateway's answer with the
 //! contract's status and reason code. Checks share nothing but the connections: each uses
 //! fresh message ids, LRNs and seller identifiers derived from a per-run id, so that a
 //! failure in one cannot make another pass or fail, and any subset can be run alone.
 //!
-//! Layers: [`profile`] reads the credentials, [`kit`] holds the connections and the helpers
-//! checks are written with, [`checks`] is the registry, [`report`] turns results into the
+//! Layers: `profile` reads the credentials, `kit` holds the connections and the helpers
+//! checks are written with, [`checks`] is the registry, `report` turns results into the
 //! text summary, JSON and JUnit XML. Nothing here can alter the target beyond what a
 //! partner and an internal risk unit are allowed to do; indicators the kit publishes are
 //! TLP RED (never shared), match only the kit's own seller ids, and are revoked afterwards.
 
 pub mod checks;
-pub mod kit;
-pub mod profile;
-pub mod report;
+pub(crate) mod kit;
+pub(crate) mod profile;
+pub(crate) mod report;
 
-pub use kit::{Case, Kit, Stop};
+pub use kit::{Case, Kit, KitError, Stop};
 pub use profile::{Profile, ProfileError};
 pub use report::{CheckResult, Report, Verdict};
 

@@ -21,8 +21,8 @@ use crate::core::lifecycle::{self, ReferralKind, ReferralVerdict};
 use crate::core::rejection::{FieldViolation, Rejection};
 use crate::core::risk::{IndexError, IndicatorRecord, RiskIndex};
 use crate::proto::v1::{
-    AdvanceDeclaration, DeclarationState, Disposition, Header, MessageType, Outcome, OutcomeCode,
-    RiskIndicator, RiskIndicatorRevocation,
+    AdvanceDeclaration, DeclarationState, Header, MessageType, Outcome, OutcomeCode, RiskIndicator,
+    RiskIndicatorRevocation,
 };
 use bytes::Bytes;
 use prost::Message;
@@ -250,17 +250,6 @@ pub enum Verdict {
     Accept(Vec<Effect>),
     /// Refused: nothing written.
     Refuse(Rejection),
-}
-
-impl Verdict {
-    /// The disposition of a receipt for this verdict, if it gets one.
-    pub fn disposition(&self) -> Option<Disposition> {
-        match self {
-            Self::Duplicate(_) => Some(Disposition::Duplicate),
-            Self::Accept(_) => Some(Disposition::Accepted),
-            Self::Refuse(_) => None,
-        }
-    }
 }
 
 /// Decides one admitted envelope. `fresh_id` hands out a new message id for each envelope
@@ -1024,7 +1013,6 @@ mod tests {
             ..Facts::default()
         };
         let verdict = run(&RiskIndex::new(), facts, &admitted);
-        assert_eq!(verdict.disposition(), Some(Disposition::Duplicate));
         assert_eq!(verdict, Verdict::Duplicate(known.clone()));
 
         let facts = Facts {

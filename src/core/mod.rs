@@ -6,17 +6,17 @@
 
 pub mod admission;
 pub mod audit;
-pub mod codes;
+pub(crate) mod codes;
 pub mod crypto;
 pub mod envelope;
 pub mod ids;
-pub mod ledger;
-pub mod lifecycle;
+pub(crate) mod ledger;
+pub(crate) mod lifecycle;
 pub mod merkle;
 pub mod receipt;
 pub mod rejection;
 pub mod retry;
 pub mod risk;
-pub mod sharing;
+pub(crate) mod sharing;
 pub mod trust;
 pub mod validation;

@@ -10,6 +10,7 @@ use crate::proto::v1::{
     AdvanceDeclaration, Criteria, Envelope, FetchRequest, MessageType, OutcomeCode, Receipt,
     RiskIndicator, Tlp,
 };
+use crate::render::refusal_line;
 use crate::store::now_ms;
 use bytes::Bytes;
 use prost::Message;
@@ -534,7 +535,7 @@ pub(super) async fn rejection_stores_nothing(case: Case) -> Result<(), Stop> {
         }
         Err(status) => fail(format!(
             "after a refused envelope, the intact envelope with the same message id and LRN was refused: {}",
-            crate::conformance::kit::describe(&status)
+            refusal_line(&status)
         )),
     }
 }

@@ -1,12 +1,13 @@
 //! §9's audit log as a partner checks it (signed heads, inclusion of its receipts,
 //! consistency over time), and §6's health and reflection services.
 
-use crate::conformance::kit::{check_status, describe, fail, Case, Stop};
+use crate::conformance::kit::{check_status, fail, Case, Stop};
 use crate::core::audit::verify_tree_head;
 use crate::proto::v1::audit_client::AuditClient;
 use crate::proto::v1::{
     ConsistencyProofRequest, InclusionProofRequest, SignedTreeHead, TreeHeadRequest,
 };
+use crate::render::refusal_line;
 use tonic::Code;
 
 async fn head(case: &Case) -> Result<SignedTreeHead, Stop> {
@@ -14,7 +15,7 @@ async fn head(case: &Case) -> Result<SignedTreeHead, Stop> {
         .tree_head(TreeHeadRequest {})
         .await
         .map(|r| r.into_inner())
-        .or_else(|s| fail(format!("TreeHead refused: {}", describe(&s))))
+        .or_else(|s| fail(format!("TreeHead refused: {}", refusal_line(&s))))
 }
 
 pub(super) async fn tree_head(case: Case) -> Result<(), Stop> {
@@ -137,7 +138,7 @@ async fn serving(case: &Case, service: &str) -> Result<(), Stop> {
         .or_else(|s| {
             fail(format!(
                 "Health.Check({service:?}) refused: {}",
-                describe(&s)
+                refusal_line(&s)
             ))
         })?
         .into_inner();
@@ -179,7 +180,7 @@ async fn reflected_services(case: &Case) -> Result<Vec<String>, Stop> {
                 .into_inner()
                 .message()
                 .await
-                .or_else(|s| fail(format!("reflection failed: {}", describe(&s))))?;
+                .or_else(|s| fail(format!("reflection failed: {}", refusal_line(&s))))?;
             match answer.and_then(|a| a.message_response) {
                 Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(
                     list,
@@ -200,13 +201,13 @@ async fn reflected_services(case: &Case) -> Result<Vec<String>, Stop> {
                 .or_else(|s| {
                     fail(format!(
                         "no server reflection (v1 or v1alpha): {}",
-                        describe(&s)
+                        refusal_line(&s)
                     ))
                 })?
                 .into_inner()
                 .message()
                 .await
-                .or_else(|s| fail(format!("reflection failed: {}", describe(&s))))?;
+                .or_else(|s| fail(format!("reflection failed: {}", refusal_line(&s))))?;
             match answer.and_then(|a| a.message_response) {
                 Some(
                     v1alpha::server_reflection_response::MessageResponse::ListServicesResponse(
@@ -216,7 +217,7 @@ async fn reflected_services(case: &Case) -> Result<Vec<String>, Stop> {
                 other => fail(format!("reflection answered {other:?} to ListServices")),
             }
         }
-        Err(status) => fail(format!("reflection refused: {}", describe(&status))),
+        Err(status) => fail(format!("reflection refused: {}", refusal_line(&status))),
     }
 }
 

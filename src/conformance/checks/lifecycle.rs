@@ -2,11 +2,13 @@
 //! invalidation and the closing rules. Indicators are published by the profile's internal
 //! participant, TLP RED, matching only this check's seller id.
 
-use crate::conformance::kit::{describe, fail, message_id as id_of, Case, Stop};
+use crate::conformance::kit::{fail, message_id as id_of, Case, Stop};
 use crate::proto::v1::{
     AdvanceDeclaration, DeclarationState, Envelope, Invalidation, MessageType, Outcome,
     OutcomeCode, Receipt, ReferralResponse, ScreeningResult, StatusResponse,
 };
+use crate::render::refusal_line;
+use crate::render::wire_name_or_number;
 use bytes::Bytes;
 use prost::Message;
 use tonic::Code;
@@ -17,18 +19,6 @@ fn seller_of(declaration: &AdvanceDeclaration) -> String {
         .as_ref()
         .map(|s| s.identifier.clone())
         .unwrap_or_default()
-}
-
-fn code_name(code: i32) -> String {
-    OutcomeCode::try_from(code)
-        .map(|c| c.as_str_name().to_owned())
-        .unwrap_or_else(|_| code.to_string())
-}
-
-fn state_name(state: i32) -> String {
-    DeclarationState::try_from(state)
-        .map(|c| c.as_str_name().to_owned())
-        .unwrap_or_else(|_| state.to_string())
 }
 
 /// Files `declaration` and returns its id with its first outcome.
@@ -67,7 +57,7 @@ fn expect_code(outcome: &Outcome, code: OutcomeCode, what: &str) -> Result<(), S
     }
     fail(format!(
         "{what}: outcome {}, where {} was due",
-        code_name(outcome.code),
+        wire_name_or_number::<OutcomeCode>(outcome.code),
         code.as_str_name()
     ))
 }
@@ -78,7 +68,7 @@ async fn status(case: &Case, declaration_id: &str) -> Result<StatusResponse, Sto
         .or_else(|s| {
             fail(format!(
                 "Status refused to the declaration's sender: {}",
-                describe(&s)
+                refusal_line(&s)
             ))
         })
 }
@@ -92,7 +82,7 @@ async fn expect_state(
     if found.state != state as i32 {
         return fail(format!(
             "Status state {}, where {} was due",
-            state_name(found.state),
+            wire_name_or_number::<DeclarationState>(found.state),
             state.as_str_name()
         ));
     }

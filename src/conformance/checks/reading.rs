@@ -1,8 +1,9 @@
 //! §6's reading side: Fetch (gap-free, resumable, live, isolated) and Status (who may ask).
 
 use crate::client::Participant;
-use crate::conformance::kit::{describe, fail, message_id as id_of, Case, Stop};
+use crate::conformance::kit::{fail, message_id as id_of, Case, Stop};
 use crate::proto::v1::{Delivery, FetchRequest, MessageType};
+use crate::render::refusal_line;
 use prost::Message;
 use std::time::Duration;
 use tonic::Code;
@@ -136,7 +137,7 @@ async fn await_outcome_on(
                     return fail(format!(
                         "{}'s following Fetch stream failed: {}",
                         who.id,
-                        describe(&status)
+                        refusal_line(&status)
                     ))
                 }
             }
@@ -160,7 +161,7 @@ async fn following(who: &Participant, after_seq: u64) -> Result<tonic::Streaming
         })
         .await
         .map(|r| r.into_inner())
-        .or_else(|s| fail(format!("Fetch refused to {}: {}", who.id, describe(&s))))
+        .or_else(|s| fail(format!("Fetch refused to {}: {}", who.id, refusal_line(&s))))
 }
 
 pub(super) async fn follow(case: Case) -> Result<(), Stop> {
@@ -260,10 +261,13 @@ pub(super) async fn status_allowed(case: Case) -> Result<(), Stop> {
         askers.push(internal);
     }
     for asker in askers {
-        let found = case
-            .status_as(asker, &id)
-            .await
-            .or_else(|s| fail(format!("Status refused to {}: {}", asker.id, describe(&s))))?;
+        let found = case.status_as(asker, &id).await.or_else(|s| {
+            fail(format!(
+                "Status refused to {}: {}",
+                asker.id,
+                refusal_line(&s)
+            ))
+        })?;
         if found.declaration_id != id || found.lrn != declaration.lrn || found.mrn != outcome.mrn {
             return fail(format!(
                 "Status to {} names {:?} / LRN {:?} / MRN {:?}, not {id:?} / {:?} / {:?}",

@@ -1,9 +1,10 @@
 //! §4: what a receipt must say and prove, and how a resend is answered.
 
-use crate::conformance::kit::{describe, fail, Case, Stop};
+use crate::conformance::kit::{fail, Case, Stop};
 use crate::core::envelope::envelope_digest;
 use crate::core::receipt::verify_receipt;
 use crate::proto::v1::{Disposition, Envelope, Receipt};
+use crate::render::refusal_line;
 use crate::store::now_ms;
 
 /// How far the gateway's clock may be from the kit's before a receipt time is implausible.
@@ -13,10 +14,12 @@ const CLOCK_TOLERANCE_MS: i64 = 600_000;
 /// looks at one property of it.
 async fn submitted(case: &Case) -> Result<(Envelope, Receipt), Stop> {
     let envelope = case.seal_declaration(&case.declaration());
-    let receipt = case
-        .submit(envelope.clone())
-        .await
-        .or_else(|s| fail(format!("a valid declaration was refused: {}", describe(&s))))?;
+    let receipt = case.submit(envelope.clone()).await.or_else(|s| {
+        fail(format!(
+            "a valid declaration was refused: {}",
+            refusal_line(&s)
+        ))
+    })?;
     Ok((envelope, receipt))
 }
 
@@ -87,7 +90,7 @@ pub(super) async fn duplicate(case: Case) -> Result<(), Stop> {
     let second = case.submit(envelope.clone()).await.or_else(|s| {
         fail(format!(
             "the byte-identical resend was refused: {}",
-            describe(&s)
+            refusal_line(&s)
         ))
     })?;
     if second.disposition != Disposition::Duplicate as i32 {

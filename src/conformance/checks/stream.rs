@@ -2,8 +2,9 @@
 
 use super::admission::RawBytes;
 use crate::client::status_from_rpc;
-use crate::conformance::kit::{check_status, describe, fail, Case, Stop};
+use crate::conformance::kit::{check_status, fail, Case, Stop};
 use crate::proto::v1::{submit_result, Envelope, MessageType, SubmitResult};
+use crate::render::refusal_line;
 use bytes::Bytes;
 use prost::Message;
 use tonic::Code;
@@ -29,7 +30,7 @@ async fn exchange(case: &Case, frames: Vec<Bytes>, expected: Vec<Expect>) -> Res
             crate::wire::WireCodec::<RawBytes, SubmitResult>::default(),
         )
         .await
-        .or_else(|s| fail(format!("SubmitStream refused: {}", describe(&s))))?
+        .or_else(|s| fail(format!("SubmitStream refused: {}", refusal_line(&s))))?
         .into_inner();
     for (index, expect) in expected.into_iter().enumerate() {
         let result = inbound
@@ -38,7 +39,7 @@ async fn exchange(case: &Case, frames: Vec<Bytes>, expected: Vec<Expect>) -> Res
             .or_else(|s| {
                 fail(format!(
                     "stream failed before result {index}: {}",
-                    describe(&s)
+                    refusal_line(&s)
                 ))
             })?
             .and_then(|r| r.result);
@@ -54,7 +55,7 @@ async fn exchange(case: &Case, frames: Vec<Bytes>, expected: Vec<Expect>) -> Res
             (Expect::Receipt(_), Some(submit_result::Result::Error(status))) => {
                 return fail(format!(
                     "result {index}: {} where a receipt for envelope {index} was due",
-                    describe(&status_from_rpc(status))
+                    refusal_line(&status_from_rpc(status))
                 ))
             }
             (Expect::Refusal(code, reason), Some(submit_result::Result::Receipt(receipt))) => {
@@ -71,7 +72,7 @@ async fn exchange(case: &Case, frames: Vec<Bytes>, expected: Vec<Expect>) -> Res
         Ok(Some(extra)) => fail(format!("a result beyond one per envelope: {extra:?}")),
         Err(status) => fail(format!(
             "stream failed after the last result: {}",
-            describe(&status)
+            refusal_line(&status)
         )),
     }
 }

@@ -1,7 +1,14 @@
 //! What a partner (or an administration's internal system) runs to talk to a gateway:
 //! a mutual-TLS gRPC channel that only accepts the addressed administration's certificate,
 //! envelope sealing with the participant's key, and receipt verification against the
-//! trust list, so that every receipt the client reports is checked evidence.
+//! trust list, so that every receipt the client reports is checked evidence; and, in
+//! `deliveries`, what it fetches checked the same way before anyone acts on it.
+
+mod deliveries;
+
+pub use deliveries::{
+    check_delivery, check_signature, fold_indicators, outcome_of, ListedIndicator,
+};
 
 use crate::config::{ClientConfig, Signer};
 use crate::core::audit::{

@@ -1,7 +1,7 @@
 //! The JSON form of a [`RiskIndicator`], read by `aedgate indicator publish FILE.json`.
 //!
 //! Risk analysts write indicators by hand, keep them under version control and review them
-//! in pull requests, so the form follows the declaration's (`crate::declaration_json`): every
+//! in pull requests, so the form follows the declaration's ([`super::declaration`]): every
 //! key is the proto field name, enums are written by their short name (`"AMBER"`,
 //! `"REQUEST_FOR_INFORMATION"`), Money is `{currency, amount_minor}`, an unknown or misspelt
 //! key is an error (a dropped `seller_ids` would silently widen the indicator to every
@@ -28,52 +28,19 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::declaration_json::{read, write, MoneyJson};
+use super::declaration::MoneyJson;
+use super::{is_zero_u32, read, write, Form, FormatError};
 use crate::proto::v1::{Criteria, OutcomeCode, RiskIndicator, Tlp};
-
-/// Why a JSON text is not a risk indicator. Both variants name the line and column.
-#[derive(Debug, thiserror::Error)]
-pub enum IndicatorJsonError {
-    /// The text is not well-formed JSON (or ends early).
-    #[error("indicator is not well-formed JSON: {0}")]
-    Syntax(serde_json::Error),
-    /// The JSON is well-formed but does not have the indicator's shape: an unknown key, a
-    /// value of the wrong type, an unknown enum name, a `valid_until` that is not RFC 3339.
-    #[error("indicator JSON does not match the format of docs/indicator-json.md: {0}")]
-    Shape(serde_json::Error),
-}
-
-impl IndicatorJsonError {
-    /// The 1-based line of the error.
-    pub fn line(&self) -> usize {
-        match self {
-            Self::Syntax(e) | Self::Shape(e) => e.line(),
-        }
-    }
-
-    /// The 1-based column of the error.
-    pub fn column(&self) -> usize {
-        match self {
-            Self::Syntax(e) | Self::Shape(e) => e.column(),
-        }
-    }
-}
 
 /// Reads a risk indicator from its JSON form (form only; the gateway validates the content).
 ///
 /// # Errors
 ///
-/// [`IndicatorJsonError::Syntax`] when the text is not JSON, [`IndicatorJsonError::Shape`]
-/// when it is JSON of another shape (unknown key, wrong type, unknown enum name, a
-/// `valid_until` that is not an RFC 3339 instant after 1970).
-pub fn from_json(text: &str) -> Result<RiskIndicator, IndicatorJsonError> {
-    read::<IndicatorJson, _>(text).map_err(|(shape, e)| {
-        if shape {
-            IndicatorJsonError::Shape(e)
-        } else {
-            IndicatorJsonError::Syntax(e)
-        }
-    })
+/// [`FormatError::Json`] when the text is not JSON, or JSON of another shape (unknown key,
+/// wrong type, unknown enum name, a `valid_until` that is not an RFC 3339 instant after
+/// 1970).
+pub fn from_json(text: &str) -> Result<RiskIndicator, FormatError> {
+    read::<IndicatorJson, _>(Form::Indicator, text.as_bytes())
 }
 
 /// Writes a risk indicator in its JSON form, pretty-printed, with a final newline.
@@ -111,10 +78,6 @@ pub fn parse_valid_until(text: &str) -> Result<i64, String> {
 
 fn is_false(value: &bool) -> bool {
     !*value
-}
-
-fn is_zero_u32(value: &u32) -> bool {
-    *value == 0
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -197,18 +160,32 @@ impl TryFrom<String> for TlpJson {
     type Error = String;
 
     fn try_from(name: String) -> Result<Self, String> {
-        Ok(match name.as_str() {
-            "CLEAR" => Self::Clear,
-            "GREEN" => Self::Green,
-            "AMBER" => Self::Amber,
-            "AMBER_STRICT" => Self::AmberStrict,
-            "RED" => Self::Red,
-            _ => {
-                return Err(format!(
-                    "unknown TLP `{name}`, expected one of `CLEAR`, `GREEN`, `AMBER`, `AMBER_STRICT`, `RED`"
-                ))
-            }
-        })
+        one_of(
+            &name,
+            "TLP",
+            &[
+                ("CLEAR", Self::Clear),
+                ("GREEN", Self::Green),
+                ("AMBER", Self::Amber),
+                ("AMBER_STRICT", Self::AmberStrict),
+                ("RED", Self::Red),
+            ],
+        )
+    }
+}
+
+/// The value `name` stands for among `names`, or a message that lists them all, for enums
+/// read through a string; `what` is the field as the message names it (`TLP`, `action`).
+fn one_of<T: Copy>(name: &str, what: &str, names: &[(&str, T)]) -> Result<T, String> {
+    match names.iter().find(|(known, _)| *known == name) {
+        Some((_, value)) => Ok(*value),
+        None => {
+            let expected: Vec<String> = names.iter().map(|(n, _)| format!("`{n}`")).collect();
+            Err(format!(
+                "unknown {what} `{name}`, expected one of {}",
+                expected.join(", ")
+            ))
+        }
     }
 }
 
@@ -227,73 +204,33 @@ impl TryFrom<String> for ActionJson {
     type Error = String;
 
     fn try_from(name: String) -> Result<Self, String> {
-        Ok(match name.as_str() {
-            "REQUEST_FOR_INFORMATION" => Self::RequestForInformation,
-            "REQUEST_FOR_SCREENING" => Self::RequestForScreening,
-            "DO_NOT_LOAD" => Self::DoNotLoad,
-            "CONTROL_ON_ARRIVAL" => Self::ControlOnArrival,
-            "ASSESSMENT_COMPLETE" => {
-                return Err(
-                    "`ASSESSMENT_COMPLETE` is the absence of risk, not an action; expected one of \
-                     `REQUEST_FOR_INFORMATION`, `REQUEST_FOR_SCREENING`, `DO_NOT_LOAD`, `CONTROL_ON_ARRIVAL`"
-                        .to_owned(),
-                )
-            }
-            _ => {
-                return Err(format!(
-                    "unknown action `{name}`, expected one of `REQUEST_FOR_INFORMATION`, \
-                     `REQUEST_FOR_SCREENING`, `DO_NOT_LOAD`, `CONTROL_ON_ARRIVAL`"
-                ))
-            }
-        })
-    }
-}
-
-impl From<TlpJson> for Tlp {
-    fn from(tlp: TlpJson) -> Self {
-        match tlp {
-            TlpJson::Clear => Tlp::Clear,
-            TlpJson::Green => Tlp::Green,
-            TlpJson::Amber => Tlp::Amber,
-            TlpJson::AmberStrict => Tlp::AmberStrict,
-            TlpJson::Red => Tlp::Red,
+        if name == "ASSESSMENT_COMPLETE" {
+            return Err(
+                "`ASSESSMENT_COMPLETE` is the absence of risk, not an action; expected one of \
+                 `REQUEST_FOR_INFORMATION`, `REQUEST_FOR_SCREENING`, `DO_NOT_LOAD`, `CONTROL_ON_ARRIVAL`"
+                    .to_owned(),
+            );
         }
+        one_of(
+            &name,
+            "action",
+            &[
+                ("REQUEST_FOR_INFORMATION", Self::RequestForInformation),
+                ("REQUEST_FOR_SCREENING", Self::RequestForScreening),
+                ("DO_NOT_LOAD", Self::DoNotLoad),
+                ("CONTROL_ON_ARRIVAL", Self::ControlOnArrival),
+            ],
+        )
     }
 }
 
-/// The name of a wire TLP number, or `None` for unspecified and unknown numbers.
-fn tlp_name(tlp: i32) -> Option<TlpJson> {
-    match Tlp::try_from(tlp).ok()? {
-        Tlp::Unspecified => None,
-        Tlp::Clear => Some(TlpJson::Clear),
-        Tlp::Green => Some(TlpJson::Green),
-        Tlp::Amber => Some(TlpJson::Amber),
-        Tlp::AmberStrict => Some(TlpJson::AmberStrict),
-        Tlp::Red => Some(TlpJson::Red),
-    }
-}
-
-impl From<ActionJson> for OutcomeCode {
-    fn from(action: ActionJson) -> Self {
-        match action {
-            ActionJson::RequestForInformation => OutcomeCode::RequestForInformation,
-            ActionJson::RequestForScreening => OutcomeCode::RequestForScreening,
-            ActionJson::DoNotLoad => OutcomeCode::DoNotLoad,
-            ActionJson::ControlOnArrival => OutcomeCode::ControlOnArrival,
-        }
-    }
-}
-
-/// The name of a wire outcome code as an action, or `None` for codes that are no action.
-fn action_name(code: i32) -> Option<ActionJson> {
-    match OutcomeCode::try_from(code).ok()? {
-        OutcomeCode::Unspecified | OutcomeCode::AssessmentComplete => None,
-        OutcomeCode::RequestForInformation => Some(ActionJson::RequestForInformation),
-        OutcomeCode::RequestForScreening => Some(ActionJson::RequestForScreening),
-        OutcomeCode::DoNotLoad => Some(ActionJson::DoNotLoad),
-        OutcomeCode::ControlOnArrival => Some(ActionJson::ControlOnArrival),
-    }
-}
+json_names!(TlpJson => Tlp { Clear, Green, Amber, AmberStrict, Red });
+json_names!(ActionJson => OutcomeCode {
+    RequestForInformation,
+    RequestForScreening,
+    DoNotLoad,
+    ControlOnArrival,
+});
 
 impl From<IndicatorJson> for RiskIndicator {
     fn from(i: IndicatorJson) -> Self {
@@ -318,10 +255,10 @@ impl From<&RiskIndicator> for IndicatorJson {
             version: i.version,
             title: i.title.clone(),
             rationale: i.rationale.clone(),
-            tlp: tlp_name(i.tlp),
+            tlp: TlpJson::of(i.tlp),
             personal_data: i.personal_data,
             criteria: i.criteria.as_ref().map(Into::into),
-            action: action_name(i.action),
+            action: ActionJson::of(i.action),
             valid_until: (i.valid_until_ms != 0).then_some(ValidUntil(i.valid_until_ms)),
         }
     }
@@ -363,8 +300,9 @@ mod tests {
     use crate::core::risk::{criteria_match, validate_indicator};
     use crate::core::validation::sample_declaration;
     use crate::proto::v1::Money;
+    use serde_json::error::Category;
 
-    const EXAMPLE: &str = include_str!("../docs/indicator-example.json");
+    const EXAMPLE: &str = include_str!("../../docs/indicator-example.json");
     /// 2026-06-01T00:00:00Z: the examples are checked as of a fixed day, so that their end
     /// dates do not turn the tests red when the calendar passes them.
     const JUNE_2026_MS: i64 = 1_780_272_000_000;
@@ -403,17 +341,15 @@ mod tests {
         let indicator = full();
         let text = to_json(&indicator);
         assert_eq!(from_json(&text).unwrap(), indicator);
-        assert!(text.contains("\"tlp\": \"GREEN\""), "{text}");
-        assert!(
-            text.contains("\"action\": \"CONTROL_ON_ARRIVAL\""),
-            "{text}"
-        );
-        assert!(
-            text.contains("\"valid_until\": \"2026-12-31T23:59:59.999Z\""),
-            "{text}"
-        );
+        for written in [
+            "\"tlp\": \"GREEN\"",
+            "\"action\": \"CONTROL_ON_ARRIVAL\"",
+            "\"valid_until\": \"2026-12-31T23:59:59.999Z\"",
+            "\"currency\": \"EUR\",\n",
+        ] {
+            assert!(text.contains(written), "{written} in {text}");
+        }
         assert!(!text.contains("valid_until_ms"), "{text}");
-        assert!(text.contains("\"currency\": \"EUR\",\n"), "{text}");
     }
 
     #[test]
@@ -469,10 +405,8 @@ mod tests {
 
     #[test]
     fn the_example_in_the_format_doc_is_valid() {
-        let doc = include_str!("../docs/indicator-json.md");
-        let start = doc.find("```json\n").unwrap() + "```json\n".len();
-        let end = start + doc[start..].find("```").unwrap();
-        let indicator = from_json(&doc[start..end]).unwrap();
+        let doc = include_str!("../../docs/indicator-json.md");
+        let indicator = from_json(super::super::first_json_block(doc)).unwrap();
         assert_eq!(validate_indicator(&indicator, JUNE_2026_MS), []);
     }
 
@@ -513,10 +447,7 @@ mod tests {
             r#"{"valid_until": "1969-07-20T20:17:40Z"}"#,
         ] {
             let err = from_json(bad).unwrap_err();
-            assert!(
-                matches!(err, IndicatorJsonError::Shape(_)),
-                "{bad}: {err:?}"
-            );
+            assert_eq!(err.category(), Some(Category::Data), "{bad}: {err:?}");
         }
         let message = from_json(r#"{"valid_until": "1970-01-01T00:00:00Z"}"#)
             .unwrap_err()
@@ -542,7 +473,7 @@ mod tests {
     #[test]
     fn unknown_fields_and_names_are_refused_with_their_position() {
         let err = from_json("{\n  \"criteria\": {\"hs_prefix\": [\"6404\"]}\n}").unwrap_err();
-        assert!(matches!(err, IndicatorJsonError::Shape(_)), "{err:?}");
+        assert_eq!(err.category(), Some(Category::Data), "{err:?}");
         let message = err.to_string();
         assert!(message.contains("unknown field `hs_prefix`"), "{message}");
         assert!(message.contains("`hs_prefixes`"), "{message}");
@@ -560,10 +491,7 @@ mod tests {
             r#"{"version": -1}"#,
         ] {
             let err = from_json(bad).unwrap_err();
-            assert!(
-                matches!(err, IndicatorJsonError::Shape(_)),
-                "{bad}: {err:?}"
-            );
+            assert_eq!(err.category(), Some(Category::Data), "{bad}: {err:?}");
         }
         let message = from_json(r#"{"action": "RFI"}"#).unwrap_err().to_string();
         assert!(message.contains("unknown action `RFI`"), "{message}");
@@ -580,7 +508,7 @@ mod tests {
     #[test]
     fn malformed_json_is_a_syntax_error() {
         let err = from_json("{\"indicator_id\": \"A\",\n}").unwrap_err();
-        assert!(matches!(err, IndicatorJsonError::Syntax(_)), "{err:?}");
+        assert_eq!(err.category(), Some(Category::Syntax), "{err:?}");
         assert_eq!(err.line(), 2);
     }
 

@@ -7,7 +7,7 @@
 //! people can read, diff and archive, and that `aedgate audit verify-receipt` and
 //! `verify-store` read back.
 //!
-//! The form follows the other JSON forms (`crate::declaration_json`): every key is the proto
+//! The form follows the other JSON forms ([`super::declaration`]): every key is the proto
 //! field name, in proto order, and an unknown or misspelt key is an error. Unlike those
 //! forms, every field except `signature` is *required*: a signature covers every field, so a
 //! forgotten `log_index` silently read as 0 would turn valid evidence into a failed check
@@ -36,46 +36,8 @@ use prost::Message;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::declaration_json::write;
+use super::{read, write, Form, FormatError};
 use crate::proto::v1::{Disposition, Receipt, Signature, SignedTreeHead};
-
-/// Why a file is not a receipt or tree head. The JSON variants name the line and column.
-#[derive(Debug, thiserror::Error)]
-pub enum AuditJsonError {
-    /// The text is not well-formed JSON (or ends early).
-    #[error("not well-formed JSON: {0}")]
-    Syntax(serde_json::Error),
-    /// The JSON is well-formed but not of the receipt's or tree head's form: an unknown or
-    /// missing key, a value of the wrong type, a hash that is not 64 lowercase hex digits,
-    /// a signature value that is not base64, an unknown disposition.
-    #[error("JSON does not have the form of an aedgate receipt or tree head: {0}")]
-    Shape(serde_json::Error),
-    /// The file is neither JSON nor the protobuf encoding of the message.
-    #[error("neither JSON nor a protobuf message: {0}")]
-    Protobuf(prost::DecodeError),
-    /// The file is empty (or only whitespace); protobuf would read that as an all-default
-    /// message, which is never what was saved.
-    #[error("the file is empty")]
-    Empty,
-}
-
-impl AuditJsonError {
-    /// The 1-based line of the error; 0 when it has no position (not JSON).
-    pub fn line(&self) -> usize {
-        match self {
-            Self::Syntax(e) | Self::Shape(e) => e.line(),
-            Self::Protobuf(_) | Self::Empty => 0,
-        }
-    }
-
-    /// The 1-based column of the error; 0 when it has no position (not JSON).
-    pub fn column(&self) -> usize {
-        match self {
-            Self::Syntax(e) | Self::Shape(e) => e.column(),
-            Self::Protobuf(_) | Self::Empty => 0,
-        }
-    }
-}
 
 /// Writes a receipt in its JSON form, pretty-printed, with a final newline.
 pub fn receipt_to_json(receipt: &Receipt) -> String {
@@ -87,10 +49,9 @@ pub fn receipt_to_json(receipt: &Receipt) -> String {
 ///
 /// # Errors
 ///
-/// [`AuditJsonError::Syntax`] when the text is not JSON, [`AuditJsonError::Shape`] when it
-/// is JSON of another shape.
-pub fn receipt_from_json(text: &str) -> Result<Receipt, AuditJsonError> {
-    parse::<ReceiptJson, _>(text.as_bytes())
+/// [`FormatError::Json`] when the text is not JSON, or JSON of another shape.
+pub fn receipt_from_json(text: &str) -> Result<Receipt, FormatError> {
+    read::<ReceiptJson, _>(Form::Evidence, text.as_bytes())
 }
 
 /// Writes a signed tree head in its JSON form, pretty-printed, with a final newline.
@@ -103,10 +64,9 @@ pub fn tree_head_to_json(head: &SignedTreeHead) -> String {
 ///
 /// # Errors
 ///
-/// [`AuditJsonError::Syntax`] when the text is not JSON, [`AuditJsonError::Shape`] when it
-/// is JSON of another shape.
-pub fn tree_head_from_json(text: &str) -> Result<SignedTreeHead, AuditJsonError> {
-    parse::<TreeHeadJson, _>(text.as_bytes())
+/// [`FormatError::Json`] when the text is not JSON, or JSON of another shape.
+pub fn tree_head_from_json(text: &str) -> Result<SignedTreeHead, FormatError> {
+    read::<TreeHeadJson, _>(Form::Evidence, text.as_bytes())
 }
 
 /// Reads a receipt file in either form: JSON (the first character other than JSON
@@ -119,9 +79,9 @@ pub fn tree_head_from_json(text: &str) -> Result<SignedTreeHead, AuditJsonError>
 ///
 /// # Errors
 ///
-/// Those of [`receipt_from_json`] for JSON, [`AuditJsonError::Protobuf`] for bytes that
-/// are not a `Receipt`, [`AuditJsonError::Empty`] for an empty file.
-pub fn read_receipt(bytes: &[u8]) -> Result<Receipt, AuditJsonError> {
+/// Those of [`receipt_from_json`] for JSON, [`FormatError::Protobuf`] for bytes that
+/// are not a `Receipt`, [`FormatError::Empty`] for an empty file.
+pub fn read_receipt(bytes: &[u8]) -> Result<Receipt, FormatError> {
     read_either::<ReceiptJson, Receipt>(bytes)
 }
 
@@ -131,13 +91,13 @@ pub fn read_receipt(bytes: &[u8]) -> Result<Receipt, AuditJsonError> {
 ///
 /// # Errors
 ///
-/// Those of [`tree_head_from_json`] for JSON, [`AuditJsonError::Protobuf`] for bytes that
-/// are not a `SignedTreeHead`, [`AuditJsonError::Empty`] for an empty file.
-pub fn read_tree_head(bytes: &[u8]) -> Result<SignedTreeHead, AuditJsonError> {
+/// Those of [`tree_head_from_json`] for JSON, [`FormatError::Protobuf`] for bytes that
+/// are not a `SignedTreeHead`, [`FormatError::Empty`] for an empty file.
+pub fn read_tree_head(bytes: &[u8]) -> Result<SignedTreeHead, FormatError> {
     read_either::<TreeHeadJson, SignedTreeHead>(bytes)
 }
 
-fn read_either<J, T>(bytes: &[u8]) -> Result<T, AuditJsonError>
+fn read_either<J, T>(bytes: &[u8]) -> Result<T, FormatError>
 where
     J: de::DeserializeOwned + Into<T>,
     T: Message + Default,
@@ -147,27 +107,10 @@ where
         .iter()
         .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
     {
-        None => Err(AuditJsonError::Empty),
-        Some(b'{') => parse::<J, T>(bytes),
-        Some(_) => T::decode(bytes).map_err(AuditJsonError::Protobuf),
+        None => Err(FormatError::Empty),
+        Some(b'{') => read::<J, T>(Form::Evidence, bytes),
+        Some(_) => T::decode(bytes).map_err(FormatError::Protobuf),
     }
-}
-
-/// Reads a JSON form and converts it; every check is made while reading, where serde_json
-/// knows the position, so the conversion itself cannot fail.
-fn parse<J, T>(bytes: &[u8]) -> Result<T, AuditJsonError>
-where
-    J: de::DeserializeOwned + Into<T>,
-{
-    serde_json::from_slice::<J>(bytes)
-        .map(Into::into)
-        .map_err(|e| {
-            if e.is_data() {
-                AuditJsonError::Shape(e)
-            } else {
-                AuditJsonError::Syntax(e)
-            }
-        })
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -384,9 +327,10 @@ mod tests {
     use crate::core::envelope::{
         receipt_signing_input_of, sign_receipt, tree_head_signing_input, ReceiptFields,
     };
+    use serde_json::error::Category;
 
     fn vectors() -> serde_json::Value {
-        serde_json::from_str(include_str!("../tests/vectors/vectors.json"))
+        serde_json::from_str(include_str!("../../tests/vectors/vectors.json"))
             .expect("vectors.json is JSON")
     }
 
@@ -522,7 +466,7 @@ mod tests {
         ] {
             let text = VECTOR_RECEIPT_JSON.replace("\"ACCEPTED\"", bad);
             let err = receipt_from_json(&text).unwrap_err();
-            assert!(matches!(err, AuditJsonError::Shape(_)), "{bad}: {err:?}");
+            assert_eq!(err.category(), Some(Category::Data), "{bad}: {err:?}");
             assert_eq!(err.line(), 6, "{bad}: {err}");
         }
         let err = receipt_from_json(&VECTOR_RECEIPT_JSON.replace("\"ACCEPTED\"", "\"ACCEPT\""))
@@ -562,7 +506,7 @@ mod tests {
     fn unknown_and_missing_keys_are_refused_with_their_position() {
         let text = VECTOR_RECEIPT_JSON.replace("\"log_index\"", "\"logindex\"");
         let err = receipt_from_json(&text).unwrap_err();
-        assert!(matches!(err, AuditJsonError::Shape(_)), "{err:?}");
+        assert_eq!(err.category(), Some(Category::Data), "{err:?}");
         assert!(
             err.to_string().contains("unknown field `logindex`"),
             "{err}"
@@ -578,22 +522,22 @@ mod tests {
 
         let text = VECTOR_RECEIPT_JSON.replace("  \"log_index\": 41,\n", "");
         let err = receipt_from_json(&text).unwrap_err();
-        assert!(matches!(err, AuditJsonError::Shape(_)), "{err:?}");
+        assert_eq!(err.category(), Some(Category::Data), "{err:?}");
         assert!(
             err.to_string().contains("missing field `log_index`"),
             "{err}"
         );
 
         let text = VECTOR_RECEIPT_JSON.replace("\"log_index\": 41", "\"log_index\": \"41\"");
-        assert!(matches!(
-            receipt_from_json(&text),
-            Err(AuditJsonError::Shape(_))
-        ));
+        assert_eq!(
+            receipt_from_json(&text).unwrap_err().category(),
+            Some(Category::Data)
+        );
         let text = VECTOR_RECEIPT_JSON.replace("\"log_index\": 41", "\"log_index\": -1");
-        assert!(matches!(
-            receipt_from_json(&text),
-            Err(AuditJsonError::Shape(_))
-        ));
+        assert_eq!(
+            receipt_from_json(&text).unwrap_err().category(),
+            Some(Category::Data)
+        );
         let text = VECTOR_RECEIPT_JSON.replace(
             "\"log_index\": 41,",
             "\"log_index\": 41,\n  \"log_index\": 42,",
@@ -626,17 +570,17 @@ mod tests {
         for (bad, expected) in &cases {
             let text = VECTOR_RECEIPT_JSON.replace(digest, bad);
             let err = receipt_from_json(&text).unwrap_err();
-            assert!(matches!(err, AuditJsonError::Shape(_)), "{bad}: {err:?}");
+            assert_eq!(err.category(), Some(Category::Data), "{bad}: {err:?}");
             let message = err.to_string();
             assert!(message.contains("envelope_digest"), "{message}");
             assert!(message.contains(expected), "{bad}: {message}");
             assert_eq!(err.line(), 5, "{message}");
         }
         let text = VECTOR_RECEIPT_JSON.replace(&format!("\"{digest}\""), "null");
-        assert!(matches!(
-            receipt_from_json(&text),
-            Err(AuditJsonError::Shape(_))
-        ));
+        assert_eq!(
+            receipt_from_json(&text).unwrap_err().category(),
+            Some(Category::Data)
+        );
 
         let head = tree_head_to_json(&vector_head());
         let root = "a9fa26c1229595c6448a83f0a1cf984ee7719df6066dea8a12da9be24ed3dc82";
@@ -659,7 +603,7 @@ mod tests {
         ] {
             let text = VECTOR_RECEIPT_JSON.replace(value, &bad);
             let err = receipt_from_json(&text).unwrap_err();
-            assert!(matches!(err, AuditJsonError::Shape(_)), "{bad}: {err:?}");
+            assert_eq!(err.category(), Some(Category::Data), "{bad}: {err:?}");
             assert!(err.to_string().contains("base64"), "{bad}: {err}");
             // serde_json places an error in the last value of an object at the object's
             // closing brace, one line further down.
@@ -670,16 +614,18 @@ mod tests {
     #[test]
     fn malformed_json_is_a_syntax_error() {
         let err = receipt_from_json("{\"message_id\": \"x\",\n}").unwrap_err();
-        assert!(matches!(err, AuditJsonError::Syntax(_)), "{err:?}");
+        assert_eq!(err.category(), Some(Category::Syntax), "{err:?}");
         assert_eq!(err.line(), 2);
-        assert!(matches!(
-            receipt_from_json(&VECTOR_RECEIPT_JSON[..100]),
-            Err(AuditJsonError::Syntax(_))
-        ));
-        assert!(matches!(
-            tree_head_from_json(""),
-            Err(AuditJsonError::Syntax(_))
-        ));
+        assert_eq!(
+            receipt_from_json(&VECTOR_RECEIPT_JSON[..100])
+                .unwrap_err()
+                .category(),
+            Some(Category::Eof)
+        );
+        assert_eq!(
+            tree_head_from_json("").unwrap_err().category(),
+            Some(Category::Eof)
+        );
     }
 
     #[test]
@@ -712,19 +658,19 @@ mod tests {
         );
 
         for empty in [&b""[..], b" \n\t\r\n", b"\xef\xbb\xbf"] {
-            assert!(matches!(read_receipt(empty), Err(AuditJsonError::Empty)));
-            assert!(matches!(read_tree_head(empty), Err(AuditJsonError::Empty)));
+            assert!(matches!(read_receipt(empty), Err(FormatError::Empty)));
+            assert!(matches!(read_tree_head(empty), Err(FormatError::Empty)));
         }
         let err = read_receipt(&protobuf[..protobuf.len() - 3]).unwrap_err();
-        assert!(matches!(err, AuditJsonError::Protobuf(_)), "{err:?}");
+        assert!(matches!(err, FormatError::Protobuf(_)), "{err:?}");
         assert_eq!((err.line(), err.column()), (0, 0));
         assert!(matches!(
             read_receipt(b"message_id: x"),
-            Err(AuditJsonError::Protobuf(_))
+            Err(FormatError::Protobuf(_))
         ));
         // JSON is read as JSON, with its position, whatever else the bytes might decode to.
         let err = read_receipt(b"\n{\"message_id\": 1}").unwrap_err();
-        assert!(matches!(err, AuditJsonError::Shape(_)), "{err:?}");
+        assert_eq!(err.category(), Some(Category::Data), "{err:?}");
         assert_eq!(err.line(), 2);
         let err = read_receipt(b"{\"message_id\": \"\xff\"}").unwrap_err();
         assert!(err.line() > 0, "{err}");

@@ -19,72 +19,19 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::{is_zero_u32, read, write, Form, FormatError};
 use crate::proto::v1::{
     AdvanceDeclaration, CollectionModel, Item, Money, Party, Revenue, Transport, TransportMode,
 };
-
-/// Why a JSON text is not a declaration. Both variants name the line and column.
-#[derive(Debug, thiserror::Error)]
-pub enum DeclarationJsonError {
-    /// The text is not well-formed JSON (or ends early).
-    #[error("declaration is not well-formed JSON: {0}")]
-    Syntax(serde_json::Error),
-    /// The JSON is well-formed but does not have the declaration's shape: an unknown key, a
-    /// value of the wrong type, an unknown enum name.
-    #[error("declaration JSON does not match the format of docs/declaration-json.md: {0}")]
-    Shape(serde_json::Error),
-}
-
-impl DeclarationJsonError {
-    /// The 1-based line of the error.
-    pub fn line(&self) -> usize {
-        match self {
-            Self::Syntax(e) | Self::Shape(e) => e.line(),
-        }
-    }
-
-    /// The 1-based column of the error.
-    pub fn column(&self) -> usize {
-        match self {
-            Self::Syntax(e) | Self::Shape(e) => e.column(),
-        }
-    }
-}
 
 /// Reads a declaration from its JSON form (form only; validate it before use).
 ///
 /// # Errors
 ///
-/// [`DeclarationJsonError::Syntax`] when the text is not JSON, [`DeclarationJsonError::Shape`]
-/// when it is JSON of another shape (unknown key, wrong type, unknown enum name).
-pub fn from_json(text: &str) -> Result<AdvanceDeclaration, DeclarationJsonError> {
-    read::<DeclarationJson, _>(text).map_err(|(shape, e)| {
-        if shape {
-            DeclarationJsonError::Shape(e)
-        } else {
-            DeclarationJsonError::Syntax(e)
-        }
-    })
-}
-
-/// Reads a JSON form `J` and converts it; errors say whether the text was JSON of another
-/// shape (`true`) or not JSON at all, which the JSON forms report differently.
-pub(crate) fn read<J, T>(text: &str) -> Result<T, (bool, serde_json::Error)>
-where
-    J: serde::de::DeserializeOwned + Into<T>,
-{
-    serde_json::from_str::<J>(text)
-        .map(Into::into)
-        .map_err(|e| (e.is_data(), e))
-}
-
-/// Writes a JSON form pretty-printed with a final newline. Serialising these plain structs
-/// cannot fail; the fallback only keeps the function total.
-pub(crate) fn write<J: Serialize>(json: &J) -> String {
-    let mut text = serde_json::to_string_pretty(json)
-        .unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
-    text.push('\n');
-    text
+/// [`FormatError::Json`] when the text is not JSON, or JSON of another shape (unknown key,
+/// wrong type, unknown enum name).
+pub fn from_json(text: &str) -> Result<AdvanceDeclaration, FormatError> {
+    read::<DeclarationJson, _>(Form::Declaration, text.as_bytes())
 }
 
 /// Writes a declaration in its JSON form, pretty-printed, with a final newline.
@@ -93,10 +40,6 @@ pub fn to_json(declaration: &AdvanceDeclaration) -> String {
 }
 
 fn is_zero(value: &i64) -> bool {
-    *value == 0
-}
-
-fn is_zero_u32(value: &u32) -> bool {
     *value == 0
 }
 
@@ -194,7 +137,7 @@ struct ItemJson {
 /// Money always shows both fields, so that an amount is never read without its currency.
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub(crate) struct MoneyJson {
+pub(super) struct MoneyJson {
     currency: String,
     amount_minor: i64,
 }
@@ -218,50 +161,8 @@ enum ModelJson {
     Consumer,
 }
 
-impl From<ModeJson> for TransportMode {
-    fn from(mode: ModeJson) -> Self {
-        match mode {
-            ModeJson::Air => TransportMode::Air,
-            ModeJson::Post => TransportMode::Post,
-            ModeJson::Road => TransportMode::Road,
-            ModeJson::Sea => TransportMode::Sea,
-            ModeJson::Rail => TransportMode::Rail,
-        }
-    }
-}
-
-/// The name of a wire enum number, or `None` for unspecified and unknown numbers.
-fn mode_name(mode: i32) -> Option<ModeJson> {
-    match TransportMode::try_from(mode).ok()? {
-        TransportMode::Unspecified => None,
-        TransportMode::Air => Some(ModeJson::Air),
-        TransportMode::Post => Some(ModeJson::Post),
-        TransportMode::Road => Some(ModeJson::Road),
-        TransportMode::Sea => Some(ModeJson::Sea),
-        TransportMode::Rail => Some(ModeJson::Rail),
-    }
-}
-
-impl From<ModelJson> for CollectionModel {
-    fn from(model: ModelJson) -> Self {
-        match model {
-            ModelJson::Border => CollectionModel::Border,
-            ModelJson::Vendor => CollectionModel::Vendor,
-            ModelJson::Platform => CollectionModel::Platform,
-            ModelJson::Consumer => CollectionModel::Consumer,
-        }
-    }
-}
-
-fn model_name(model: i32) -> Option<ModelJson> {
-    match CollectionModel::try_from(model).ok()? {
-        CollectionModel::Unspecified => None,
-        CollectionModel::Border => Some(ModelJson::Border),
-        CollectionModel::Vendor => Some(ModelJson::Vendor),
-        CollectionModel::Platform => Some(ModelJson::Platform),
-        CollectionModel::Consumer => Some(ModelJson::Consumer),
-    }
-}
+json_names!(ModeJson => TransportMode { Air, Post, Road, Sea, Rail });
+json_names!(ModelJson => CollectionModel { Border, Vendor, Platform, Consumer });
 
 impl From<DeclarationJson> for AdvanceDeclaration {
     fn from(d: DeclarationJson) -> Self {
@@ -343,7 +244,7 @@ impl From<&Transport> for TransportJson {
         TransportJson {
             house_ref: t.house_ref.clone(),
             master_ref: t.master_ref.clone(),
-            mode: mode_name(t.mode),
+            mode: ModeJson::of(t.mode),
             carrier_id: t.carrier_id.clone(),
         }
     }
@@ -362,7 +263,7 @@ impl From<RevenueJson> for Revenue {
 impl From<&Revenue> for RevenueJson {
     fn from(r: &Revenue) -> Self {
         RevenueJson {
-            model: model_name(r.model),
+            model: ModelJson::of(r.model),
             ioss_number: r.ioss_number.clone(),
             tax_collected: r.tax_collected.as_ref().map(Into::into),
         }
@@ -421,8 +322,9 @@ impl From<&Money> for MoneyJson {
 mod tests {
     use super::*;
     use crate::core::validation::{sample_declaration, validate_declaration};
+    use serde_json::error::Category;
 
-    const EXAMPLE: &str = include_str!("../docs/declaration-example.json");
+    const EXAMPLE: &str = include_str!("../../docs/declaration-example.json");
 
     #[test]
     fn the_sample_round_trips() {
@@ -459,10 +361,8 @@ mod tests {
 
     #[test]
     fn the_example_in_the_format_doc_is_valid() {
-        let doc = include_str!("../docs/declaration-json.md");
-        let start = doc.find("```json\n").unwrap() + "```json\n".len();
-        let end = start + doc[start..].find("```").unwrap();
-        let declaration = from_json(&doc[start..end]).unwrap();
+        let doc = include_str!("../../docs/declaration-json.md");
+        let declaration = from_json(super::super::first_json_block(doc)).unwrap();
         assert_eq!(validate_declaration(&declaration), []);
     }
 
@@ -470,7 +370,7 @@ mod tests {
     fn unknown_fields_are_refused_with_their_position() {
         let text = "{\n  \"lrn\": \"A1\",\n  \"seller\": {\"name\": \"X\", \"contry\": \"CN\"}\n}";
         let err = from_json(text).unwrap_err();
-        assert!(matches!(err, DeclarationJsonError::Shape(_)), "{err:?}");
+        assert_eq!(err.category(), Some(Category::Data), "{err:?}");
         let message = err.to_string();
         assert!(message.contains("unknown field `contry`"), "{message}");
         assert!(
@@ -498,7 +398,7 @@ mod tests {
         let err =
             from_json(r#"{"items": [{"value": {"currency": "EUR", "amount_minor": 12.99}}]}"#)
                 .unwrap_err();
-        assert!(matches!(err, DeclarationJsonError::Shape(_)), "{err:?}");
+        assert_eq!(err.category(), Some(Category::Data), "{err:?}");
         assert!(from_json(
             r#"{"items": [{"value": {"currency": "EUR", "amount_minor": "1299"}}]}"#
         )
@@ -508,12 +408,12 @@ mod tests {
     #[test]
     fn malformed_json_is_a_syntax_error() {
         let err = from_json("{\"lrn\": \"A1\",\n}").unwrap_err();
-        assert!(matches!(err, DeclarationJsonError::Syntax(_)), "{err:?}");
+        assert_eq!(err.category(), Some(Category::Syntax), "{err:?}");
         assert_eq!(err.line(), 2);
-        assert!(matches!(
-            from_json("{\"lrn\": "),
-            Err(DeclarationJsonError::Syntax(_))
-        ));
+        assert_eq!(
+            from_json("{\"lrn\": ").unwrap_err().category(),
+            Some(Category::Eof)
+        );
     }
 
     #[test]

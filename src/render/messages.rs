@@ -1,0 +1,302 @@
+//! The contract's messages as a person reads them: receipts, refusals, outcomes, deliveries,
+//! states, tree heads, agreements. Each is printed where someone must act on it (release or
+//! stop goods, answer a referral, keep evidence), so each field is named and nothing the
+//! gateway said is left out.
+
+use super::names::{code_name, state_meaning, state_name, tlp_level_name, tlp_name, type_name};
+use super::text::{or_dash, plural};
+use crate::core::trust::{format_ms, AgreementEntry, Exchange};
+use crate::proto::v1::{
+    AdvanceDeclaration, Delivery, Disposition, Envelope, Invalidation, MessageType, Outcome,
+    OutcomeCode, Receipt, ReferralResponse, RiskIndicator, RiskIndicatorRevocation,
+    ScreeningResult, SignedTreeHead, StatusResponse,
+};
+use bytes::Bytes;
+use prost::Message;
+use std::fmt::Write as _;
+
+/// A receipt as a customs officer or an integrator reads it, with the trust list version
+/// its signature was checked against, because a receipt is only evidence once checked.
+pub fn describe_receipt(receipt: &Receipt, trust_version: u64) -> String {
+    let disposition = match Disposition::try_from(receipt.disposition) {
+        Ok(Disposition::Accepted) => "ACCEPTED",
+        Ok(Disposition::Duplicate) => "DUPLICATE (already received; original receipt data)",
+        _ => "UNKNOWN",
+    };
+    let key = receipt
+        .signature
+        .as_ref()
+        .map(|s| s.key_id.as_str())
+        .unwrap_or("-");
+    format!(
+        "{disposition} by {}\n  message id       {}\n  received at      {}\n  log index        {}\n  envelope digest  {}\n  receipt signed   by {key}; signature verified against trust list v{trust_version}",
+        receipt.receiver,
+        receipt.message_id,
+        format_ms(receipt.received_at_ms),
+        receipt.log_index,
+        hex::encode(&receipt.envelope_digest),
+    )
+}
+
+/// A refusal as a person reads it: status, reason and every field violation, so that the
+/// filer can correct every mistake at once.
+pub fn describe_refusal(status: &tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    let details = status.get_error_details();
+    let reason = details
+        .error_info()
+        .map(|i| i.reason.as_str())
+        .unwrap_or("-");
+    let mut text = format!(
+        "REFUSED: {:?} {reason}\n  {}",
+        status.code(),
+        status.message()
+    );
+    if let Some(bad) = details.bad_request() {
+        for v in &bad.field_violations {
+            text.push_str(&format!("\n  {}: {}", v.field, v.description));
+        }
+    }
+    text
+}
+
+/// A status on one line, `CODE/REASON: message`, for reports that compare what a gateway
+/// answered with what the contract requires.
+pub fn refusal_line(status: &tonic::Status) -> String {
+    format!(
+        "{:?}/{}: {}",
+        status.code(),
+        crate::client::reason_of(status).unwrap_or_else(|| "(no ErrorInfo reason)".into()),
+        status.message()
+    )
+}
+
+/// An outcome as the person who must act on it reads it, one field a line, indented.
+pub fn describe_outcome(outcome: &Outcome) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "  declaration id {}", outcome.declaration_id);
+    let _ = writeln!(out, "  LRN            {}", outcome.lrn);
+    let _ = writeln!(out, "  MRN            {}", or_dash(&outcome.mrn));
+    let _ = writeln!(out, "  code           {}", code_name(outcome.code));
+    let _ = writeln!(out, "  referral id    {}", or_dash(&outcome.referral_id));
+    let _ = writeln!(out, "  request        {}", or_dash(&outcome.request_text));
+    let _ = writeln!(out, "  pointer        {}", or_dash(&outcome.pointer));
+    let _ = write!(out, "  decided at     {}", format_ms(outcome.decided_at_ms));
+    out
+}
+
+/// An outcome's identifying facts on one line (`MRN … · referral … · about … · decided …`),
+/// for a story that follows a consignment rather than lists every field.
+pub fn outcome_facts(outcome: &Outcome) -> String {
+    let mut facts = format!("MRN {}", outcome.mrn);
+    if !outcome.referral_id.is_empty() {
+        let _ = write!(facts, " · referral {}", outcome.referral_id);
+    }
+    if !outcome.pointer.is_empty() {
+        let _ = write!(facts, " · about {}", outcome.pointer);
+    }
+    let _ = write!(facts, " · decided {}", format_ms(outcome.decided_at_ms));
+    facts
+}
+
+/// The payload of a delivered envelope, by type, in a few indented lines.
+fn describe_payload(message_type: i32, correlation_id: &str, payload: &Bytes) -> String {
+    fn unreadable(e: prost::DecodeError) -> String {
+        format!("  payload        unreadable: {e}")
+    }
+    let payload = payload.clone();
+    match MessageType::try_from(message_type) {
+        Ok(MessageType::Outcome) => Outcome::decode(payload)
+            .map(|o| describe_outcome(&o))
+            .unwrap_or_else(unreadable),
+        Ok(t @ (MessageType::Declaration | MessageType::Amendment)) => {
+            AdvanceDeclaration::decode(payload)
+                .map(|d| {
+                    let mut out = String::new();
+                    if t == MessageType::Amendment {
+                        let _ = writeln!(out, "  declaration id {correlation_id}");
+                    }
+                    let seller = d.seller.as_ref().map(|s| s.name.as_str()).unwrap_or("");
+                    let _ = write!(
+                        out,
+                        "  LRN            {}\n  seller         {}\n  items          {}",
+                        d.lrn,
+                        or_dash(seller),
+                        d.items.len()
+                    );
+                    out
+                })
+                .unwrap_or_else(unreadable)
+        }
+        Ok(MessageType::Invalidation) => Invalidation::decode(payload)
+            .map(|i| {
+                format!(
+                    "  declaration id {correlation_id}\n  reason         {}",
+                    i.reason
+                )
+            })
+            .unwrap_or_else(unreadable),
+        Ok(MessageType::ReferralResponse) => ReferralResponse::decode(payload)
+            .map(|r| {
+                let answer = match ScreeningResult::try_from(r.screening) {
+                    Ok(ScreeningResult::Clear) => "screening CLEAR".to_owned(),
+                    Ok(ScreeningResult::NotClear) => "screening NOT_CLEAR".to_owned(),
+                    _ => r.information.clone(),
+                };
+                format!(
+                    "  referral id    {}\n  answers        outcome {correlation_id}\n  answer         {answer}",
+                    r.referral_id
+                )
+            })
+            .unwrap_or_else(unreadable),
+        Ok(MessageType::RiskIndicator) => RiskIndicator::decode(payload)
+            .map(|i| {
+                format!(
+                    "  indicator      {} v{}, {}, TLP {}\n  title          {}",
+                    i.indicator_id,
+                    i.version,
+                    code_name(i.action),
+                    tlp_name(i.tlp),
+                    i.title
+                )
+            })
+            .unwrap_or_else(unreadable),
+        Ok(MessageType::RiskIndicatorRevocation) => RiskIndicatorRevocation::decode(payload)
+            .map(|r| {
+                format!(
+                    "  indicator      {}\n  reason         {}",
+                    r.indicator_id,
+                    or_dash(&r.reason)
+                )
+            })
+            .unwrap_or_else(unreadable),
+        Ok(MessageType::ForwardedDeclaration) => Envelope::decode(payload)
+            .map(|e| {
+                let h = e.header.unwrap_or_default();
+                format!(
+                    "  original       {} from {} ({})",
+                    h.message_id,
+                    h.sender,
+                    type_name(h.r#type)
+                )
+            })
+            .unwrap_or_else(unreadable),
+        _ => String::new(),
+    }
+}
+
+/// A delivery as printed by `aedgate fetch`: seq and type, the payload's fields, and the
+/// result of checking its signature ([`crate::client::check_delivery`]) next to them, so
+/// that an unverified message is flagged where it is read.
+pub fn describe_delivery(
+    delivery: &Delivery,
+    check: &Result<String, String>,
+    trust_version: u64,
+) -> String {
+    let envelope = delivery.envelope.clone().unwrap_or_default();
+    let header = envelope.header.clone().unwrap_or_default();
+    let mut out = format!(
+        "seq {}  {}  from {} to {}\n  message id     {}\n  created at     {}\n",
+        delivery.seq,
+        type_name(header.r#type),
+        header.sender,
+        header.recipient,
+        header.message_id,
+        format_ms(header.created_at_ms),
+    );
+    let body = describe_payload(header.r#type, &header.correlation_id, &envelope.payload);
+    if !body.is_empty() {
+        out.push_str(&body);
+        out.push('\n');
+    }
+    match check {
+        Ok(key_id) => {
+            let _ = write!(
+                out,
+                "  signature      verified: signed by {key_id}, a key of {} in trust list v{trust_version}",
+                header.sender
+            );
+        }
+        Err(why) => {
+            let _ = write!(
+                out,
+                "  signature      NOT VERIFIED: {why}; do not act on this message"
+            );
+        }
+    }
+    out
+}
+
+/// A Status answer as a person reads it, the state with what it means for the goods.
+pub fn describe_status(status: &StatusResponse) -> String {
+    let outcome = if status.outcome == OutcomeCode::Unspecified as i32 {
+        "-".to_owned()
+    } else {
+        code_name(status.outcome)
+    };
+    format!(
+        "Declaration {}\n  LRN            {}\n  MRN            {}\n  state          {} — {}\n  last outcome   {outcome}\n  open referral  {}\n  updated at     {}",
+        status.declaration_id,
+        status.lrn,
+        or_dash(&status.mrn),
+        state_name(status.state),
+        state_meaning(status.state),
+        or_dash(&status.open_referral_id),
+        format_ms(status.updated_at_ms),
+    )
+}
+
+/// A signed tree head in a line: whose log, how long, when, and its root, which a witness
+/// compares with what others saw.
+pub fn describe_head(head: &SignedTreeHead) -> String {
+    format!(
+        "tree head of {}: {} at {}, root {}",
+        head.log_id,
+        plural(head.tree_size, "entry", "entries"),
+        format_ms(head.timestamp_ms),
+        hex::encode(&head.root_hash)
+    )
+}
+
+/// An agreement in a line: its parties and what crosses under it.
+pub fn describe_agreement(agreement: &AgreementEntry) -> String {
+    let mut crosses = Vec::new();
+    if agreement.exchange.contains(&Exchange::RiskIndicator) {
+        crosses.push(format!(
+            "risk indicators up to TLP {}, {}",
+            tlp_level_name(agreement.max_tlp),
+            if agreement.personal_data {
+                "personal data allowed"
+            } else {
+                "without personal data"
+            }
+        ));
+    }
+    if agreement.exchange.contains(&Exchange::ForwardedDeclaration) {
+        crosses.push("declarations bound for the other's country (forwarded declarations)".into());
+    }
+    format!(
+        "{} between {}: {}",
+        agreement.id,
+        agreement.parties.join(" and "),
+        crosses.join(", and ")
+    )
+}
+
+/// A declaration's goods in at most 38 characters of its first item and the count of the
+/// others, for a column that names a consignment.
+pub fn goods_summary(d: &AdvanceDeclaration) -> String {
+    let first = d
+        .items
+        .first()
+        .map(|i| i.description.as_str())
+        .unwrap_or("-");
+    let mut text: String = first.chars().take(38).collect();
+    if first.chars().count() > 38 {
+        text.push('…');
+    }
+    if d.items.len() > 1 {
+        text.push_str(&format!(" (+{})", d.items.len() - 1));
+    }
+    text
+}
