@@ -457,7 +457,7 @@ impl GatewayConfig {
             }
         }
         let signer = load_signer(&file.signing, base)?;
-        match trust.key_for(&file.participant, &signer.key_id, crate::store::now_ms()) {
+        match trust.key_for(&file.participant, &signer.key_id, crate::clock::now_ms()) {
             crate::core::trust::KeyLookup::Valid(k) if k.key == signer.key.verifying_key() => {}
             crate::core::trust::KeyLookup::Valid(_) => {
                 return Err(invalid(

@@ -15,13 +15,14 @@
 //! envelope, which the peer acknowledges as DUPLICATE, and that counts as delivered.
 
 use crate::client::{channel, ClientError};
+use crate::clock::now_ms;
 use crate::core::receipt::verify_receipt;
 use crate::core::retry::{NextStep, RetryPolicy};
 use crate::core::trust::TrustList;
 use crate::proto::v1::gateway_client::GatewayClient;
 use crate::proto::v1::{Envelope, MessageType};
 use crate::render::wire_name;
-use crate::store::{now_ms, PendingDelivery, Store, StoreError};
+use crate::store::{PendingDelivery, Store, StoreError};
 use crate::telemetry::Counter;
 use crate::tls::{Identity, TlsSettings};
 use prost::Message;

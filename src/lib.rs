@@ -15,6 +15,7 @@
 pub mod bench;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod conformance;
 pub mod core;

@@ -6,6 +6,7 @@
 //! only then is the receipt signed and returned, so that no receipt ever acknowledges
 //! something that is not on disk.
 
+use crate::clock::now_ms;
 use crate::config::Signer;
 use crate::core::admission::{admit, AdmissionContext};
 use crate::core::audit::sign_tree_head;
@@ -24,7 +25,7 @@ use crate::proto::v1::{
     FetchRequest, InclusionProofRequest, InclusionProofResponse, Receipt, SignedTreeHead,
     StatusRequest, StatusResponse, SubmitResult, TreeHeadRequest,
 };
-use crate::store::{now_ms, FetchScope, OutboxState, PendingAppend, Store, StoreError};
+use crate::store::{FetchScope, OutboxState, PendingAppend, Store, StoreError};
 use crate::telemetry::{Counter, Telemetry};
 use crate::tls::PeerIdentity;
 use crate::wire::Received;

@@ -806,7 +806,7 @@ fn outcome_draft(
         sender: sender.into(),
         recipient: "ptr/NL/shopco".into(),
         message_type: aedgate::proto::v1::MessageType::Outcome as i32,
-        created_at_ms: aedgate::store::now_ms(),
+        created_at_ms: aedgate::clock::now_ms(),
         correlation_id: outcome.declaration_id.clone(),
         payload: bytes::Bytes::from(outcome.encode_to_vec()),
     }
@@ -830,7 +830,7 @@ fn delivered_envelopes_are_checked_as_evidence_before_anyone_acts_on_them() {
         mrn: "26NL00000000000052".into(),
         code: OutcomeCode::DoNotLoad as i32,
         request_text: "Do not load".into(),
-        decided_at_ms: aedgate::store::now_ms(),
+        decided_at_ms: aedgate::clock::now_ms(),
         ..Default::default()
     };
     let by = |signer: &str, sender: &str| {

@@ -10,6 +10,7 @@
 
 mod common;
 
+use aedgate::clock::now_ms;
 use aedgate::conformance::{self, Profile, Selection, Verdict};
 use aedgate::core::crypto::SigningKey;
 use aedgate::core::envelope::{envelope_digest, seal, sha256, sign_receipt, Draft, ReceiptFields};
@@ -24,7 +25,6 @@ use aedgate::proto::v1::{
 };
 use aedgate::server::{RunningGateway, ServiceFactory};
 use aedgate::service::{rpc_status, AuditService, GatewayService};
-use aedgate::store::now_ms;
 use aedgate::tls::PeerIdentity;
 use aedgate::wire::Received;
 use bytes::Bytes;

@@ -1210,7 +1210,7 @@ async fn a_message_past_its_horizon_is_dead_lettered_does_not_block_the_next_and
     // An operator's retry puts it back, with a fresh horizon, and it is delivered.
     let store = &nl.state().store;
     assert!(store
-        .outbox_retry(dead.id, aedgate::store::now_ms())
+        .outbox_retry(dead.id, aedgate::clock::now_ms())
         .await
         .unwrap());
     let outbox = await_outbox(&nl, |entries| {
@@ -1239,7 +1239,7 @@ async fn a_message_past_its_horizon_is_dead_lettered_does_not_block_the_next_and
     );
     // A delivered message is not retried.
     assert!(!store
-        .outbox_retry(dead.id, aedgate::store::now_ms())
+        .outbox_retry(dead.id, aedgate::clock::now_ms())
         .await
         .unwrap());
     shutdown_all(vec![nl, be]).await;
@@ -1481,7 +1481,7 @@ impl aedgate::proto::v1::gateway_server::Gateway for ForgingPeer {
             &aedgate::core::envelope::ReceiptFields {
                 message_id: &header.message_id,
                 receiver: BE,
-                received_at_ms: aedgate::store::now_ms(),
+                received_at_ms: aedgate::clock::now_ms(),
                 envelope_digest: &digest,
                 disposition: aedgate::proto::v1::Disposition::Accepted as i32,
                 log_index: 0,

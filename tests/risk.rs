@@ -807,13 +807,13 @@ async fn indicators_are_versioned_revocable_validated_and_expire() {
             ..Default::default()
         },
     );
-    let until = aedgate::store::now_ms() + 400;
+    let until = aedgate::clock::now_ms() + 400;
     short.valid_until_ms = until;
     publish(&mut w.risk_unit, &short).await.unwrap();
     let (_, before) = declare(&mut w.shopco, &declaration_with("BEFORE", NONE)).await;
     assert_eq!(code(&before[0].1), OutcomeCode::ControlOnArrival);
     // Waiting for the expiry time itself to pass (the event under test is the clock).
-    while aedgate::store::now_ms() <= until {
+    while aedgate::clock::now_ms() <= until {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let (_, after) = declare(&mut w.shopco, &declaration_with("AFTER", NONE)).await;

@@ -10,6 +10,7 @@
 
 mod common;
 
+use aedgate::clock::now_ms;
 use aedgate::core::admission::{admit, AdmissionContext, Admitted};
 use aedgate::core::envelope::Draft;
 use aedgate::core::rejection::Rejection;
@@ -17,7 +18,6 @@ use aedgate::core::trust::TrustList;
 use aedgate::proto::v1::{
     DeclarationState, Disposition, Envelope, Invalidation, MessageType, OutcomeCode,
 };
-use aedgate::store::now_ms;
 use bytes::Bytes;
 use common::*;
 use prost::Message;

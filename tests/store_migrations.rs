@@ -5,8 +5,9 @@
 
 mod common;
 
+use aedgate::clock::now_ms;
 use aedgate::core::admission::{admit, AdmissionContext};
-use aedgate::store::{now_ms, Store, StoreError};
+use aedgate::store::{Store, StoreError};
 use bytes::Bytes;
 use common::*;
 use prost::Message;

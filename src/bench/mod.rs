@@ -313,7 +313,7 @@ async fn publish_indicators(
     }
     let mut risk_unit = Participant::connect(client_config(dir, "adm/NL/risk-unit", addr)?).await?;
     let mut rng = Rng::new(options.seed ^ 0x1d1c);
-    let indicators = workload.indicators(&mut rng, options.indicators, crate::store::now_ms());
+    let indicators = workload.indicators(&mut rng, options.indicators, crate::clock::now_ms());
     let total = indicators.len() as u64;
     for (n, chunk) in indicators.chunks(1000).enumerate() {
         let envelopes: Vec<Envelope> = chunk

@@ -116,7 +116,7 @@ impl List {
             .await
             .map_err(|status| CliError::FetchRefused(ClientError::Refused(status)))?;
         let held = fold_indicators(&deliveries, &participant.gateway);
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         let expired = held
             .values()
             .filter(|l| !crate::core::risk::in_force(&l.indicator, now))

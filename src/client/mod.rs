@@ -10,6 +10,7 @@ pub use deliveries::{
     check_delivery, check_signature, fold_indicators, outcome_of, ListedIndicator,
 };
 
+use crate::clock::now_ms;
 use crate::config::{ClientConfig, Signer};
 use crate::core::audit::{
     verify_head_consistency, verify_receipt_in_log, verify_tree_head, AuditProblem,
@@ -24,7 +25,6 @@ use crate::proto::v1::{
     AdvanceDeclaration, ConsistencyProofRequest, Envelope, InclusionProofRequest, MessageType,
     Receipt, SignedTreeHead, SubmitResult, TreeHeadRequest,
 };
-use crate::store::now_ms;
 use crate::tls::{Identity, TlsError, TlsSettings};
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;

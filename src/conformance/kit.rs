@@ -5,6 +5,7 @@
 use super::profile::Profile;
 use super::Need;
 use crate::client::{ClientError, Participant};
+use crate::clock::now_ms;
 use crate::core::envelope::{envelope_digest, envelope_signing_input, sha256, Draft};
 use crate::core::trust::SignatureError;
 use crate::proto::v1::{
@@ -13,7 +14,6 @@ use crate::proto::v1::{
     Tlp,
 };
 use crate::render::refusal_line;
-use crate::store::now_ms;
 use bytes::Bytes;
 use prost::Message;
 use std::collections::BTreeSet;

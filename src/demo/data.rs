@@ -239,7 +239,7 @@ pub(super) fn draft(message_id: String, sender: &str, declaration: &AdvanceDecla
         sender: sender.into(),
         recipient: NL.into(),
         message_type: MessageType::Declaration as i32,
-        created_at_ms: crate::store::now_ms(),
+        created_at_ms: crate::clock::now_ms(),
         correlation_id: String::new(),
         payload: Bytes::from(declaration.encode_to_vec()),
     }
@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn the_indicators_are_valid_and_select_nothing_of_the_admission_batch() {
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         // BE's indicator is in force at adm/NL too once shared.
         let indicators: Vec<RiskIndicator> = indicators(now)
             .unwrap()
@@ -330,7 +330,7 @@ mod tests {
 
     #[test]
     fn the_declaration_for_belgium_is_valid_and_selected_by_bes_indicator_alone() {
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         let declaration = bound_for_belgium();
         assert_eq!(
             crate::core::validation::validate_declaration(&declaration),

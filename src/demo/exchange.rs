@@ -55,7 +55,7 @@ async fn shared_indicators(stage: &Stage, nl_indicators: &[RiskIndicator]) -> Re
     let in_force_be = fold_indicators(&read_log(&stage.be_risk_unit).await?, BE);
     println!(
         "\n{}",
-        indicator_table(&in_force_be, crate::store::now_ms())
+        indicator_table(&in_force_be, crate::clock::now_ms())
     );
 
     let trust = stage.be_risk_unit.trust();
@@ -406,7 +406,7 @@ mod tests {
 
     #[test]
     fn exactly_the_red_and_amber_strict_indicators_stay_in_nl() {
-        let now = crate::store::now_ms();
+        let now = crate::clock::now_ms();
         let agreement = AgreementEntry {
             id: "mou-nl-be-2026".into(),
             parties: vec![NL.into(), BE.into()],

@@ -24,8 +24,8 @@ pub(super) struct Published {
 /// Publishes both risk units' indicators and prints those in force at adm/NL. The
 /// indicators are in force, and shared, before the first declaration arrives.
 pub(super) async fn publish(stage: &mut Stage) -> Result<Published, String> {
-    let nl = indicators(crate::store::now_ms())?;
-    let be = be_indicators(crate::store::now_ms())?;
+    let nl = indicators(crate::clock::now_ms())?;
+    let be = be_indicators(crate::clock::now_ms())?;
     publish_each(&mut stage.risk_unit, &stage.nl, &nl).await?;
     publish_each(&mut stage.be_risk_unit, &stage.be, &be).await?;
     let in_force = fold_indicators(&read_log(&stage.risk_unit).await?, NL);
@@ -43,7 +43,7 @@ pub(super) async fn publish(stage: &mut Stage) -> Result<Published, String> {
     println!(
         "administrations\" below). In force at adm/NL, as read back from its log with Fetch:\n"
     );
-    println!("{}", indicator_table(&in_force, crate::store::now_ms()));
+    println!("{}", indicator_table(&in_force, crate::clock::now_ms()));
     Ok(Published { nl, in_force })
 }
 

@@ -190,14 +190,6 @@ pub struct Store {
     outbox_signal: Arc<watch::Sender<u64>>,
 }
 
-/// Wall-clock Unix milliseconds: the receiver's clock of §3 and §4.
-pub fn now_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
-
 fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
     u64::try_from(value).map_err(|_| StoreError::Corrupt(format!("negative {what}")))
 }

@@ -174,7 +174,7 @@ async fn commit_group<B: LedgerBackend>(
     group: &[AppendJob],
     state: &mut WriterState,
 ) -> Result<Vec<Decision>, StoreError> {
-    let now = super::now_ms();
+    let now = crate::clock::now_ms();
     let mut tx = backend.begin().await?;
     let message_ids: Vec<&str> = group
         .iter()

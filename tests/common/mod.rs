@@ -3,13 +3,13 @@
 #![allow(dead_code)]
 
 use aedgate::client::Participant;
+use aedgate::clock::now_ms;
 use aedgate::config::{ClientConfig, GatewayConfig};
 use aedgate::core::crypto::SigningKey;
 use aedgate::core::envelope::{seal, Draft};
 use aedgate::pki::{GeneratedPki, PkiSpec};
 use aedgate::proto::v1::{AdvanceDeclaration, Envelope, MessageType};
 use aedgate::server::RunningGateway;
-use aedgate::store::now_ms;
 use bytes::Bytes;
 use prost::Message;
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! a valid declaration and breaks exactly the field under test (or two fields, to see
 //! which check comes first).
 
+use crate::clock::now_ms;
 use crate::conformance::kit::{fail, Case, Stop};
 use crate::core::crypto::{generate_ed25519_pkcs8, SigningKey};
 use crate::core::envelope::{seal, Draft};
@@ -11,7 +12,6 @@ use crate::proto::v1::{
     RiskIndicator, Tlp,
 };
 use crate::render::refusal_line;
-use crate::store::now_ms;
 use bytes::Bytes;
 use prost::Message;
 use tonic::Code;

@@ -1,11 +1,11 @@
 //! §4: what a receipt must say and prove, and how a resend is answered.
 
+use crate::clock::now_ms;
 use crate::conformance::kit::{fail, Case, Stop};
 use crate::core::envelope::envelope_digest;
 use crate::core::receipt::verify_receipt;
 use crate::proto::v1::{Disposition, Envelope, Receipt};
 use crate::render::refusal_line;
-use crate::store::now_ms;
 
 /// How far the gateway's clock may be from the kit's before a receipt time is implausible.
 const CLOCK_TOLERANCE_MS: i64 = 600_000;
