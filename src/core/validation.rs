@@ -399,27 +399,7 @@ enum Amount {
 
 /// Checks a Money; returns whether its currency is valid.
 fn check_money(out: &mut Violations, path: &Path<'_>, money: &Money, amount: Amount) -> bool {
-    let currency_ok = codes::is_currency(&money.currency);
-    if !currency_ok {
-        let field = path.field("currency");
-        let upper = money.currency.to_ascii_uppercase();
-        if money.currency.is_empty() {
-            out.add(field, "required: an ISO 4217 currency code such as EUR");
-        } else if codes::is_currency(&upper) {
-            out.add(
-                field,
-                format_args!("{:?} must be upper case ({upper:?})", money.currency),
-            );
-        } else {
-            out.add(
-                field,
-                format_args!(
-                    "{:?} is not an ISO 4217 currency in circulation",
-                    money.currency
-                ),
-            );
-        }
-    }
+    let currency_ok = check_currency(out, path.field("currency"), &money.currency);
     match amount {
         Amount::Positive if money.amount_minor <= 0 => out.add(
             path.field("amount_minor"),
@@ -431,6 +411,34 @@ fn check_money(out: &mut Violations, path: &Path<'_>, money: &Money, amount: Amo
         _ => {}
     }
     currency_ok
+}
+
+/// An ISO 4217 currency code in circulation, required; returns whether it is valid. A
+/// lower-case code is reported with its upper-case form. Shared by declaration and indicator
+/// validation, so both explain a bad currency the same way.
+pub(crate) fn check_currency(
+    out: &mut Violations,
+    field: impl fmt::Display,
+    currency: &str,
+) -> bool {
+    if codes::is_currency(currency) {
+        return true;
+    }
+    let upper = currency.to_ascii_uppercase();
+    if currency.is_empty() {
+        out.add(field, "required: an ISO 4217 currency code such as EUR");
+    } else if codes::is_currency(&upper) {
+        out.add(
+            field,
+            format_args!("{currency:?} must be upper case ({upper:?})"),
+        );
+    } else {
+        out.add(
+            field,
+            format_args!("{currency:?} is not an ISO 4217 currency in circulation"),
+        );
+    }
+    false
 }
 
 fn required_country(out: &mut Violations, path: &Path<'_>, code: &str) {

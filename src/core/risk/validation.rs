@@ -304,28 +304,11 @@ fn check_criteria(out: &mut Violations, c: &Criteria) {
 
 /// Checks one value bound; returns whether it is entirely valid.
 fn check_bound(out: &mut Violations, name: &str, money: &Money) -> bool {
-    let mut ok = true;
-    if !codes::is_currency(&money.currency) {
-        ok = false;
-        let upper = money.currency.to_ascii_uppercase();
-        let field = format!("criteria.{name}.currency");
-        if money.currency.is_empty() {
-            out.add(field, "required: an ISO 4217 currency code such as EUR");
-        } else if codes::is_currency(&upper) {
-            out.add(
-                field,
-                format_args!("{:?} must be upper case ({upper:?})", money.currency),
-            );
-        } else {
-            out.add(
-                field,
-                format_args!(
-                    "{:?} is not an ISO 4217 currency in circulation",
-                    money.currency
-                ),
-            );
-        }
-    }
+    let mut ok = crate::core::validation::check_currency(
+        out,
+        format_args!("criteria.{name}.currency"),
+        &money.currency,
+    );
     if money.amount_minor < 0 {
         ok = false;
         out.add(
