@@ -105,6 +105,18 @@ impl SqliteGroup<'_> {
         self.pending.flush(&mut self.tx).await?;
         Ok(&mut *self.tx)
     }
+
+    /// Executes one statement whose binds are all text in the group's transaction, without
+    /// flushing: for the indicator and route tables, which the group never adds to in bulk.
+    /// One place, so that each such write reads as its SQL and its values.
+    async fn execute(&mut self, sql: &'static str, binds: &[&str]) -> Result<(), StoreError> {
+        let mut query = sqlx::query(sql);
+        for value in binds {
+            query = query.bind(*value);
+        }
+        query.execute(&mut *self.tx).await?;
+        Ok(())
+    }
 }
 
 impl LedgerBackend for SqliteBackend {
@@ -325,37 +337,35 @@ impl GroupWrite for SqliteGroup<'_> {
     }
 
     async fn revoke_indicator(&mut self, indicator_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE indicators SET revoked = 1 WHERE indicator_id = ?")
-            .bind(indicator_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        self.execute(
+            "UPDATE indicators SET revoked = 1 WHERE indicator_id = ?",
+            &[indicator_id],
+        )
+        .await
     }
 
     async fn add_route(&mut self, indicator_id: &str, peer: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR IGNORE INTO indicator_routes (indicator_id, peer) VALUES (?, ?)")
-            .bind(indicator_id)
-            .bind(peer)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        self.execute(
+            "INSERT OR IGNORE INTO indicator_routes (indicator_id, peer) VALUES (?, ?)",
+            &[indicator_id, peer],
+        )
+        .await
     }
 
     async fn remove_route(&mut self, indicator_id: &str, peer: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ? AND peer = ?")
-            .bind(indicator_id)
-            .bind(peer)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        self.execute(
+            "DELETE FROM indicator_routes WHERE indicator_id = ? AND peer = ?",
+            &[indicator_id, peer],
+        )
+        .await
     }
 
     async fn clear_routes(&mut self, indicator_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ?")
-            .bind(indicator_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        self.execute(
+            "DELETE FROM indicator_routes WHERE indicator_id = ?",
+            &[indicator_id],
+        )
+        .await
     }
 
     async fn commit(mut self) -> Result<(), StoreError> {
