@@ -15,8 +15,6 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const NL: &str = "adm/NL";
-const BE: &str = "adm/BE";
 const NL_RISK: &str = "adm/NL/risk-unit";
 const BE_RISK: &str = "adm/BE/risk-unit";
 

@@ -12,9 +12,6 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
-
 struct GatewayProcess {
     child: Child,
     addr: String,

@@ -17,9 +17,6 @@ use common::*;
 use prost::Message;
 use tonic::Code;
 
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
-const FLYFAST: &str = "ptr/NL/flyfast";
 const RISK_UNIT: &str = "adm/NL/risk-unit";
 
 fn indicator(id: &str, action: OutcomeCode, criteria: Criteria) -> RiskIndicator {

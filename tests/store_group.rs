@@ -10,8 +10,7 @@
 
 mod common;
 
-use aedgate::clock::now_ms;
-use aedgate::core::admission::{admit, AdmissionContext, Admitted};
+use aedgate::core::admission::Admitted;
 use aedgate::core::envelope::Draft;
 use aedgate::core::rejection::Rejection;
 use aedgate::core::trust::TrustList;
@@ -23,23 +22,8 @@ use common::*;
 use prost::Message;
 use std::sync::Arc;
 
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
-
 fn admitted(trust: &TrustList, envelope: Envelope) -> Admitted {
-    let raw = Bytes::from(envelope.encode_to_vec());
-    admit(
-        envelope,
-        raw,
-        SHOPCO,
-        &AdmissionContext {
-            gateway: NL,
-            trust,
-            now_ms: now_ms(),
-            max_payload_bytes: 1 << 20,
-        },
-    )
-    .expect("admitted")
+    admit_at(trust, NL, SHOPCO, envelope)
 }
 
 fn follow_up(fed: &Federation, kind: MessageType, payload: Vec<u8>, of: &Envelope) -> Envelope {

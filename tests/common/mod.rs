@@ -5,14 +5,23 @@
 use aedgate::client::Participant;
 use aedgate::clock::now_ms;
 use aedgate::config::{ClientConfig, GatewayConfig};
+use aedgate::core::admission::{admit, AdmissionContext, Admitted};
 use aedgate::core::crypto::SigningKey;
 use aedgate::core::envelope::{seal, Draft};
+use aedgate::core::trust::TrustList;
 use aedgate::pki::{GeneratedPki, PkiSpec};
 use aedgate::proto::v1::{AdvanceDeclaration, Envelope, MessageType};
 use aedgate::server::RunningGateway;
 use bytes::Bytes;
 use prost::Message;
 use std::path::{Path, PathBuf};
+
+/// The development federation's administrations and partners that the tests speak as,
+/// named once so that every test file means the same participant by the same name.
+pub const NL: &str = "adm/NL";
+pub const BE: &str = "adm/BE";
+pub const SHOPCO: &str = "ptr/NL/shopco";
+pub const FLYFAST: &str = "ptr/NL/flyfast";
 
 /// A federation written to a temporary folder.
 pub struct Federation {
@@ -401,4 +410,22 @@ pub async fn open_store(
         Default::default(),
     )
     .await
+}
+
+/// Admits `envelope` from `sender` at `gateway` as the service would (now, a 1 MiB payload
+/// limit), for tests that hand envelopes to the store directly, bypassing the server.
+pub fn admit_at(trust: &TrustList, gateway: &str, sender: &str, envelope: Envelope) -> Admitted {
+    let raw = Bytes::from(envelope.encode_to_vec());
+    admit(
+        envelope,
+        raw,
+        sender,
+        &AdmissionContext {
+            gateway,
+            trust,
+            now_ms: now_ms(),
+            max_payload_bytes: 1 << 20,
+        },
+    )
+    .expect("admitted")
 }
