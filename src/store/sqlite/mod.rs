@@ -105,18 +105,22 @@ impl SqliteGroup<'_> {
         self.pending.flush(&mut self.tx).await?;
         Ok(&mut *self.tx)
     }
+}
 
-    /// Executes one statement whose binds are all text in the group's transaction, without
-    /// flushing: for the indicator and route tables, which the group never adds to in bulk.
-    /// One place, so that each such write reads as its SQL and its values.
-    async fn execute(&mut self, sql: &'static str, binds: &[&str]) -> Result<(), StoreError> {
-        let mut query = sqlx::query(sql);
-        for value in binds {
-            query = query.bind(*value);
-        }
-        query.execute(&mut *self.tx).await?;
-        Ok(())
+/// Executes one statement whose binds are all text: in the group's transaction as is (for
+/// the indicator and route tables, which a group never adds to in bulk) or after
+/// [`SqliteGroup::flushed`]. One place, so that each such write reads as its SQL and values.
+async fn execute(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    binds: &[&str],
+) -> Result<(), StoreError> {
+    let mut query = sqlx::query(sql);
+    for value in binds {
+        query = query.bind(*value);
     }
+    query.execute(conn).await?;
+    Ok(())
 }
 
 impl LedgerBackend for SqliteBackend {
@@ -283,12 +287,12 @@ impl GroupWrite for SqliteGroup<'_> {
         referral_id: &str,
         status: ReferralStatus,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE referrals SET status = ? WHERE referral_id = ?")
-            .bind(status.as_str())
-            .bind(referral_id)
-            .execute(self.flushed().await?)
-            .await?;
-        Ok(())
+        execute(
+            self.flushed().await?,
+            "UPDATE referrals SET status = ? WHERE referral_id = ?",
+            &[status.as_str(), referral_id],
+        )
+        .await
     }
 
     async fn queue_for_peer(
@@ -337,7 +341,8 @@ impl GroupWrite for SqliteGroup<'_> {
     }
 
     async fn revoke_indicator(&mut self, indicator_id: &str) -> Result<(), StoreError> {
-        self.execute(
+        execute(
+            &mut self.tx,
             "UPDATE indicators SET revoked = 1 WHERE indicator_id = ?",
             &[indicator_id],
         )
@@ -345,7 +350,8 @@ impl GroupWrite for SqliteGroup<'_> {
     }
 
     async fn add_route(&mut self, indicator_id: &str, peer: &str) -> Result<(), StoreError> {
-        self.execute(
+        execute(
+            &mut self.tx,
             "INSERT OR IGNORE INTO indicator_routes (indicator_id, peer) VALUES (?, ?)",
             &[indicator_id, peer],
         )
@@ -353,7 +359,8 @@ impl GroupWrite for SqliteGroup<'_> {
     }
 
     async fn remove_route(&mut self, indicator_id: &str, peer: &str) -> Result<(), StoreError> {
-        self.execute(
+        execute(
+            &mut self.tx,
             "DELETE FROM indicator_routes WHERE indicator_id = ? AND peer = ?",
             &[indicator_id, peer],
         )
@@ -361,7 +368,8 @@ impl GroupWrite for SqliteGroup<'_> {
     }
 
     async fn clear_routes(&mut self, indicator_id: &str) -> Result<(), StoreError> {
-        self.execute(
+        execute(
+            &mut self.tx,
             "DELETE FROM indicator_routes WHERE indicator_id = ?",
             &[indicator_id],
         )
