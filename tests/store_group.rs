@@ -20,7 +20,6 @@ use aedgate::proto::v1::{
 use bytes::Bytes;
 use common::*;
 use prost::Message;
-use std::sync::Arc;
 
 fn admitted(trust: &TrustList, envelope: Envelope) -> Admitted {
     admit_at(trust, NL, SHOPCO, envelope)
@@ -37,9 +36,7 @@ fn follow_up(fed: &Federation, kind: MessageType, payload: Vec<u8>, of: &Envelop
 #[tokio::test]
 async fn one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separate_commits() {
     let fed = Federation::standard();
-    let config = fed.gateway_config(NL);
-    let trust = Arc::new(config.trust);
-    let data_dir = config.data_dir.clone();
+    let (trust, data_dir) = store_setup(&fed, NL);
     let store = open_store(&fed, NL, &data_dir).await.expect("store");
 
     // Something already on disk, so that the group's lookups also reach stored rows.

@@ -9,7 +9,6 @@ use aedgate::store::{Store, StoreError};
 use common::*;
 use sqlx::{Connection, SqliteConnection};
 use std::path::Path;
-use std::sync::Arc;
 
 async fn open(fed: &Federation, data_dir: &Path) -> Result<Store, StoreError> {
     open_store(fed, NL, data_dir).await
@@ -31,9 +30,7 @@ async fn applied_versions(data_dir: &Path) -> Vec<i64> {
 #[tokio::test]
 async fn a_store_made_before_versioning_is_taken_over_with_its_data_and_a_newer_one_refused() {
     let fed = Federation::standard();
-    let config = fed.gateway_config(NL);
-    let trust = Arc::new(config.trust);
-    let data_dir = config.data_dir.clone();
+    let (trust, data_dir) = store_setup(&fed, NL);
 
     let store = open(&fed, &data_dir).await.expect("new store");
     assert_eq!(

@@ -429,3 +429,10 @@ pub fn admit_at(trust: &TrustList, gateway: &str, sender: &str, envelope: Envelo
     )
     .expect("admitted")
 }
+
+/// The trust list and data folder of `admin`'s gateway, for tests that open its store
+/// directly ([`open_store`]) and hand it admitted envelopes ([`admit_at`]).
+pub fn store_setup(fed: &Federation, admin: &str) -> (std::sync::Arc<TrustList>, PathBuf) {
+    let config = fed.gateway_config(admin);
+    (std::sync::Arc::new(config.trust), config.data_dir)
+}
