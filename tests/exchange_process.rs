@@ -140,15 +140,7 @@ async fn kill_9_of_the_sender_mid_delivery_loses_nothing_and_duplicates_no_effec
     let follower = {
         let be_risk = be_risk.clone();
         tokio::spawn(async move {
-            let mut stream = be_risk
-                .grpc()
-                .fetch(aedgate::proto::v1::FetchRequest {
-                    after_seq: 0,
-                    follow: true,
-                })
-                .await
-                .expect("fetch")
-                .into_inner();
+            let mut stream = fetch_stream(&be_risk, 0, true).await;
             let mut count = 0;
             while let Ok(Some(delivery)) = stream.message().await {
                 if delivery.envelope.as_ref().and_then(from_nl).is_some() {

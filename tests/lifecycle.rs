@@ -373,15 +373,7 @@ async fn fetch_resumes_after_kill_9_with_no_gap_and_no_duplicate() {
         shopco.submit(env).await.unwrap();
     }
     // Read four deliveries from a following stream, then the gateway dies.
-    let mut stream = shopco
-        .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest {
-            after_seq: 0,
-            follow: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = fetch_stream(&shopco, 0, true).await;
     let mut seen = Vec::new();
     for _ in 0..4 {
         let d = stream.message().await.unwrap().unwrap();

@@ -187,15 +187,7 @@ pub async fn fetch_all(
     participant: &Participant,
     after_seq: u64,
 ) -> Vec<aedgate::proto::v1::Delivery> {
-    let mut stream = participant
-        .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest {
-            after_seq,
-            follow: false,
-        })
-        .await
-        .expect("fetch")
-        .into_inner();
+    let mut stream = fetch_stream(participant, after_seq, false).await;
     let mut out = Vec::new();
     while let Some(delivery) = stream.message().await.expect("delivery") {
         out.push(delivery);
@@ -251,15 +243,7 @@ pub async fn await_delivery(
     after_seq: u64,
     mut pred: impl FnMut(&Envelope) -> bool,
 ) -> (u64, Envelope) {
-    let mut stream = participant
-        .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest {
-            after_seq,
-            follow: true,
-        })
-        .await
-        .expect("fetch")
-        .into_inner();
+    let mut stream = fetch_stream(participant, after_seq, true).await;
     let found = tokio::time::timeout(std::time::Duration::from_secs(60), async {
         while let Some(delivery) = stream.message().await.expect("delivery") {
             let envelope = delivery.envelope.expect("envelope");
@@ -435,4 +419,30 @@ pub fn admit_at(trust: &TrustList, gateway: &str, sender: &str, envelope: Envelo
 pub fn store_setup(fed: &Federation, admin: &str) -> (std::sync::Arc<TrustList>, PathBuf) {
     let config = fed.gateway_config(admin);
     (std::sync::Arc::new(config.trust), config.data_dir)
+}
+
+/// The standard output of a command that must have succeeded; a failure shows both its
+/// outputs, so that a broken CLI test says why.
+pub fn success_stdout(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// `participant`'s Fetch stream after `after_seq`, following new deliveries or not.
+pub async fn fetch_stream(
+    participant: &Participant,
+    after_seq: u64,
+    follow: bool,
+) -> tonic::Streaming<aedgate::proto::v1::Delivery> {
+    participant
+        .grpc()
+        .fetch(aedgate::proto::v1::FetchRequest { after_seq, follow })
+        .await
+        .expect("fetch")
+        .into_inner()
 }
