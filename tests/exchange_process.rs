@@ -91,16 +91,6 @@ fn set_peer(fed: &Federation, admin: &str, peer: &str, addr: &str) {
     );
 }
 
-fn signal(child: &Child, name: &str) {
-    let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(&pid)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 fn indicator(n: usize) -> RiskIndicator {
     RiskIndicator {
         indicator_id: format!("NL-K9-{n:03}"),

@@ -51,16 +51,6 @@ async fn connect_to(fed: &Federation, addr: &str) -> Participant {
     Participant::connect(config).await.expect("connect")
 }
 
-fn signal(child: &Child, name: &str) {
-    let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(&pid)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_declaration_and_the_log_continues_without_gap() {
     let fed = Federation::standard();

@@ -446,3 +446,15 @@ pub async fn fetch_stream(
         .expect("fetch")
         .into_inner()
 }
+
+/// Sends signal `name` (`TERM`, `KILL`...) through kill(1) to a process the test started,
+/// as an operator or a crash would stop a gateway.
+pub fn signal(child: &tokio::process::Child, name: &str) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(&pid)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
