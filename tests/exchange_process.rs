@@ -4,7 +4,6 @@
 
 mod common;
 
-use aedgate::client::Participant;
 use aedgate::proto::v1::{Disposition, Envelope, MessageType, OutcomeCode, RiskIndicator, Tlp};
 use aedgate::store::OutboxState;
 use bytes::Bytes;
@@ -52,24 +51,12 @@ async fn spawn_gateway(fed: &Federation, admin: &str) -> GatewayProcess {
         line.starts_with(&format!("aedgate ready: {admin} serving on ")),
         "{line}"
     );
-    let addr = line
-        .split(" serving on ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .expect("address")
-        .to_owned();
+    let addr = ready_address(&line);
     GatewayProcess {
         child,
         addr,
         _stdout: stdout,
     }
-}
-
-async fn connect_to(fed: &Federation, participant: &str, addr: &str) -> Participant {
-    let mut config =
-        aedgate::config::ClientConfig::load(&fed.client_config_path(participant)).unwrap();
-    config.endpoint = format!("https://{addr}");
-    Participant::connect(config).await.expect("connect")
 }
 
 /// Points `admin`'s gateway configuration at `peer`'s address, in its `[peers]` table
@@ -125,7 +112,7 @@ async fn kill_9_of_the_sender_mid_delivery_loses_nothing_and_duplicates_no_effec
     let mut nl = spawn_gateway(&fed, NL).await;
 
     // BE's log, followed from the start: how many of NL's indicators it holds so far.
-    let be_risk = connect_to(&fed, BE_RISK, &be.addr).await;
+    let be_risk = fed.connect_to_addr(BE_RISK, &be.addr).await;
     let (arrived_tx, mut arrived) = tokio::sync::watch::channel(0usize);
     let follower = {
         let be_risk = be_risk.clone();
@@ -142,7 +129,7 @@ async fn kill_9_of_the_sender_mid_delivery_loses_nothing_and_duplicates_no_effec
     };
 
     // Publish everything in NL (each acknowledged, so durably queued for BE).
-    let mut nl_risk = connect_to(&fed, NL_RISK, &nl.addr).await;
+    let mut nl_risk = fed.connect_to_addr(NL_RISK, &nl.addr).await;
     let envelopes: Vec<Envelope> = (0..PUBLISHED)
         .map(|n| {
             nl_risk.seal(

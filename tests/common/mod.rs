@@ -116,6 +116,14 @@ impl Federation {
         Participant::connect(config).await.expect("connect")
     }
 
+    /// Connects as `participant` to a gateway process listening at `addr` (one the test
+    /// spawned, so there is no [`RunningGateway`] to ask).
+    pub async fn connect_to_addr(&self, participant: &str, addr: &str) -> Participant {
+        let mut config = ClientConfig::load(&self.client_config_path(participant)).unwrap();
+        config.endpoint = format!("https://{addr}");
+        Participant::connect(config).await.expect("connect")
+    }
+
     /// The participant's signing key as written by `pki init`.
     pub fn signing_key(&self, participant: &str) -> SigningKey {
         let pem = std::fs::read(self.file(&format!(
@@ -457,4 +465,14 @@ pub fn signal(child: &tokio::process::Child, name: &str) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// The address in a spawned `aedgate serve`'s ready line (`aedgate ready: adm/NL serving on
+/// 127.0.0.1:4711 ...`).
+pub fn ready_address(line: &str) -> String {
+    line.split(" serving on ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("address")
+        .to_owned()
 }
