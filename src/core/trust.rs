@@ -984,25 +984,27 @@ mod tests {
             "names ptr/NL/shopco, which is not an administration",
         );
 
-        let mut doc = good_document();
-        doc.agreements[0].parties = vec!["adm/NL".into(), "adm/NL/risk-unit".into()];
-        assert_inconsistent(
-            &doc,
-            "agreement naming an internal participant",
-            "which is not an administration",
-        );
-
-        let mut doc = good_document();
-        doc.agreements[0].parties = vec!["adm/NL".into(), "adm/FR".into()];
-        assert_inconsistent(
-            &doc,
-            "agreement naming an unknown administration",
-            "names adm/FR, which is not an administration",
-        );
-
-        let mut doc = good_document();
-        doc.agreements[0].parties = vec!["adm/NL".into()];
-        assert_inconsistent(&doc, "agreement with one party", "fewer than two parties");
+        for (parties, case, expected) in [
+            (
+                &["adm/NL", "adm/NL/risk-unit"][..],
+                "agreement naming an internal participant",
+                "which is not an administration",
+            ),
+            (
+                &["adm/NL", "adm/FR"][..],
+                "agreement naming an unknown administration",
+                "names adm/FR, which is not an administration",
+            ),
+            (
+                &["adm/NL"][..],
+                "agreement with one party",
+                "fewer than two parties",
+            ),
+        ] {
+            let mut doc = good_document();
+            doc.agreements[0].parties = parties.iter().map(|&p| p.to_owned()).collect();
+            assert_inconsistent(&doc, case, expected);
+        }
     }
 
     #[test]
