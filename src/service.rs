@@ -537,10 +537,7 @@ impl Audit for AuditService {
         Ok(Response::new(InclusionProofResponse {
             leaf_index,
             tree_size,
-            audit_path: path
-                .iter()
-                .map(|h| bytes::Bytes::copy_from_slice(&h[..]))
-                .collect(),
+            audit_path: hashes_on_wire(&path),
         }))
     }
 
@@ -557,10 +554,7 @@ impl Audit for AuditService {
             .await
             .map_err(ServiceError::from)?;
         Ok(Response::new(ConsistencyProofResponse {
-            proof: proof
-                .iter()
-                .map(|h| bytes::Bytes::copy_from_slice(&h[..]))
-                .collect(),
+            proof: hashes_on_wire(&proof),
         }))
     }
 }
@@ -658,4 +652,13 @@ impl ops::outbox_server::Outbox for OutboxService {
         tracing::info!(id, "outbox entry requeued by an operator");
         Ok(Response::new(ops::OutboxRetryResponse {}))
     }
+}
+
+/// A proof's hashes as the wire carries them (one bytes field each): inclusion and
+/// consistency proofs answer with the same encoding.
+fn hashes_on_wire(hashes: &[crate::core::merkle::Hash]) -> Vec<bytes::Bytes> {
+    hashes
+        .iter()
+        .map(|h| bytes::Bytes::copy_from_slice(&h[..]))
+        .collect()
 }

@@ -23,9 +23,6 @@ use sqlx::{Connection, SqliteConnection};
 use std::path::Path;
 use tonic::Code;
 
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
-const FLYFAST: &str = "ptr/NL/flyfast";
 const RISK_UNIT: &str = "adm/NL/risk-unit";
 
 fn root_of(head: &SignedTreeHead) -> Hash {

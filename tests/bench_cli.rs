@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::success_stdout;
+
 #[tokio::test]
 async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
     let dir = tempfile::tempdir().unwrap();
@@ -25,12 +27,7 @@ async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = success_stdout(&out);
     for expected in [
         "aedgate bench: 2 connections x 4 in flight, 300 declarations per mode, 500 indicators in force, ",
         "against a local gateway",
@@ -96,12 +93,7 @@ async fn bench_can_target_a_running_gateway() {
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = success_stdout(&out);
     assert!(stdout.contains("the indicators it holds"), "{stdout}");
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::success_stdout;
 use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -114,12 +115,7 @@ async fn pki_init_from_flags_writes_a_federation_that_serves_and_accepts_submiss
         .output()
         .await
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout} {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = success_stdout(&out);
     assert!(stdout.contains("ACCEPTED by adm/FR"), "{stdout}");
     assert!(stdout.contains("log index        0"), "{stdout}");
     assert!(stdout.contains("signature verified"), "{stdout}");

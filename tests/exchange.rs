@@ -19,9 +19,6 @@ use common::*;
 use prost::Message;
 use std::time::Duration;
 
-const NL: &str = "adm/NL";
-const BE: &str = "adm/BE";
-const SHOPCO: &str = "ptr/NL/shopco";
 const NL_RISK: &str = "adm/NL/risk-unit";
 const BE_RISK: &str = "adm/BE/risk-unit";
 
@@ -269,7 +266,6 @@ async fn a_declaration_reusing_the_id_of_one_forwarded_here_is_a_conflict_not_a_
 
 const DE: &str = "adm/DE";
 const FR: &str = "adm/FR";
-const FLYFAST: &str = "ptr/NL/flyfast";
 const BPOST: &str = "ptr/BE/bpost-demo";
 
 /// Every TLP level × personal data, in publishing order.

@@ -4,7 +4,6 @@
 
 mod common;
 
-use aedgate::client::Participant;
 use aedgate::proto::v1::{Disposition, Envelope, MessageType, OutcomeCode, RiskIndicator, Tlp};
 use aedgate::store::OutboxState;
 use bytes::Bytes;
@@ -15,8 +14,6 @@ use std::process::Stdio;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const NL: &str = "adm/NL";
-const BE: &str = "adm/BE";
 const NL_RISK: &str = "adm/NL/risk-unit";
 const BE_RISK: &str = "adm/BE/risk-unit";
 
@@ -54,24 +51,12 @@ async fn spawn_gateway(fed: &Federation, admin: &str) -> GatewayProcess {
         line.starts_with(&format!("aedgate ready: {admin} serving on ")),
         "{line}"
     );
-    let addr = line
-        .split(" serving on ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .expect("address")
-        .to_owned();
+    let addr = ready_address(&line);
     GatewayProcess {
         child,
         addr,
         _stdout: stdout,
     }
-}
-
-async fn connect_to(fed: &Federation, participant: &str, addr: &str) -> Participant {
-    let mut config =
-        aedgate::config::ClientConfig::load(&fed.client_config_path(participant)).unwrap();
-    config.endpoint = format!("https://{addr}");
-    Participant::connect(config).await.expect("connect")
 }
 
 /// Points `admin`'s gateway configuration at `peer`'s address, in its `[peers]` table
@@ -91,16 +76,6 @@ fn set_peer(fed: &Federation, admin: &str, peer: &str, addr: &str) {
         loaded.peer_endpoints.get(peer).map(String::as_str),
         Some(format!("https://{addr}").as_str())
     );
-}
-
-fn signal(child: &Child, name: &str) {
-    let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(&pid)
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 fn indicator(n: usize) -> RiskIndicator {
@@ -137,20 +112,12 @@ async fn kill_9_of_the_sender_mid_delivery_loses_nothing_and_duplicates_no_effec
     let mut nl = spawn_gateway(&fed, NL).await;
 
     // BE's log, followed from the start: how many of NL's indicators it holds so far.
-    let be_risk = connect_to(&fed, BE_RISK, &be.addr).await;
+    let be_risk = fed.connect_to_addr(BE_RISK, &be.addr).await;
     let (arrived_tx, mut arrived) = tokio::sync::watch::channel(0usize);
     let follower = {
         let be_risk = be_risk.clone();
         tokio::spawn(async move {
-            let mut stream = be_risk
-                .grpc()
-                .fetch(aedgate::proto::v1::FetchRequest {
-                    after_seq: 0,
-                    follow: true,
-                })
-                .await
-                .expect("fetch")
-                .into_inner();
+            let mut stream = fetch_stream(&be_risk, 0, true).await;
             let mut count = 0;
             while let Ok(Some(delivery)) = stream.message().await {
                 if delivery.envelope.as_ref().and_then(from_nl).is_some() {
@@ -162,7 +129,7 @@ async fn kill_9_of_the_sender_mid_delivery_loses_nothing_and_duplicates_no_effec
     };
 
     // Publish everything in NL (each acknowledged, so durably queued for BE).
-    let mut nl_risk = connect_to(&fed, NL_RISK, &nl.addr).await;
+    let mut nl_risk = fed.connect_to_addr(NL_RISK, &nl.addr).await;
     let envelopes: Vec<Envelope> = (0..PUBLISHED)
         .map(|n| {
             nl_risk.seal(

@@ -12,9 +12,6 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
-
 struct GatewayProcess {
     child: Child,
     addr: String,
@@ -33,12 +30,7 @@ async fn spawn_gateway(fed: &Federation) -> GatewayProcess {
         .expect("spawn aedgate serve");
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = stdout.next_line().await.unwrap().expect("ready line");
-    let addr = line
-        .split(" serving on ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .expect("address")
-        .to_owned();
+    let addr = ready_address(&line);
     assert!(line.starts_with("aedgate ready: adm/NL"), "{line}");
     let stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     GatewayProcess {
@@ -48,27 +40,11 @@ async fn spawn_gateway(fed: &Federation) -> GatewayProcess {
     }
 }
 
-async fn connect_to(fed: &Federation, addr: &str) -> Participant {
-    let mut config = aedgate::config::ClientConfig::load(&fed.client_config_path(SHOPCO)).unwrap();
-    config.endpoint = format!("https://{addr}");
-    Participant::connect(config).await.expect("connect")
-}
-
-fn signal(child: &Child, name: &str) {
-    let pid = child.id().expect("running").to_string();
-    let status = std::process::Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(&pid)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_declaration_and_the_log_continues_without_gap() {
     let fed = Federation::standard();
     let mut gateway = spawn_gateway(&fed).await;
-    let shopco = connect_to(&fed, &gateway.addr).await;
+    let shopco = fed.connect_to_addr(SHOPCO, &gateway.addr).await;
 
     let acknowledged: Arc<Mutex<Vec<(Envelope, Receipt)>>> = Arc::default();
     let (enough_tx, mut enough_rx) = tokio::sync::watch::channel(0usize);
@@ -107,7 +83,7 @@ async fn kill_9_loses_no_acknowledged_declaration_and_the_log_continues_without_
 
     // Restart: every acknowledged envelope is there with its original receipt data.
     let gateway = spawn_gateway(&fed).await;
-    let mut shopco = connect_to(&fed, &gateway.addr).await;
+    let mut shopco = fed.connect_to_addr(SHOPCO, &gateway.addr).await;
     for (env, receipt) in acknowledged.iter().step_by(7) {
         let again = shopco.submit(env.clone()).await.expect("resubmit");
         assert_eq!(again.disposition, Disposition::Duplicate as i32);
@@ -149,7 +125,7 @@ async fn kill_9_loses_no_acknowledged_declaration_and_the_log_continues_without_
 async fn sigterm_shuts_down_gracefully_and_keeps_what_was_acknowledged() {
     let fed = Federation::standard();
     let mut gateway = spawn_gateway(&fed).await;
-    let mut shopco = connect_to(&fed, &gateway.addr).await;
+    let mut shopco = fed.connect_to_addr(SHOPCO, &gateway.addr).await;
     let env = shopco.seal_declaration(&declaration(&lrn("TERM")));
     let receipt = shopco.submit(env.clone()).await.unwrap();
     signal(&gateway.child, "TERM");
@@ -162,7 +138,7 @@ async fn sigterm_shuts_down_gracefully_and_keeps_what_was_acknowledged() {
     assert!(saw_stopped, "a graceful stop is logged");
 
     let gateway = spawn_gateway(&fed).await;
-    let mut shopco = connect_to(&fed, &gateway.addr).await;
+    let mut shopco = fed.connect_to_addr(SHOPCO, &gateway.addr).await;
     let again = shopco.submit(env).await.unwrap();
     assert_eq!(again.disposition, Disposition::Duplicate as i32);
     assert_eq!(again.log_index, receipt.log_index);
@@ -357,7 +333,7 @@ async fn sighup_reloads_the_running_process() {
         );
     }
     // Still serving after both.
-    let mut shopco = connect_to(&fed, &gateway.addr).await;
+    let mut shopco = fed.connect_to_addr(SHOPCO, &gateway.addr).await;
     shopco
         .submit(shopco.seal_declaration(&declaration(&lrn("HUP"))))
         .await
@@ -368,7 +344,7 @@ async fn sighup_reloads_the_running_process() {
 async fn fetch_resumes_after_kill_9_with_no_gap_and_no_duplicate() {
     let fed = Federation::standard();
     let mut gateway = spawn_gateway(&fed).await;
-    let mut shopco = connect_to(&fed, &gateway.addr).await;
+    let mut shopco = fed.connect_to_addr(SHOPCO, &gateway.addr).await;
     let mut declared = Vec::new();
     for i in 0..10 {
         let env = shopco.seal_declaration(&declaration(&format!("FR-{i}")));
@@ -376,15 +352,7 @@ async fn fetch_resumes_after_kill_9_with_no_gap_and_no_duplicate() {
         shopco.submit(env).await.unwrap();
     }
     // Read four deliveries from a following stream, then the gateway dies.
-    let mut stream = shopco
-        .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest {
-            after_seq: 0,
-            follow: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = fetch_stream(&shopco, 0, true).await;
     let mut seen = Vec::new();
     for _ in 0..4 {
         let d = stream.message().await.unwrap().unwrap();
@@ -395,7 +363,7 @@ async fn fetch_resumes_after_kill_9_with_no_gap_and_no_duplicate() {
     drop(stream);
 
     let gateway = spawn_gateway(&fed).await;
-    let mut shopco = connect_to(&fed, &gateway.addr).await;
+    let mut shopco = fed.connect_to_addr(SHOPCO, &gateway.addr).await;
     for i in 10..12 {
         let env = shopco.seal_declaration(&declaration(&format!("FR-{i}")));
         declared.push(env.header.as_ref().unwrap().message_id.clone());
@@ -416,7 +384,7 @@ async fn after_kill_9_the_tree_head_counts_exactly_the_acknowledged_entries_and_
 ) {
     let fed = Federation::standard();
     let mut gateway = spawn_gateway(&fed).await;
-    let shopco = connect_to(&fed, &gateway.addr).await;
+    let shopco = fed.connect_to_addr(SHOPCO, &gateway.addr).await;
 
     // Load from four submitters while a witness collects signed heads; kill -9 mid-flight.
     let acknowledged: Arc<Mutex<Vec<Receipt>>> = Arc::default();
@@ -466,7 +434,7 @@ async fn after_kill_9_the_tree_head_counts_exactly_the_acknowledged_entries_and_
     // Restart: the new head extends every head signed before the crash, and every
     // acknowledged receipt is proven in it.
     let mut gateway = spawn_gateway(&fed).await;
-    let shopco = connect_to(&fed, &gateway.addr).await;
+    let shopco = fed.connect_to_addr(SHOPCO, &gateway.addr).await;
     let (after_crash, _) = shopco.tree_head().await.unwrap();
     let highest = acknowledged.iter().map(|r| r.log_index).max().unwrap();
     assert!(
@@ -500,7 +468,7 @@ async fn after_kill_9_the_tree_head_counts_exactly_the_acknowledged_entries_and_
     gateway.child.start_kill().unwrap();
     gateway.child.wait().await.unwrap();
     let mut gateway = spawn_gateway(&fed).await;
-    let shopco = connect_to(&fed, &gateway.addr).await;
+    let shopco = fed.connect_to_addr(SHOPCO, &gateway.addr).await;
     let (restarted, _) = shopco.tree_head().await.unwrap();
     assert_eq!(restarted.tree_size, last.log_index + 2);
     assert_eq!(restarted.root_hash, before_kill.root_hash);

@@ -12,9 +12,6 @@ use common::*;
 use prost::Message;
 use std::time::Duration;
 
-const NL: &str = "adm/NL";
-const BE: &str = "adm/BE";
-
 /// Runs `aedgate ARGS --config CONFIG` with the client configuration pointed at `addr`.
 async fn run(
     fed: &Federation,

@@ -17,9 +17,6 @@ use common::*;
 use prost::Message;
 use tonic::Code;
 
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
-const FLYFAST: &str = "ptr/NL/flyfast";
 const RISK_UNIT: &str = "adm/NL/risk-unit";
 
 fn indicator(id: &str, action: OutcomeCode, criteria: Criteria) -> RiskIndicator {
@@ -680,16 +677,7 @@ async fn partners_see_only_their_own_outcomes_and_never_an_indicator() {
 #[tokio::test]
 async fn follow_streams_new_outcomes_live_without_polling() {
     let mut w = world().await;
-    let mut stream = w
-        .shopco
-        .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest {
-            after_seq: 0,
-            follow: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = fetch_stream(&w.shopco, 0, true).await;
     let mut submitter = w.shopco.clone();
     let task = tokio::spawn(async move {
         let mut ids = Vec::new();
@@ -823,16 +811,7 @@ async fn indicators_are_versioned_revocable_validated_and_expire() {
 #[tokio::test]
 async fn following_streams_end_cleanly_when_the_gateway_shuts_down() {
     let w = world().await;
-    let mut stream = w
-        .shopco
-        .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest {
-            after_seq: 0,
-            follow: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = fetch_stream(&w.shopco, 0, true).await;
     // Nothing to deliver yet: the stream is waiting for commits. Shutting down must not
     // wait for it forever, and the client learns why the stream ended.
     let shutdown = tokio::spawn(w.gateway.shutdown());
@@ -860,15 +839,7 @@ async fn a_reader_that_stops_reading_blocks_nobody() {
     let mut w = world().await;
     // ShopCo opens a live Fetch on its own connection and never reads from it.
     let stalled_client = w.fed.connect(SHOPCO, &w.gateway).await;
-    let _stalled = stalled_client
-        .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest {
-            after_seq: 0,
-            follow: true,
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let _stalled = fetch_stream(&stalled_client, 0, true).await;
     // Far more outcomes than its stream can buffer are issued for it...
     let envelopes: Vec<Envelope> = (0..600)
         .map(|i| {

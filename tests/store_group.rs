@@ -10,8 +10,7 @@
 
 mod common;
 
-use aedgate::clock::now_ms;
-use aedgate::core::admission::{admit, AdmissionContext, Admitted};
+use aedgate::core::admission::Admitted;
 use aedgate::core::envelope::Draft;
 use aedgate::core::rejection::Rejection;
 use aedgate::core::trust::TrustList;
@@ -21,25 +20,9 @@ use aedgate::proto::v1::{
 use bytes::Bytes;
 use common::*;
 use prost::Message;
-use std::sync::Arc;
-
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
 
 fn admitted(trust: &TrustList, envelope: Envelope) -> Admitted {
-    let raw = Bytes::from(envelope.encode_to_vec());
-    admit(
-        envelope,
-        raw,
-        SHOPCO,
-        &AdmissionContext {
-            gateway: NL,
-            trust,
-            now_ms: now_ms(),
-            max_payload_bytes: 1 << 20,
-        },
-    )
-    .expect("admitted")
+    admit_at(trust, NL, SHOPCO, envelope)
 }
 
 fn follow_up(fed: &Federation, kind: MessageType, payload: Vec<u8>, of: &Envelope) -> Envelope {
@@ -53,9 +36,7 @@ fn follow_up(fed: &Federation, kind: MessageType, payload: Vec<u8>, of: &Envelop
 #[tokio::test]
 async fn one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separate_commits() {
     let fed = Federation::standard();
-    let config = fed.gateway_config(NL);
-    let trust = Arc::new(config.trust);
-    let data_dir = config.data_dir.clone();
+    let (trust, data_dir) = store_setup(&fed, NL);
     let store = open_store(&fed, NL, &data_dir).await.expect("store");
 
     // Something already on disk, so that the group's lookups also reach stored rows.

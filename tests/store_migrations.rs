@@ -5,18 +5,10 @@
 
 mod common;
 
-use aedgate::clock::now_ms;
-use aedgate::core::admission::{admit, AdmissionContext};
 use aedgate::store::{Store, StoreError};
-use bytes::Bytes;
 use common::*;
-use prost::Message;
 use sqlx::{Connection, SqliteConnection};
 use std::path::Path;
-use std::sync::Arc;
-
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
 
 async fn open(fed: &Federation, data_dir: &Path) -> Result<Store, StoreError> {
     open_store(fed, NL, data_dir).await
@@ -38,9 +30,7 @@ async fn applied_versions(data_dir: &Path) -> Vec<i64> {
 #[tokio::test]
 async fn a_store_made_before_versioning_is_taken_over_with_its_data_and_a_newer_one_refused() {
     let fed = Federation::standard();
-    let config = fed.gateway_config(NL);
-    let trust = Arc::new(config.trust);
-    let data_dir = config.data_dir.clone();
+    let (trust, data_dir) = store_setup(&fed, NL);
 
     let store = open(&fed, &data_dir).await.expect("new store");
     assert_eq!(
@@ -49,19 +39,7 @@ async fn a_store_made_before_versioning_is_taken_over_with_its_data_and_a_newer_
         "a new store records its schema"
     );
     let envelope = seal_as(&fed, SHOPCO, draft(SHOPCO, NL, &declaration(&lrn("MIG"))));
-    let raw = Bytes::from(envelope.encode_to_vec());
-    let admitted = admit(
-        envelope,
-        raw,
-        SHOPCO,
-        &AdmissionContext {
-            gateway: NL,
-            trust: &trust,
-            now_ms: now_ms(),
-            max_payload_bytes: 1 << 20,
-        },
-    )
-    .expect("admitted");
+    let admitted = admit_at(&trust, NL, SHOPCO, envelope);
     let message_id = admitted.header.message_id.clone();
     store
         .append(admitted, trust.clone())

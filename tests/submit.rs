@@ -10,10 +10,6 @@ use common::*;
 use prost::Message;
 use tonic::Code;
 
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
-const FLYFAST: &str = "ptr/NL/flyfast";
-
 #[tokio::test]
 async fn accepted_declaration_gets_verified_receipt_only_after_it_is_stored() {
     let fed = Federation::standard();

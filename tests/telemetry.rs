@@ -10,9 +10,6 @@ use common::*;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
-
 #[tokio::test]
 async fn the_gateway_counts_acceptances_duplicates_refusals_commits_and_handshakes() {
     let fed = Federation::standard();

@@ -27,9 +27,6 @@ use tokio::net::TcpStream;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
-const NL: &str = "adm/NL";
-const SHOPCO: &str = "ptr/NL/shopco";
-const FLYFAST: &str = "ptr/NL/flyfast";
 const FEDERATION: &str = "wco-ecom.test";
 
 /// Upper bound on any single network step: a failure bound, never synchronisation.

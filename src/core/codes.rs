@@ -280,7 +280,15 @@ fn is_filler(word: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn assert_sorted_unique(list: &[&str]) {
+    /// A code table is sorted, unique and all upper-case codes of `len` letters, and its
+    /// lookup accepts every `good` code and refuses every `bad` one.
+    fn assert_code_table(
+        list: &[&str],
+        len: usize,
+        is_code: fn(&str) -> bool,
+        good: &[&str],
+        bad: &[&str],
+    ) {
         for pair in list.windows(2) {
             assert!(
                 pair[0] < pair[1],
@@ -289,45 +297,48 @@ mod tests {
                 pair[1]
             );
         }
+        assert!(list
+            .iter()
+            .all(|c| c.len() == len && c.bytes().all(|b| b.is_ascii_uppercase())));
+        for code in good {
+            assert!(is_code(code), "{code}");
+        }
+        for code in bad {
+            assert!(!is_code(code), "{code:?}");
+        }
     }
 
     #[test]
     fn country_list_is_the_249_assigned_codes() {
         assert_eq!(ISO_3166_ALPHA2.len(), 249);
-        assert_sorted_unique(ISO_3166_ALPHA2);
-        assert!(ISO_3166_ALPHA2
-            .iter()
-            .all(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())));
-        for good in [
-            "NL", "CN", "US", "GB", "DE", "AD", "ZW", "AX", "SS", "BQ", "CW", "SX",
-        ] {
-            assert!(is_country(good), "{good}");
-        }
-        for bad in [
-            "XK", "XI", "EL", "UK", "EU", "AN", "YU", "nl", "Nl", "NLD", "N", "", " NL",
-        ] {
-            assert!(!is_country(bad), "{bad:?}");
-        }
+        assert_code_table(
+            ISO_3166_ALPHA2,
+            2,
+            is_country,
+            &[
+                "NL", "CN", "US", "GB", "DE", "AD", "ZW", "AX", "SS", "BQ", "CW", "SX",
+            ],
+            &[
+                "XK", "XI", "EL", "UK", "EU", "AN", "YU", "nl", "Nl", "NLD", "N", "", " NL",
+            ],
+        );
     }
 
     #[test]
     fn currency_list_holds_circulating_currencies_only() {
-        assert_sorted_unique(ISO_4217_CURRENCIES);
-        assert!(ISO_4217_CURRENCIES
-            .iter()
-            .all(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())));
-        for good in [
-            "EUR", "USD", "CNY", "GBP", "JPY", "XOF", "XAF", "XCD", "XPF", "XCG", "ZWG", "SLE",
-            "VED",
-        ] {
-            assert!(is_currency(good), "{good}");
-        }
-        for bad in [
-            "XTS", "XXX", "XAU", "XAG", "XPD", "XPT", "XDR", "XSU", "CHE", "USN", "ANG", "BGN",
-            "HRK", "CUC", "SLL", "ZWL", "eur", "EU", "EURO", "",
-        ] {
-            assert!(!is_currency(bad), "{bad:?}");
-        }
+        assert_code_table(
+            ISO_4217_CURRENCIES,
+            3,
+            is_currency,
+            &[
+                "EUR", "USD", "CNY", "GBP", "JPY", "XOF", "XAF", "XCD", "XPF", "XCG", "ZWG", "SLE",
+                "VED",
+            ],
+            &[
+                "XTS", "XXX", "XAU", "XAG", "XPD", "XPT", "XDR", "XSU", "CHE", "USN", "ANG", "BGN",
+                "HRK", "CUC", "SLL", "ZWL", "eur", "EU", "EURO", "",
+            ],
+        );
     }
 
     #[test]

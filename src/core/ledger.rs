@@ -367,6 +367,19 @@ impl Books<'_, '_> {
         message_id
     }
 
+    /// Relays an admitted message to a peer through the outbox: the analyst's payload bytes,
+    /// unchanged, under this administration's signature (§8), so that indicators and their
+    /// revocations reach peers exactly as published.
+    fn relay(&mut self, admitted: &Admitted, message_type: MessageType, peer: &str) {
+        self.issue(
+            peer,
+            message_type,
+            admitted.envelope.payload.clone(),
+            &admitted.header.message_id,
+            Route::Outbox,
+        );
+    }
+
     /// A partner's new declaration: filed, assessed, and forwarded to the administration of
     /// its country of destination when that is a peer (§8: the partner's envelope, byte for
     /// byte as received, inside ours).
@@ -610,14 +623,7 @@ impl Books<'_, '_> {
             });
         }
         for peer in share_with {
-            // The analyst's payload bytes, unchanged, under this administration's signature.
-            self.issue(
-                &peer,
-                MessageType::RiskIndicator,
-                admitted.envelope.payload.clone(),
-                &header.message_id,
-                Route::Outbox,
-            );
+            self.relay(admitted, MessageType::RiskIndicator, &peer);
             self.effects.push(Effect::AddRoute {
                 indicator_id: indicator.indicator_id.clone(),
                 peer,
@@ -658,13 +664,7 @@ impl Books<'_, '_> {
         });
         if issuer == self.ctx.administration {
             for peer in held_by {
-                self.issue(
-                    &peer,
-                    MessageType::RiskIndicatorRevocation,
-                    admitted.envelope.payload.clone(),
-                    &header.message_id,
-                    Route::Outbox,
-                );
+                self.relay(admitted, MessageType::RiskIndicatorRevocation, &peer);
             }
             self.effects.push(Effect::ClearRoutes {
                 indicator_id: revocation.indicator_id.clone(),

@@ -203,26 +203,21 @@ mod tests {
 
     #[test]
     fn outcomes_map_to_states_and_only_dnl_and_invalidation_close() {
-        assert_eq!(
-            state_after(OutcomeCode::AssessmentComplete),
-            DeclarationState::Cleared
-        );
-        assert_eq!(
-            state_after(OutcomeCode::RequestForInformation),
-            DeclarationState::Referred
-        );
-        assert_eq!(
-            state_after(OutcomeCode::RequestForScreening),
-            DeclarationState::Referred
-        );
-        assert_eq!(
-            state_after(OutcomeCode::ControlOnArrival),
-            DeclarationState::ControlOnArrival
-        );
-        assert_eq!(
-            state_after(OutcomeCode::DoNotLoad),
-            DeclarationState::DoNotLoad
-        );
+        for (outcome, state) in [
+            (OutcomeCode::AssessmentComplete, DeclarationState::Cleared),
+            (
+                OutcomeCode::RequestForInformation,
+                DeclarationState::Referred,
+            ),
+            (OutcomeCode::RequestForScreening, DeclarationState::Referred),
+            (
+                OutcomeCode::ControlOnArrival,
+                DeclarationState::ControlOnArrival,
+            ),
+            (OutcomeCode::DoNotLoad, DeclarationState::DoNotLoad),
+        ] {
+            assert_eq!(state_after(outcome), state, "{outcome:?}");
+        }
         for open in [
             DeclarationState::Received,
             DeclarationState::Referred,

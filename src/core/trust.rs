@@ -948,30 +948,27 @@ mod tests {
             "has no administration adm/XX",
         );
 
-        let mut doc = good_document();
-        participant_mut(&mut doc, "ptr/NL/shopco").registered_with = vec!["ptr/NL/flyfast".into()];
-        assert_inconsistent(
-            &doc,
-            "partner registered with a partner",
-            "which is not an administration",
-        );
-
-        let mut doc = good_document();
-        participant_mut(&mut doc, "ptr/NL/flyfast").registered_with =
-            vec!["adm/NL/risk-unit".into()];
-        assert_inconsistent(
-            &doc,
-            "partner registered with an internal participant",
-            "which is not an administration",
-        );
-
-        let mut doc = good_document();
-        participant_mut(&mut doc, "ptr/BE/post").registered_with = vec!["adm/FR".into()];
-        assert_inconsistent(
-            &doc,
-            "partner registered with an unknown administration",
-            "which is not an administration",
-        );
+        for (partner, registered_with, case) in [
+            (
+                "ptr/NL/shopco",
+                "ptr/NL/flyfast",
+                "partner registered with a partner",
+            ),
+            (
+                "ptr/NL/flyfast",
+                "adm/NL/risk-unit",
+                "partner registered with an internal participant",
+            ),
+            (
+                "ptr/BE/post",
+                "adm/FR",
+                "partner registered with an unknown administration",
+            ),
+        ] {
+            let mut doc = good_document();
+            participant_mut(&mut doc, partner).registered_with = vec![registered_with.into()];
+            assert_inconsistent(&doc, case, "which is not an administration");
+        }
     }
 
     #[test]
@@ -984,25 +981,27 @@ mod tests {
             "names ptr/NL/shopco, which is not an administration",
         );
 
-        let mut doc = good_document();
-        doc.agreements[0].parties = vec!["adm/NL".into(), "adm/NL/risk-unit".into()];
-        assert_inconsistent(
-            &doc,
-            "agreement naming an internal participant",
-            "which is not an administration",
-        );
-
-        let mut doc = good_document();
-        doc.agreements[0].parties = vec!["adm/NL".into(), "adm/FR".into()];
-        assert_inconsistent(
-            &doc,
-            "agreement naming an unknown administration",
-            "names adm/FR, which is not an administration",
-        );
-
-        let mut doc = good_document();
-        doc.agreements[0].parties = vec!["adm/NL".into()];
-        assert_inconsistent(&doc, "agreement with one party", "fewer than two parties");
+        for (parties, case, expected) in [
+            (
+                &["adm/NL", "adm/NL/risk-unit"][..],
+                "agreement naming an internal participant",
+                "which is not an administration",
+            ),
+            (
+                &["adm/NL", "adm/FR"][..],
+                "agreement naming an unknown administration",
+                "names adm/FR, which is not an administration",
+            ),
+            (
+                &["adm/NL"][..],
+                "agreement with one party",
+                "fewer than two parties",
+            ),
+        ] {
+            let mut doc = good_document();
+            doc.agreements[0].parties = parties.iter().map(|&p| p.to_owned()).collect();
+            assert_inconsistent(&doc, case, expected);
+        }
     }
 
     #[test]

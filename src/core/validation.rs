@@ -87,7 +87,7 @@ pub fn validate_declaration(declaration: &AdvanceDeclaration) -> Vec<FieldViolat
     }
     optional_text(
         &mut out,
-        &Path::root("return_of"),
+        Path::root("return_of"),
         &d.return_of,
         MAX_LRN_CHARS,
     );
@@ -239,11 +239,11 @@ fn check_party(out: &mut Violations, path: &Path<'_>, party: Option<&Party>) {
         return;
     };
     required_text(out, &path.field("name"), &party.name, 70);
-    optional_text(out, &path.field("street"), &party.street, 70);
-    optional_text(out, &path.field("city"), &party.city, 35);
-    optional_text(out, &path.field("postcode"), &party.postcode, 17);
+    optional_text(out, path.field("street"), &party.street, 70);
+    optional_text(out, path.field("city"), &party.city, 35);
+    optional_text(out, path.field("postcode"), &party.postcode, 17);
     required_country(out, &path.field("country"), &party.country);
-    optional_text(out, &path.field("identifier"), &party.identifier, 17);
+    optional_text(out, path.field("identifier"), &party.identifier, 17);
 }
 
 fn check_transport(out: &mut Violations, path: &Path<'_>, transport: Option<&Transport>) {
@@ -252,7 +252,7 @@ fn check_transport(out: &mut Violations, path: &Path<'_>, transport: Option<&Tra
         return;
     };
     required_text(out, &path.field("house_ref"), &transport.house_ref, 70);
-    optional_text(out, &path.field("master_ref"), &transport.master_ref, 70);
+    optional_text(out, path.field("master_ref"), &transport.master_ref, 70);
     match TransportMode::try_from(transport.mode) {
         Ok(TransportMode::Unspecified) => {
             out.add(path.field("mode"), "required: AIR, POST, ROAD, SEA or RAIL")
@@ -266,7 +266,7 @@ fn check_transport(out: &mut Violations, path: &Path<'_>, transport: Option<&Tra
             ),
         ),
     }
-    optional_text(out, &path.field("carrier_id"), &transport.carrier_id, 64);
+    optional_text(out, path.field("carrier_id"), &transport.carrier_id, 64);
 }
 
 fn check_revenue(out: &mut Violations, path: &Path<'_>, revenue: &Revenue) {
@@ -399,27 +399,7 @@ enum Amount {
 
 /// Checks a Money; returns whether its currency is valid.
 fn check_money(out: &mut Violations, path: &Path<'_>, money: &Money, amount: Amount) -> bool {
-    let currency_ok = codes::is_currency(&money.currency);
-    if !currency_ok {
-        let field = path.field("currency");
-        let upper = money.currency.to_ascii_uppercase();
-        if money.currency.is_empty() {
-            out.add(field, "required: an ISO 4217 currency code such as EUR");
-        } else if codes::is_currency(&upper) {
-            out.add(
-                field,
-                format_args!("{:?} must be upper case ({upper:?})", money.currency),
-            );
-        } else {
-            out.add(
-                field,
-                format_args!(
-                    "{:?} is not an ISO 4217 currency in circulation",
-                    money.currency
-                ),
-            );
-        }
-    }
+    let currency_ok = check_currency(out, path.field("currency"), &money.currency);
     match amount {
         Amount::Positive if money.amount_minor <= 0 => out.add(
             path.field("amount_minor"),
@@ -431,6 +411,23 @@ fn check_money(out: &mut Violations, path: &Path<'_>, money: &Money, amount: Amo
         _ => {}
     }
     currency_ok
+}
+
+/// An ISO 4217 currency code in circulation, required; returns whether it is valid. Shared
+/// by declaration and indicator validation, so both explain a bad currency the same way.
+pub(crate) fn check_currency(
+    out: &mut Violations,
+    field: impl fmt::Display,
+    currency: &str,
+) -> bool {
+    check_code(
+        out,
+        field,
+        currency,
+        codes::is_currency,
+        "required: an ISO 4217 currency code such as EUR",
+        "is not an ISO 4217 currency in circulation",
+    )
 }
 
 fn required_country(out: &mut Violations, path: &Path<'_>, code: &str) {
@@ -446,26 +443,42 @@ pub(crate) fn check_country(
     code: &str,
     example: &str,
 ) {
-    if codes::is_country(code) {
-        return;
+    check_code(
+        out,
+        field,
+        code,
+        codes::is_country,
+        format_args!("required: an ISO 3166-1 alpha-2 country code such as {example}"),
+        "is not an ISO 3166-1 alpha-2 country code",
+    );
+}
+
+/// A required code from a closed list (`is_known`); returns whether it is valid. Currencies
+/// and countries are explained alike: `required` when empty, the upper-case form when only
+/// the case is wrong (the commonest slip), else the code quoted and `unknown`.
+fn check_code(
+    out: &mut Violations,
+    field: impl fmt::Display,
+    code: &str,
+    is_known: fn(&str) -> bool,
+    required: impl fmt::Display,
+    unknown: &str,
+) -> bool {
+    if is_known(code) {
+        return true;
     }
     let upper = code.to_ascii_uppercase();
     if code.is_empty() {
-        out.add(
-            field,
-            format_args!("required: an ISO 3166-1 alpha-2 country code such as {example}"),
-        );
-    } else if codes::is_country(&upper) {
+        out.add(field, required);
+    } else if is_known(&upper) {
         out.add(
             field,
             format_args!("{code:?} must be upper case ({upper:?})"),
         );
     } else {
-        out.add(
-            field,
-            format_args!("{code:?} is not an ISO 3166-1 alpha-2 country code"),
-        );
+        out.add(field, format_args!("{code:?} {unknown}"));
     }
+    false
 }
 
 /// A required text of 1 to `max` characters; white space alone counts as missing.
@@ -478,7 +491,13 @@ fn required_text(out: &mut Violations, path: &Path<'_>, value: &str, max: usize)
 }
 
 /// An optional text of at most `max` characters (not bytes: names are often not ASCII).
-fn optional_text(out: &mut Violations, path: &Path<'_>, value: &str, max: usize) {
+/// Shared with indicator validation, so both count and word a length limit the same way.
+pub(crate) fn optional_text(
+    out: &mut Violations,
+    path: impl fmt::Display,
+    value: &str,
+    max: usize,
+) {
     // A string of at most `max` bytes has at most `max` characters; count only when needed.
     if value.len() > max {
         let chars = value.chars().count();

@@ -5,14 +5,23 @@
 use aedgate::client::Participant;
 use aedgate::clock::now_ms;
 use aedgate::config::{ClientConfig, GatewayConfig};
+use aedgate::core::admission::{admit, AdmissionContext, Admitted};
 use aedgate::core::crypto::SigningKey;
 use aedgate::core::envelope::{seal, Draft};
+use aedgate::core::trust::TrustList;
 use aedgate::pki::{GeneratedPki, PkiSpec};
 use aedgate::proto::v1::{AdvanceDeclaration, Envelope, MessageType};
 use aedgate::server::RunningGateway;
 use bytes::Bytes;
 use prost::Message;
 use std::path::{Path, PathBuf};
+
+/// The development federation's administrations and partners that the tests speak as,
+/// named once so that every test file means the same participant by the same name.
+pub const NL: &str = "adm/NL";
+pub const BE: &str = "adm/BE";
+pub const SHOPCO: &str = "ptr/NL/shopco";
+pub const FLYFAST: &str = "ptr/NL/flyfast";
 
 /// A federation written to a temporary folder.
 pub struct Federation {
@@ -107,6 +116,14 @@ impl Federation {
         Participant::connect(config).await.expect("connect")
     }
 
+    /// Connects as `participant` to a gateway process listening at `addr` (one the test
+    /// spawned, so there is no [`RunningGateway`] to ask).
+    pub async fn connect_to_addr(&self, participant: &str, addr: &str) -> Participant {
+        let mut config = ClientConfig::load(&self.client_config_path(participant)).unwrap();
+        config.endpoint = format!("https://{addr}");
+        Participant::connect(config).await.expect("connect")
+    }
+
     /// The participant's signing key as written by `pki init`.
     pub fn signing_key(&self, participant: &str) -> SigningKey {
         let pem = std::fs::read(self.file(&format!(
@@ -178,15 +195,7 @@ pub async fn fetch_all(
     participant: &Participant,
     after_seq: u64,
 ) -> Vec<aedgate::proto::v1::Delivery> {
-    let mut stream = participant
-        .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest {
-            after_seq,
-            follow: false,
-        })
-        .await
-        .expect("fetch")
-        .into_inner();
+    let mut stream = fetch_stream(participant, after_seq, false).await;
     let mut out = Vec::new();
     while let Some(delivery) = stream.message().await.expect("delivery") {
         out.push(delivery);
@@ -242,15 +251,7 @@ pub async fn await_delivery(
     after_seq: u64,
     mut pred: impl FnMut(&Envelope) -> bool,
 ) -> (u64, Envelope) {
-    let mut stream = participant
-        .grpc()
-        .fetch(aedgate::proto::v1::FetchRequest {
-            after_seq,
-            follow: true,
-        })
-        .await
-        .expect("fetch")
-        .into_inner();
+    let mut stream = fetch_stream(participant, after_seq, true).await;
     let found = tokio::time::timeout(std::time::Duration::from_secs(60), async {
         while let Some(delivery) = stream.message().await.expect("delivery") {
             let envelope = delivery.envelope.expect("envelope");
@@ -401,4 +402,77 @@ pub async fn open_store(
         Default::default(),
     )
     .await
+}
+
+/// Admits `envelope` from `sender` at `gateway` as the service would (now, a 1 MiB payload
+/// limit), for tests that hand envelopes to the store directly, bypassing the server.
+pub fn admit_at(trust: &TrustList, gateway: &str, sender: &str, envelope: Envelope) -> Admitted {
+    let raw = Bytes::from(envelope.encode_to_vec());
+    admit(
+        envelope,
+        raw,
+        sender,
+        &AdmissionContext {
+            gateway,
+            trust,
+            now_ms: now_ms(),
+            max_payload_bytes: 1 << 20,
+        },
+    )
+    .expect("admitted")
+}
+
+/// The trust list and data folder of `admin`'s gateway, for tests that open its store
+/// directly ([`open_store`]) and hand it admitted envelopes ([`admit_at`]).
+pub fn store_setup(fed: &Federation, admin: &str) -> (std::sync::Arc<TrustList>, PathBuf) {
+    let config = fed.gateway_config(admin);
+    (std::sync::Arc::new(config.trust), config.data_dir)
+}
+
+/// The standard output of a command that must have succeeded; a failure shows both its
+/// outputs, so that a broken CLI test says why.
+pub fn success_stdout(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// `participant`'s Fetch stream after `after_seq`, following new deliveries or not.
+pub async fn fetch_stream(
+    participant: &Participant,
+    after_seq: u64,
+    follow: bool,
+) -> tonic::Streaming<aedgate::proto::v1::Delivery> {
+    participant
+        .grpc()
+        .fetch(aedgate::proto::v1::FetchRequest { after_seq, follow })
+        .await
+        .expect("fetch")
+        .into_inner()
+}
+
+/// Sends signal `name` (`TERM`, `KILL`...) through kill(1) to a process the test started,
+/// as an operator or a crash would stop a gateway.
+pub fn signal(child: &tokio::process::Child, name: &str) {
+    let pid = child.id().expect("running").to_string();
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(&pid)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The address in a spawned `aedgate serve`'s ready line (`aedgate ready: adm/NL serving on
+/// 127.0.0.1:4711 ...`).
+pub fn ready_address(line: &str) -> String {
+    line.split(" serving on ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .expect("address")
+        .to_owned()
 }

@@ -748,36 +748,23 @@ mod tests {
 
     #[test]
     fn pointers_name_the_data_in_question() {
-        assert_eq!(
-            pointer(descriptions(&["bluetooth"])).as_deref(),
-            Some("items[1].description")
-        );
-        assert_eq!(pointer(hs(&["4202"])).as_deref(), Some("items[2].hs_code"));
-        assert_eq!(
-            pointer(hs(&["64", "85"])).as_deref(),
-            Some("items[0].hs_code"),
-            "first item"
-        );
-        assert_eq!(
-            pointer(origin(&["VN"])).as_deref(),
-            Some("items[2].origin_country")
-        );
-        assert_eq!(
-            pointer(sellers(&["SHOPCO-S-004417"])).as_deref(),
-            Some("seller.identifier")
-        );
-        assert_eq!(
-            pointer(seller_names(&["apex"])).as_deref(),
-            Some("seller.name")
-        );
-        assert_eq!(
-            pointer(dispatch(&["CN"])).as_deref(),
-            Some("country_of_dispatch")
-        );
-        assert_eq!(
-            pointer(value(money("EUR", 1), None)).as_deref(),
-            Some("items")
-        );
+        for (criteria, expected) in [
+            (descriptions(&["bluetooth"]), "items[1].description"),
+            (hs(&["4202"]), "items[2].hs_code"),
+            // The first item that matches.
+            (hs(&["64", "85"]), "items[0].hs_code"),
+            (origin(&["VN"]), "items[2].origin_country"),
+            (sellers(&["SHOPCO-S-004417"]), "seller.identifier"),
+            (seller_names(&["apex"]), "seller.name"),
+            (dispatch(&["CN"]), "country_of_dispatch"),
+            (value(money("EUR", 1), None), "items"),
+        ] {
+            assert_eq!(
+                pointer(criteria.clone()).as_deref(),
+                Some(expected),
+                "{criteria:?}"
+            );
+        }
         let mixed = Criteria {
             seller_name_terms: strings(&["apex"]),
             dispatch_countries: strings(&["CN"]),

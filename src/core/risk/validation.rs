@@ -9,6 +9,7 @@ use std::fmt;
 use super::matching::is_empty_criteria;
 use crate::core::codes;
 use crate::core::rejection::{FieldViolation, Violations};
+use crate::core::validation::optional_text;
 use crate::proto::v1::{Criteria, Money, OutcomeCode, RiskIndicator, RiskIndicatorRevocation, Tlp};
 
 /// Longest `indicator_id`, in characters: that of a participant id (§1), so that ids can be
@@ -79,9 +80,9 @@ pub fn validate_indicator(indicator: &RiskIndicator, now_ms: i64) -> Vec<FieldVi
             format_args!("required: 1 to {MAX_TITLE_CHARS} characters"),
         );
     } else {
-        max_chars(&mut out, "title", &indicator.title, MAX_TITLE_CHARS);
+        optional_text(&mut out, "title", &indicator.title, MAX_TITLE_CHARS);
     }
-    max_chars(
+    optional_text(
         &mut out,
         "rationale",
         &indicator.rationale,
@@ -149,7 +150,7 @@ pub fn validate_indicator(indicator: &RiskIndicator, now_ms: i64) -> Vec<FieldVi
 pub fn validate_revocation(revocation: &RiskIndicatorRevocation) -> Vec<FieldViolation> {
     let mut out = Violations::default();
     check_indicator_id(&mut out, &revocation.indicator_id);
-    max_chars(
+    optional_text(
         &mut out,
         "reason",
         &revocation.reason,
@@ -177,19 +178,6 @@ fn check_indicator_id(out: &mut Violations, id: &str) {
             "indicator_id",
             "must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':' or '-'",
         );
-    }
-}
-
-fn max_chars(out: &mut Violations, field: impl fmt::Display, value: &str, max: usize) {
-    // At most `max` bytes means at most `max` characters; count only when needed.
-    if value.len() > max {
-        let chars = value.chars().count();
-        if chars > max {
-            out.add(
-                field,
-                format_args!("must be at most {max} characters (got {chars})"),
-            );
-        }
     }
 }
 
@@ -245,7 +233,7 @@ fn check_criteria(out: &mut Violations, c: &Criteria) {
                 format_args!("must be 1 to {MAX_SELLER_ID_CHARS} characters, not blank"),
             );
         } else {
-            max_chars(
+            optional_text(
                 out,
                 format_args!("criteria.seller_ids[{i}]"),
                 id,
@@ -264,7 +252,7 @@ fn check_criteria(out: &mut Violations, c: &Criteria) {
                     "must contain at least one word (letters or digits); punctuation alone never matches",
                 );
             } else {
-                max_chars(
+                optional_text(
                     out,
                     format_args!("criteria.{name}[{i}]"),
                     term,
@@ -304,28 +292,11 @@ fn check_criteria(out: &mut Violations, c: &Criteria) {
 
 /// Checks one value bound; returns whether it is entirely valid.
 fn check_bound(out: &mut Violations, name: &str, money: &Money) -> bool {
-    let mut ok = true;
-    if !codes::is_currency(&money.currency) {
-        ok = false;
-        let upper = money.currency.to_ascii_uppercase();
-        let field = format!("criteria.{name}.currency");
-        if money.currency.is_empty() {
-            out.add(field, "required: an ISO 4217 currency code such as EUR");
-        } else if codes::is_currency(&upper) {
-            out.add(
-                field,
-                format_args!("{:?} must be upper case ({upper:?})", money.currency),
-            );
-        } else {
-            out.add(
-                field,
-                format_args!(
-                    "{:?} is not an ISO 4217 currency in circulation",
-                    money.currency
-                ),
-            );
-        }
-    }
+    let mut ok = crate::core::validation::check_currency(
+        out,
+        format_args!("criteria.{name}.currency"),
+        &money.currency,
+    );
     if money.amount_minor < 0 {
         ok = false;
         out.add(

@@ -107,6 +107,22 @@ impl SqliteGroup<'_> {
     }
 }
 
+/// Executes one statement whose binds are all text: in the group's transaction as is (for
+/// the indicator and route tables, which a group never adds to in bulk) or after
+/// [`SqliteGroup::flushed`]. One place, so that each such write reads as its SQL and values.
+async fn execute(
+    conn: &mut SqliteConnection,
+    sql: &'static str,
+    binds: &[&str],
+) -> Result<(), StoreError> {
+    let mut query = sqlx::query(sql);
+    for value in binds {
+        query = query.bind(*value);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
 impl LedgerBackend for SqliteBackend {
     type Group<'a> = SqliteGroup<'a>;
 
@@ -271,12 +287,12 @@ impl GroupWrite for SqliteGroup<'_> {
         referral_id: &str,
         status: ReferralStatus,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE referrals SET status = ? WHERE referral_id = ?")
-            .bind(status.as_str())
-            .bind(referral_id)
-            .execute(self.flushed().await?)
-            .await?;
-        Ok(())
+        execute(
+            self.flushed().await?,
+            "UPDATE referrals SET status = ? WHERE referral_id = ?",
+            &[status.as_str(), referral_id],
+        )
+        .await
     }
 
     async fn queue_for_peer(
@@ -325,37 +341,39 @@ impl GroupWrite for SqliteGroup<'_> {
     }
 
     async fn revoke_indicator(&mut self, indicator_id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE indicators SET revoked = 1 WHERE indicator_id = ?")
-            .bind(indicator_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        execute(
+            &mut self.tx,
+            "UPDATE indicators SET revoked = 1 WHERE indicator_id = ?",
+            &[indicator_id],
+        )
+        .await
     }
 
     async fn add_route(&mut self, indicator_id: &str, peer: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT OR IGNORE INTO indicator_routes (indicator_id, peer) VALUES (?, ?)")
-            .bind(indicator_id)
-            .bind(peer)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        execute(
+            &mut self.tx,
+            "INSERT OR IGNORE INTO indicator_routes (indicator_id, peer) VALUES (?, ?)",
+            &[indicator_id, peer],
+        )
+        .await
     }
 
     async fn remove_route(&mut self, indicator_id: &str, peer: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ? AND peer = ?")
-            .bind(indicator_id)
-            .bind(peer)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        execute(
+            &mut self.tx,
+            "DELETE FROM indicator_routes WHERE indicator_id = ? AND peer = ?",
+            &[indicator_id, peer],
+        )
+        .await
     }
 
     async fn clear_routes(&mut self, indicator_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM indicator_routes WHERE indicator_id = ?")
-            .bind(indicator_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+        execute(
+            &mut self.tx,
+            "DELETE FROM indicator_routes WHERE indicator_id = ?",
+            &[indicator_id],
+        )
+        .await
     }
 
     async fn commit(mut self) -> Result<(), StoreError> {
