@@ -60,12 +60,16 @@ pub(crate) struct LogEntry {
     pub subtrees: Vec<(u32, u64, Hash)>,
 }
 
-/// What a group's prefetch found already stored, for the duplicate and LRN checks.
+/// What a group's duplicate and LRN checks know: the prefetch fills it with what is
+/// already stored, and the writer adds what the group itself files (its methods are in
+/// `writer.rs`).
 #[derive(Default)]
-pub(crate) struct Prefetched {
+pub(crate) struct GroupLedger {
     /// Stored envelopes by message id.
     pub envelopes: HashMap<String, KnownEnvelope>,
-    /// Ids of declarations on file among the group's message ids.
+    /// Ids of declarations on file among the group's message ids, including those
+    /// forwarded by a peer administration, which are filed under the partner's original
+    /// message id and are no envelope here.
     pub declaration_ids: HashSet<String>,
     /// (sender, LRN) → the declaration on file under it.
     pub lrns: HashMap<(String, String), String>,
@@ -94,7 +98,7 @@ pub(crate) trait GroupWrite {
         &mut self,
         message_ids: &[&str],
         lrns: &[(&str, &str)],
-    ) -> Result<Prefetched, StoreError>;
+    ) -> Result<GroupLedger, StoreError>;
     /// The declaration on file under `message_id`, or under `sender`'s `lrn`.
     async fn declaration_on_file(
         &mut self,

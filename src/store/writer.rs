@@ -14,7 +14,7 @@
 //! "is this message id or LRN taken?" — the same for every database. What lives here and
 //! not in `core::ledger`: the clock, fresh ids and signing.
 
-use super::backend::{GroupWrite, LedgerBackend, LogEntry, Prefetched};
+use super::backend::{GroupLedger, GroupWrite, LedgerBackend, LogEntry};
 use super::{Direction, Issuer, LogHead, StoreError, Stored};
 use crate::core::admission::{Admitted, AdmittedPayload};
 use crate::core::envelope::{envelope_digest, seal, Draft};
@@ -28,7 +28,7 @@ use crate::proto::v1::{Disposition, Header};
 use crate::telemetry::{Counter, Telemetry, Timer};
 use bytes::Bytes;
 use prost::Message;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -190,7 +190,7 @@ async fn commit_group<B: LedgerBackend>(
             _ => None,
         })
         .collect();
-    state.ledger = GroupLedger::from(tx.prefetch(&message_ids, &lrns).await?);
+    state.ledger = tx.prefetch(&message_ids, &lrns).await?;
     let mut decisions = Vec::with_capacity(group.len());
     for job in group {
         decisions.push(process(&mut tx, state, &job.admitted, &job.trust, now).await?);
@@ -458,30 +458,10 @@ fn append_to_log<G: GroupWrite>(
     log_index
 }
 
-/// What the group's duplicate and LRN checks need to know: the stored envelopes and
-/// declarations its jobs could collide with (prefetched in a few statements at the start
-/// of the group), and everything the group itself added, so that the checks stay exact
-/// within the group without a query per envelope. Nothing here outlives the group.
-#[derive(Default)]
-struct GroupLedger {
-    envelopes: HashMap<String, KnownEnvelope>,
-    /// (sender, LRN) → the declaration's message id.
-    lrns: HashMap<(String, String), String>,
-    /// Ids of declarations on file that are no envelope here: those forwarded by a peer
-    /// administration, filed under the partner's original message id.
-    declaration_ids: HashSet<String>,
-}
-
-impl From<Prefetched> for GroupLedger {
-    fn from(found: Prefetched) -> Self {
-        Self {
-            envelopes: found.envelopes,
-            lrns: found.lrns,
-            declaration_ids: found.declaration_ids,
-        }
-    }
-}
-
+/// The group's duplicate and LRN checks: answered from what the backend's prefetch found
+/// at the start of the group, plus everything the group itself adds, so that the checks
+/// stay exact within the group without a query per envelope. Nothing here outlives the
+/// group.
 impl GroupLedger {
     /// The stored (or earlier in this group) envelope with this message id.
     fn envelope(&self, message_id: &str) -> Option<&KnownEnvelope> {

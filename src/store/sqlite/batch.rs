@@ -16,7 +16,7 @@
 //! Nothing here outlives the group's transaction: a failed commit drops it with the rest of
 //! the writer's state.
 
-use super::super::backend::Prefetched;
+use super::super::backend::GroupLedger;
 use super::super::StoreError;
 use super::Tx;
 use crate::core::ledger::KnownEnvelope;
@@ -174,6 +174,8 @@ pub(super) struct ReferralRow {
     pub outcome_message_id: String,
     pub kind: &'static str,
     pub indicator_id: String,
+    /// As the ledger opened it.
+    pub status: &'static str,
 }
 
 impl BulkRow for ReferralRow {
@@ -187,7 +189,7 @@ impl BulkRow for ReferralRow {
             .push_bind(self.outcome_message_id.as_str())
             .push_bind(self.kind)
             .push_bind(self.indicator_id.as_str())
-            .push_bind("open");
+            .push_bind(self.status);
     }
 }
 
@@ -249,8 +251,8 @@ pub(super) async fn prefetch(
     tx: &mut Tx<'_>,
     message_ids: &[&str],
     lrns: &[(&str, &str)],
-) -> Result<Prefetched, StoreError> {
-    let mut found = Prefetched::default();
+) -> Result<GroupLedger, StoreError> {
+    let mut found = GroupLedger::default();
     let mut rest = message_ids;
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
@@ -406,6 +408,7 @@ mod tests {
             outcome_message_id: text(),
             kind: "rfi",
             indicator_id: text(),
+            status: "open",
         });
         assert_one_value_per_column(DeliveryRow {
             recipient: text(),

@@ -13,7 +13,7 @@ pub(super) mod verify;
 
 pub(super) use reads::SqliteReads;
 
-use super::backend::{GroupWrite, LedgerBackend, Loaded, LogEntry, Prefetched};
+use super::backend::{GroupLedger, GroupWrite, LedgerBackend, Loaded, LogEntry};
 use super::{to_u64, Direction, StoreError};
 use crate::core::ledger::{DeclarationRecord, ReferralRecord, ReferralStatus};
 use crate::core::lifecycle::ReferralKind;
@@ -173,7 +173,7 @@ impl GroupWrite for SqliteGroup<'_> {
         &mut self,
         message_ids: &[&str],
         lrns: &[(&str, &str)],
-    ) -> Result<Prefetched, StoreError> {
+    ) -> Result<GroupLedger, StoreError> {
         batch::prefetch(&mut self.tx, message_ids, lrns).await
     }
 
@@ -252,6 +252,7 @@ impl GroupWrite for SqliteGroup<'_> {
             outcome_message_id: referral.outcome_message_id.clone(),
             kind: referral.kind.as_str(),
             indicator_id: referral.indicator_id.clone(),
+            status: referral.status.as_str(),
         });
     }
 
