@@ -465,7 +465,7 @@ impl Gateway for GatewayService {
             .into());
         }
         Ok(Response::new(StatusResponse {
-            declaration_id: status.declaration_id,
+            declaration_id: status.id,
             lrn: status.lrn,
             mrn: status.mrn,
             state: status.state as i32,

@@ -7,11 +7,11 @@ use super::Need;
 use crate::client::{ClientError, Participant};
 use crate::clock::now_ms;
 use crate::core::envelope::{envelope_digest, envelope_signing_input, sha256, Draft};
+use crate::core::risk::seller_indicator;
 use crate::core::trust::SignatureError;
 use crate::proto::v1::{
-    AdvanceDeclaration, Criteria, Delivery, Disposition, Envelope, MessageType, Outcome,
-    OutcomeCode, Receipt, RiskIndicator, RiskIndicatorRevocation, StatusRequest, StatusResponse,
-    Tlp,
+    AdvanceDeclaration, Delivery, Disposition, Envelope, MessageType, Outcome, OutcomeCode,
+    Receipt, RiskIndicator, RiskIndicatorRevocation, StatusRequest, StatusResponse, Tlp,
 };
 use crate::render::refusal_line;
 use bytes::Bytes;
@@ -501,19 +501,13 @@ impl Case {
     ) -> Result<(), Stop> {
         let internal = self.internal()?;
         let indicator = RiskIndicator {
-            indicator_id: indicator_id.to_owned(),
             version,
             title: format!("Conformance kit indicator {indicator_id}"),
             rationale: "Published by aedgate conformance; matches only the kit's test sellers"
                 .into(),
             tlp: Tlp::Red as i32,
-            personal_data: false,
-            criteria: Some(Criteria {
-                seller_ids: vec![seller_id.to_owned()],
-                ..Default::default()
-            }),
-            action: action as i32,
             valid_until_ms: now_ms() + 3_600_000,
+            ..seller_indicator(indicator_id, seller_id, action)
         };
         let envelope = internal.sign(self.draft_from(
             internal,

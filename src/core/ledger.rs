@@ -766,10 +766,9 @@ impl Books<'_, '_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::risk::seller_indicator;
     use crate::core::validation::sample_declaration;
-    use crate::proto::v1::{
-        Criteria, Envelope, Invalidation, ReferralResponse, ScreeningResult, Tlp,
-    };
+    use crate::proto::v1::{Envelope, Invalidation, ReferralResponse, ScreeningResult};
 
     /// 2026-12-03T08:00:00Z.
     const NOW: i64 = 1_796_284_800_000;
@@ -810,18 +809,9 @@ mod tests {
     fn on_seller(id: &str, action: OutcomeCode, issuer: &str) -> IndicatorRecord {
         IndicatorRecord {
             indicator: RiskIndicator {
-                indicator_id: id.into(),
-                version: 1,
                 title: "Seller under investigation".into(),
                 rationale: "test".into(),
-                tlp: Tlp::Amber as i32,
-                personal_data: false,
-                criteria: Some(Criteria {
-                    seller_ids: vec![SELLER.into()],
-                    ..Criteria::default()
-                }),
-                action: action as i32,
-                valid_until_ms: 0,
+                ..seller_indicator(id, SELLER, action)
             },
             issuer: issuer.into(),
         }

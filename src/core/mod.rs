@@ -10,7 +10,7 @@ pub(crate) mod codes;
 pub mod crypto;
 pub mod envelope;
 pub mod ids;
-pub(crate) mod ledger;
+pub mod ledger;
 pub(crate) mod lifecycle;
 pub mod merkle;
 pub mod receipt;

@@ -20,12 +20,14 @@
 //! everything written before it in the same group.
 
 use super::outbox::{OutboxEntry, OutboxState, PendingDelivery};
-use super::{DeclarationStatus, FetchScope, StoreError, StoredEnvelope};
-use crate::core::ledger::{DeclarationRecord, KnownEnvelope, ReferralRecord, ReferralStatus};
+use super::{FetchScope, StoreError, StoredEnvelope};
+use crate::core::ledger::{
+    DeclarationRecord, Issue, KnownEnvelope, ReferralRecord, ReferralStatus,
+};
 use crate::core::merkle::{Frontier, Hash};
 use crate::core::retry::NextStep;
 use crate::core::risk::IndicatorRecord;
-use crate::proto::v1::{MessageType, Receipt, RiskIndicator};
+use crate::proto::v1::{Receipt, RiskIndicator};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 
@@ -136,14 +138,12 @@ pub(crate) trait GroupWrite {
         referral_id: &str,
         status: ReferralStatus,
     ) -> Result<(), StoreError>;
-    /// Queues issued log entry `log_index` for a peer administration (the forwarder's
-    /// outbox).
+    /// Queues `issue`, logged as entry `log_index`, for its recipient, a peer administration
+    /// (the forwarder's outbox).
     async fn queue_for_peer(
         &mut self,
-        peer: &str,
+        issue: &Issue,
         log_index: u64,
-        message_id: &str,
-        message_type: MessageType,
         now: i64,
     ) -> Result<(), StoreError>;
     /// Puts an indicator in force (replacing an earlier version).
@@ -206,7 +206,7 @@ pub(crate) trait StoreReads: Send + Sync + std::fmt::Debug {
     async fn declaration_status(
         &self,
         declaration_id: &str,
-    ) -> Result<Option<DeclarationStatus>, StoreError>;
+    ) -> Result<Option<DeclarationRecord>, StoreError>;
     /// Every indicator, in force or revoked, with its issuer and whether it is revoked.
     async fn indicators(&self) -> Result<Vec<(RiskIndicator, String, bool)>, StoreError>;
     /// A value of the store's key-value metadata.

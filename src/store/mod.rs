@@ -11,11 +11,12 @@
 
 use crate::core::admission::Admitted;
 use crate::core::crypto::Signer;
+use crate::core::ledger::DeclarationRecord;
 use crate::core::merkle::{self, Frontier, Hash, ProofError};
 use crate::core::rejection::Rejection;
 use crate::core::risk::IndexError;
 use crate::core::trust::TrustList;
-use crate::proto::v1::{DeclarationState, Disposition, Envelope, OutcomeCode, RiskIndicator};
+use crate::proto::v1::{Disposition, Envelope, RiskIndicator};
 use crate::telemetry::{Counter, Telemetry};
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -132,27 +133,6 @@ pub enum Direction {
     Accepted = 1,
     /// An envelope this gateway issued.
     Issued = 2,
-}
-
-/// A declaration's state as `Status` reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeclarationStatus {
-    /// The declaration's message id.
-    pub declaration_id: String,
-    /// Who filed it.
-    pub sender: String,
-    /// Local reference number.
-    pub lrn: String,
-    /// Movement reference number.
-    pub mrn: String,
-    /// Lifecycle state.
-    pub state: DeclarationState,
-    /// Latest outcome.
-    pub outcome: OutcomeCode,
-    /// The referral waiting for an answer, or "".
-    pub open_referral_id: String,
-    /// When the state last changed.
-    pub updated_at_ms: i64,
 }
 
 /// Whose deliveries a Fetch reads.
@@ -398,7 +378,7 @@ impl Store {
     pub async fn declaration_status(
         &self,
         declaration_id: &str,
-    ) -> Result<Option<DeclarationStatus>, StoreError> {
+    ) -> Result<Option<DeclarationRecord>, StoreError> {
         self.reads.declaration_status(declaration_id).await
     }
 

@@ -349,14 +349,7 @@ async fn apply<G: GroupWrite>(
                         state.last_seq.insert(issue.recipient.clone(), seq);
                     }
                     Route::Outbox => {
-                        tx.queue_for_peer(
-                            &issue.recipient,
-                            log_index,
-                            &issue.message_id,
-                            issue.message_type,
-                            now,
-                        )
-                        .await?;
+                        tx.queue_for_peer(&issue, log_index, now).await?;
                         state.outbox_added = true;
                     }
                 }

@@ -6,10 +6,11 @@ use crate::clock::now_ms;
 use crate::conformance::kit::{fail, Case, Stop};
 use crate::core::crypto::{generate_ed25519_pkcs8, SigningKey};
 use crate::core::envelope::{seal, Draft};
+use crate::core::risk::seller_indicator;
 use crate::core::trust::KeyLookup;
 use crate::proto::v1::{
-    AdvanceDeclaration, Criteria, Envelope, FetchRequest, MessageType, OutcomeCode, Receipt,
-    RiskIndicator, Tlp,
+    AdvanceDeclaration, Envelope, FetchRequest, MessageType, OutcomeCode, Receipt, RiskIndicator,
+    Tlp,
 };
 use crate::render::refusal_line;
 use bytes::Bytes;
@@ -368,19 +369,13 @@ pub(super) async fn old_message_accepted(case: Case) -> Result<(), Stop> {
 }
 
 fn indicator(case: &Case) -> RiskIndicator {
+    let id = format!("conformance-{}-forged", case.kit().run_id);
     RiskIndicator {
-        indicator_id: format!("conformance-{}-forged", case.kit().run_id),
-        version: 1,
         title: "Forged by a partner".into(),
         rationale: "A partner may not publish risk intelligence".into(),
         tlp: Tlp::Red as i32,
-        personal_data: false,
-        criteria: Some(Criteria {
-            seller_ids: vec![case.seller_id()],
-            ..Default::default()
-        }),
-        action: OutcomeCode::DoNotLoad as i32,
         valid_until_ms: now_ms() + HOUR_MS,
+        ..seller_indicator(&id, &case.seller_id(), OutcomeCode::DoNotLoad)
     }
 }
 

@@ -90,3 +90,26 @@ pub use validation::{
 
 /// Most violations listed before the rest are only counted, as for declarations.
 pub use crate::core::rejection::MAX_VIOLATIONS;
+
+use crate::proto::v1::{Criteria, OutcomeCode, RiskIndicator, Tlp};
+
+/// An indicator aimed at one seller, version 1, with no end date: the commonest intelligence
+/// an administration publishes (a seller blacklist entry). Callers set the title, rationale,
+/// TLP and validity their case needs with struct update syntax, so that the shape of such an
+/// indicator is written once.
+pub fn seller_indicator(indicator_id: &str, seller_id: &str, action: OutcomeCode) -> RiskIndicator {
+    RiskIndicator {
+        indicator_id: indicator_id.to_owned(),
+        version: 1,
+        title: format!("Seller {seller_id}"),
+        rationale: String::new(),
+        tlp: Tlp::Amber as i32,
+        personal_data: false,
+        criteria: Some(Criteria {
+            seller_ids: vec![seller_id.to_owned()],
+            ..Criteria::default()
+        }),
+        action: action as i32,
+        valid_until_ms: 0,
+    }
+}

@@ -15,16 +15,18 @@ pub(super) use reads::SqliteReads;
 
 use super::backend::{GroupLedger, GroupWrite, LedgerBackend, Loaded, LogEntry};
 use super::{to_u64, Direction, StoreError};
-use crate::core::ledger::{DeclarationRecord, ReferralRecord, ReferralStatus};
+use crate::core::ledger::{DeclarationRecord, Issue, ReferralRecord, ReferralStatus};
 use crate::core::lifecycle::ReferralKind;
 use crate::core::merkle::{self, Frontier, Hash};
 use crate::core::risk::IndicatorRecord;
 use crate::proto::v1::{
-    AdvanceDeclaration, DeclarationState, Envelope, MessageType, OutcomeCode, RiskIndicator,
+    AdvanceDeclaration, DeclarationState, Envelope, OutcomeCode, RiskIndicator,
 };
 use batch::{DeclarationRow, DeliveryRow, EnvelopeRow, PendingRows, ReferralRow};
 use prost::Message;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::HashMap;
 use std::path::Path;
@@ -298,10 +300,8 @@ impl GroupWrite for SqliteGroup<'_> {
 
     async fn queue_for_peer(
         &mut self,
-        peer: &str,
+        issue: &Issue,
         log_index: u64,
-        message_id: &str,
-        message_type: MessageType,
         now: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
@@ -309,10 +309,10 @@ impl GroupWrite for SqliteGroup<'_> {
                                  attempts, next_attempt_ms, last_error)
              VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, '')",
         )
-        .bind(peer)
+        .bind(&issue.recipient)
         .bind(to_i64(log_index))
-        .bind(message_id)
-        .bind(message_type as i64)
+        .bind(&issue.message_id)
+        .bind(issue.message_type as i64)
         .bind(now)
         .bind(now)
         .execute(&mut *self.tx)
@@ -424,23 +424,29 @@ async fn load_declaration(
     id: &str,
     sender: &str,
 ) -> Result<Option<DeclarationRecord>, StoreError> {
-    let row = sqlx::query(
-        "SELECT message_id, sender, lrn, mrn, state, outcome, open_referral_id, referral_count, satisfied, data, updated_at_ms
-         FROM declarations WHERE message_id = ? AND sender = ?",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {DECLARATION_COLUMNS} FROM declarations WHERE message_id = ? AND sender = ?"
+    ))
     .bind(id)
     .bind(sender)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
+    row.as_ref().map(declaration_from_row).transpose()
+}
+
+/// The columns [`declaration_from_row`] reads: the one parser of a declaration row, for the
+/// ledger's decisions and for Status alike.
+pub(super) const DECLARATION_COLUMNS: &str = "message_id, sender, lrn, mrn, state, outcome, \
+     open_referral_id, referral_count, satisfied, data, updated_at_ms";
+
+/// A declaration as stored; a state or outcome the schema does not know is corruption.
+pub(super) fn declaration_from_row(row: &SqliteRow) -> Result<DeclarationRecord, StoreError> {
     let data: Vec<u8> = row.try_get("data")?;
     let satisfied: String = row.try_get("satisfied")?;
     let state: i64 = row.try_get("state")?;
     let outcome: i64 = row.try_get("outcome")?;
     let referral_count: i64 = row.try_get("referral_count")?;
-    Ok(Some(DeclarationRecord {
+    Ok(DeclarationRecord {
         id: row.try_get("message_id")?,
         sender: row.try_get("sender")?,
         lrn: row.try_get("lrn")?,
@@ -463,7 +469,7 @@ async fn load_declaration(
         data: AdvanceDeclaration::decode(data.as_slice())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         updated_at_ms: row.try_get("updated_at_ms")?,
-    }))
+    })
 }
 
 /// The row a newly filed declaration is inserted as (with the group's other rows).

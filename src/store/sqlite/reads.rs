@@ -5,10 +5,12 @@
 
 use super::super::backend::{OutboxChange, StoreReads};
 use super::super::outbox::{OutboxEntry, OutboxState, PendingDelivery};
-use super::super::{to_u64, DeclarationStatus, FetchScope, StoreError, StoredEnvelope};
+use super::super::{to_u64, FetchScope, StoreError, StoredEnvelope};
+use super::{declaration_from_row, DECLARATION_COLUMNS};
+use crate::core::ledger::DeclarationRecord;
 use crate::core::merkle::Hash;
 use crate::core::retry::NextStep;
-use crate::proto::v1::{DeclarationState, Envelope, OutcomeCode, Receipt, RiskIndicator};
+use crate::proto::v1::{Envelope, Receipt, RiskIndicator};
 use bytes::Bytes;
 use prost::Message;
 use sqlx::sqlite::SqlitePool;
@@ -136,30 +138,14 @@ impl StoreReads for SqliteReads {
     async fn declaration_status(
         &self,
         declaration_id: &str,
-    ) -> Result<Option<DeclarationStatus>, StoreError> {
-        let row = sqlx::query(
-            "SELECT message_id, sender, lrn, mrn, state, outcome, open_referral_id, updated_at_ms
-             FROM declarations WHERE message_id = ?",
-        )
+    ) -> Result<Option<DeclarationRecord>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {DECLARATION_COLUMNS} FROM declarations WHERE message_id = ?"
+        ))
         .bind(declaration_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| -> Result<_, StoreError> {
-            let state: i64 = r.try_get("state")?;
-            let outcome: i64 = r.try_get("outcome")?;
-            Ok(DeclarationStatus {
-                declaration_id: r.try_get("message_id")?,
-                sender: r.try_get("sender")?,
-                lrn: r.try_get("lrn")?,
-                mrn: r.try_get("mrn")?,
-                state: DeclarationState::try_from(state as i32)
-                    .unwrap_or(DeclarationState::Unspecified),
-                outcome: OutcomeCode::try_from(outcome as i32).unwrap_or(OutcomeCode::Unspecified),
-                open_referral_id: r.try_get("open_referral_id")?,
-                updated_at_ms: r.try_get("updated_at_ms")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(declaration_from_row).transpose()
     }
 
     async fn indicators(&self) -> Result<Vec<(RiskIndicator, String, bool)>, StoreError> {
