@@ -7,10 +7,12 @@
 use crate::core::crypto::{Algorithm, KeyError, SigningKey, VerifyingKey};
 use crate::core::ids::is_participant_id;
 use crate::core::retry::RetryPolicy;
+use crate::core::revenue::{PolicyError, RevenuePolicy};
 use crate::core::trust::{decode_base64, TrustError, TrustList};
 use crate::tls::{Identity, TlsError, TlsSettings};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a configuration could not be used.
@@ -53,6 +55,14 @@ pub enum ConfigError {
     /// TLS material could not be loaded.
     #[error("{0}")]
     Tls(#[from] TlsError),
+    /// The revenue policy (§11) or its IOSS registry was refused.
+    #[error("revenue policy {path}: {source}")]
+    Revenue {
+        /// The policy file.
+        path: PathBuf,
+        /// The key and what is wrong with it.
+        source: PolicyError,
+    },
     /// The trust list was refused.
     #[error("trust list {path}: {source}")]
     Trust {
@@ -158,9 +168,58 @@ pub struct GatewayFile {
     /// network path, a test port): `"adm/BE" = "https://10.0.0.7:7444"`.
     #[serde(default)]
     pub peers: BTreeMap<String, String>,
+    /// Revenue collection (§11); without it the gateway charges nothing and runs no
+    /// revenue check.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue: Option<RevenueSection>,
     /// Keys this build does not know.
     #[serde(flatten, skip_serializing)]
     pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// `[revenue]`: where the administration's revenue policy is.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct RevenueSection {
+    /// The policy's TOML, relative to the gateway configuration's folder.
+    pub policy: PathBuf,
+    /// Keys this build does not know.
+    #[serde(flatten, skip_serializing)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// Reads a revenue policy and the IOSS registry it names (relative to the policy's own
+/// folder), all or nothing: at start a bad policy stops the gateway, on SIGHUP it is
+/// refused and the policy in force stays.
+pub fn load_revenue_policy(path: &Path) -> Result<RevenuePolicy, ConfigError> {
+    let refused = |source: PolicyError| ConfigError::Revenue {
+        path: path.to_path_buf(),
+        source,
+    };
+    let bytes = read(path)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        refused(PolicyError {
+            key: "policy".into(),
+            reason: "not UTF-8".into(),
+        })
+    })?;
+    let policy = RevenuePolicy::parse(&text).map_err(refused)?;
+    let Some(registry) = policy.ioss_registry_file.clone() else {
+        return Ok(policy);
+    };
+    let registry_path = resolve(
+        path.parent().unwrap_or(Path::new(".")),
+        Path::new(&registry),
+    );
+    let registry_text = std::fs::read(&registry_path)
+        .map_err(|e| e.to_string())
+        .and_then(|b| String::from_utf8(b).map_err(|_| "not UTF-8".to_owned()))
+        .map_err(|reason| {
+            refused(PolicyError {
+                key: "ioss_registry".into(),
+                reason: format!("cannot read {}: {reason}", registry_path.display()),
+            })
+        })?;
+    policy.with_registry(&registry_text).map_err(refused)
 }
 
 /// `[outbox]`: how messages for peer administrations are retried (§6). Defaults: one
@@ -406,6 +465,10 @@ pub struct GatewayConfig {
     pub outbox: RetryPolicy,
     /// Peer endpoints that override the trust list's.
     pub peer_endpoints: BTreeMap<String, String>,
+    /// The revenue policy file (re-read on SIGHUP), if the gateway charges.
+    pub revenue_source: Option<PathBuf>,
+    /// The revenue policy as loaded.
+    pub revenue: Option<Arc<RevenuePolicy>>,
 }
 
 impl GatewayConfig {
@@ -418,6 +481,9 @@ impl GatewayConfig {
         warn_unknown(path, "signing.", &file.signing.extra);
         warn_unknown(path, "trust.", &file.trust.extra);
         warn_unknown(path, "outbox.", &file.outbox.extra);
+        if let Some(revenue) = &file.revenue {
+            warn_unknown(path, "revenue.", &revenue.extra);
+        }
         let invalid = |key: &'static str, reason: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             key,
@@ -490,6 +556,11 @@ impl GatewayConfig {
         };
         let identity = identity_source.load()?;
         let tls = tls_settings(&file.tls);
+        let revenue_source = file.revenue.as_ref().map(|r| resolve(base, &r.policy));
+        let revenue = match &revenue_source {
+            Some(policy) => Some(Arc::new(load_revenue_policy(policy)?)),
+            None => None,
+        };
         // Refuse a server certificate that would identify the gateway as someone else.
         let id = crate::tls::spiffe_participant(&identity.chain[0], &trust_source.federation)?;
         if id != file.participant {
@@ -511,6 +582,8 @@ impl GatewayConfig {
             limits: file.limits,
             outbox: file.outbox.policy(),
             peer_endpoints: file.peers,
+            revenue_source,
+            revenue,
         })
     }
 }

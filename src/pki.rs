@@ -6,7 +6,8 @@
 //! X.509 certificates), and keys and certificates made by any other tool work the same way.
 
 use crate::config::{
-    ClientFile, GatewayFile, LimitsSection, OutboxSection, SigningSection, TlsSection, TrustSection,
+    ClientFile, GatewayFile, LimitsSection, OutboxSection, RevenueSection, SigningSection,
+    TlsSection, TrustSection,
 };
 use crate::core::crypto::{
     generate_ed25519_pkcs8, generate_p256_pkcs8, pkcs8_to_pem, Algorithm, KeyError, SigningKey,
@@ -99,6 +100,56 @@ pub struct PkiSpec {
     /// Agreements.
     #[serde(default, rename = "agreement")]
     pub agreements: Vec<AgreementEntry>,
+    /// Whether each administration's gateway gets a revenue policy (§11) and the IOSS
+    /// registry. On unless a spec says `revenue = false`: since July 2026 an EU gateway
+    /// that charges nothing is not a realistic one.
+    #[serde(default = "default_revenue")]
+    pub revenue: bool,
+}
+
+fn default_revenue() -> bool {
+    true
+}
+
+/// The IOSS registry of the development federation: the demo's and the tests' numbers.
+const IOSS_REGISTRY: &str = "\
+# IOSS numbers registered in the (development) IOSS registry, one per line (§11).
+# A number not listed here is refused IOSS: its VAT is charged at the border (check R1).
+IM5280001234  # ShopCo B.V. (NL), platform
+IM0560004321  # Demo marketplace (BE)
+IM3720000077  # Emerald Goods Ltd (IE), vendor
+";
+
+/// A revenue policy for an administration's country: the EU's flat duty and threshold,
+/// the country's own VAT rates (NL 21 % with 9 % for books and medicines, BE 21 % with
+/// 6 %), a national handling fee, and rates for the currencies the demo's goods are priced
+/// in. Rates are illustrative, not official: an administration writes its own.
+fn revenue_policy_toml(country: &str) -> String {
+    let (name, vat, reduced, fee) = match country {
+        "NL" => ("the Netherlands", 210, 90, 200),
+        "BE" => ("Belgium", 210, 60, 200),
+        _ => ("this administration", 200, 50, 200),
+    };
+    format!(
+        "\
+# Revenue policy of {name} (PROTOCOL.md §11). Amounts in euro cents, rates per mille.
+# Re-read with the trust list on SIGHUP; a bad file is refused and the old policy stays.
+currency = \"EUR\"
+low_value_threshold = 15000          # EUR 150: at or below, flat duty per item category
+flat_duty_per_category = 300         # EUR 3 per item category (Council Regulation (EU) 2026/382)
+duty_rate = 40                       # above the threshold: 4.0 % standing in for the tariff
+handling_fee = {fee}                       # national handling fee per low-value consignment
+vat_rate = {vat}                         # standard import VAT
+# Reduced VAT: printed books and newspapers (4901, 4902), medicines (3004).
+reduced_vat = [ {{ hs_prefixes = [\"4901\", \"4902\", \"3004\"], rate = {reduced} }} ]
+# Euro cents per minor unit (cent, fen, yen...) of each currency the goods are priced in.
+exchange_rates = {{ USD = \"0.92\", GBP = \"1.17\", CNY = \"0.13\", HKD = \"0.118\", JPY = \"0.61\", CHF = \"1.04\", TRY = \"0.027\" }}
+ioss_registry = \"ioss-registry.txt\"
+tax_tolerance = 50                   # EUR 0.50 between VAT collected at sale and VAT due
+undervaluation = 300                 # an item 30 % below its listed price is asked about
+splitting_window_h = 24              # one buyer and seller's parcels within a day count together
+"
+    )
 }
 
 impl PkiSpec {
@@ -174,6 +225,7 @@ impl PkiSpec {
                 max_tlp: TlpLevel::Amber,
                 personal_data: false,
             }],
+            revenue: true,
         }
     }
 
@@ -497,8 +549,23 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
                 limits: LimitsSection::default(),
                 outbox: OutboxSection::default(),
                 peers: BTreeMap::new(),
+                revenue: spec.revenue.then(|| RevenueSection {
+                    policy: format!("{s}.revenue.toml").into(),
+                    extra: BTreeMap::new(),
+                }),
                 extra: BTreeMap::new(),
             };
+            if spec.revenue {
+                let country = entry.id.split('/').nth(1).unwrap_or("");
+                files.insert(
+                    format!("{s}.revenue.toml"),
+                    revenue_policy_toml(country).into_bytes(),
+                );
+                files.insert(
+                    "ioss-registry.txt".into(),
+                    IOSS_REGISTRY.as_bytes().to_vec(),
+                );
+            }
             files.insert(
                 format!("{s}.gateway.toml"),
                 toml_text(

@@ -126,6 +126,8 @@ struct Reloader {
     tls: watch::Sender<Arc<ServerConfig>>,
     /// The identity the forwarder presents to peers.
     identity: watch::Sender<Arc<crate::tls::Identity>>,
+    /// The revenue policy file (§11), re-read with the trust list.
+    revenue_source: Option<std::path::PathBuf>,
     store: Store,
 }
 
@@ -172,6 +174,7 @@ pub async fn start_with<F: ServiceFactory>(
     )
     .await?;
     check_and_record_version(&store, &config.trust).await?;
+    store.set_revenue_policy(config.revenue.clone());
     let federation = config.trust_source.federation.clone();
     let tls_config =
         crate::tls::server_config(&config.identity, &config.trust, &federation, &config.tls)?;
@@ -293,6 +296,7 @@ pub async fn start_with<F: ServiceFactory>(
             trust: trust_tx,
             tls: tls_tx,
             identity: identity_tx,
+            revenue_source: config.revenue_source,
             store,
         }),
         shutdown: Some(shutdown_tx),
@@ -330,9 +334,10 @@ impl RunningGateway {
         &self.state
     }
 
-    /// Re-reads the trust list and the TLS identity. On any error the configuration in
-    /// force stays as it was. Established connections are not touched; new handshakes use
-    /// the new material. Returns the trust-list version now in force.
+    /// Re-reads the trust list, the TLS identity and the revenue policy. On any error the
+    /// configuration in force stays as it was, all of it. Established connections are not
+    /// touched; new handshakes use the new material, and envelopes admitted from now on are
+    /// charged under the new policy. Returns the trust-list version now in force.
     pub async fn reload(&self) -> Result<u64, ServerError> {
         let reloader = self.reload.lock().await;
         let current = reloader.trust.borrow().clone();
@@ -343,7 +348,12 @@ impl RunningGateway {
         let identity = reloader.identity_source.load()?;
         let tls =
             crate::tls::server_config(&identity, &next, &reloader.federation, &reloader.settings)?;
+        let revenue = match &reloader.revenue_source {
+            Some(path) => Some(Arc::new(crate::config::load_revenue_policy(path)?)),
+            None => None,
+        };
         check_and_record_version(&reloader.store, &next).await?;
+        reloader.store.set_revenue_policy(revenue);
         let version = next.version();
         reloader.trust.send_replace(Arc::new(next));
         reloader.tls.send_replace(tls);

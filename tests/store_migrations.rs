@@ -35,7 +35,7 @@ async fn a_store_made_before_versioning_is_taken_over_with_its_data_and_a_newer_
     let store = open(&fed, &data_dir).await.expect("new store");
     assert_eq!(
         applied_versions(&data_dir).await,
-        [1],
+        [1, 2],
         "a new store records its schema"
     );
     let envelope = seal_as(&fed, SHOPCO, draft(SHOPCO, NL, &declaration(&lrn("MIG"))));
@@ -50,19 +50,26 @@ async fn a_store_made_before_versioning_is_taken_over_with_its_data_and_a_newer_
     assert_eq!(head.size, 2, "the declaration and its outcome");
     drop(store);
 
-    // What an earlier release left: the same tables, no migration history.
+    // What an earlier release left: the tables of version 1, no migration history. Opening
+    // it takes version 1 as applied and migrates it to every later version.
     let mut conn = database(&data_dir).await;
-    sqlx::query("DROP TABLE _sqlx_migrations")
-        .execute(&mut conn)
-        .await
-        .expect("drop history");
+    for statement in [
+        "DROP TABLE _sqlx_migrations",
+        "DROP TABLE parcels",
+        "ALTER TABLE declarations DROP COLUMN account",
+    ] {
+        sqlx::query(statement)
+            .execute(&mut conn)
+            .await
+            .expect(statement);
+    }
     drop(conn);
     let store = open(&fed, &data_dir)
         .await
         .expect("an unversioned store opens");
     assert_eq!(store.log_head(), head, "the log is what it was");
     assert!(store.envelope(&message_id).await.expect("read").is_some());
-    assert_eq!(applied_versions(&data_dir).await, [1]);
+    assert_eq!(applied_versions(&data_dir).await, [1, 2]);
     drop(store);
 
     // A store a newer release migrated further.

@@ -14,7 +14,7 @@ use crate::core::trust::{Exchange, ParticipantEntry, Role, SignatureError, Trust
 use crate::core::validation::validate_declaration;
 use crate::proto::v1::{
     AdvanceDeclaration, Envelope, Header, Invalidation, MessageType, ReferralResponse,
-    RiskIndicator, RiskIndicatorRevocation, ScreeningResult,
+    ReturnNotice, ReturnReason, RiskIndicator, RiskIndicatorRevocation, ScreeningResult,
 };
 use prost::Message;
 
@@ -50,6 +50,8 @@ pub enum AdmittedPayload {
     Invalidation(Invalidation),
     /// An answer to a referral of the OUTCOME named by `correlation_id`.
     ReferralResponse(ReferralResponse),
+    /// Goods of the declaration named by `correlation_id` left again (§12).
+    ReturnNotice(ReturnNotice),
     /// A risk indicator to apply (a higher version replaces).
     RiskIndicator(RiskIndicator),
     /// Withdrawal of a risk indicator.
@@ -167,7 +169,8 @@ fn authorize(
         MessageType::Declaration
         | MessageType::Amendment
         | MessageType::Invalidation
-        | MessageType::ReferralResponse => {
+        | MessageType::ReferralResponse
+        | MessageType::ReturnNotice => {
             if !sender.role.is_partner() {
                 return refuse(format!("{type_name} is sent by partners; {} is {}", sender.id, sender.role.as_str()));
             }
@@ -191,7 +194,7 @@ fn authorize(
                 "{type_name} comes only from an administration under an agreement listing forwarded_declaration"
             )),
         },
-        MessageType::Outcome => refuse(format!("{type_name} is issued by gateways and delivered by Fetch, never submitted")),
+        MessageType::Outcome | MessageType::RefundDecision => refuse(format!("{type_name} is issued by gateways and delivered by Fetch, never submitted")),
         MessageType::Unspecified => refuse(format!("{type_name} is never valid")),
     }
 }
@@ -293,6 +296,12 @@ fn decode_payload(
             violations(list)?;
             AdmittedPayload::ReferralResponse(response)
         }
+        MessageType::ReturnNotice => {
+            require_correlation(header, "the declaration whose goods are returned")?;
+            let notice: ReturnNotice = decode(payload, "ReturnNotice")?;
+            violations(validate_return_notice(&notice))?;
+            AdmittedPayload::ReturnNotice(notice)
+        }
         MessageType::RiskIndicator => {
             let indicator: RiskIndicator = decode(payload, "RiskIndicator")?;
             violations(validate_indicator(&indicator, now_ms))?;
@@ -306,6 +315,70 @@ fn decode_payload(
         MessageType::ForwardedDeclaration => decode_forwarded(payload, &header.sender, ctx)?,
         other => return Err(Rejection::TypeNotSupported(other.as_str_name().to_owned())),
     })
+}
+
+/// §12's structural rules of a notice, which need no declaration: lines given, none
+/// repeated, none of zero units, a return transport with its house reference, a reason.
+/// Whether the items exist and so many units are left to return is the ledger's to say.
+fn validate_return_notice(notice: &ReturnNotice) -> Vec<FieldViolation> {
+    let mut list = Vec::new();
+    if !matches!(
+        ReturnReason::try_from(notice.reason),
+        Ok(ReturnReason::Undeliverable
+            | ReturnReason::RefusedByConsignee
+            | ReturnReason::ConsumerReturn)
+    ) {
+        list.push(FieldViolation::new(
+            "reason",
+            "required: UNDELIVERABLE, REFUSED_BY_CONSIGNEE or CONSUMER_RETURN",
+        ));
+    }
+    if notice
+        .return_transport
+        .as_ref()
+        .is_none_or(|t| t.house_ref.trim().is_empty())
+    {
+        list.push(FieldViolation::new(
+            "return_transport.house_ref",
+            "required: the house reference of the return shipment",
+        ));
+    }
+    if notice.lines.is_empty() {
+        list.push(FieldViolation::new(
+            "lines",
+            "required: at least one returned line (item index and quantity)",
+        ));
+    } else if notice.lines.len() > crate::core::validation::MAX_ITEMS {
+        list.push(FieldViolation::new(
+            "lines",
+            format!(
+                "at most {} lines, one per declared item (got {})",
+                crate::core::validation::MAX_ITEMS,
+                notice.lines.len()
+            ),
+        ));
+        return list;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (index, line) in notice.lines.iter().enumerate() {
+        if line.quantity == 0 {
+            list.push(FieldViolation::new(
+                format!("lines[{index}].quantity"),
+                "must be > 0",
+            ));
+        }
+        if !seen.insert(line.item) {
+            list.push(FieldViolation::new(
+                format!("lines[{index}].item"),
+                format!(
+                    "item {} is already returned by an earlier line of this notice",
+                    line.item
+                ),
+            ));
+        }
+    }
+    list.truncate(crate::core::rejection::MAX_VIOLATIONS);
+    list
 }
 
 /// Runs every check of §3 that needs no store, in order. `raw` is the envelope's bytes as

@@ -76,6 +76,27 @@ pub fn is_currency(code: &str) -> bool {
     ISO_4217_CURRENCIES.binary_search(&code).is_ok()
 }
 
+/// ISO 4217 currencies whose minor unit is not the hundredth: none (exponent 0) or the
+/// thousandth (exponent 3). Every other currency in circulation has two decimals.
+const ZERO_DECIMAL_CURRENCIES: &[&str] = &[
+    "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+    "VUV", "XAF", "XOF", "XPF",
+];
+const THREE_DECIMAL_CURRENCIES: &[&str] = &["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
+
+/// How many decimals a currency's minor unit has (ISO 4217's "minor unit" column), so that
+/// an amount in minor units is written for people as the currency is: `JPY 1200`,
+/// `EUR 12.00`, `KWD 1.005`.
+pub fn minor_unit_exponent(currency: &str) -> u32 {
+    if ZERO_DECIMAL_CURRENCIES.contains(&currency) {
+        0
+    } else if THREE_DECIMAL_CURRENCIES.contains(&currency) {
+        3
+    } else {
+        2
+    }
+}
+
 /// Whether `two_digits` names an existing chapter of the Harmonized System: `01`–`97`, except
 /// `77`, which the WCO keeps reserved for future use.
 ///

@@ -19,10 +19,11 @@ use crate::core::admission::{Admitted, AdmittedPayload};
 use crate::core::ids::parent_administration;
 use crate::core::lifecycle::{self, ReferralKind, ReferralVerdict};
 use crate::core::rejection::{FieldViolation, Rejection};
-use crate::core::risk::{IndexError, IndicatorRecord, RiskIndex};
+use crate::core::revenue::{self, Charges, Refund, Refunded, RevenuePolicy, RETURN_PERIOD_MS};
+use crate::core::risk::{severity, IndexError, IndicatorRecord, RiskIndex};
 use crate::proto::v1::{
-    AdvanceDeclaration, DeclarationState, Header, MessageType, Outcome, OutcomeCode, RiskIndicator,
-    RiskIndicatorRevocation,
+    AdvanceDeclaration, DeclarationState, Header, MessageType, Outcome, OutcomeCode,
+    RefundDecision, ReturnNotice, RiskIndicator, RiskIndicatorRevocation,
 };
 use bytes::Bytes;
 use prost::Message;
@@ -42,6 +43,8 @@ pub struct Context<'a> {
     pub declarations_filed: u64,
     /// The indicators in force, as earlier envelopes of the group left them.
     pub risk: &'a RiskIndex,
+    /// The administration's revenue policy (§11), if it charges.
+    pub revenue: Option<&'a RevenuePolicy>,
 }
 
 /// An envelope already in the log, by message id.
@@ -53,6 +56,35 @@ pub struct KnownEnvelope {
     pub received_at_ms: i64,
     /// Its leaf position.
     pub log_index: u64,
+}
+
+/// What a declaration's releases and returns have come to, kept with it because §12
+/// refunds from the charges of the last releasing outcome, not from the policy in force
+/// when the goods come back.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Account {
+    /// `decided_at_ms` of the first releasing outcome: the 90 days of §12 run from it.
+    pub first_released_at_ms: Option<i64>,
+    /// The charges of the last releasing outcome, if the declaration was charged.
+    pub charges: Option<Charges>,
+    /// Units of each item returned so far.
+    pub returned: Vec<u32>,
+    /// What the refund decisions so far refunded, per type.
+    pub refunded: Refunded,
+}
+
+/// A declaration's entry in R5's splitting index: what it is worth and for which buyer and
+/// seller, so that the next declaration for them is checked without a scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Parcel {
+    /// The declaration.
+    pub declaration_id: String,
+    /// `core::revenue::splitting_key` of its current data.
+    pub key: String,
+    /// Its intrinsic value `V`.
+    pub value: i64,
+    /// Whether it counts for R5: low-value and not invalidated.
+    pub counts: bool,
 }
 
 /// A declaration on file, as the ledger works on it.
@@ -78,6 +110,8 @@ pub struct DeclarationRecord {
     pub satisfied: BTreeSet<String>,
     /// The declaration's current data.
     pub data: AdvanceDeclaration,
+    /// Its releases, charges and returns (§11, §12).
+    pub account: Account,
     /// When the state last changed.
     pub updated_at_ms: i64,
 }
@@ -158,6 +192,10 @@ pub struct Facts {
     pub share_with: Vec<String>,
     /// RISK_INDICATOR, revocation: the peers that hold this administration's indicator.
     pub routes: Vec<String>,
+    /// DECLARATION, AMENDMENT, REFERRAL_RESPONSE of a charged declaration: R5's sum, the
+    /// value of the other low-value declarations for the same buyer and seller accepted here
+    /// before it within the policy's window (from the writer's splitting index).
+    pub others_value: i64,
 }
 
 /// How an issued envelope reaches its recipient.
@@ -239,6 +277,10 @@ pub enum Effect {
         /// The indicator.
         indicator_id: String,
     },
+    /// A newly filed, charged declaration joins R5's splitting index (received now).
+    TrackParcel(Parcel),
+    /// A charged declaration's entry changes (amended or invalidated).
+    UpdateParcel(Parcel),
 }
 
 /// What one envelope comes to.
@@ -297,12 +339,12 @@ pub fn decide(
     let mut books = Books {
         ctx,
         fresh_id,
+        others_value: facts.others_value,
         effects: vec![Effect::LogAccepted],
     };
     let decided = match &admitted.payload {
         AdmittedPayload::Declaration(declaration) => {
-            books.declaration(header, declaration, admitted.raw.clone(), facts.forward_to);
-            Ok(())
+            books.declaration(header, declaration, admitted.raw.clone(), facts.forward_to)
         }
         AdmittedPayload::ForwardedDeclaration(forwarded) => books.forwarded_declaration(
             &forwarded.header,
@@ -313,6 +355,9 @@ pub fn decide(
             books.amendment(header, declaration, facts.declaration)
         }
         AdmittedPayload::Invalidation(_) => books.invalidation(header, facts.declaration),
+        AdmittedPayload::ReturnNotice(notice) => {
+            books.return_notice(header, notice, facts.declaration)
+        }
         AdmittedPayload::ReferralResponse(response) => {
             books.referral_response(header, response, facts.referral, facts.declaration)
         }
@@ -343,10 +388,12 @@ pub fn issuing_administration(sender: &str) -> String {
 struct Books<'c, 'f> {
     ctx: &'c Context<'c>,
     fresh_id: &'f mut dyn FnMut() -> String,
+    /// R5's sum for the declaration this envelope assesses ([`Facts::others_value`]).
+    others_value: i64,
     effects: Vec<Effect>,
 }
 
-impl Books<'_, '_> {
+impl<'c> Books<'c, '_> {
     fn issue(
         &mut self,
         recipient: &str,
@@ -389,7 +436,8 @@ impl Books<'_, '_> {
         declaration: &AdvanceDeclaration,
         raw: Bytes,
         forward_to: Option<String>,
-    ) {
+    ) -> Result<(), Rejection> {
+        self.check_rates(declaration)?;
         self.file(header, declaration);
         if let Some(peer) = forward_to {
             self.issue(
@@ -400,6 +448,7 @@ impl Books<'_, '_> {
                 Route::Outbox,
             );
         }
+        Ok(())
     }
 
     /// A declaration a peer forwarded: assessed here against this administration's own
@@ -419,8 +468,43 @@ impl Books<'_, '_> {
                 ),
             ));
         }
+        self.check_rates(declaration)?;
         self.file(original, declaration);
         Ok(())
+    }
+
+    /// The policy a declaration is charged under: this administration's, when the goods
+    /// are destined for its country (§11 "Which gateway charges").
+    fn charging(&self, declaration: &AdvanceDeclaration) -> Option<&'c RevenuePolicy> {
+        self.ctx
+            .revenue
+            .filter(|_| declaration.country_of_destination == self.ctx.country)
+    }
+
+    /// §11: a charged declaration with an amount in a currency the policy has no rate for is
+    /// refused, naming each such field.
+    fn check_rates(&self, declaration: &AdvanceDeclaration) -> Result<(), Rejection> {
+        let Some(policy) = self.charging(declaration) else {
+            return Ok(());
+        };
+        let missing = revenue::missing_rates(policy, declaration);
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Rejection::ValidationFailed(missing))
+        }
+    }
+
+    /// R5's index entry of a charged declaration as it now stands.
+    fn parcel(&self, record: &DeclarationRecord) -> Option<Parcel> {
+        let policy = self.charging(&record.data)?;
+        let charges = revenue::charges(policy, &record.data);
+        Some(Parcel {
+            declaration_id: record.id.clone(),
+            key: revenue::splitting_key(&record.data),
+            value: charges.intrinsic_value,
+            counts: charges.low_value && record.state != DeclarationState::Invalidated,
+        })
     }
 
     /// Records a new declaration (the one `header` carried) with a fresh MRN, assesses it
@@ -445,10 +529,15 @@ impl Books<'_, '_> {
             referral_count: 0,
             satisfied: BTreeSet::new(),
             data: declaration.clone(),
+            account: Account::default(),
             updated_at_ms: now,
         };
         self.assess(&mut record);
+        let parcel = self.parcel(&record);
         self.effects.push(Effect::FileDeclaration(record));
+        if let Some(parcel) = parcel {
+            self.effects.push(Effect::TrackParcel(parcel));
+        }
     }
 
     /// The declaration an AMENDMENT or INVALIDATION names, filed by its sender and still
@@ -474,6 +563,7 @@ impl Books<'_, '_> {
         found: Option<DeclarationRecord>,
     ) -> Result<(), Rejection> {
         let mut record = Self::open_declaration(header, found)?;
+        self.check_rates(declaration)?;
         if declaration.lrn != record.lrn {
             return Err(field_error(
                 "lrn",
@@ -484,6 +574,9 @@ impl Books<'_, '_> {
         record.satisfied.clear();
         record.data = declaration.clone();
         self.assess(&mut record);
+        if let Some(parcel) = self.parcel(&record) {
+            self.effects.push(Effect::UpdateParcel(parcel));
+        }
         self.effects.push(Effect::UpdateDeclaration(record));
         Ok(())
     }
@@ -496,6 +589,144 @@ impl Books<'_, '_> {
         let mut record = Self::open_declaration(header, found)?;
         self.supersede_referral(&mut record);
         record.state = DeclarationState::Invalidated;
+        record.updated_at_ms = self.ctx.now_ms;
+        if let Some(parcel) = self.parcel(&record) {
+            self.effects.push(Effect::UpdateParcel(parcel));
+        }
+        self.effects.push(Effect::UpdateDeclaration(record));
+        Ok(())
+    }
+
+    /// §12: goods of a released declaration left again. Checked in the contract's order
+    /// (unknown, not released, outside the period, lines beyond what is left), then refunded
+    /// cumulatively and answered with a signed REFUND_DECISION the partner fetches.
+    fn return_notice(
+        &mut self,
+        header: &Header,
+        notice: &ReturnNotice,
+        found: Option<DeclarationRecord>,
+    ) -> Result<(), Rejection> {
+        let mut record = found.ok_or_else(|| Rejection::UnknownDeclaration {
+            declaration_id: header.correlation_id.clone(),
+        })?;
+        if !matches!(
+            record.state,
+            DeclarationState::Cleared
+                | DeclarationState::ControlOnArrival
+                | DeclarationState::PartlyReturned
+        ) {
+            return Err(Rejection::NotReleased {
+                declaration_id: record.id.clone(),
+                state: lifecycle::state_name(record.state),
+            });
+        }
+        // A declaration released before releases were recorded: its last change was its
+        // release.
+        let released_at = record
+            .account
+            .first_released_at_ms
+            .unwrap_or(record.updated_at_ms);
+        if header.created_at_ms > released_at.saturating_add(RETURN_PERIOD_MS) {
+            return Err(Rejection::ReturnPeriodExpired {
+                declaration_id: record.id.clone(),
+                detail: format!(
+                    "the notice was created {} days after the release (created_at_ms {},                      released at {released_at}); returns are accepted for 90 days",
+                    (header.created_at_ms - released_at) / 86_400_000,
+                    header.created_at_ms
+                ),
+            });
+        }
+        if notice.exited_at_ms < released_at {
+            return Err(Rejection::ReturnPeriodExpired {
+                declaration_id: record.id.clone(),
+                detail: format!(
+                    "exited_at_ms {} is before the release at {released_at}: goods can only be                      returned after they were released",
+                    notice.exited_at_ms
+                ),
+            });
+        }
+        let items = &record.data.items;
+        let mut returned = record.account.returned.clone();
+        returned.resize(items.len(), 0);
+        let mut violations = Vec::new();
+        for (index, line) in notice.lines.iter().enumerate() {
+            let item_index = line.item as usize;
+            let Some(item) = items.get(item_index) else {
+                violations.push(FieldViolation::new(
+                    format!("lines[{index}].item"),
+                    format!(
+                        "there is no item {} (the declaration has {} item(s), numbered from 0)",
+                        line.item,
+                        items.len()
+                    ),
+                ));
+                continue;
+            };
+            let already = returned[item_index];
+            let left = item.quantity.saturating_sub(already);
+            if line.quantity > left {
+                violations.push(FieldViolation::new(
+                    format!("lines[{index}].quantity"),
+                    format!(
+                        "at most {left} unit(s) of items[{item_index}] are left to return \
+                         ({} declared, {already} already returned)",
+                        item.quantity
+                    ),
+                ));
+                continue;
+            }
+            returned[item_index] = already + line.quantity;
+        }
+        if !violations.is_empty() {
+            return Err(Rejection::ValidationFailed(violations));
+        }
+        let refund = match &record.account.charges {
+            Some(charges) => revenue::refund(charges, &returned, record.account.refunded),
+            None => Refund {
+                currency: self
+                    .ctx
+                    .revenue
+                    .map(|p| p.currency.clone())
+                    .or_else(|| {
+                        items
+                            .first()
+                            .and_then(|i| i.value.as_ref())
+                            .map(|v| v.currency.clone())
+                    })
+                    .unwrap_or_default(),
+                duty: 0,
+                vat: 0,
+                vat_collected_at_sale: false,
+                so_far: record.account.refunded,
+            },
+        };
+        let (refunds, total_refund) = refund.to_wire();
+        let decision = RefundDecision {
+            declaration_id: record.id.clone(),
+            mrn: record.mrn.clone(),
+            refunds,
+            total_refund: Some(total_refund),
+            decided_at_ms: self.ctx.now_ms,
+            refusal: String::new(),
+        };
+        self.issue(
+            &record.sender,
+            MessageType::RefundDecision,
+            Bytes::from(decision.encode_to_vec()),
+            &header.message_id,
+            Route::Fetch,
+        );
+        let all_returned = items
+            .iter()
+            .zip(&returned)
+            .all(|(item, returned)| *returned >= item.quantity);
+        record.state = if all_returned {
+            DeclarationState::Returned
+        } else {
+            DeclarationState::PartlyReturned
+        };
+        record.account.returned = returned;
+        record.account.refunded = refund.so_far;
         record.updated_at_ms = self.ctx.now_ms;
         self.effects.push(Effect::UpdateDeclaration(record));
         Ok(())
@@ -544,9 +775,10 @@ impl Books<'_, '_> {
             ReferralVerdict::NotCleared => {
                 self.issue_outcome(
                     &mut record,
-                    OutcomeCode::DoNotLoad,
-                    String::new(),
-                    String::new(),
+                    Assessed {
+                        code: OutcomeCode::DoNotLoad,
+                        ..Assessed::default()
+                    },
                 );
             }
         }
@@ -684,39 +916,65 @@ impl Books<'_, '_> {
     }
 
     /// Assesses the declaration's current data against the indicators in force (minus the
-    /// ones whose referrals it already satisfied) and issues the outcome.
+    /// ones whose referrals it already satisfied) and, when it is charged here, the revenue
+    /// checks (§11: a more severe indicator wins; among requests for information the first
+    /// revenue check goes before any indicator's), and issues the outcome with its charges.
     fn assess(&mut self, record: &mut DeclarationRecord) {
         let exclude: HashSet<String> = record.satisfied.iter().cloned().collect();
-        let (code, indicator_id, pointer) =
-            match self
-                .ctx
-                .risk
-                .assess(&record.data, self.ctx.now_ms, &exclude)
-            {
-                Some(found) => (
-                    found.code,
-                    found.record.indicator.indicator_id.clone(),
-                    found.pointer,
-                ),
-                None => (
-                    OutcomeCode::AssessmentComplete,
-                    String::new(),
-                    String::new(),
-                ),
-            };
-        self.issue_outcome(record, code, indicator_id, pointer);
+        let found = self
+            .ctx
+            .risk
+            .assess(&record.data, self.ctx.now_ms, &exclude);
+        let policy = self.charging(&record.data);
+        let charges = policy.map(|p| revenue::charges(p, &record.data));
+        let question = match (policy, &charges) {
+            (Some(policy), Some(charges)) => revenue::first_question(
+                policy,
+                &record.data,
+                charges,
+                self.others_value,
+                &record.satisfied,
+            ),
+            _ => None,
+        };
+        let rfi = severity(OutcomeCode::RequestForInformation);
+        let assessed = match (found, question) {
+            (Some(found), _) if severity(found.code) > rfi => Assessed {
+                code: found.code,
+                raised_by: found.record.indicator.indicator_id.clone(),
+                pointer: found.pointer,
+                request_text: None,
+                charges,
+            },
+            (_, Some(question)) => Assessed {
+                code: OutcomeCode::RequestForInformation,
+                raised_by: question.check.satisfaction_id().to_owned(),
+                pointer: question.pointer,
+                request_text: Some(question.request_text),
+                charges,
+            },
+            (Some(found), None) => Assessed {
+                code: found.code,
+                raised_by: found.record.indicator.indicator_id.clone(),
+                pointer: found.pointer,
+                request_text: None,
+                charges,
+            },
+            (None, None) => Assessed {
+                code: OutcomeCode::AssessmentComplete,
+                charges,
+                ..Assessed::default()
+            },
+        };
+        self.issue_outcome(record, assessed);
     }
 
     /// Issues an OUTCOME to the declaration's sender (read with Fetch), opens a referral
-    /// when the outcome asks for one, and moves the declaration's state.
-    fn issue_outcome(
-        &mut self,
-        record: &mut DeclarationRecord,
-        code: OutcomeCode,
-        indicator_id: String,
-        pointer: String,
-    ) {
+    /// when the outcome asks for one, and moves the declaration's state. A releasing
+    /// outcome carries the charges (§11) and starts the return period (§12).
+    fn issue_outcome(&mut self, record: &mut DeclarationRecord, assessed: Assessed) {
         let now = self.ctx.now_ms;
+        let code = assessed.code;
         let kind = ReferralKind::of(code);
         let referral_id = match kind {
             Some(_) => {
@@ -725,19 +983,35 @@ impl Books<'_, '_> {
             }
             None => String::new(),
         };
+        let releasing = matches!(
+            code,
+            OutcomeCode::AssessmentComplete | OutcomeCode::ControlOnArrival
+        );
+        let (charges, total_due) = match (&assessed.charges, releasing) {
+            (Some(charges), true) => {
+                let (wire, total) = charges.to_wire();
+                (wire, Some(total))
+            }
+            _ => (Vec::new(), None),
+        };
+        let request_text = assessed
+            .request_text
+            .unwrap_or_else(|| lifecycle::request_text(code, &assessed.pointer));
         let outcome = Outcome {
             declaration_id: record.id.clone(),
             lrn: record.lrn.clone(),
             mrn: record.mrn.clone(),
             code: code as i32,
             referral_id: referral_id.clone(),
-            request_text: lifecycle::request_text(code, &pointer),
+            request_text,
             pointer: if code == OutcomeCode::RequestForInformation {
-                pointer
+                assessed.pointer
             } else {
                 String::new()
             },
             decided_at_ms: now,
+            charges,
+            total_due,
         };
         let outcome_message_id = self.issue(
             &record.sender,
@@ -752,15 +1026,32 @@ impl Books<'_, '_> {
                 declaration_id: record.id.clone(),
                 outcome_message_id,
                 kind,
-                indicator_id,
+                indicator_id: assessed.raised_by,
                 status: ReferralStatus::Open,
             }));
+        }
+        if releasing {
+            record.account.first_released_at_ms.get_or_insert(now);
+            record.account.charges = assessed.charges;
         }
         record.open_referral_id = referral_id;
         record.outcome = code;
         record.state = lifecycle::state_after(code);
         record.updated_at_ms = now;
     }
+}
+
+/// What an assessment decided, for [`Books::issue_outcome`].
+#[derive(Default)]
+struct Assessed {
+    code: OutcomeCode,
+    /// The indicator id or revenue check a referral records (satisfied when answered).
+    raised_by: String,
+    pointer: String,
+    /// A revenue check's own question; otherwise the lifecycle's text for the code.
+    request_text: Option<String>,
+    /// The declaration's charges, when it is charged here.
+    charges: Option<Charges>,
 }
 
 #[cfg(test)]
@@ -826,12 +1117,22 @@ mod tests {
     }
 
     fn run(risk: &RiskIndex, facts: Facts, admitted: &Admitted) -> Verdict {
+        run_charging(risk, None, facts, admitted)
+    }
+
+    fn run_charging(
+        risk: &RiskIndex,
+        revenue: Option<&RevenuePolicy>,
+        facts: Facts,
+        admitted: &Admitted,
+    ) -> Verdict {
         let context = Context {
             now_ms: NOW,
             administration: OWN,
             country: "NL",
             declarations_filed: 41,
             risk,
+            revenue,
         };
         let mut n = 0;
         let mut fresh_id = || {
@@ -902,6 +1203,7 @@ mod tests {
             referral_count: 1,
             satisfied: BTreeSet::new(),
             data: sample_declaration("LRN-1"),
+            account: Account::default(),
             updated_at_ms: NOW - 60_000,
         }
     }
@@ -1427,5 +1729,290 @@ mod tests {
             assert_eq!(ReferralStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(ReferralStatus::parse("closed"), None);
+    }
+
+    const POLICY: &str = r#"
+currency = "EUR"
+low_value_threshold = 15000
+flat_duty_per_category = 300
+duty_rate = 40
+handling_fee = 200
+vat_rate = 210
+exchange_rates = { USD = "0.92" }
+"#;
+
+    fn policy() -> RevenuePolicy {
+        RevenuePolicy::parse(POLICY)
+            .and_then(|p| p.with_registry("IM5280001234\n"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// §11's worked example, filed by the partner, for this administration's country.
+    fn worked(ioss_number: &str) -> AdvanceDeclaration {
+        let mut d = sample_declaration("LRN-1");
+        let item = |hs: &str, quantity: u32, amount_minor: i64| crate::proto::v1::Item {
+            description: format!("goods {hs}"),
+            hs_code: hs.into(),
+            quantity,
+            value: Some(crate::proto::v1::Money {
+                currency: "EUR".into(),
+                amount_minor,
+            }),
+            origin_country: "CN".into(),
+            ..crate::proto::v1::Item::default()
+        };
+        d.items = vec![item("640411", 1, 4500), item("610910", 2, 2000)];
+        d.revenue = Some(crate::proto::v1::Revenue {
+            model: crate::proto::v1::CollectionModel::Platform as i32,
+            ioss_number: ioss_number.into(),
+            tax_collected: None,
+        });
+        d
+    }
+
+    fn filed_with(declaration: AdvanceDeclaration) -> Admitted {
+        admitted(PARTNER, "", AdmittedPayload::Declaration(declaration))
+    }
+
+    #[test]
+    fn a_charged_release_carries_its_charges_and_joins_the_splitting_index() {
+        let policy = policy();
+        let charged = effects(run_charging(
+            &RiskIndex::new(),
+            Some(&policy),
+            Facts::default(),
+            &filed_with(worked("")),
+        ));
+        let outcome = outcome_of(issued(&charged)[0]);
+        assert_eq!(outcome.code, OutcomeCode::AssessmentComplete as i32);
+        assert_eq!(outcome.total_due.map(|m| m.amount_minor), Some(2333));
+        let record = declaration_in(&charged);
+        assert_eq!(record.account.first_released_at_ms, Some(NOW));
+        assert_eq!(record.account.charges.as_ref().map(|c| c.duty), Some(600));
+        assert_eq!(
+            charged.last(),
+            Some(&Effect::TrackParcel(Parcel {
+                declaration_id: record.id.clone(),
+                key: revenue::splitting_key(&record.data),
+                value: 6500,
+                counts: true,
+            }))
+        );
+        // Without a policy, or for another country, nothing is charged or tracked.
+        let mut abroad = worked("");
+        abroad.country_of_destination = "BE".into();
+        for (revenue, declaration) in [(None, worked("")), (Some(&policy), abroad)] {
+            let uncharged = effects(run_charging(
+                &RiskIndex::new(),
+                revenue,
+                Facts::default(),
+                &filed_with(declaration),
+            ));
+            let outcome = outcome_of(issued(&uncharged)[0]);
+            assert!(outcome.charges.is_empty() && outcome.total_due.is_none());
+            assert!(!uncharged
+                .iter()
+                .any(|e| matches!(e, Effect::TrackParcel(_))));
+        }
+    }
+
+    #[test]
+    fn a_more_severe_indicator_beats_a_revenue_check_and_a_revenue_check_beats_an_indicator_rfi() {
+        let policy = policy();
+        let unregistered = worked("IM9999999999");
+        for (action, expected, raised_by) in [
+            (
+                OutcomeCode::ControlOnArrival,
+                OutcomeCode::ControlOnArrival,
+                "",
+            ),
+            (
+                OutcomeCode::RequestForInformation,
+                OutcomeCode::RequestForInformation,
+                "revenue/R1",
+            ),
+        ] {
+            let risk = index(&[on_seller("NL:1", action, OWN)]);
+            let effects = effects(run_charging(
+                &risk,
+                Some(&policy),
+                Facts::default(),
+                &filed_with(unregistered.clone()),
+            ));
+            let outcome = outcome_of(issued(&effects)[0]);
+            assert_eq!(outcome.code, expected as i32);
+            if expected == OutcomeCode::ControlOnArrival {
+                // Control on arrival releases: the charges come with it.
+                assert_eq!(outcome.total_due.map(|m| m.amount_minor), Some(2333));
+            } else {
+                assert_eq!(outcome.pointer, "revenue.ioss_number");
+                assert!(outcome.request_text.contains("IM9999999999"));
+                let referral = effects.iter().find_map(|e| match e {
+                    Effect::OpenReferral(r) => Some(r.indicator_id.clone()),
+                    _ => None,
+                });
+                assert_eq!(referral.as_deref(), Some(raised_by));
+            }
+        }
+    }
+
+    #[test]
+    fn r5_uses_the_sum_the_writer_looked_up() {
+        let policy = policy();
+        let facts = |others_value| Facts {
+            others_value,
+            ..Facts::default()
+        };
+        for (others, expected) in [
+            (8500, OutcomeCode::AssessmentComplete),
+            (8501, OutcomeCode::RequestForInformation),
+        ] {
+            let effects = effects(run_charging(
+                &RiskIndex::new(),
+                Some(&policy),
+                facts(others),
+                &filed_with(worked("")),
+            ));
+            assert_eq!(outcome_of(issued(&effects)[0]).code, expected as i32);
+        }
+    }
+
+    #[test]
+    fn a_currency_without_a_rate_refuses_a_charged_declaration_only() {
+        let policy = policy();
+        let mut d = worked("");
+        if let Some(value) = d.items[1].value.as_mut() {
+            value.currency = "CHF".into();
+        }
+        let rejection = refusal(run_charging(
+            &RiskIndex::new(),
+            Some(&policy),
+            Facts::default(),
+            &filed_with(d.clone()),
+        ));
+        assert_eq!(
+            violation(&rejection),
+            (
+                "items[1].value.currency".to_owned(),
+                "no exchange rate for CHF".to_owned()
+            )
+        );
+        d.country_of_destination = "BE".into();
+        effects(run_charging(
+            &RiskIndex::new(),
+            Some(&policy),
+            Facts::default(),
+            &filed_with(d),
+        ));
+    }
+
+    fn returning(lines: &[(u32, u32)], created_at_ms: i64) -> Admitted {
+        let notice = ReturnNotice {
+            reason: crate::proto::v1::ReturnReason::ConsumerReturn as i32,
+            return_transport: None,
+            lines: lines
+                .iter()
+                .map(|(item, quantity)| crate::proto::v1::ReturnedLine {
+                    item: *item,
+                    quantity: *quantity,
+                })
+                .collect(),
+            exited_at_ms: NOW - 1,
+        };
+        let mut admitted = admitted(PARTNER, "decl-1", AdmittedPayload::ReturnNotice(notice));
+        admitted.header.created_at_ms = created_at_ms;
+        admitted
+    }
+
+    fn released(days_ago: i64, charged: bool) -> Facts {
+        let mut record = on_file(DeclarationState::Cleared, "");
+        record.data = worked("");
+        record.account.first_released_at_ms = Some(NOW - days_ago * 86_400_000);
+        record.account.charges = charged.then(|| revenue::charges(&policy(), &record.data));
+        Facts {
+            declaration: Some(record),
+            ..Facts::default()
+        }
+    }
+
+    #[test]
+    fn a_return_is_accepted_up_to_90_days_after_the_first_release() {
+        let effects = effects(run(
+            &RiskIndex::new(),
+            released(90, true),
+            &returning(&[(1, 2)], NOW),
+        ));
+        let decision = RefundDecision::decode(issued(&effects)[0].payload.as_ref())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(decision.total_refund.map(|m| m.amount_minor), Some(783));
+        assert_eq!(
+            issued(&effects)[0].message_type,
+            MessageType::RefundDecision
+        );
+        assert_eq!(issued(&effects)[0].route, Route::Fetch);
+        assert_eq!(issued(&effects)[0].recipient, PARTNER);
+        let record = declaration_in(&effects);
+        assert_eq!(record.state, DeclarationState::PartlyReturned);
+        assert_eq!(record.account.returned, vec![0, 2]);
+        assert_eq!(record.account.refunded.duty, 300);
+
+        let rejection = refusal(run(
+            &RiskIndex::new(),
+            released(90, true),
+            &returning(&[(1, 2)], NOW + 1),
+        ));
+        assert_eq!(rejection.reason(), "RETURN_PERIOD_EXPIRED");
+    }
+
+    #[test]
+    fn a_return_of_an_uncharged_declaration_refunds_nothing_but_is_recorded() {
+        let effects = effects(run(
+            &RiskIndex::new(),
+            released(1, false),
+            &returning(&[(0, 1), (1, 2)], NOW),
+        ));
+        let decision = RefundDecision::decode(issued(&effects)[0].payload.as_ref())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(decision.refunds.is_empty());
+        assert_eq!(decision.total_refund.map(|m| m.amount_minor), Some(0));
+        assert_eq!(declaration_in(&effects).state, DeclarationState::Returned);
+    }
+
+    #[test]
+    fn a_declaration_released_before_accounts_existed_counts_from_its_last_change() {
+        let mut facts = released(0, false);
+        if let Some(record) = facts.declaration.as_mut() {
+            record.account = Account::default();
+            record.updated_at_ms = NOW - 91 * 86_400_000;
+        }
+        let rejection = refusal(run(&RiskIndex::new(), facts, &returning(&[(0, 1)], NOW)));
+        assert_eq!(rejection.reason(), "RETURN_PERIOD_EXPIRED");
+    }
+
+    #[test]
+    fn a_returned_declaration_is_closed_to_amendments_and_further_returns() {
+        for state in [DeclarationState::PartlyReturned, DeclarationState::Returned] {
+            let facts = Facts {
+                declaration: Some(on_file(state, "")),
+                ..Facts::default()
+            };
+            let amendment = admitted(
+                PARTNER,
+                "decl-1",
+                AdmittedPayload::Amendment(sample_declaration("LRN-1")),
+            );
+            assert_eq!(
+                refusal(run(&RiskIndex::new(), facts, &amendment)).reason(),
+                "DECLARATION_CLOSED"
+            );
+        }
+        let mut facts = released(1, true);
+        if let Some(record) = facts.declaration.as_mut() {
+            record.state = DeclarationState::Returned;
+        }
+        assert_eq!(
+            refusal(run(&RiskIndex::new(), facts, &returning(&[(0, 1)], NOW))).reason(),
+            "NOT_RELEASED"
+        );
     }
 }

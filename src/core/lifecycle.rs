@@ -58,13 +58,25 @@ pub fn state_after(code: OutcomeCode) -> DeclarationState {
     }
 }
 
-/// A declaration with a Do Not Load or an invalidation takes no further amendment,
-/// invalidation or referral response (§5: DECLARATION_CLOSED).
+/// A declaration with a Do Not Load, an invalidation or an accepted return takes no further
+/// amendment, invalidation or referral response (§5, §12: DECLARATION_CLOSED): returned
+/// goods were declared as they were, and refunds are computed from that data.
 pub fn is_closed(state: DeclarationState) -> bool {
     matches!(
         state,
-        DeclarationState::DoNotLoad | DeclarationState::Invalidated
+        DeclarationState::DoNotLoad
+            | DeclarationState::Invalidated
+            | DeclarationState::PartlyReturned
+            | DeclarationState::Returned
     )
+}
+
+/// A state as refusals name it: `CLEARED`, `PARTLY_RETURNED`.
+pub fn state_name(state: DeclarationState) -> String {
+    state
+        .as_str_name()
+        .trim_start_matches("DECLARATION_STATE_")
+        .to_owned()
 }
 
 /// Refuses a message for a closed declaration.
@@ -72,10 +84,7 @@ pub fn ensure_open(declaration_id: &str, state: DeclarationState) -> Result<(), 
     if is_closed(state) {
         return Err(Rejection::DeclarationClosed {
             declaration_id: declaration_id.to_owned(),
-            state: state
-                .as_str_name()
-                .trim_start_matches("DECLARATION_STATE_")
-                .to_owned(),
+            state: state_name(state),
         });
     }
     Ok(())

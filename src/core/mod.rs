@@ -16,6 +16,7 @@ pub mod merkle;
 pub mod receipt;
 pub mod rejection;
 pub mod retry;
+pub mod revenue;
 pub mod risk;
 pub(crate) mod sharing;
 pub mod trust;

@@ -185,6 +185,24 @@ pub enum Rejection {
         /// Why it is closed.
         detail: String,
     },
+    /// A return notice for a declaration whose goods were never released, or were all
+    /// returned already (§12).
+    #[error("declaration {declaration_id} is {state}: only released goods can be returned")]
+    NotReleased {
+        /// The declaration.
+        declaration_id: String,
+        /// Its state.
+        state: String,
+    },
+    /// A return notice created more than 90 days after the release, or for goods that left
+    /// before they were released (§12).
+    #[error("declaration {declaration_id}: {detail}")]
+    ReturnPeriodExpired {
+        /// The declaration.
+        declaration_id: String,
+        /// Which bound the notice is outside.
+        detail: String,
+    },
     /// The gateway does not process this message type yet.
     #[error("message type {0} is not processed by this gateway")]
     TypeNotSupported(String),
@@ -208,7 +226,9 @@ impl Rejection {
             | Rejection::DeclarationClosed { .. }
             | Rejection::UnknownDeclaration { .. }
             | Rejection::UnknownReferral { .. }
-            | Rejection::ReferralNotOpen { .. } => StatusCode::FailedPrecondition,
+            | Rejection::ReferralNotOpen { .. }
+            | Rejection::NotReleased { .. }
+            | Rejection::ReturnPeriodExpired { .. } => StatusCode::FailedPrecondition,
             Rejection::MessageIdConflict { .. } => StatusCode::AlreadyExists,
             Rejection::TypeNotSupported(_) => StatusCode::Unimplemented,
         }
@@ -232,6 +252,8 @@ impl Rejection {
             Rejection::UnknownDeclaration { .. } => "UNKNOWN_DECLARATION",
             Rejection::UnknownReferral { .. } => "UNKNOWN_REFERRAL",
             Rejection::ReferralNotOpen { .. } => "REFERRAL_NOT_OPEN",
+            Rejection::NotReleased { .. } => "NOT_RELEASED",
+            Rejection::ReturnPeriodExpired { .. } => "RETURN_PERIOD_EXPIRED",
             Rejection::TypeNotSupported(_) => "TYPE_NOT_SUPPORTED",
         }
     }

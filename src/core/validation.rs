@@ -139,10 +139,11 @@ pub fn sample_declaration(lrn: &str) -> AdvanceDeclaration {
         country_of_destination: "NL".into(),
         expected_arrival_ms: 1_796_113_800_000,
         gross_mass_g: 2_100,
+        // Worth EUR 237.99, above IOSS's EUR 150: VAT is paid at the border (§11).
         revenue: Some(Revenue {
-            model: CollectionModel::Platform as i32,
-            ioss_number: "IM5280001234".into(),
-            tax_collected: eur(4_998),
+            model: CollectionModel::Border as i32,
+            ioss_number: String::new(),
+            tax_collected: None,
         }),
         return_of: String::new(),
         items: vec![
@@ -165,7 +166,8 @@ pub fn sample_declaration(lrn: &str) -> AdvanceDeclaration {
                 origin_country: "CN".into(),
                 mass_g: 300,
                 listing_url: "https://shopco.example/listing/902177".into(),
-                listed_price: eur(9_900),
+                // The price of one unit (§11); the value is the line's total.
+                listed_price: eur(4_950),
             },
             Item {
                 description: "Women's handbag, outer surface of cowhide leather".into(),
@@ -517,7 +519,7 @@ fn positive(out: &mut Violations, path: &Path<'_>, value: i64, unit: &str) {
 }
 
 /// `IM` followed by exactly 10 ASCII digits (the EU IOSS identification number).
-fn is_ioss_number(value: &str) -> bool {
+pub(crate) fn is_ioss_number(value: &str) -> bool {
     value
         .strip_prefix("IM")
         .is_some_and(|digits| digits.len() == 10 && digits.bytes().all(|b| b.is_ascii_digit()))

@@ -332,7 +332,7 @@ mod tests {
         let text = to_json(&sample);
         assert_eq!(from_json(&text).unwrap(), sample);
         assert!(text.contains("\"mode\": \"AIR\""), "{text}");
-        assert!(text.contains("\"model\": \"PLATFORM\""), "{text}");
+        assert!(text.contains("\"model\": \"BORDER\""), "{text}");
         assert!(text.contains("\"currency\": \"EUR\",\n"), "{text}");
         assert!(
             !text.contains("return_of"),

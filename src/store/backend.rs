@@ -22,7 +22,7 @@
 use super::outbox::{OutboxEntry, OutboxState, PendingDelivery};
 use super::{FetchScope, StoreError, StoredEnvelope};
 use crate::core::ledger::{
-    DeclarationRecord, Issue, KnownEnvelope, ReferralRecord, ReferralStatus,
+    DeclarationRecord, Issue, KnownEnvelope, Parcel, ReferralRecord, ReferralStatus,
 };
 use crate::core::merkle::{Frontier, Hash};
 use crate::core::retry::NextStep;
@@ -75,6 +75,18 @@ pub(crate) struct GroupLedger {
     pub declaration_ids: HashSet<String>,
     /// (sender, LRN) → the declaration on file under it.
     pub lrns: HashMap<(String, String), String>,
+    /// R5's splitting index for the buyer-and-seller keys of the group's new charged
+    /// declarations: what counts since a time, by key. A key absent here is not loaded.
+    pub parcels: HashMap<String, ParcelWindow>,
+}
+
+/// The counting parcels of one buyer and seller received since `since_ms`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ParcelWindow {
+    /// Parcels received before this are not loaded.
+    pub since_ms: i64,
+    /// (received_at_ms, value) of each.
+    pub values: Vec<(i64, i64)>,
 }
 
 /// A database the writer can run on.
@@ -101,6 +113,22 @@ pub(crate) trait GroupWrite {
         message_ids: &[&str],
         lrns: &[(&str, &str)],
     ) -> Result<GroupLedger, StoreError>;
+    /// R5: the counting parcels of each buyer-and-seller key received since `since_ms`
+    /// (every key asked is in the answer, possibly empty).
+    async fn parcels_since(
+        &mut self,
+        keys: &[&str],
+        since_ms: i64,
+    ) -> Result<HashMap<String, ParcelWindow>, StoreError>;
+    /// R5 for a declaration already on file: the value of the counting parcels under `key`
+    /// accepted before declaration `declaration_id` and at most `window_ms` before it (0 if
+    /// it has no entry in the index).
+    async fn others_value(
+        &mut self,
+        declaration_id: &str,
+        key: &str,
+        window_ms: i64,
+    ) -> Result<i64, StoreError>;
     /// The declaration on file under `message_id`, or under `sender`'s `lrn`.
     async fn declaration_on_file(
         &mut self,
@@ -126,6 +154,10 @@ pub(crate) trait GroupWrite {
     fn log(&mut self, entry: LogEntry);
     /// Files a new declaration.
     fn file_declaration(&mut self, record: &DeclarationRecord);
+    /// Enters a newly filed declaration in R5's index, received at `received_at_ms`.
+    fn track_parcel(&mut self, parcel: &Parcel, received_at_ms: i64);
+    /// Changes a declaration's entry in R5's index (kept in its place in the order).
+    async fn update_parcel(&mut self, parcel: &Parcel) -> Result<(), StoreError>;
     /// Records a referral an outcome opened.
     fn open_referral(&mut self, referral: &ReferralRecord);
     /// Makes log entry `log_index` the recipient's Fetch item `seq`.

@@ -14,6 +14,7 @@ use crate::core::crypto::Signer;
 use crate::core::ledger::DeclarationRecord;
 use crate::core::merkle::{self, Frontier, Hash, ProofError};
 use crate::core::rejection::Rejection;
+use crate::core::revenue::RevenuePolicy;
 use crate::core::risk::IndexError;
 use crate::core::trust::TrustList;
 use crate::proto::v1::{Disposition, Envelope, RiskIndicator};
@@ -168,6 +169,8 @@ pub struct Store {
     /// Bumped when messages for peers are queued or an operator asks for a retry: wakes
     /// the forwarder.
     outbox_signal: Arc<watch::Sender<u64>>,
+    /// The revenue policy each envelope is decided under (§11), replaced on reload.
+    revenue: Arc<watch::Sender<Option<Arc<RevenuePolicy>>>>,
 }
 
 fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
@@ -207,6 +210,7 @@ impl Store {
             committed,
             head,
             outbox_signal,
+            revenue: Arc::new(watch::channel(None).0),
         })
     }
 
@@ -225,6 +229,7 @@ impl Store {
             committed,
             head,
             outbox_signal: Arc::new(watch::channel(0).0),
+            revenue: Arc::new(watch::channel(None).0),
         };
         // A read-only store does not follow commits: its head is the one on disk now.
         let size = store.log_size().await?;
@@ -259,15 +264,28 @@ impl Store {
     ) -> Result<PendingAppend, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
+        let revenue = self.revenue.borrow().clone();
         writer
             .send(AppendJob {
                 admitted,
                 trust,
+                revenue,
                 reply,
             })
             .await
             .map_err(|_| StoreError::Closed)?;
         Ok(PendingAppend(answer))
+    }
+
+    /// Puts a revenue policy in force (or none): every envelope queued from now on is
+    /// charged and checked under it (§11). Called at start and on reload.
+    pub fn set_revenue_policy(&self, policy: Option<Arc<RevenuePolicy>>) {
+        self.revenue.send_replace(policy);
+    }
+
+    /// The revenue policy in force, if the gateway charges.
+    pub fn revenue_policy(&self) -> Option<Arc<RevenuePolicy>> {
+        self.revenue.borrow().clone()
     }
 
     /// Transactions committed since the store was opened: with group commit, far fewer than

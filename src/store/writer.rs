@@ -21,10 +21,11 @@ use crate::core::envelope::{envelope_digest, seal, Draft};
 use crate::core::ledger::{self, Effect, Facts, KnownEnvelope, Route, Verdict};
 use crate::core::merkle::{self, Frontier};
 use crate::core::rejection::Rejection;
+use crate::core::revenue::{self, RevenuePolicy};
 use crate::core::risk::RiskIndex;
 use crate::core::sharing::{forwarding_target, indicator_routes};
 use crate::core::trust::TrustList;
-use crate::proto::v1::{Disposition, Header};
+use crate::proto::v1::{AdvanceDeclaration, Disposition, Header};
 use crate::telemetry::{Counter, Telemetry, Timer};
 use bytes::Bytes;
 use prost::Message;
@@ -44,6 +45,8 @@ pub(super) struct AppendJob {
     /// The trust list the envelope was admitted under: it also decides what is shared with
     /// and forwarded to peers (§8).
     pub trust: Arc<TrustList>,
+    /// The revenue policy in force when it was admitted (§11), if the gateway charges.
+    pub revenue: Option<Arc<RevenuePolicy>>,
     pub reply: oneshot::Sender<Result<Decision, StoreError>>,
 }
 
@@ -191,9 +194,24 @@ async fn commit_group<B: LedgerBackend>(
         })
         .collect();
     state.ledger = tx.prefetch(&message_ids, &lrns).await?;
+    // R5's index for the group's new charged declarations, in one lookup.
+    let mut parcel_keys: Vec<String> = Vec::new();
+    let mut since = now;
+    for job in group {
+        if let Some((policy, declaration)) = new_charged(state, job) {
+            parcel_keys.push(revenue::splitting_key(declaration));
+            since = since.min(now.saturating_sub(policy.splitting_window_ms()));
+        }
+    }
+    if !parcel_keys.is_empty() {
+        parcel_keys.sort_unstable();
+        parcel_keys.dedup();
+        let keys: Vec<&str> = parcel_keys.iter().map(String::as_str).collect();
+        state.ledger.parcels = tx.parcels_since(&keys, since).await?;
+    }
     let mut decisions = Vec::with_capacity(group.len());
     for job in group {
-        decisions.push(process(&mut tx, state, &job.admitted, &job.trust, now).await?);
+        decisions.push(process(&mut tx, state, job, now).await?);
     }
     state.ledger = GroupLedger::default();
     tx.commit().await?;
@@ -206,17 +224,19 @@ async fn commit_group<B: LedgerBackend>(
 async fn process<G: GroupWrite>(
     tx: &mut G,
     state: &mut WriterState,
-    admitted: &Admitted,
-    trust: &TrustList,
+    job: &AppendJob,
     now: i64,
 ) -> Result<Decision, StoreError> {
-    let facts = facts_for(tx, state, admitted, trust).await?;
+    let admitted = &job.admitted;
+    let policy = job.revenue.as_deref();
+    let facts = facts_for(tx, state, admitted, &job.trust, policy, now).await?;
     let context = ledger::Context {
         now_ms: now,
         administration: &state.issuer.participant,
         country: &state.country,
         declarations_filed: state.declarations,
         risk: &state.risk,
+        revenue: policy,
     };
     let mut fresh_id = || uuid::Uuid::now_v7().hyphenated().to_string();
     match ledger::decide(&context, facts, admitted, &mut fresh_id) {
@@ -241,9 +261,11 @@ async fn process<G: GroupWrite>(
 /// group's prefetch, routing from the trust list, the rest from the backend.
 async fn facts_for<G: GroupWrite>(
     tx: &mut G,
-    state: &WriterState,
+    state: &mut WriterState,
     admitted: &Admitted,
     trust: &TrustList,
+    policy: Option<&RevenuePolicy>,
+    now: i64,
 ) -> Result<Facts, StoreError> {
     let header = &admitted.header;
     let own = state.issuer.participant.as_str();
@@ -259,6 +281,9 @@ async fn facts_for<G: GroupWrite>(
                 .cloned();
             facts.declaration_id_taken = state.ledger.declaration_exists(&header.message_id);
             facts.forward_to = forwarding_target(trust, own, declaration);
+            if let Some(policy) = charging(state, policy, declaration) {
+                facts.others_value = new_parcel_others(tx, state, policy, declaration, now).await?;
+            }
         }
         AdmittedPayload::ForwardedDeclaration(forwarded) => {
             let original = &forwarded.header;
@@ -269,8 +294,26 @@ async fn facts_for<G: GroupWrite>(
                     &forwarded.declaration.lrn,
                 )
                 .await?;
+            if let Some(policy) = charging(state, policy, &forwarded.declaration) {
+                facts.others_value =
+                    new_parcel_others(tx, state, policy, &forwarded.declaration, now).await?;
+            }
         }
-        AdmittedPayload::Amendment(_) | AdmittedPayload::Invalidation(_) => {
+        AdmittedPayload::Amendment(declaration) => {
+            facts.declaration = tx
+                .declaration(&header.correlation_id, &header.sender)
+                .await?;
+            if let Some(policy) = charging(state, policy, declaration) {
+                facts.others_value = tx
+                    .others_value(
+                        &header.correlation_id,
+                        &revenue::splitting_key(declaration),
+                        policy.splitting_window_ms(),
+                    )
+                    .await?;
+            }
+        }
+        AdmittedPayload::Invalidation(_) | AdmittedPayload::ReturnNotice(_) => {
             facts.declaration = tx
                 .declaration(&header.correlation_id, &header.sender)
                 .await?;
@@ -281,6 +324,17 @@ async fn facts_for<G: GroupWrite>(
                 facts.declaration = tx
                     .declaration(&referral.declaration_id, &header.sender)
                     .await?;
+            }
+            if let Some(record) = &facts.declaration {
+                if let Some(policy) = charging(state, policy, &record.data) {
+                    facts.others_value = tx
+                        .others_value(
+                            &record.id,
+                            &revenue::splitting_key(&record.data),
+                            policy.splitting_window_ms(),
+                        )
+                        .await?;
+                }
             }
         }
         AdmittedPayload::RiskIndicator(indicator) => {
@@ -296,6 +350,59 @@ async fn facts_for<G: GroupWrite>(
         }
     }
     Ok(facts)
+}
+
+/// The policy a declaration is charged under here, if any (§11: destined for this
+/// administration's country).
+fn charging<'p>(
+    state: &WriterState,
+    policy: Option<&'p RevenuePolicy>,
+    declaration: &AdvanceDeclaration,
+) -> Option<&'p RevenuePolicy> {
+    policy.filter(|_| declaration.country_of_destination == state.country)
+}
+
+/// A job that files a new declaration charged here, with its policy.
+fn new_charged<'j>(
+    state: &WriterState,
+    job: &'j AppendJob,
+) -> Option<(&'j RevenuePolicy, &'j AdvanceDeclaration)> {
+    let declaration = match &job.admitted.payload {
+        AdmittedPayload::Declaration(declaration) => declaration,
+        AdmittedPayload::ForwardedDeclaration(forwarded) => &forwarded.declaration,
+        _ => return None,
+    };
+    charging(state, job.revenue.as_deref(), declaration).map(|policy| (policy, declaration))
+}
+
+/// R5's sum for a declaration filed now: the counting parcels of its buyer and seller
+/// within the window, from the group's index (loaded at the group's start, or now if this
+/// key was not loaded far enough back).
+async fn new_parcel_others<G: GroupWrite>(
+    tx: &mut G,
+    state: &mut WriterState,
+    policy: &RevenuePolicy,
+    declaration: &AdvanceDeclaration,
+    now: i64,
+) -> Result<i64, StoreError> {
+    let key = revenue::splitting_key(declaration);
+    let since = now.saturating_sub(policy.splitting_window_ms());
+    let loaded = state
+        .ledger
+        .parcels
+        .get(&key)
+        .is_some_and(|window| window.since_ms <= since);
+    if !loaded {
+        let found = tx.parcels_since(&[key.as_str()], since).await?;
+        state.ledger.parcels.extend(found);
+    }
+    Ok(state.ledger.parcels.get(&key).map_or(0, |window| {
+        window
+            .values
+            .iter()
+            .filter(|(received_at, _)| *received_at >= since)
+            .fold(0_i64, |sum, (_, value)| sum.saturating_add(*value))
+    }))
 }
 
 /// Writes an accepted envelope's effects, in order, and brings the writer's in-memory
@@ -367,6 +474,20 @@ async fn apply<G: GroupWrite>(
                 tx.remove_route(&indicator_id, &peer).await?
             }
             Effect::ClearRoutes { indicator_id } => tx.clear_routes(&indicator_id).await?,
+            Effect::TrackParcel(parcel) => {
+                tx.track_parcel(&parcel, now);
+                if let Some(window) = state.ledger.parcels.get_mut(&parcel.key) {
+                    if parcel.counts {
+                        window.values.push((now, parcel.value));
+                    }
+                }
+            }
+            Effect::UpdateParcel(parcel) => {
+                tx.update_parcel(&parcel).await?;
+                // The entry may have moved between keys or stopped counting: what the
+                // group loaded is reloaded on demand.
+                state.ledger.parcels.clear();
+            }
         }
     }
     accepted_at.ok_or(StoreError::Ledger(

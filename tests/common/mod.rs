@@ -30,8 +30,18 @@ pub struct Federation {
 }
 
 impl Federation {
-    /// The standard NL/BE federation.
+    /// The standard NL/BE federation, without revenue policies: the tests of everything
+    /// else assert outcomes that charges and revenue checks would add to.
     pub fn standard() -> Self {
+        Self::with_spec(PkiSpec {
+            revenue: false,
+            ..PkiSpec::standard()
+        })
+    }
+
+    /// The standard federation with `aedgate pki init`'s revenue policies (§11) and IOSS
+    /// registry.
+    pub fn with_revenue() -> Self {
         Self::with_spec(PkiSpec::standard())
     }
 

@@ -16,7 +16,7 @@
 //! Nothing here outlives the group's transaction: a failed commit drops it with the rest of
 //! the writer's state.
 
-use super::super::backend::GroupLedger;
+use super::super::backend::{GroupLedger, ParcelWindow};
 use super::super::StoreError;
 use super::Tx;
 use crate::core::ledger::KnownEnvelope;
@@ -145,12 +145,13 @@ pub(super) struct DeclarationRow {
     pub satisfied: String,
     pub data: Vec<u8>,
     pub updated_at_ms: i64,
+    pub account: String,
 }
 
 impl BulkRow for DeclarationRow {
     const INSERT: &'static str =
         "INSERT INTO declarations (message_id, sender, lrn, mrn, state, outcome, \
-         open_referral_id, referral_count, satisfied, data, updated_at_ms)";
+         open_referral_id, referral_count, satisfied, data, updated_at_ms, account)";
     fn push<'a>(&'a self, mut values: Values<'_, 'a>) {
         values
             .push_bind(self.message_id.as_str())
@@ -163,7 +164,8 @@ impl BulkRow for DeclarationRow {
             .push_bind(self.referral_count)
             .push_bind(self.satisfied.as_str())
             .push_bind(self.data.as_slice())
-            .push_bind(self.updated_at_ms);
+            .push_bind(self.updated_at_ms)
+            .push_bind(self.account.as_str());
     }
 }
 
@@ -210,6 +212,69 @@ impl BulkRow for DeliveryRow {
     }
 }
 
+/// A newly filed charged declaration's entry in R5's splitting index.
+pub(super) struct ParcelRow {
+    pub declaration_id: String,
+    pub party_key: String,
+    pub received_at_ms: i64,
+    pub value: i64,
+    pub counts: i64,
+}
+
+impl BulkRow for ParcelRow {
+    const INSERT: &'static str =
+        "INSERT INTO parcels (declaration_id, party_key, received_at_ms, value, counts)";
+    fn push<'a>(&'a self, mut values: Values<'_, 'a>) {
+        values
+            .push_bind(self.declaration_id.as_str())
+            .push_bind(self.party_key.as_str())
+            .push_bind(self.received_at_ms)
+            .push_bind(self.value)
+            .push_bind(self.counts);
+    }
+}
+
+/// R5's index for `keys`: the counting parcels received since `since_ms`, by key; every
+/// key asked is in the answer. Found through `parcels_by_party`, a few `IN` lists per group.
+pub(super) async fn parcels_since(
+    conn: &mut sqlx::SqliteConnection,
+    keys: &[&str],
+    since_ms: i64,
+) -> Result<HashMap<String, ParcelWindow>, StoreError> {
+    let mut found: HashMap<String, ParcelWindow> = keys
+        .iter()
+        .map(|key| {
+            (
+                (*key).to_owned(),
+                ParcelWindow {
+                    since_ms,
+                    values: Vec::new(),
+                },
+            )
+        })
+        .collect();
+    let mut rest = keys;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
+        let mut query = QueryBuilder::new(
+            "SELECT party_key, received_at_ms, value FROM parcels WHERE counts = 1 \
+             AND received_at_ms >= ",
+        );
+        query.push_bind(since_ms).push(" AND party_key IN ");
+        push_list(&mut query, chunk);
+        for row in query.build().fetch_all(&mut *conn).await? {
+            let key: String = row.try_get("party_key")?;
+            if let Some(window) = found.get_mut(&key) {
+                window
+                    .values
+                    .push((row.try_get("received_at_ms")?, row.try_get("value")?));
+            }
+        }
+        rest = tail;
+    }
+    Ok(found)
+}
+
 /// Rows the group in progress has decided on but not yet written.
 #[derive(Default)]
 pub(super) struct PendingRows {
@@ -218,6 +283,7 @@ pub(super) struct PendingRows {
     pub referrals: Vec<ReferralRow>,
     pub deliveries: Vec<DeliveryRow>,
     pub subtrees: Vec<SubtreeRow>,
+    pub parcels: Vec<ParcelRow>,
 }
 
 impl PendingRows {
@@ -233,7 +299,8 @@ impl PendingRows {
             | push_inserts(&mut query, &rows.declarations)
             | push_inserts(&mut query, &rows.referrals)
             | push_inserts(&mut query, &rows.deliveries)
-            | push_inserts(&mut query, &rows.subtrees);
+            | push_inserts(&mut query, &rows.subtrees)
+            | push_inserts(&mut query, &rows.parcels);
         if any {
             // Not kept in sqlx's statement cache: the text changes with every group's
             // counts.
@@ -401,6 +468,7 @@ mod tests {
             satisfied: text(),
             data: vec![1],
             updated_at_ms: 0,
+            account: text(),
         });
         assert_one_value_per_column(ReferralRow {
             referral_id: text(),

@@ -13,16 +13,18 @@ pub(super) mod verify;
 
 pub(super) use reads::SqliteReads;
 
-use super::backend::{GroupLedger, GroupWrite, LedgerBackend, Loaded, LogEntry};
+use super::backend::{GroupLedger, GroupWrite, LedgerBackend, Loaded, LogEntry, ParcelWindow};
 use super::{to_u64, Direction, StoreError};
-use crate::core::ledger::{DeclarationRecord, Issue, ReferralRecord, ReferralStatus};
+use crate::core::ledger::{
+    Account, DeclarationRecord, Issue, Parcel, ReferralRecord, ReferralStatus,
+};
 use crate::core::lifecycle::ReferralKind;
 use crate::core::merkle::{self, Frontier, Hash};
 use crate::core::risk::IndicatorRecord;
 use crate::proto::v1::{
     AdvanceDeclaration, DeclarationState, Envelope, OutcomeCode, RiskIndicator,
 };
-use batch::{DeclarationRow, DeliveryRow, EnvelopeRow, PendingRows, ReferralRow};
+use batch::{DeclarationRow, DeliveryRow, EnvelopeRow, ParcelRow, PendingRows, ReferralRow};
 use prost::Message;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -179,6 +181,34 @@ impl GroupWrite for SqliteGroup<'_> {
         batch::prefetch(&mut self.tx, message_ids, lrns).await
     }
 
+    async fn parcels_since(
+        &mut self,
+        keys: &[&str],
+        since_ms: i64,
+    ) -> Result<HashMap<String, ParcelWindow>, StoreError> {
+        let conn = self.flushed().await?;
+        batch::parcels_since(conn, keys, since_ms).await
+    }
+
+    async fn others_value(
+        &mut self,
+        declaration_id: &str,
+        key: &str,
+        window_ms: i64,
+    ) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT COALESCE(SUM(o.value), 0) FROM parcels o JOIN parcels x
+             ON x.declaration_id = ?
+             WHERE o.party_key = ? AND o.counts = 1 AND o.rowid < x.rowid
+               AND o.received_at_ms >= x.received_at_ms - ?",
+        )
+        .bind(declaration_id)
+        .bind(key)
+        .bind(window_ms)
+        .fetch_one(self.flushed().await?)
+        .await?)
+    }
+
     async fn declaration_on_file(
         &mut self,
         message_id: &str,
@@ -247,6 +277,29 @@ impl GroupWrite for SqliteGroup<'_> {
         self.pending.declarations.push(declaration_row(record));
     }
 
+    fn track_parcel(&mut self, parcel: &Parcel, received_at_ms: i64) {
+        self.pending.parcels.push(ParcelRow {
+            declaration_id: parcel.declaration_id.clone(),
+            party_key: parcel.key.clone(),
+            received_at_ms,
+            value: parcel.value,
+            counts: i64::from(parcel.counts),
+        });
+    }
+
+    async fn update_parcel(&mut self, parcel: &Parcel) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE parcels SET party_key = ?, value = ?, counts = ? WHERE declaration_id = ?",
+        )
+        .bind(&parcel.key)
+        .bind(parcel.value)
+        .bind(i64::from(parcel.counts))
+        .bind(&parcel.declaration_id)
+        .execute(self.flushed().await?)
+        .await?;
+        Ok(())
+    }
+
     fn open_referral(&mut self, referral: &ReferralRecord) {
         self.pending.referrals.push(ReferralRow {
             referral_id: referral.referral_id.clone(),
@@ -269,7 +322,7 @@ impl GroupWrite for SqliteGroup<'_> {
     async fn update_declaration(&mut self, record: &DeclarationRecord) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE declarations SET state = ?, outcome = ?, open_referral_id = ?, referral_count = ?, satisfied = ?,
-                                     data = ?, updated_at_ms = ?
+                                     data = ?, updated_at_ms = ?, account = ?
              WHERE message_id = ?",
         )
         .bind(record.state as i64)
@@ -279,6 +332,7 @@ impl GroupWrite for SqliteGroup<'_> {
         .bind(satisfied_text(record))
         .bind(record.data.encode_to_vec())
         .bind(record.updated_at_ms)
+        .bind(account_text(&record.account))
         .bind(&record.id)
         .execute(self.flushed().await?)
         .await?;
@@ -437,7 +491,7 @@ async fn load_declaration(
 /// The columns [`declaration_from_row`] reads: the one parser of a declaration row, for the
 /// ledger's decisions and for Status alike.
 pub(super) const DECLARATION_COLUMNS: &str = "message_id, sender, lrn, mrn, state, outcome, \
-     open_referral_id, referral_count, satisfied, data, updated_at_ms";
+     open_referral_id, referral_count, satisfied, data, updated_at_ms, account";
 
 /// A declaration as stored; a state or outcome the schema does not know is corruption.
 pub(super) fn declaration_from_row(row: &SqliteRow) -> Result<DeclarationRecord, StoreError> {
@@ -469,6 +523,7 @@ pub(super) fn declaration_from_row(row: &SqliteRow) -> Result<DeclarationRecord,
         data: AdvanceDeclaration::decode(data.as_slice())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         updated_at_ms: row.try_get("updated_at_ms")?,
+        account: account_from_text(row.try_get("account")?)?,
     })
 }
 
@@ -486,7 +541,25 @@ fn declaration_row(record: &DeclarationRecord) -> DeclarationRow {
         satisfied: satisfied_text(record),
         data: record.data.encode_to_vec(),
         updated_at_ms: record.updated_at_ms,
+        account: account_text(&record.account),
     }
+}
+
+/// A declaration's account as stored: JSON, or '' while it has nothing to record (most
+/// declarations of a gateway without a revenue policy, until released).
+fn account_text(account: &Account) -> String {
+    if *account == Account::default() {
+        return String::new();
+    }
+    // Serialising plain integers, strings, vectors and options into a String cannot fail.
+    serde_json::to_string(account).unwrap_or_default()
+}
+
+fn account_from_text(text: &str) -> Result<Account, StoreError> {
+    if text.is_empty() {
+        return Ok(Account::default());
+    }
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("declaration account: {e}")))
 }
 
 /// Stored form of the satisfied indicators: one id a line.

@@ -1,0 +1,17 @@
+-- Revenue (§11) and returns (§12).
+--
+-- A declaration's account: its first release, the charges of its last releasing outcome,
+-- what was returned and refunded (JSON of core::ledger::Account; '' for none yet).
+ALTER TABLE declarations ADD COLUMN account TEXT NOT NULL DEFAULT '';
+
+-- R5's splitting index: one row per charged declaration, so that the declarations of one
+-- buyer and seller within the window are found through the index, never by a scan. The
+-- rowid orders them by acceptance ("accepted here before it").
+CREATE TABLE parcels (
+    declaration_id TEXT PRIMARY KEY,
+    party_key TEXT NOT NULL,
+    received_at_ms INTEGER NOT NULL,
+    value INTEGER NOT NULL,
+    counts INTEGER NOT NULL
+);
+CREATE INDEX parcels_by_party ON parcels (party_key, received_at_ms);
