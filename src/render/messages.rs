@@ -3,13 +3,17 @@
 //! stop goods, answer a referral, keep evidence), so each field is named and nothing the
 //! gateway said is left out.
 
-use super::names::{code_name, state_meaning, state_name, tlp_level_name, tlp_name, type_name};
+use super::names::{
+    charge_name, code_name, short_name, state_meaning, state_name, tlp_level_name, tlp_name,
+    type_name,
+};
 use super::text::{or_dash, plural};
+use crate::core::revenue::format_money;
 use crate::core::trust::{format_ms, AgreementEntry, Exchange};
 use crate::proto::v1::{
-    AdvanceDeclaration, Delivery, Disposition, Envelope, Invalidation, MessageType, Outcome,
-    OutcomeCode, Receipt, ReferralResponse, RiskIndicator, RiskIndicatorRevocation,
-    ScreeningResult, SignedTreeHead, StatusResponse,
+    AdvanceDeclaration, Charge, Delivery, Disposition, Envelope, Invalidation, MessageType, Money,
+    Outcome, OutcomeCode, Receipt, ReferralResponse, RefundDecision, ReturnNotice, ReturnReason,
+    RiskIndicator, RiskIndicatorRevocation, ScreeningResult, SignedTreeHead, StatusResponse,
 };
 use bytes::Bytes;
 use prost::Message;
@@ -82,7 +86,114 @@ pub fn describe_outcome(outcome: &Outcome) -> String {
     let _ = writeln!(out, "  request        {}", or_dash(&outcome.request_text));
     let _ = writeln!(out, "  pointer        {}", or_dash(&outcome.pointer));
     let _ = write!(out, "  decided at     {}", format_ms(outcome.decided_at_ms));
+    if let Some(total) = &outcome.total_due {
+        let _ = write!(
+            out,
+            "\n{}",
+            describe_charges(
+                "charges",
+                &outcome.charges,
+                total,
+                "Total due at the border"
+            )
+        );
+    }
     out
+}
+
+/// Money for people: `EUR 23.33`, with the currency's own minor unit.
+pub fn money(amount: &Money) -> String {
+    format_money(&amount.currency, amount.amount_minor)
+}
+
+/// Charges or refunds one a line, each with its basis, then the total, indented as the
+/// fields of [`describe_outcome`]:
+///
+/// ```text
+///   charges        Customs duty EUR 6.00 (2 item categories x EUR 3.00)
+///                  Import VAT EUR 15.33 (VAT on goods EUR 13.65 + 21.0% of duty and fee EUR 8.00)
+///                  Handling fee EUR 2.00 (per low-value consignment)
+///                  Total due at the border EUR 23.33
+/// ```
+///
+/// A charge collected at sale (IOSS) says so, because it is not in the total.
+pub fn describe_charges(
+    label: &str,
+    charges: &[Charge],
+    total: &Money,
+    total_label: &str,
+) -> String {
+    let mut lines: Vec<String> = charges
+        .iter()
+        .map(|charge| {
+            let amount = charge.amount.as_ref().map(money).unwrap_or_default();
+            let collected = if charge.collected_at_sale {
+                ", collected at sale (IOSS), not due at the border"
+            } else {
+                ""
+            };
+            let basis = if charge.basis.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", charge.basis)
+            };
+            format!("{} {amount}{collected}{basis}", charge_name(charge.r#type))
+        })
+        .collect();
+    lines.push(format!("{total_label} {}", money(total)));
+    let mut out = String::new();
+    for (index, line) in lines.iter().enumerate() {
+        let label = if index == 0 { label } else { "" };
+        if index > 0 {
+            out.push('\n');
+        }
+        let _ = write!(out, "  {label:<15}{line}");
+    }
+    out
+}
+
+/// A refund decision as the partner (and the consumer it refunds) reads it.
+pub fn describe_refund(decision: &RefundDecision) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "  declaration id {}", decision.declaration_id);
+    let _ = writeln!(out, "  MRN            {}", or_dash(&decision.mrn));
+    if !decision.refusal.is_empty() {
+        let _ = writeln!(out, "  refused        {}", decision.refusal);
+    }
+    let total = decision.total_refund.clone().unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "{}",
+        describe_charges(
+            "refunds",
+            &decision.refunds,
+            &total,
+            "Total refunded at the border"
+        )
+    );
+    let _ = write!(
+        out,
+        "  decided at     {}",
+        format_ms(decision.decided_at_ms)
+    );
+    out
+}
+
+/// A return notice in a few lines: why, which lines, how the goods left.
+fn describe_return(notice: &ReturnNotice, declaration_id: &str) -> String {
+    let lines: Vec<String> = notice
+        .lines
+        .iter()
+        .map(|l| format!("items[{}] x {}", l.item, l.quantity))
+        .collect();
+    let transport = notice.return_transport.clone().unwrap_or_default();
+    format!(
+        "  declaration id {declaration_id}\n  reason         {}\n  returned       {}\n  return by      {}\n  left at        {}",
+        short_name::<ReturnReason>(notice.reason),
+        or_dash(&lines.join(", ")),
+        or_dash(&transport.house_ref),
+        format_ms(notice.exited_at_ms)
+    )
 }
 
 /// An outcome's identifying facts on one line (`MRN … · referral … · about … · decided …`),
@@ -169,6 +280,12 @@ fn describe_payload(message_type: i32, correlation_id: &str, payload: &Bytes) ->
                     or_dash(&r.reason)
                 )
             })
+            .unwrap_or_else(unreadable),
+        Ok(MessageType::ReturnNotice) => ReturnNotice::decode(payload)
+            .map(|n| describe_return(&n, correlation_id))
+            .unwrap_or_else(unreadable),
+        Ok(MessageType::RefundDecision) => RefundDecision::decode(payload)
+            .map(|d| describe_refund(&d))
             .unwrap_or_else(unreadable),
         Ok(MessageType::ForwardedDeclaration) => Envelope::decode(payload)
             .map(|e| {
@@ -299,4 +416,47 @@ pub fn goods_summary(d: &AdvanceDeclaration) -> String {
         text.push_str(&format!(" (+{})", d.items.len() - 1));
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::v1::ChargeType;
+
+    fn charge(kind: ChargeType, amount_minor: i64, at_sale: bool, basis: &str) -> Charge {
+        Charge {
+            r#type: kind as i32,
+            amount: Some(Money {
+                currency: "EUR".into(),
+                amount_minor,
+            }),
+            collected_at_sale: at_sale,
+            basis: basis.into(),
+        }
+    }
+
+    #[test]
+    fn charges_read_as_a_person_says_them_with_the_total_due_at_the_border() {
+        let charges = [
+            charge(
+                ChargeType::CustomsDuty,
+                600,
+                false,
+                "2 item categories x EUR 3.00",
+            ),
+            charge(ChargeType::ImportVat, 1365, true, "VAT on goods EUR 13.65"),
+            charge(ChargeType::HandlingFee, 200, false, ""),
+        ];
+        let total = Money {
+            currency: "EUR".into(),
+            amount_minor: 800,
+        };
+        assert_eq!(
+            describe_charges("charges", &charges, &total, "Total due at the border"),
+            "  charges        Customs duty EUR 6.00 (2 item categories x EUR 3.00)\n\
+             \x20                Import VAT EUR 13.65, collected at sale (IOSS), not due at the border (VAT on goods EUR 13.65)\n\
+             \x20                Handling fee EUR 2.00\n\
+             \x20                Total due at the border EUR 8.00"
+        );
+    }
 }

@@ -7,7 +7,9 @@
 //! the full wire name instead, because that is what the contract's tables say.
 
 use crate::core::trust::TlpLevel;
-use crate::proto::v1::{DeclarationState, MessageType, OutcomeCode, ScreeningResult, Tlp};
+use crate::proto::v1::{
+    ChargeType, DeclarationState, MessageType, OutcomeCode, ReturnReason, ScreeningResult, Tlp,
+};
 
 /// A protobuf enum of the contract: its wire name, the prefix every wire name of the enum
 /// carries, and what a number without a name is called. One trait, so that every enum is
@@ -39,6 +41,8 @@ proto_enum! {
     DeclarationState => "DECLARATION_STATE_", "state";
     Tlp => "TLP_", "TLP";
     ScreeningResult => "SCREENING_RESULT_", "screening result";
+    ChargeType => "CHARGE_TYPE_", "charge type";
+    ReturnReason => "RETURN_REASON_", "return reason";
 }
 
 /// The full wire name of a number, or `None` when the contract does not name it, for logs
@@ -96,6 +100,16 @@ pub fn tlp_level_name(level: TlpLevel) -> &'static str {
     }
 }
 
+/// A charge type as a person says it: `Customs duty`, `Import VAT`, `Handling fee`.
+pub fn charge_name(charge_type: i32) -> String {
+    match ChargeType::try_from(charge_type) {
+        Ok(ChargeType::CustomsDuty) => "Customs duty".into(),
+        Ok(ChargeType::ImportVat) => "Import VAT".into(),
+        Ok(ChargeType::HandlingFee) => "Handling fee".into(),
+        _ => short_name::<ChargeType>(charge_type),
+    }
+}
+
 /// What a declaration state means for the goods, for the partner who must act on it, with
 /// the command that answers a referral.
 pub fn state_meaning(state: i32) -> &'static str {
@@ -110,6 +124,10 @@ pub fn state_meaning(state: i32) -> &'static str {
         }
         Ok(DeclarationState::DoNotLoad) => "must not be loaded; final",
         Ok(DeclarationState::Invalidated) => "withdrawn by the filer; final",
+        Ok(DeclarationState::PartlyReturned) => {
+            "released; some goods returned and refunded, the rest may follow: `aedgate return`"
+        }
+        Ok(DeclarationState::Returned) => "every item returned and refunded; final",
         _ => "unknown state",
     }
 }
@@ -124,6 +142,8 @@ pub fn state_in_brief(state: i32) -> &'static str {
         }
         Ok(DeclarationState::DoNotLoad) => "must not be loaded; final",
         Ok(DeclarationState::Invalidated) => "withdrawn by the filer",
+        Ok(DeclarationState::PartlyReturned) => "released, partly returned",
+        Ok(DeclarationState::Returned) => "returned",
         _ => "pending",
     }
 }
