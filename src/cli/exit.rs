@@ -39,6 +39,12 @@ impl Verdict {
             Self::Positive
         }
     }
+
+    /// Negative when either is: a submission accepted but answered by a message that fails
+    /// its signature check is not a success.
+    pub(crate) fn and(self, verified: bool) -> Self {
+        Self::negative_if(self == Self::Negative || !verified)
+    }
 }
 
 /// Why a command could not do what it was asked. The message is the line printed after

@@ -3,12 +3,16 @@
 //! ask for a declaration's state.
 
 use super::exit::{CliError, Verdict};
-use super::shared::{connect, read_declaration, seal_and_send, send, submit_message};
+use super::shared::{
+    connect, not_of_form, read_declaration, read_text, seal_and_send, send, submit_message,
+};
 use crate::client::{check_delivery, outcome_of, ClientError, Participant};
 use crate::proto::v1::{
     Delivery, Invalidation, MessageType, ReferralResponse, ScreeningResult, StatusRequest,
 };
-use crate::render::{code_name, describe_delivery, describe_refusal, describe_status, plural};
+use crate::render::{
+    code_name, describe_delivery, describe_refusal, describe_status, plural, type_name,
+};
 use clap::{ArgGroup, Args, ValueEnum};
 use std::path::PathBuf;
 
@@ -50,9 +54,19 @@ impl Submit {
             // The receipt's message id is what every later command about this declaration
             // takes; say so, because an LRN is not accepted there.
             println!(
-                "Declaration id {}: use it with `aedgate status`, `amend` and `invalidate`; its outcome arrives by `aedgate fetch`.",
+                "Declaration id {}: use it with `aedgate status`, `amend`, `invalidate` and `return`; later outcomes arrive by `aedgate fetch`.",
                 receipt.message_id
             );
+            // The first outcome is committed with the declaration: show it, with what the
+            // consignment owes, so that the filer need not look for it.
+            let answered = print_answer(
+                &participant,
+                trust_version,
+                MessageType::Outcome,
+                &receipt.message_id,
+            )
+            .await?;
+            return Ok(verdict.and(answered));
         }
         Ok(verdict)
     }
@@ -193,6 +207,81 @@ impl Fetch {
             );
         }
         Ok(Verdict::negative_if(unverified > 0))
+    }
+}
+
+/// Report goods of a released declaration that left again (RETURN_NOTICE, §12), from a JSON
+/// file (docs/return-json.md), and print the signed refund decision that answers it.
+#[derive(Debug, Args)]
+pub(super) struct Return {
+    /// Client configuration (TOML) of the partner that filed the declaration.
+    #[arg(long)]
+    config: PathBuf,
+    /// The declaration id (its message id, from the receipt of `submit`).
+    declaration_id: String,
+    /// The return notice, as JSON: which items and how many units, why, how they left.
+    notice: PathBuf,
+}
+
+impl Return {
+    pub(super) async fn run(self) -> Result<Verdict, CliError> {
+        let notice = crate::formats::return_notice::from_json(&read_text(&self.notice)?)
+            .map_err(not_of_form(&self.notice))?;
+        let (mut participant, trust_version) = connect(&self.config).await?;
+        let label = format!("Return notice for {}", self.declaration_id);
+        let (verdict, receipt) = seal_and_send(
+            &mut participant,
+            trust_version,
+            MessageType::ReturnNotice,
+            &notice,
+            &self.declaration_id,
+            &label,
+        )
+        .await?;
+        let Some(receipt) = receipt else {
+            return Ok(verdict);
+        };
+        // The refund decision is committed with the notice.
+        let answered = print_answer(
+            &participant,
+            trust_version,
+            MessageType::RefundDecision,
+            &receipt.message_id,
+        )
+        .await?;
+        Ok(verdict.and(answered))
+    }
+}
+
+/// Finds the latest delivery of `message_type` answering `correlation_id` and prints it,
+/// checked as evidence. Returns whether it was found and verified. Reads the partner's
+/// deliveries from the start, as `respond` does: meant for a person at a terminal, not for
+/// an integration, which follows `fetch` instead.
+async fn print_answer(
+    participant: &Participant,
+    trust_version: u64,
+    message_type: MessageType,
+    correlation_id: &str,
+) -> Result<bool, CliError> {
+    let deliveries = participant
+        .fetch_all(0)
+        .await
+        .map_err(|status| CliError::FetchRefused(ClientError::Refused(status)))?;
+    let answer = deliveries.iter().rev().find(|d| {
+        d.envelope
+            .as_ref()
+            .and_then(|e| e.header.as_ref())
+            .is_some_and(|h| h.r#type == message_type as i32 && h.correlation_id == correlation_id)
+    });
+    match answer {
+        Some(delivery) => Ok(print_delivery(participant, delivery, trust_version)),
+        None => {
+            println!(
+                "No {} for {correlation_id} has been delivered yet; it arrives by `aedgate fetch`.",
+                type_name(message_type as i32)
+            );
+            Ok(true)
+        }
     }
 }
 

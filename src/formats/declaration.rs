@@ -91,7 +91,7 @@ struct PartyJson {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-struct TransportJson {
+pub(super) struct TransportJson {
     #[serde(skip_serializing_if = "String::is_empty")]
     house_ref: String,
     #[serde(skip_serializing_if = "String::is_empty")]

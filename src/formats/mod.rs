@@ -37,6 +37,7 @@ macro_rules! json_names {
 pub mod audit;
 pub mod declaration;
 pub mod indicator;
+pub mod return_notice;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -51,6 +52,8 @@ pub enum Form {
     Declaration,
     /// A risk indicator (docs/indicator-json.md).
     Indicator,
+    /// A return notice (docs/return-json.md).
+    ReturnNotice,
     /// A receipt or signed tree head kept as evidence (docs/auditing.md).
     Evidence,
 }
@@ -119,6 +122,10 @@ fn json_message(form: Form, error: &serde_json::Error) -> String {
         Form::Indicator => (
             "indicator is not well-formed JSON",
             "indicator JSON does not match the format of docs/indicator-json.md",
+        ),
+        Form::ReturnNotice => (
+            "return notice is not well-formed JSON",
+            "return notice JSON does not match the format of docs/return-json.md",
         ),
         Form::Evidence => (
             "not well-formed JSON",
