@@ -1,5 +1,5 @@
-//! `aedgate bench` runs end to end on a small load: both modes, both baselines, the
-//! figures and the JSON report. (What it measures is reported, not asserted: speed is
+//! `aedgate bench` runs end to end on a small load: both modes, each with and without the
+//! revenue policy, both baselines, the figures and the JSON report. (What it measures is reported, not asserted: speed is
 //! the benchmark's business, not a test's.)
 
 mod common;
@@ -33,6 +33,8 @@ async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
         "against a local gateway",
         "unary ",
         "stream ",
+        "revenue policy (unary): ",
+        "revenue policy (stream): ",
         "baselines: cryptographic bound",
         "bare tonic echo",
         "peak RSS",
@@ -42,9 +44,17 @@ async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     let runs = report["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 2);
-    for (run, mode) in runs.iter().zip(["unary", "stream"]) {
+    // Each mode with the revenue policy (§11), then again without it.
+    assert_eq!(runs.len(), 4);
+    let expected = [
+        ("unary", true),
+        ("unary", false),
+        ("stream", true),
+        ("stream", false),
+    ];
+    for (run, (mode, revenue)) in runs.iter().zip(expected) {
         assert_eq!(run["mode"], mode);
+        assert_eq!(run["revenue"], revenue);
         assert_eq!(run["accepted"], 300, "every declaration acknowledged");
         let p50 = run["p50_ms"].as_f64().unwrap();
         let p999 = run["p999_ms"].as_f64().unwrap();

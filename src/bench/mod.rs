@@ -91,6 +91,10 @@ pub struct BenchOptions {
     /// A running gateway to measure instead of a local one: the partner's client
     /// configuration (its `endpoint` says where). Its indicators are whatever it holds.
     pub target: Option<std::path::PathBuf>,
+    /// Measure each mode again on the local gateway with its revenue policy switched off
+    /// (§11), so that the report gives what charging and the revenue checks cost. The runs
+    /// with the policy come first and are the headline figures.
+    pub revenue_comparison: bool,
 }
 
 /// One mode's figures.
@@ -98,6 +102,9 @@ pub struct BenchOptions {
 pub struct RunFigures {
     /// Which mode.
     pub mode: Mode,
+    /// Whether the gateway charged and ran the revenue checks (§11) during the run: true
+    /// for a local gateway's runs unless it is the comparison run without the policy.
+    pub revenue: bool,
     /// Declarations acknowledged with a verified receipt.
     pub accepted: u64,
     /// Wall time of the run.
@@ -261,13 +268,32 @@ pub async fn run(options: BenchOptions, progress: Progress) -> Result<BenchRepor
     }
     let mut memory = MemoryFigures::default();
     let mut runs = Vec::new();
+    let policy = local
+        .as_ref()
+        .and_then(|gateway| gateway.state().store.revenue_policy());
+    let mut run_number = 0_u64;
     for (n, mode) in options.modes.iter().enumerate() {
         let warmup = (n == 0).then_some(&mut memory.rss_after_warmup_bytes);
-        let figures = load(
-            &clients, *mode, &options, &workload, n as u64, &progress, warmup,
+        let mut figures = load(
+            &clients, *mode, &options, &workload, run_number, &progress, warmup,
         )
         .await?;
+        run_number += 1;
+        figures.revenue = policy.is_some() || local.is_none();
         runs.push(figures);
+        if let (Some(gateway), Some(policy), true) = (&local, &policy, options.revenue_comparison) {
+            // The same load with the policy off, then back on for the next mode.
+            let store = &gateway.state().store;
+            store.set_revenue_policy(None);
+            let mut without = load(
+                &clients, *mode, &options, &workload, run_number, &progress, None,
+            )
+            .await?;
+            run_number += 1;
+            store.set_revenue_policy(Some(policy.clone()));
+            without.revenue = false;
+            runs.push(without);
+        }
     }
     memory.rss_at_end_bytes = resident("VmRSS:");
     memory.peak_rss_bytes = resident("VmHWM:");
@@ -463,6 +489,7 @@ async fn load(
     let accepted = latencies.len() as u64;
     Ok(RunFigures {
         mode,
+        revenue: true,
         accepted,
         seconds,
         per_second: accepted as f64 / seconds.max(1e-9),
@@ -776,9 +803,11 @@ pub fn describe(report: &BenchReport) -> String {
     );
     let ratio = |r: Option<f64>| r.map(|r| format!("{r:.2}")).unwrap_or_else(|| "-".into());
     for run in &report.runs {
-        let mode = match run.mode {
-            Mode::Unary => "unary",
-            Mode::Stream => "stream",
+        let mode = match (run.mode, run.revenue) {
+            (Mode::Unary, true) => "unary",
+            (Mode::Stream, true) => "stream",
+            (Mode::Unary, false) => "unary-0",
+            (Mode::Stream, false) => "stream-0",
         };
         let _ = writeln!(
             out,
@@ -797,6 +826,14 @@ pub fn describe(report: &BenchReport) -> String {
                 .unwrap_or_else(|| "-".into())
         );
     }
+    for (mode, with, without) in revenue_costs(report) {
+        let _ = writeln!(
+            out,
+            "revenue policy ({mode}): {with:.0} decl/s with charges and checks R1-R5, {without:.0} without (the -0 row): {:.2} of the throughput without ({:+.1}%)",
+            with / without,
+            (with / without - 1.0) * 100.0
+        );
+    }
     if let (Some(crypto), Some(echo)) = (report.crypto_bound_per_second, report.echo_per_second) {
         let _ = writeln!(
             out,
@@ -812,6 +849,24 @@ pub fn describe(report: &BenchReport) -> String {
         mib(m.rss_at_end_bytes)
     );
     out
+}
+
+/// Each mode measured with and without the revenue policy: (mode, with, without), in
+/// declarations per second.
+pub fn revenue_costs(report: &BenchReport) -> Vec<(&'static str, f64, f64)> {
+    let mut costs = Vec::new();
+    for pair in report.runs.windows(2) {
+        let (with, without) = (&pair[0], &pair[1]);
+        if with.mode == without.mode && with.revenue && !without.revenue && without.per_second > 0.0
+        {
+            let mode = match with.mode {
+                Mode::Unary => "unary",
+                Mode::Stream => "stream",
+            };
+            costs.push((mode, with.per_second, without.per_second));
+        }
+    }
+    costs
 }
 
 /// Writes the report as JSON.

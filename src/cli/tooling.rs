@@ -44,6 +44,10 @@ pub(super) struct Bench {
     /// still run here.
     #[arg(long, value_name = "CLIENT_TOML")]
     target: Option<PathBuf>,
+    /// Skip the second run of each mode with the revenue policy switched off (the report
+    /// then has no figure for what charging and the revenue checks cost).
+    #[arg(long)]
+    no_revenue_comparison: bool,
 }
 
 impl Bench {
@@ -57,6 +61,7 @@ impl Bench {
             seed: self.seed,
             baselines: !self.no_baselines,
             target: self.target,
+            revenue_comparison: !self.no_revenue_comparison,
         };
         let report = crate::bench::run(options, progress_bar()).await?;
         print!("{}", crate::bench::describe(&report));
