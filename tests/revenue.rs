@@ -440,6 +440,51 @@ async fn partial_returns_refund_cumulatively_exactly_one_full_return() {
         reason(&refused(w.shopco.submit(amendment).await)),
         "DECLARATION_CLOSED"
     );
+    let invalidation = w.shopco.seal(
+        MessageType::Invalidation,
+        Bytes::from(
+            aedgate::proto::v1::Invalidation {
+                reason: "order cancelled".into(),
+            }
+            .encode_to_vec(),
+        ),
+        &id,
+    );
+    assert_eq!(
+        reason(&refused(w.shopco.submit(invalidation).await)),
+        "DECLARATION_CLOSED"
+    );
+    // Notices and refund decisions are in the audit log like every envelope.
+    let store = &w.gateway.state().store;
+    let deliveries = fetch_all(&w.shopco, 0).await;
+    let decisions: Vec<Envelope> = deliveries
+        .iter()
+        .filter_map(|d| d.envelope.clone())
+        .filter(|e| {
+            e.header
+                .as_ref()
+                .is_some_and(|h| h.r#type == MessageType::RefundDecision as i32)
+        })
+        .collect();
+    assert_eq!(decisions.len(), 2);
+    for decision in &decisions {
+        let logged = store
+            .envelope(&id_of(decision))
+            .await
+            .expect("read")
+            .expect("logged");
+        assert_eq!(&logged.envelope, decision);
+        let notice_id = &decision.header.as_ref().expect("header").correlation_id;
+        let notice = store
+            .envelope(notice_id)
+            .await
+            .expect("read")
+            .expect("notice logged");
+        assert!(
+            notice.log_index < logged.log_index,
+            "the notice, then its decision"
+        );
+    }
     w.gateway.shutdown().await.expect("shutdown");
 }
 
