@@ -122,6 +122,17 @@ fn charges(charges: &[aedgate::proto::v1::Charge]) -> Vec<(ChargeType, i64, bool
         .collect()
 }
 
+/// Asserts each charge (or refund) and the total, in order.
+fn assert_amounts(
+    list: &[aedgate::proto::v1::Charge],
+    total: &Option<Money>,
+    expected: &[(ChargeType, i64, bool)],
+    expected_total: i64,
+) {
+    assert_eq!(charges(list), expected);
+    assert_eq!(*total, eur(expected_total));
+}
+
 async fn answer(p: &mut Participant, outcome_env: &Envelope, outcome: &Outcome) {
     let response = ReferralResponse {
         referral_id: outcome.referral_id.clone(),
@@ -180,15 +191,16 @@ async fn the_worked_example_is_charged_exactly_and_signed_with_and_without_ioss(
 
     let (_, _, outcome) = file(&mut w.shopco, &worked(&lrn("WI"), true)).await;
     assert_eq!(code(&outcome), OutcomeCode::AssessmentComplete);
-    assert_eq!(
-        charges(&outcome.charges),
-        vec![
+    assert_amounts(
+        &outcome.charges,
+        &outcome.total_due,
+        &[
             (ChargeType::CustomsDuty, 600, false),
             (ChargeType::ImportVat, 1365, true),
             (ChargeType::HandlingFee, 200, false),
-        ]
+        ],
+        800,
     );
-    assert_eq!(outcome.total_due, eur(800));
     w.gateway.shutdown().await.expect("shutdown");
 }
 
@@ -398,14 +410,15 @@ async fn partial_returns_refund_cumulatively_exactly_one_full_return() {
     let shirts = return_goods(&mut w.shopco, &id, &notice(&[(1, 2)])).await;
     assert_eq!(shirts.declaration_id, id);
     assert_eq!(shirts.mrn, outcome.mrn);
-    assert_eq!(
-        charges(&shirts.refunds),
-        vec![
+    assert_amounts(
+        &shirts.refunds,
+        &shirts.total_refund,
+        &[
             (ChargeType::CustomsDuty, 300, false),
             (ChargeType::ImportVat, 483, false),
-        ]
+        ],
+        783,
     );
-    assert_eq!(shirts.total_refund, eur(783));
     assert!(shirts.refusal.is_empty());
     assert_eq!(
         state(&w.shopco, &id).await,
@@ -413,14 +426,15 @@ async fn partial_returns_refund_cumulatively_exactly_one_full_return() {
     );
 
     let shoes = return_goods(&mut w.shopco, &id, &notice(&[(0, 1)])).await;
-    assert_eq!(
-        charges(&shoes.refunds),
-        vec![
+    assert_amounts(
+        &shoes.refunds,
+        &shoes.total_refund,
+        &[
             (ChargeType::CustomsDuty, 300, false),
             (ChargeType::ImportVat, 1008, false),
-        ]
+        ],
+        1308,
     );
-    assert_eq!(shoes.total_refund, eur(1308));
     assert_eq!(state(&w.shopco, &id).await, DeclarationState::Returned);
     // Together: duty 600 and VAT 1491, the refund of one full return.
 
@@ -493,14 +507,15 @@ async fn an_ioss_return_lists_the_vat_the_seller_refunds_outside_the_total() {
     let mut w = world().await;
     let (id, _, _) = file(&mut w.shopco, &worked(&lrn("RIO"), true)).await;
     let all = return_goods(&mut w.shopco, &id, &notice(&[(0, 1), (1, 2)])).await;
-    assert_eq!(
-        charges(&all.refunds),
-        vec![
+    assert_amounts(
+        &all.refunds,
+        &all.total_refund,
+        &[
             (ChargeType::CustomsDuty, 600, false),
             (ChargeType::ImportVat, 1365, true),
-        ]
+        ],
+        600,
     );
-    assert_eq!(all.total_refund, eur(600));
     w.gateway.shutdown().await.expect("shutdown");
 }
 

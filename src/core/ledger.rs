@@ -1731,20 +1731,8 @@ mod tests {
         assert_eq!(ReferralStatus::parse("closed"), None);
     }
 
-    const POLICY: &str = r#"
-currency = "EUR"
-low_value_threshold = 15000
-flat_duty_per_category = 300
-duty_rate = 40
-handling_fee = 200
-vat_rate = 210
-exchange_rates = { USD = "0.92" }
-"#;
-
     fn policy() -> RevenuePolicy {
-        RevenuePolicy::parse(POLICY)
-            .and_then(|p| p.with_registry("IM5280001234\n"))
-            .unwrap_or_else(|e| panic!("{e}"))
+        revenue::testing::example_policy()
     }
 
     /// §11's worked example, filed by the partner, for this administration's country.

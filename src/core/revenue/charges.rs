@@ -254,7 +254,7 @@ pub fn charges(policy: &RevenuePolicy, declaration: &AdvanceDeclaration) -> Char
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::core::revenue::policy::tests::example;
+    use crate::core::revenue::testing::example_policy as example;
     use crate::proto::v1::{Item, Revenue};
     use proptest::prelude::*;
 

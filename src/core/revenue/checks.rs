@@ -188,7 +188,7 @@ mod tests {
     use super::*;
     use crate::core::revenue::charges::charges;
     use crate::core::revenue::charges::tests::worked_example;
-    use crate::core::revenue::policy::tests::example;
+    use crate::core::revenue::testing::example_policy as example;
     use crate::proto::v1::{CollectionModel, Money, Revenue};
 
     fn question(declaration: &AdvanceDeclaration, others: i64) -> Option<(RevenueCheck, String)> {

@@ -21,3 +21,33 @@ pub use refunds::{refund, Refund, Refunded};
 
 /// Returns are accepted up to 90 days after the first releasing outcome (§12).
 pub const RETURN_PERIOD_MS: i64 = 90 * 24 * 3_600_000;
+
+/// §11's example policy, shared by the unit tests of the revenue rules and of the ledger.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::RevenuePolicy;
+
+    /// §11's example policy as an operator would write it, with rates for the currencies
+    /// the tests convert.
+    pub(crate) const EXAMPLE_POLICY: &str = r#"
+currency = "EUR"
+low_value_threshold = 15000
+flat_duty_per_category = 300
+duty_rate = 40
+handling_fee = 200
+vat_rate = 210
+reduced_vat = [ { hs_prefixes = ["4901", "4902", "3004"], rate = 90 } ]
+exchange_rates = { USD = "0.92", CNY = "0.13", GBP = "1.17", JPY = "0.61" }
+ioss_registry = "ioss-registry.txt"
+tax_tolerance = 50
+undervaluation = 300
+splitting_window_h = 24
+"#;
+
+    /// The example policy with a registry of two numbers (ShopCo's is IM5280001234).
+    pub(crate) fn example_policy() -> RevenuePolicy {
+        RevenuePolicy::parse(EXAMPLE_POLICY)
+            .and_then(|p| p.with_registry("# test registry\nIM5280001234\n\nIM2760009999 # DE\n"))
+            .unwrap_or_else(|e| panic!("example policy: {e}"))
+    }
+}

@@ -278,30 +278,10 @@ fn toml_error(error: toml::de::Error) -> PolicyError {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
 
-    /// §11's example policy, as an operator would write it.
-    pub(crate) const EXAMPLE: &str = r#"
-currency = "EUR"
-low_value_threshold = 15000
-flat_duty_per_category = 300
-duty_rate = 40
-handling_fee = 200
-vat_rate = 210
-reduced_vat = [ { hs_prefixes = ["4901", "4902", "3004"], rate = 90 } ]
-exchange_rates = { USD = "0.92", CNY = "0.13", GBP = "1.17", JPY = "0.61" }
-ioss_registry = "ioss-registry.txt"
-tax_tolerance = 50
-undervaluation = 300
-splitting_window_h = 24
-"#;
-
-    pub(crate) fn example() -> RevenuePolicy {
-        RevenuePolicy::parse(EXAMPLE)
-            .and_then(|p| p.with_registry("# test registry\nIM5280001234\n\nIM2760009999 # DE\n"))
-            .unwrap_or_else(|e| panic!("example policy: {e}"))
-    }
+    use crate::core::revenue::testing::{example_policy as example, EXAMPLE_POLICY as EXAMPLE};
 
     fn refused(text: &str) -> PolicyError {
         match RevenuePolicy::parse(text) {

@@ -176,7 +176,7 @@ mod tests {
     use super::*;
     use crate::core::revenue::charges::tests::{item, worked_example};
     use crate::core::revenue::charges::{charges, ItemCharge};
-    use crate::core::revenue::policy::tests::example;
+    use crate::core::revenue::testing::example_policy as example;
     use crate::proto::v1::AdvanceDeclaration;
     use proptest::prelude::*;
 
