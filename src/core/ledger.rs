@@ -495,10 +495,11 @@ impl<'c> Books<'c, '_> {
         }
     }
 
-    /// R5's index entry of a charged declaration as it now stands.
-    fn parcel(&self, record: &DeclarationRecord) -> Option<Parcel> {
+    /// R5's index entry of a charged declaration as it now stands; `charges` are its
+    /// current data's, when [`Books::assess`] just computed them.
+    fn parcel(&self, record: &DeclarationRecord, charges: Option<Charges>) -> Option<Parcel> {
         let policy = self.charging(&record.data)?;
-        let charges = revenue::charges(policy, &record.data);
+        let charges = charges.unwrap_or_else(|| revenue::charges(policy, &record.data));
         Some(Parcel {
             declaration_id: record.id.clone(),
             key: revenue::splitting_key(&record.data),
@@ -532,8 +533,8 @@ impl<'c> Books<'c, '_> {
             account: Account::default(),
             updated_at_ms: now,
         };
-        self.assess(&mut record);
-        let parcel = self.parcel(&record);
+        let charges = self.assess(&mut record);
+        let parcel = self.parcel(&record, charges);
         self.effects.push(Effect::FileDeclaration(record));
         if let Some(parcel) = parcel {
             self.effects.push(Effect::TrackParcel(parcel));
@@ -573,8 +574,8 @@ impl<'c> Books<'c, '_> {
         self.supersede_referral(&mut record);
         record.satisfied.clear();
         record.data = declaration.clone();
-        self.assess(&mut record);
-        if let Some(parcel) = self.parcel(&record) {
+        let charges = self.assess(&mut record);
+        if let Some(parcel) = self.parcel(&record, charges) {
             self.effects.push(Effect::UpdateParcel(parcel));
         }
         self.effects.push(Effect::UpdateDeclaration(record));
@@ -590,7 +591,7 @@ impl<'c> Books<'c, '_> {
         self.supersede_referral(&mut record);
         record.state = DeclarationState::Invalidated;
         record.updated_at_ms = self.ctx.now_ms;
-        if let Some(parcel) = self.parcel(&record) {
+        if let Some(parcel) = self.parcel(&record, None) {
             self.effects.push(Effect::UpdateParcel(parcel));
         }
         self.effects.push(Effect::UpdateDeclaration(record));
@@ -919,7 +920,8 @@ impl<'c> Books<'c, '_> {
     /// ones whose referrals it already satisfied) and, when it is charged here, the revenue
     /// checks (§11: a more severe indicator wins; among requests for information the first
     /// revenue check goes before any indicator's), and issues the outcome with its charges.
-    fn assess(&mut self, record: &mut DeclarationRecord) {
+    /// Returns the charges of the current data, when it is charged here.
+    fn assess(&mut self, record: &mut DeclarationRecord) -> Option<Charges> {
         let exclude: HashSet<String> = record.satisfied.iter().cloned().collect();
         let found = self
             .ctx
@@ -966,7 +968,9 @@ impl<'c> Books<'c, '_> {
                 ..Assessed::default()
             },
         };
+        let charges = assessed.charges.clone();
         self.issue_outcome(record, assessed);
+        charges
     }
 
     /// Issues an OUTCOME to the declaration's sender (read with Fetch), opens a referral
