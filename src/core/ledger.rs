@@ -80,7 +80,7 @@ pub struct Parcel {
     /// The declaration.
     pub declaration_id: String,
     /// `core::revenue::splitting_key` of its current data.
-    pub key: String,
+    pub key: i64,
     /// Its intrinsic value `V`.
     pub value: i64,
     /// Whether it counts for R5: low-value and not invalidated.

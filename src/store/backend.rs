@@ -77,7 +77,7 @@ pub(crate) struct GroupLedger {
     pub lrns: HashMap<(String, String), String>,
     /// R5's splitting index for the buyer-and-seller keys of the group's new charged
     /// declarations: what counts since a time, by key. A key absent here is not loaded.
-    pub parcels: HashMap<String, ParcelWindow>,
+    pub parcels: HashMap<i64, ParcelWindow>,
 }
 
 /// The counting parcels of one buyer and seller received since `since_ms`.
@@ -117,16 +117,16 @@ pub(crate) trait GroupWrite {
     /// (every key asked is in the answer, possibly empty).
     async fn parcels_since(
         &mut self,
-        keys: &[&str],
+        keys: &[i64],
         since_ms: i64,
-    ) -> Result<HashMap<String, ParcelWindow>, StoreError>;
+    ) -> Result<HashMap<i64, ParcelWindow>, StoreError>;
     /// R5 for a declaration already on file: the value of the counting parcels under `key`
     /// accepted before declaration `declaration_id` and at most `window_ms` before it (0 if
     /// it has no entry in the index).
     async fn others_value(
         &mut self,
         declaration_id: &str,
-        key: &str,
+        key: i64,
         window_ms: i64,
     ) -> Result<i64, StoreError>;
     /// The declaration on file under `message_id`, or under `sender`'s `lrn`.

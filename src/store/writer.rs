@@ -195,7 +195,7 @@ async fn commit_group<B: LedgerBackend>(
         .collect();
     state.ledger = tx.prefetch(&message_ids, &lrns).await?;
     // R5's index for the group's new charged declarations, in one lookup.
-    let mut parcel_keys: Vec<String> = Vec::new();
+    let mut parcel_keys: Vec<i64> = Vec::new();
     let mut since = now;
     for job in group {
         if let Some((policy, declaration)) = new_charged(state, job) {
@@ -206,8 +206,7 @@ async fn commit_group<B: LedgerBackend>(
     if !parcel_keys.is_empty() {
         parcel_keys.sort_unstable();
         parcel_keys.dedup();
-        let keys: Vec<&str> = parcel_keys.iter().map(String::as_str).collect();
-        state.ledger.parcels = tx.parcels_since(&keys, since).await?;
+        state.ledger.parcels = tx.parcels_since(&parcel_keys, since).await?;
     }
     let mut decisions = Vec::with_capacity(group.len());
     for job in group {
@@ -307,7 +306,7 @@ async fn facts_for<G: GroupWrite>(
                 facts.others_value = tx
                     .others_value(
                         &header.correlation_id,
-                        &revenue::splitting_key(declaration),
+                        revenue::splitting_key(declaration),
                         policy.splitting_window_ms(),
                     )
                     .await?;
@@ -330,7 +329,7 @@ async fn facts_for<G: GroupWrite>(
                     facts.others_value = tx
                         .others_value(
                             &record.id,
-                            &revenue::splitting_key(&record.data),
+                            revenue::splitting_key(&record.data),
                             policy.splitting_window_ms(),
                         )
                         .await?;
@@ -393,7 +392,7 @@ async fn new_parcel_others<G: GroupWrite>(
         .get(&key)
         .is_some_and(|window| window.since_ms <= since);
     if !loaded {
-        let found = tx.parcels_since(&[key.as_str()], since).await?;
+        let found = tx.parcels_since(&[key], since).await?;
         state.ledger.parcels.extend(found);
     }
     Ok(state.ledger.parcels.get(&key).map_or(0, |window| {

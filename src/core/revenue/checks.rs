@@ -149,11 +149,23 @@ pub fn first_question(
     None
 }
 
-/// R5's key: the buyer (name trimmed, lower-cased, runs of white space as one; postcode
-/// without spaces, upper-cased; country) and the seller (identifier when not empty, else the
-/// normalised name; the two kinds never match each other). Fields are joined by a control
-/// character no name contains after normalisation.
-pub fn splitting_key(declaration: &AdvanceDeclaration) -> String {
+/// R5's key: the first 8 bytes of the SHA-256 of [`splitting_identity`], as an integer. The
+/// splitting index is keyed by it rather than by names and postcodes: an 8-byte key keeps
+/// the index small and its lookups cheap at millions of parcels a day, and the index holds
+/// no personal data. Two different buyer-and-seller pairs share a key with probability
+/// 2^-64 per pair.
+pub fn splitting_key(declaration: &AdvanceDeclaration) -> i64 {
+    let digest = crate::core::envelope::sha256(splitting_identity(declaration).as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// The buyer (name trimmed, lower-cased, runs of white space as one; postcode without
+/// spaces, upper-cased; country) and the seller (identifier when not empty, else the
+/// normalised name; the two kinds never match each other), joined by a control character no
+/// name contains after normalisation.
+fn splitting_identity(declaration: &AdvanceDeclaration) -> String {
     let default = Party::default();
     let buyer = declaration.buyer.as_ref().unwrap_or(&default);
     let seller = declaration.seller.as_ref().unwrap_or(&default);

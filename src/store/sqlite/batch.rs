@@ -215,7 +215,7 @@ impl BulkRow for DeliveryRow {
 /// A newly filed charged declaration's entry in R5's splitting index.
 pub(super) struct ParcelRow {
     pub declaration_id: String,
-    pub party_key: String,
+    pub party_key: i64,
     pub received_at_ms: i64,
     pub value: i64,
     pub counts: i64,
@@ -227,7 +227,7 @@ impl BulkRow for ParcelRow {
     fn push<'a>(&'a self, mut values: Values<'_, 'a>) {
         values
             .push_bind(self.declaration_id.as_str())
-            .push_bind(self.party_key.as_str())
+            .push_bind(self.party_key)
             .push_bind(self.received_at_ms)
             .push_bind(self.value)
             .push_bind(self.counts);
@@ -238,14 +238,14 @@ impl BulkRow for ParcelRow {
 /// key asked is in the answer. Found through `parcels_by_party`, a few `IN` lists per group.
 pub(super) async fn parcels_since(
     conn: &mut sqlx::SqliteConnection,
-    keys: &[&str],
+    keys: &[i64],
     since_ms: i64,
-) -> Result<HashMap<String, ParcelWindow>, StoreError> {
-    let mut found: HashMap<String, ParcelWindow> = keys
+) -> Result<HashMap<i64, ParcelWindow>, StoreError> {
+    let mut found: HashMap<i64, ParcelWindow> = keys
         .iter()
         .map(|key| {
             (
-                (*key).to_owned(),
+                *key,
                 ParcelWindow {
                     since_ms,
                     values: Vec::new(),
@@ -260,10 +260,14 @@ pub(super) async fn parcels_since(
             "SELECT party_key, received_at_ms, value FROM parcels WHERE counts = 1 \
              AND received_at_ms >= ",
         );
-        query.push_bind(since_ms).push(" AND party_key IN ");
-        push_list(&mut query, chunk);
+        query.push_bind(since_ms).push(" AND party_key IN (");
+        let mut list = query.separated(", ");
+        for key in chunk {
+            list.push_bind(*key);
+        }
+        query.push(")");
         for row in query.build().fetch_all(&mut *conn).await? {
-            let key: String = row.try_get("party_key")?;
+            let key: i64 = row.try_get("party_key")?;
             if let Some(window) = found.get_mut(&key) {
                 window
                     .values

@@ -183,9 +183,9 @@ impl GroupWrite for SqliteGroup<'_> {
 
     async fn parcels_since(
         &mut self,
-        keys: &[&str],
+        keys: &[i64],
         since_ms: i64,
-    ) -> Result<HashMap<String, ParcelWindow>, StoreError> {
+    ) -> Result<HashMap<i64, ParcelWindow>, StoreError> {
         let conn = self.flushed().await?;
         batch::parcels_since(conn, keys, since_ms).await
     }
@@ -193,7 +193,7 @@ impl GroupWrite for SqliteGroup<'_> {
     async fn others_value(
         &mut self,
         declaration_id: &str,
-        key: &str,
+        key: i64,
         window_ms: i64,
     ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
@@ -280,7 +280,7 @@ impl GroupWrite for SqliteGroup<'_> {
     fn track_parcel(&mut self, parcel: &Parcel, received_at_ms: i64) {
         self.pending.parcels.push(ParcelRow {
             declaration_id: parcel.declaration_id.clone(),
-            party_key: parcel.key.clone(),
+            party_key: parcel.key,
             received_at_ms,
             value: parcel.value,
             counts: i64::from(parcel.counts),
@@ -291,7 +291,7 @@ impl GroupWrite for SqliteGroup<'_> {
         sqlx::query(
             "UPDATE parcels SET party_key = ?, value = ?, counts = ? WHERE declaration_id = ?",
         )
-        .bind(&parcel.key)
+        .bind(parcel.key)
         .bind(parcel.value)
         .bind(i64::from(parcel.counts))
         .bind(&parcel.declaration_id)
