@@ -285,6 +285,13 @@ impl Workload {
         if let Some(buyer) = d.buyer.as_mut() {
             buyer.country = destination.to_owned();
         }
+        // A platform lists the price it sold at: one unit's share of the line's value
+        // (§11), so that R4 asks about no honest parcel of the load.
+        for item in &mut d.items {
+            if let (Some(value), Some(listed)) = (&item.value, item.listed_price.as_mut()) {
+                listed.amount_minor = value.amount_minor / i64::from(item.quantity.max(1));
+            }
+        }
         d.gross_mass_g = d.items.iter().map(|i| i.mass_g).sum::<i64>() + PACKAGING_G;
         d
     }

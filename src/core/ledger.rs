@@ -61,7 +61,7 @@ pub struct KnownEnvelope {
 /// What a declaration's releases and returns have come to, kept with it because §12
 /// refunds from the charges of the last releasing outcome, not from the policy in force
 /// when the goods come back.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Account {
     /// `decided_at_ms` of the first releasing outcome: the 90 days of §12 run from it.
     pub first_released_at_ms: Option<i64>,

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod backend;
+mod encoding;
 mod outbox;
 mod sqlite;
 mod writer;

@@ -12,7 +12,7 @@ use crate::proto::v1::{AdvanceDeclaration, Charge, ChargeType, CollectionModel, 
 use std::collections::BTreeMap;
 
 /// One item's part of the charges.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ItemCharge {
     /// `v_i`: the line's value in the policy currency.
     pub value: i64,
@@ -25,7 +25,7 @@ pub struct ItemCharge {
 }
 
 /// The charges of one declaration and what they were computed from.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Charges {
     /// The policy currency.
     pub currency: String,

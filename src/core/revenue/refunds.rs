@@ -10,7 +10,7 @@ use num_integer::Integer;
 use num_traits::{Signed, ToPrimitive, Zero};
 
 /// What a declaration's returns have refunded so far, per type.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Refunded {
     /// CUSTOMS_DUTY refunded.
     pub duty: i64,

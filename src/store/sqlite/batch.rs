@@ -145,7 +145,7 @@ pub(super) struct DeclarationRow {
     pub satisfied: String,
     pub data: Vec<u8>,
     pub updated_at_ms: i64,
-    pub account: String,
+    pub account: Vec<u8>,
 }
 
 impl BulkRow for DeclarationRow {
@@ -165,7 +165,7 @@ impl BulkRow for DeclarationRow {
             .push_bind(self.satisfied.as_str())
             .push_bind(self.data.as_slice())
             .push_bind(self.updated_at_ms)
-            .push_bind(self.account.as_str());
+            .push_bind(self.account.as_slice());
     }
 }
 
@@ -472,7 +472,7 @@ mod tests {
             satisfied: text(),
             data: vec![1],
             updated_at_ms: 0,
-            account: text(),
+            account: vec![1],
         });
         assert_one_value_per_column(ReferralRow {
             referral_id: text(),

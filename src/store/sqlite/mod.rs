@@ -14,10 +14,9 @@ pub(super) mod verify;
 pub(super) use reads::SqliteReads;
 
 use super::backend::{GroupLedger, GroupWrite, LedgerBackend, Loaded, LogEntry, ParcelWindow};
+use super::encoding::{account_bytes, account_from_bytes};
 use super::{to_u64, Direction, StoreError};
-use crate::core::ledger::{
-    Account, DeclarationRecord, Issue, Parcel, ReferralRecord, ReferralStatus,
-};
+use crate::core::ledger::{DeclarationRecord, Issue, Parcel, ReferralRecord, ReferralStatus};
 use crate::core::lifecycle::ReferralKind;
 use crate::core::merkle::{self, Frontier, Hash};
 use crate::core::risk::IndicatorRecord;
@@ -332,7 +331,7 @@ impl GroupWrite for SqliteGroup<'_> {
         .bind(satisfied_text(record))
         .bind(record.data.encode_to_vec())
         .bind(record.updated_at_ms)
-        .bind(account_text(&record.account))
+        .bind(account_bytes(&record.account))
         .bind(&record.id)
         .execute(self.flushed().await?)
         .await?;
@@ -523,7 +522,7 @@ pub(super) fn declaration_from_row(row: &SqliteRow) -> Result<DeclarationRecord,
         data: AdvanceDeclaration::decode(data.as_slice())
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         updated_at_ms: row.try_get("updated_at_ms")?,
-        account: account_from_text(row.try_get("account")?)?,
+        account: account_from_bytes(row.try_get::<&[u8], _>("account")?)?,
     })
 }
 
@@ -541,25 +540,8 @@ fn declaration_row(record: &DeclarationRecord) -> DeclarationRow {
         satisfied: satisfied_text(record),
         data: record.data.encode_to_vec(),
         updated_at_ms: record.updated_at_ms,
-        account: account_text(&record.account),
+        account: account_bytes(&record.account),
     }
-}
-
-/// A declaration's account as stored: JSON, or '' while it has nothing to record (most
-/// declarations of a gateway without a revenue policy, until released).
-fn account_text(account: &Account) -> String {
-    if *account == Account::default() {
-        return String::new();
-    }
-    // Serialising plain integers, strings, vectors and options into a String cannot fail.
-    serde_json::to_string(account).unwrap_or_default()
-}
-
-fn account_from_text(text: &str) -> Result<Account, StoreError> {
-    if text.is_empty() {
-        return Ok(Account::default());
-    }
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("declaration account: {e}")))
 }
 
 /// Stored form of the satisfied indicators: one id a line.

@@ -1,8 +1,8 @@
 -- Revenue (§11) and returns (§12).
 --
 -- A declaration's account: its first release, the charges of its last releasing outcome,
--- what was returned and refunded (JSON of core::ledger::Account; '' for none yet).
-ALTER TABLE declarations ADD COLUMN account TEXT NOT NULL DEFAULT '';
+-- what was returned and refunded (store/encoding.rs; empty for none yet).
+ALTER TABLE declarations ADD COLUMN account BLOB NOT NULL DEFAULT x'';
 
 -- R5's splitting index: one row per charged declaration, so that the declarations of one
 -- buyer and seller within the window are found through the index, never by a scan. The
