@@ -55,8 +55,12 @@ async fn a_store_made_before_versioning_is_taken_over_with_its_data_and_a_newer_
     let mut conn = database(&data_dir).await;
     for statement in [
         "DROP TABLE _sqlx_migrations",
-        "DROP TABLE parcels",
+        "DROP INDEX declarations_by_party",
         "ALTER TABLE declarations DROP COLUMN account",
+        "ALTER TABLE declarations DROP COLUMN party_key",
+        "ALTER TABLE declarations DROP COLUMN parcel_value",
+        "ALTER TABLE declarations DROP COLUMN parcel_counts",
+        "ALTER TABLE declarations DROP COLUMN received_at_ms",
     ] {
         sqlx::query(statement)
             .execute(&mut conn)

@@ -146,12 +146,23 @@ pub(super) struct DeclarationRow {
     pub data: Vec<u8>,
     pub updated_at_ms: i64,
     pub account: Vec<u8>,
+    /// R5's splitting index entry, for a declaration charged here (set by `track_parcel`).
+    pub parcel: Option<ParcelColumns>,
+}
+
+/// A charged declaration's columns of R5's splitting index.
+pub(super) struct ParcelColumns {
+    pub party_key: i64,
+    pub value: i64,
+    pub counts: bool,
+    pub received_at_ms: i64,
 }
 
 impl BulkRow for DeclarationRow {
     const INSERT: &'static str =
         "INSERT INTO declarations (message_id, sender, lrn, mrn, state, outcome, \
-         open_referral_id, referral_count, satisfied, data, updated_at_ms, account)";
+         open_referral_id, referral_count, satisfied, data, updated_at_ms, account, \
+         party_key, parcel_value, parcel_counts, received_at_ms)";
     fn push<'a>(&'a self, mut values: Values<'_, 'a>) {
         values
             .push_bind(self.message_id.as_str())
@@ -165,7 +176,11 @@ impl BulkRow for DeclarationRow {
             .push_bind(self.satisfied.as_str())
             .push_bind(self.data.as_slice())
             .push_bind(self.updated_at_ms)
-            .push_bind(self.account.as_slice());
+            .push_bind(self.account.as_slice())
+            .push_bind(self.parcel.as_ref().map(|p| p.party_key))
+            .push_bind(self.parcel.as_ref().map_or(0, |p| p.value))
+            .push_bind(self.parcel.as_ref().map_or(0, |p| i64::from(p.counts)))
+            .push_bind(self.parcel.as_ref().map_or(0, |p| p.received_at_ms));
     }
 }
 
@@ -212,30 +227,9 @@ impl BulkRow for DeliveryRow {
     }
 }
 
-/// A newly filed charged declaration's entry in R5's splitting index.
-pub(super) struct ParcelRow {
-    pub declaration_id: String,
-    pub party_key: i64,
-    pub received_at_ms: i64,
-    pub value: i64,
-    pub counts: i64,
-}
-
-impl BulkRow for ParcelRow {
-    const INSERT: &'static str =
-        "INSERT INTO parcels (declaration_id, party_key, received_at_ms, value, counts)";
-    fn push<'a>(&'a self, mut values: Values<'_, 'a>) {
-        values
-            .push_bind(self.declaration_id.as_str())
-            .push_bind(self.party_key)
-            .push_bind(self.received_at_ms)
-            .push_bind(self.value)
-            .push_bind(self.counts);
-    }
-}
-
 /// R5's index for `keys`: the counting parcels received since `since_ms`, by key; every
-/// key asked is in the answer. Found through `parcels_by_party`, a few `IN` lists per group.
+/// key asked is in the answer. Found through `declarations_by_party`, a few `IN` lists per
+/// group.
 pub(super) async fn parcels_since(
     conn: &mut sqlx::SqliteConnection,
     keys: &[i64],
@@ -257,8 +251,8 @@ pub(super) async fn parcels_since(
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
         let mut query = QueryBuilder::new(
-            "SELECT party_key, received_at_ms, value FROM parcels WHERE counts = 1 \
-             AND received_at_ms >= ",
+            "SELECT party_key, received_at_ms, parcel_value FROM declarations \
+             WHERE parcel_counts = 1 AND received_at_ms >= ",
         );
         query.push_bind(since_ms).push(" AND party_key IN (");
         let mut list = query.separated(", ");
@@ -271,7 +265,7 @@ pub(super) async fn parcels_since(
             if let Some(window) = found.get_mut(&key) {
                 window
                     .values
-                    .push((row.try_get("received_at_ms")?, row.try_get("value")?));
+                    .push((row.try_get("received_at_ms")?, row.try_get("parcel_value")?));
             }
         }
         rest = tail;
@@ -287,7 +281,9 @@ pub(super) struct PendingRows {
     pub referrals: Vec<ReferralRow>,
     pub deliveries: Vec<DeliveryRow>,
     pub subtrees: Vec<SubtreeRow>,
-    pub parcels: Vec<ParcelRow>,
+    /// Index entries of declarations whose rows were already written (a defensive path:
+    /// the ledger tracks a declaration right after filing it, while its row is buffered).
+    pub orphan_parcels: Vec<(String, ParcelColumns)>,
 }
 
 impl PendingRows {
@@ -304,7 +300,7 @@ impl PendingRows {
             | push_inserts(&mut query, &rows.referrals)
             | push_inserts(&mut query, &rows.deliveries)
             | push_inserts(&mut query, &rows.subtrees)
-            | push_inserts(&mut query, &rows.parcels);
+            | push_parcel_updates(&mut query, &rows.orphan_parcels);
         if any {
             // Not kept in sqlx's statement cache: the text changes with every group's
             // counts.
@@ -312,6 +308,28 @@ impl PendingRows {
         }
         Ok(())
     }
+}
+
+/// Appends an UPDATE per index entry of a declaration already written.
+fn push_parcel_updates<'a>(
+    query: &mut QueryBuilder<'a, Sqlite>,
+    updates: &'a [(String, ParcelColumns)],
+) -> bool {
+    for (declaration_id, columns) in updates {
+        query
+            .push("UPDATE declarations SET party_key = ")
+            .push_bind(columns.party_key)
+            .push(", parcel_value = ")
+            .push_bind(columns.value)
+            .push(", parcel_counts = ")
+            .push_bind(i64::from(columns.counts))
+            .push(", received_at_ms = ")
+            .push_bind(columns.received_at_ms)
+            .push(" WHERE message_id = ")
+            .push_bind(declaration_id.as_str())
+            .push(";\n");
+    }
+    !updates.is_empty()
 }
 
 /// Looks up, in a few statements, every stored envelope with one of `message_ids`, every
@@ -473,6 +491,12 @@ mod tests {
             data: vec![1],
             updated_at_ms: 0,
             account: vec![1],
+            parcel: Some(ParcelColumns {
+                party_key: 1,
+                value: 1,
+                counts: true,
+                received_at_ms: 1,
+            }),
         });
         assert_one_value_per_column(ReferralRow {
             referral_id: text(),

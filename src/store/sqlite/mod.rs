@@ -23,7 +23,7 @@ use crate::core::risk::IndicatorRecord;
 use crate::proto::v1::{
     AdvanceDeclaration, DeclarationState, Envelope, OutcomeCode, RiskIndicator,
 };
-use batch::{DeclarationRow, DeliveryRow, EnvelopeRow, ParcelRow, PendingRows, ReferralRow};
+use batch::{DeclarationRow, DeliveryRow, EnvelopeRow, ParcelColumns, PendingRows, ReferralRow};
 use prost::Message;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -196,10 +196,10 @@ impl GroupWrite for SqliteGroup<'_> {
         window_ms: i64,
     ) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT COALESCE(SUM(o.value), 0) FROM parcels o JOIN parcels x
-             ON x.declaration_id = ?
-             WHERE o.party_key = ? AND o.counts = 1 AND o.rowid < x.rowid
-               AND o.received_at_ms >= x.received_at_ms - ?",
+            "SELECT COALESCE(SUM(o.parcel_value), 0) FROM declarations o JOIN declarations x
+             ON x.message_id = ?
+             WHERE o.party_key = ? AND o.parcel_counts = 1 AND x.party_key IS NOT NULL
+               AND o.rowid < x.rowid AND o.received_at_ms >= x.received_at_ms - ?",
         )
         .bind(declaration_id)
         .bind(key)
@@ -277,18 +277,33 @@ impl GroupWrite for SqliteGroup<'_> {
     }
 
     fn track_parcel(&mut self, parcel: &Parcel, received_at_ms: i64) {
-        self.pending.parcels.push(ParcelRow {
-            declaration_id: parcel.declaration_id.clone(),
+        // The ledger tracks a declaration right after filing it: its row is still buffered,
+        // and the index's columns are written with it.
+        let columns = ParcelColumns {
             party_key: parcel.key,
-            received_at_ms,
             value: parcel.value,
-            counts: i64::from(parcel.counts),
-        });
+            counts: parcel.counts,
+            received_at_ms,
+        };
+        match self
+            .pending
+            .declarations
+            .iter_mut()
+            .rev()
+            .find(|row| row.message_id == parcel.declaration_id)
+        {
+            Some(row) => row.parcel = Some(columns),
+            None => self
+                .pending
+                .orphan_parcels
+                .push((parcel.declaration_id.clone(), columns)),
+        }
     }
 
     async fn update_parcel(&mut self, parcel: &Parcel) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE parcels SET party_key = ?, value = ?, counts = ? WHERE declaration_id = ?",
+            "UPDATE declarations SET party_key = ?, parcel_value = ?, parcel_counts = ?
+             WHERE message_id = ?",
         )
         .bind(parcel.key)
         .bind(parcel.value)
@@ -541,6 +556,7 @@ fn declaration_row(record: &DeclarationRecord) -> DeclarationRow {
         data: record.data.encode_to_vec(),
         updated_at_ms: record.updated_at_ms,
         account: account_bytes(&record.account),
+        parcel: None,
     }
 }
 

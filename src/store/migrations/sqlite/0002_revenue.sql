@@ -4,15 +4,16 @@
 -- what was returned and refunded (store/encoding.rs; empty for none yet).
 ALTER TABLE declarations ADD COLUMN account BLOB NOT NULL DEFAULT x'';
 
--- R5's splitting index: one row per charged declaration, so that the declarations of one
--- buyer and seller within the window are found through the index, never by a scan. The
--- rowid orders them by acceptance ("accepted here before it"). party_key is an 8-byte hash
--- of the normalised buyer and seller (core::revenue::splitting_key): no personal data.
-CREATE TABLE parcels (
-    declaration_id TEXT PRIMARY KEY,
-    party_key INTEGER NOT NULL,
-    received_at_ms INTEGER NOT NULL,
-    value INTEGER NOT NULL,
-    counts INTEGER NOT NULL
-);
-CREATE INDEX parcels_by_party ON parcels (party_key, received_at_ms);
+-- R5's splitting index, kept in the declarations themselves: for a declaration charged
+-- here, an 8-byte hash of its normalised buyer and seller (core::revenue::splitting_key; no
+-- personal data), its intrinsic value, whether it counts (low-value, not invalidated) and
+-- when it was received. The partial index holds only the counting ones, so the declarations
+-- of one buyer and seller within the window are found through it, never by a scan, and a
+-- gateway without a revenue policy writes no index entry at all. The rowid orders
+-- declarations by acceptance ("accepted here before it").
+ALTER TABLE declarations ADD COLUMN party_key INTEGER;
+ALTER TABLE declarations ADD COLUMN parcel_value INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE declarations ADD COLUMN parcel_counts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE declarations ADD COLUMN received_at_ms INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX declarations_by_party ON declarations (party_key, received_at_ms)
+    WHERE parcel_counts = 1;
