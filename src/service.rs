@@ -13,7 +13,7 @@ use crate::core::audit::sign_tree_head;
 use crate::core::envelope::{sign_receipt, ReceiptFields};
 use crate::core::ids::parent_administration;
 use crate::core::merkle::ProofError;
-use crate::core::rejection::{Rejection, StatusCode, ERROR_DOMAIN};
+use crate::core::rejection::{shorten, Rejection, StatusCode, ERROR_DOMAIN, MAX_QUOTED_CHARS};
 use crate::core::trust::Role;
 use crate::core::trust::TrustList;
 use crate::proto::aedgate::ops::v1 as ops;
@@ -71,11 +71,19 @@ pub enum ServiceError {
     ShuttingDown,
 }
 
+/// Longest status message, in characters.
+const MAX_STATUS_MESSAGE_CHARS: usize = 512;
+
+/// Longest field violation description, in characters (validation's own are far shorter).
+const MAX_VIOLATION_CHARS: usize = 240;
+
 impl From<ServiceError> for Status {
     /// The one mapping from this crate's errors to gRPC statuses: §3's codes with an
     /// `ErrorInfo` reason in domain `aedgate`, plus `BadRequest` for validation failures.
     fn from(error: ServiceError) -> Status {
-        let message = error.to_string();
+        // Bounded: errors may quote what a client sent, and every byte here travels in the
+        // response's headers, which default clients cap at 8 KiB.
+        let message = shorten(&error.to_string(), MAX_STATUS_MESSAGE_CHARS);
         let (code, reason, violations) = match &error {
             ServiceError::Rejected(rejection) => {
                 let violations = match rejection {
@@ -117,7 +125,10 @@ impl From<ServiceError> for Status {
         };
         let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
         for v in violations {
-            details.add_bad_request_violation(v.field, v.description);
+            details.add_bad_request_violation(
+                shorten(&v.field, MAX_QUOTED_CHARS),
+                shorten(&v.description, MAX_VIOLATION_CHARS),
+            );
         }
         Status::with_error_details(code, message, details)
     }
@@ -256,7 +267,12 @@ impl GatewayService {
             }
             Err(ServiceError::Rejected(rejection)) => {
                 state.telemetry.count(Counter::Rejected, rejection.reason());
-                tracing::info!(%peer, reason = rejection.reason(), "envelope refused: {rejection}");
+                tracing::info!(
+                    %peer,
+                    reason = rejection.reason(),
+                    "envelope refused: {}",
+                    shorten(&rejection.to_string(), MAX_STATUS_MESSAGE_CHARS)
+                );
             }
             Err(error) => tracing::warn!(%peer, %error, "submission not acknowledged"),
         }
@@ -456,7 +472,12 @@ impl Gateway for GatewayService {
             .declaration_status(&id)
             .await
             .map_err(ServiceError::from)?
-            .ok_or_else(|| ServiceError::NotFound(format!("no declaration {id} is known here")))?;
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "no declaration {} is known here",
+                    shorten(&id, MAX_QUOTED_CHARS)
+                ))
+            })?;
         if status.sender != peer && !self.is_internal(&peer) {
             return Err(ServiceError::Forbidden(format!(
                 "only the declaration's sender or {}'s internal participants may ask for its status",

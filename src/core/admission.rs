@@ -18,6 +18,14 @@ use crate::proto::v1::{
 };
 use prost::Message;
 
+/// Longest `signature.key_id` admitted: key ids are short labels in the trust list
+/// (`shopco-2026-01`), and anything longer is an attack on whoever quotes it.
+pub const MAX_KEY_ID_BYTES: usize = 128;
+
+/// Longest `signature.value` admitted: Ed25519 signatures are 64 bytes and ECDSA P-256 ones
+/// at most 72 in DER; the margin costs nothing.
+pub const MAX_SIGNATURE_BYTES: usize = 256;
+
 /// Default payload limit of §3 (1 MiB).
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 /// What the envelope around a forwarded declaration may add to the payload limit: a
@@ -152,6 +160,20 @@ fn check_shape(
         return Err(malformed(
             "signature.key_id and signature.value must both be set",
         ));
+    }
+    // Identifiers are bounded before anything quotes them: an unknown key id is named in
+    // the refusal, and a megabyte of it would be a megabyte of error and of log.
+    if signature.key_id.len() > MAX_KEY_ID_BYTES {
+        return Err(malformed(format!(
+            "signature.key_id has {} bytes, more than {MAX_KEY_ID_BYTES}",
+            signature.key_id.len()
+        )));
+    }
+    if signature.value.len() > MAX_SIGNATURE_BYTES {
+        return Err(malformed(format!(
+            "signature.value has {} bytes; no algorithm of §2 makes more than {MAX_SIGNATURE_BYTES}",
+            signature.value.len()
+        )));
     }
     Ok((header, message_type))
 }

@@ -30,7 +30,7 @@ use std::fmt;
 
 use crate::core::codes;
 use crate::core::ids;
-use crate::core::rejection::{FieldViolation, Violations};
+use crate::core::rejection::{shorten, FieldViolation, Violations};
 use crate::proto::v1::{
     AdvanceDeclaration, CollectionModel, Item, Money, Party, Revenue, Transport, TransportMode,
 };
@@ -538,14 +538,6 @@ fn strip_prefix_ignore_case<'s>(value: &'s str, prefix: &str) -> Option<&'s str>
         .then(|| &value[prefix.len()..])
 }
 
-/// At most `max` characters of `text`, with an ellipsis when cut, for quoting in messages.
-fn shorten(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -966,12 +958,12 @@ mod tests {
         assert_eq!(violations.len(), MAX_VIOLATIONS + 1);
         assert_eq!(violations[0].field, "items[0].hs_code");
         assert_eq!(violations[1].field, "items[0].origin_country");
-        assert_eq!(violations[99].field, "items[49].origin_country");
+        assert_eq!(violations[49].field, "items[24].origin_country");
         let last = &violations[MAX_VIOLATIONS];
         assert_eq!(last.field, "");
         assert_eq!(
             last.description,
-            "1898 more violation(s) omitted; only the first 100 are listed"
+            "1948 more violation(s) omitted; only the first 50 are listed"
         );
     }
 

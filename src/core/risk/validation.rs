@@ -557,7 +557,7 @@ mod tests {
         assert_eq!(found.len(), MAX_VIOLATIONS + 1);
         assert_eq!(found[0].field, "criteria.hs_prefixes[0]");
         assert_eq!(found[MAX_VIOLATIONS].field, "");
-        assert!(found[MAX_VIOLATIONS].description.starts_with("50 more"));
+        assert!(found[MAX_VIOLATIONS].description.starts_with("100 more"));
     }
 
     #[test]

@@ -1,0 +1,108 @@
+//! Errors that stay small and say what happened (issue 15, items 8 and 9): an attacker's
+//! megabyte identifier is refused as malformed and never quoted whole, and a declaration with
+//! hundreds of faults gets a bounded list that any gRPC client's default header limit takes.
+//! Real sockets, real mutual TLS, real signatures, real store.
+
+mod common;
+
+use aedgate::proto::v1::{Item, StatusRequest};
+use common::*;
+use tonic::Code;
+use tonic_types::StatusExt;
+
+/// What a default gRPC client accepts in response headers and trailers (grpc-go, grpcio and
+/// tonic all default to 8 KiB, or 16 KiB, for the whole header block); an error must stay
+/// well inside.
+const COMFORTABLE_DETAILS_BYTES: usize = 4096;
+const COMFORTABLE_MESSAGE_BYTES: usize = 1024;
+
+#[tokio::test]
+async fn a_megabyte_key_id_is_malformed_and_not_echoed() {
+    let fed = Federation::standard();
+    let gateway = fed.start(NL).await;
+    let mut shopco = fed.connect(SHOPCO, &gateway).await;
+    let mut envelope = shopco.seal_declaration(&declaration(&lrn("KEY")));
+    if let Some(signature) = envelope.signature.as_mut() {
+        signature.key_id = "k".repeat(1 << 20);
+    }
+    let status = refused(shopco.submit(envelope).await);
+    assert_eq!(
+        status.code(),
+        Code::InvalidArgument,
+        "{}",
+        &status.message()[..200.min(status.message().len())]
+    );
+    assert_eq!(reason(&status), "MALFORMED");
+    assert!(
+        status.message().len() < COMFORTABLE_MESSAGE_BYTES,
+        "{} bytes of message",
+        status.message().len()
+    );
+    gateway.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn status_of_a_megabyte_id_does_not_quote_it_whole() {
+    let fed = Federation::standard();
+    let gateway = fed.start(NL).await;
+    let shopco = fed.connect(SHOPCO, &gateway).await;
+    let status = shopco
+        .grpc()
+        .status(StatusRequest {
+            declaration_id: "d".repeat(1 << 20),
+        })
+        .await
+        .expect_err("no such declaration");
+    assert_eq!(
+        (status.code(), reason(&status).as_str()),
+        (Code::NotFound, "UNKNOWN_DECLARATION"),
+        "{}",
+        &status.message()[..200.min(status.message().len())]
+    );
+    assert!(
+        status.message().len() < COMFORTABLE_MESSAGE_BYTES,
+        "{} bytes of message",
+        status.message().len()
+    );
+    gateway.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn hundreds_of_violations_are_listed_in_a_bounded_error_that_says_how_many_more() {
+    let fed = Federation::standard();
+    let gateway = fed.start(NL).await;
+    let mut shopco = fed.connect(SHOPCO, &gateway).await;
+    let mut d = declaration(&lrn("MANY"));
+    let bad = Item {
+        description: "gift".into(),
+        hs_code: "77".into(),
+        quantity: 0,
+        ..d.items[0].clone()
+    };
+    d.items = vec![bad; 300];
+    let status = refused(shopco.submit(shopco.seal_declaration(&d)).await);
+    assert_eq!(reason(&status), "VALIDATION_FAILED");
+    let violations = status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.clone())
+        .unwrap_or_default();
+    assert_eq!(
+        violations.len(),
+        51,
+        "the first 50 and one entry counting the rest"
+    );
+    let last = violations.last().expect("a last entry");
+    assert_eq!(last.field, "");
+    assert!(
+        last.description.contains("more violation"),
+        "{}",
+        last.description
+    );
+    assert!(
+        status.details().len() < COMFORTABLE_DETAILS_BYTES,
+        "{} bytes of details",
+        status.details().len()
+    );
+    gateway.shutdown().await.expect("shutdown");
+}
