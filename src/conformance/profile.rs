@@ -156,3 +156,64 @@ impl Profile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{generate, PkiSpec};
+
+    fn written(spec: PkiSpec) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        generate(spec)
+            .expect("generate")
+            .write(dir.path(), false)
+            .expect("write");
+        dir
+    }
+
+    #[test]
+    fn pki_init_names_the_revenue_policy_and_the_profile_loads_it_with_its_registry() {
+        let dir = written(PkiSpec::standard());
+        let text = std::fs::read_to_string(dir.path().join(PROFILE_FILE)).expect("profile");
+        assert!(
+            text.contains("revenue_policy = \"adm-NL.revenue.toml\""),
+            "{text}"
+        );
+        let policy = Profile::load(dir.path())
+            .expect("profile")
+            .revenue
+            .expect("a policy");
+        assert_eq!(policy.currency, "EUR");
+        assert!(policy.ioss_registry.contains("IM5280001234"));
+    }
+
+    #[test]
+    fn without_revenue_the_profile_names_no_policy() {
+        let dir = written(PkiSpec {
+            revenue: false,
+            ..PkiSpec::standard()
+        });
+        let text = std::fs::read_to_string(dir.path().join(PROFILE_FILE)).expect("profile");
+        assert!(!text.contains("revenue_policy"), "{text}");
+        assert!(Profile::load(dir.path())
+            .expect("profile")
+            .revenue
+            .is_none());
+    }
+
+    #[test]
+    fn a_named_policy_that_cannot_be_loaded_refuses_the_profile() {
+        let dir = written(PkiSpec::standard());
+        std::fs::remove_file(dir.path().join("adm-NL.revenue.toml")).expect("remove");
+        let error = Profile::load(dir.path()).expect_err("a missing policy");
+        assert!(
+            matches!(error, ProfileError::RevenuePolicy { .. }),
+            "{error}"
+        );
+        let line = error.to_string();
+        assert!(
+            line.contains("revenue_policy") && line.contains("adm-NL.revenue.toml"),
+            "{line}"
+        );
+    }
+}

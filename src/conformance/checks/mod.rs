@@ -834,4 +834,24 @@ mod tests {
         assert_eq!(ids.len(), checks.len(), "duplicate check id");
         assert!(checks.len() >= 50, "{} checks", checks.len());
     }
+
+    #[test]
+    fn every_revenue_and_return_check_needs_the_policy_and_no_other_does() {
+        for check in all() {
+            let about_revenue = check.id.starts_with("REV-") || check.id.starts_with("RET-");
+            assert_eq!(
+                check.needs.contains(&Need::Revenue),
+                about_revenue,
+                "{}",
+                check.id
+            );
+        }
+        assert!(
+            all()
+                .iter()
+                .filter(|c| c.needs.contains(&Need::Revenue))
+                .count()
+                >= 20
+        );
+    }
 }

@@ -571,7 +571,7 @@ pub(super) async fn r5_splitting(case: Case) -> Result<(), Stop> {
             &case,
             policy,
             &declaration,
-            &format!("parcel {n} of one buyer and seller, within the threshold together"),
+            &format!("parcel {n} of one buyer and seller, not above the threshold together"),
         )
         .await?;
     }
@@ -583,7 +583,7 @@ pub(super) async fn r5_splitting(case: Case) -> Result<(), Stop> {
         &third,
         "buyer.name",
         &format!(
-            "R5: a third parcel of one buyer and seller within the window, {} together",
+            "R5: a third parcel of one buyer and seller in one window, {} together",
             format_money(&policy.currency, value.saturating_mul(3))
         ),
     )
