@@ -1004,6 +1004,7 @@ fn faults() -> Vec<(&'static str, Fault)> {
         ("RET-08", Fault::accepts("RETURN_PERIOD_EXPIRED")),
         ("RET-09", Fault::drops_violation("lines[1].quantity")),
         ("RET-10", Fault::accepts("DECLARATION_CLOSED")),
+        ("RET-11", Fault::drops_violation("lines[1].item")),
         (
             "FETCH-01",
             Fault::delivery(|_, mut d| {

@@ -693,6 +693,14 @@ pub fn all() -> Vec<Check> {
             revenue::closed_after_return
         ),
         check!(
+            "RET-11",
+            "§12",
+            Advisory,
+            [Revenue],
+            "A repeated return line is refused on the repeat's item",
+            revenue::repeated_line
+        ),
+        check!(
             "FETCH-01",
             "§6",
             Contract,
