@@ -311,12 +311,6 @@ impl Fault {
         })
     }
 
-    /// Changes the first charge of `kind` in a list (an outcome's charges or a decision's
-    /// refunds).
-    fn charge_of(charges: &mut [Charge], kind: ChargeType) -> Option<&mut Charge> {
-        charges.iter_mut().find(|c| c.r#type == kind as i32)
-    }
-
     /// Changes the pointer of every RFI whose pointer is `from`.
     fn pointer(from: &'static str, to: &'static str) -> Self {
         Self::outcome(move |o| {
@@ -603,6 +597,12 @@ fn eur(amount_minor: i64) -> Money {
     }
 }
 
+/// The first charge of `kind` in a list (an outcome's charges or a decision's refunds),
+/// for a fault to change.
+fn charge_of(charges: &mut [Charge], kind: ChargeType) -> Option<&mut Charge> {
+    charges.iter_mut().find(|c| c.r#type == kind as i32)
+}
+
 /// Adds to an amount, if there is one.
 fn add(amount: &mut Option<Money>, minor: i64) {
     if let Some(m) = amount.as_mut() {
@@ -856,7 +856,7 @@ fn faults() -> Vec<(&'static str, Fault)> {
             "REV-01",
             // A duty a minor unit off.
             Fault::outcome(|o| {
-                if let Some(duty) = Fault::charge_of(&mut o.charges, ChargeType::CustomsDuty) {
+                if let Some(duty) = charge_of(&mut o.charges, ChargeType::CustomsDuty) {
                     add(&mut duty.amount, 1);
                 }
             }),
@@ -866,7 +866,7 @@ fn faults() -> Vec<(&'static str, Fault)> {
             // The handling fee charged above the threshold too.
             Fault::outcome(|o| {
                 if !o.charges.is_empty()
-                    && Fault::charge_of(&mut o.charges, ChargeType::HandlingFee).is_none()
+                    && charge_of(&mut o.charges, ChargeType::HandlingFee).is_none()
                 {
                     o.charges.push(Charge {
                         r#type: ChargeType::HandlingFee as i32,
@@ -883,7 +883,7 @@ fn faults() -> Vec<(&'static str, Fault)> {
             // IOSS ignored: the VAT collected at sale is charged again at the border.
             Fault::outcome(|o| {
                 let mut again = 0;
-                if let Some(vat) = Fault::charge_of(&mut o.charges, ChargeType::ImportVat) {
+                if let Some(vat) = charge_of(&mut o.charges, ChargeType::ImportVat) {
                     if vat.collected_at_sale {
                         vat.collected_at_sale = false;
                         again = vat.amount.as_ref().map_or(0, |m| m.amount_minor);
@@ -959,7 +959,7 @@ fn faults() -> Vec<(&'static str, Fault)> {
             "RET-02",
             // A VAT refund a minor unit off.
             Fault::refund_decision(|d| {
-                if let Some(vat) = Fault::charge_of(&mut d.refunds, ChargeType::ImportVat) {
+                if let Some(vat) = charge_of(&mut d.refunds, ChargeType::ImportVat) {
                     add(&mut vat.amount, 1);
                 }
             }),
@@ -980,7 +980,7 @@ fn faults() -> Vec<(&'static str, Fault)> {
             // The VAT the seller refunds under IOSS paid out at the border as well.
             Fault::refund_decision(|d| {
                 let mut again = 0;
-                if let Some(vat) = Fault::charge_of(&mut d.refunds, ChargeType::ImportVat) {
+                if let Some(vat) = charge_of(&mut d.refunds, ChargeType::ImportVat) {
                     if vat.collected_at_sale {
                         vat.collected_at_sale = false;
                         again = vat.amount.as_ref().map_or(0, |m| m.amount_minor);
