@@ -607,7 +607,7 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
             );
         }
     }
-    if let Some(profile) = conformance_profile(&trust_list) {
+    if let Some(profile) = conformance_profile(&trust_list, spec.revenue) {
         files.insert(
             crate::conformance::profile::PROFILE_FILE.into(),
             toml_text(
@@ -631,9 +631,12 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
 
 /// The conformance kit's profile for the federation's first administration: its first
 /// registered partner, its first internal participant, a second registered partner and a
-/// partner registered elsewhere, whichever of them the federation has.
+/// partner registered elsewhere, whichever of them the federation has; and, when the
+/// federation's gateways charge (`revenue`), the administration's revenue policy, so that
+/// the kit checks §11 and §12 against the amounts that policy gives.
 fn conformance_profile(
     trust_list: &TrustListDocument,
+    revenue: bool,
 ) -> Option<crate::conformance::profile::ProfileFile> {
     let target = trust_list
         .participants
@@ -670,6 +673,7 @@ fn conformance_profile(
         second_partner,
         unregistered_partner,
         max_payload_bytes: LimitsSection::default().max_payload_bytes,
+        revenue_policy: revenue.then(|| format!("{}.revenue.toml", slug(&target.id)).into()),
     })
 }
 

@@ -11,7 +11,7 @@
 mod common;
 
 use aedgate::clock::now_ms;
-use aedgate::conformance::{self, Profile, Selection, Verdict};
+use aedgate::conformance::{self, Need, Profile, Selection, Verdict};
 use aedgate::core::crypto::SigningKey;
 use aedgate::core::envelope::{envelope_digest, seal, sha256, sign_receipt, Draft, ReceiptFields};
 use aedgate::core::rejection::ERROR_DOMAIN;
@@ -20,9 +20,10 @@ use aedgate::proto::v1::audit_server::Audit;
 use aedgate::proto::v1::{
     submit_result, ConsistencyProofRequest, ConsistencyProofResponse, DeclarationState, Delivery,
     Disposition, Envelope, FetchRequest, InclusionProofRequest, InclusionProofResponse,
-    MessageType, Outcome, OutcomeCode, Receipt, SignedTreeHead, StatusRequest, StatusResponse,
-    SubmitResult, TreeHeadRequest,
+    MessageType, Outcome, OutcomeCode, Receipt, RefundDecision, SignedTreeHead, StatusRequest,
+    StatusResponse, SubmitResult, TreeHeadRequest,
 };
+use aedgate::proto::v1::{Charge, ChargeType, Money};
 use aedgate::server::{RunningGateway, ServiceFactory};
 use aedgate::service::{rpc_status, AuditService, GatewayService};
 use aedgate::tls::PeerIdentity;
@@ -77,14 +78,25 @@ impl Forge {
 
     /// An OUTCOME envelope with its payload changed by `change`, re-sealed.
     fn outcome(&self, envelope: Envelope, change: impl FnOnce(&mut Outcome)) -> Envelope {
+        self.reseal(envelope, MessageType::Outcome, change)
+    }
+
+    /// An issued envelope of `message_type` (payload `M`) with its payload changed by
+    /// `change`, re-sealed; other envelopes pass unchanged.
+    fn reseal<M: Message + Default>(
+        &self,
+        envelope: Envelope,
+        message_type: MessageType,
+        change: impl FnOnce(&mut M),
+    ) -> Envelope {
         let Some(header) = envelope.header.clone() else {
             return envelope;
         };
-        if header.r#type != MessageType::Outcome as i32 {
+        if header.r#type != message_type as i32 {
             return envelope;
         }
-        let mut outcome = Outcome::decode(envelope.payload.clone()).expect("outcome payload");
-        change(&mut outcome);
+        let mut payload = M::decode(envelope.payload.clone()).expect("issued payload");
+        change(&mut payload);
         seal(
             Draft {
                 message_id: header.message_id,
@@ -93,7 +105,7 @@ impl Forge {
                 message_type: header.r#type,
                 created_at_ms: header.created_at_ms,
                 correlation_id: header.correlation_id,
-                payload: Bytes::from(outcome.encode_to_vec()),
+                payload: Bytes::from(payload.encode_to_vec()),
             },
             &self.key,
             &self.key_id,
@@ -284,6 +296,27 @@ impl Fault {
                 forge.outcome(envelope, |o| o.mrn = "26NL9999999999999X".into())
             });
             delivery
+        })
+    }
+
+    /// Changes every delivered REFUND_DECISION, re-signed.
+    fn refund_decision(f: impl Fn(&mut RefundDecision) + Send + Sync + 'static) -> Self {
+        let f = Arc::new(f);
+        Self::delivery(move |forge, mut delivery| {
+            if let Some(envelope) = delivery.envelope.take() {
+                delivery.envelope =
+                    Some(forge.reseal(envelope, MessageType::RefundDecision, |d| f(d)));
+            }
+            delivery
+        })
+    }
+
+    /// Changes the pointer of every RFI whose pointer is `from`.
+    fn pointer(from: &'static str, to: &'static str) -> Self {
+        Self::outcome(move |o| {
+            if o.code == OutcomeCode::RequestForInformation as i32 && o.pointer == from {
+                o.pointer = to.into();
+            }
         })
     }
 
@@ -557,6 +590,26 @@ impl Audit for FaultyAudit {
 // Which fault each check must catch
 // ---------------------------------------------------------------------------------------
 
+fn eur(amount_minor: i64) -> Money {
+    Money {
+        currency: "EUR".into(),
+        amount_minor,
+    }
+}
+
+/// The first charge of `kind` in a list (an outcome's charges or a decision's refunds),
+/// for a fault to change.
+fn charge_of(charges: &mut [Charge], kind: ChargeType) -> Option<&mut Charge> {
+    charges.iter_mut().find(|c| c.r#type == kind as i32)
+}
+
+/// Adds to an amount, if there is one.
+fn add(amount: &mut Option<Money>, minor: i64) {
+    if let Some(m) = amount.as_mut() {
+        m.amount_minor += minor;
+    }
+}
+
 fn flip_first_byte(bytes: &mut Bytes) {
     let mut v = bytes.to_vec();
     if let Some(b) = v.first_mut() {
@@ -800,6 +853,159 @@ fn faults() -> Vec<(&'static str, Fault)> {
             }),
         ),
         (
+            "REV-01",
+            // A duty a minor unit off.
+            Fault::outcome(|o| {
+                if let Some(duty) = charge_of(&mut o.charges, ChargeType::CustomsDuty) {
+                    add(&mut duty.amount, 1);
+                }
+            }),
+        ),
+        (
+            "REV-02",
+            // The handling fee charged above the threshold too.
+            Fault::outcome(|o| {
+                if !o.charges.is_empty()
+                    && charge_of(&mut o.charges, ChargeType::HandlingFee).is_none()
+                {
+                    o.charges.push(Charge {
+                        r#type: ChargeType::HandlingFee as i32,
+                        amount: Some(eur(200)),
+                        collected_at_sale: false,
+                        basis: "per consignment".into(),
+                    });
+                    add(&mut o.total_due, 200);
+                }
+            }),
+        ),
+        (
+            "REV-03",
+            // IOSS ignored: the VAT collected at sale is charged again at the border.
+            Fault::outcome(|o| {
+                let mut again = 0;
+                if let Some(vat) = charge_of(&mut o.charges, ChargeType::ImportVat) {
+                    if vat.collected_at_sale {
+                        vat.collected_at_sale = false;
+                        again = vat.amount.as_ref().map_or(0, |m| m.amount_minor);
+                    }
+                }
+                add(&mut o.total_due, again);
+            }),
+        ),
+        (
+            "REV-04",
+            // Charges on a referral.
+            Fault::outcome(|o| {
+                if o.code == OutcomeCode::RequestForInformation as i32 {
+                    o.charges = vec![Charge {
+                        r#type: ChargeType::HandlingFee as i32,
+                        amount: Some(eur(200)),
+                        collected_at_sale: false,
+                        basis: String::new(),
+                    }];
+                    o.total_due = Some(eur(200));
+                }
+            }),
+        ),
+        (
+            "REV-05",
+            // Charges dropped from CONTROL_ON_ARRIVAL.
+            Fault::outcome(|o| {
+                if o.code == OutcomeCode::ControlOnArrival as i32 {
+                    o.charges.clear();
+                    o.total_due = None;
+                }
+            }),
+        ),
+        ("REV-06", Fault::drops_violation("items[1].value.currency")),
+        ("REV-07", Fault::pointer("revenue.ioss_number", "revenue")),
+        (
+            "REV-08",
+            // R2 never raised: IOSS taken at its word above the threshold.
+            Fault::outcome(|o| {
+                if o.code == OutcomeCode::RequestForInformation as i32
+                    && o.pointer == "revenue.ioss_number"
+                {
+                    o.code = OutcomeCode::AssessmentComplete as i32;
+                    o.pointer.clear();
+                    o.referral_id.clear();
+                    o.request_text.clear();
+                }
+            }),
+        ),
+        (
+            "REV-09",
+            Fault::pointer(
+                "revenue.tax_collected",
+                "revenue.tax_collected.amount_minor",
+            ),
+        ),
+        ("REV-10", Fault::pointer("items[1].value", "items[0].value")),
+        ("REV-11", Fault::pointer("buyer.name", "buyer")),
+        (
+            "RET-01",
+            // A decision whose signature does not verify.
+            Fault::delivery(|_, mut d| {
+                if let Some(envelope) = d.envelope.as_mut() {
+                    let decision = header_of(envelope).r#type == MessageType::RefundDecision as i32;
+                    if let (true, Some(signature)) = (decision, envelope.signature.as_mut()) {
+                        flip_first_byte(&mut signature.value);
+                    }
+                }
+                d
+            }),
+        ),
+        (
+            "RET-02",
+            // A VAT refund a minor unit off.
+            Fault::refund_decision(|d| {
+                if let Some(vat) = charge_of(&mut d.refunds, ChargeType::ImportVat) {
+                    add(&mut vat.amount, 1);
+                }
+            }),
+        ),
+        (
+            "RET-03",
+            Fault::status_answer(|answer| {
+                answer.map(|mut s| {
+                    if s.state == DeclarationState::PartlyReturned as i32 {
+                        s.state = DeclarationState::Cleared as i32;
+                    }
+                    s
+                })
+            }),
+        ),
+        (
+            "RET-04",
+            // The VAT the seller refunds under IOSS paid out at the border as well.
+            Fault::refund_decision(|d| {
+                let mut again = 0;
+                if let Some(vat) = charge_of(&mut d.refunds, ChargeType::ImportVat) {
+                    if vat.collected_at_sale {
+                        vat.collected_at_sale = false;
+                        again = vat.amount.as_ref().map_or(0, |m| m.amount_minor);
+                    }
+                }
+                add(&mut d.total_refund, again);
+            }),
+        ),
+        ("RET-05", Fault::accepts("UNKNOWN_DECLARATION")),
+        (
+            "RET-06",
+            // Another partner's declaration refused as NOT_AUTHORIZED, which tells the
+            // partner that it exists.
+            Fault::answers_instead(
+                "UNKNOWN_DECLARATION",
+                (Code::PermissionDenied, "NOT_AUTHORIZED"),
+                |e| header_of(e).r#type == MessageType::ReturnNotice as i32,
+            ),
+        ),
+        ("RET-07", Fault::accepts("NOT_RELEASED")),
+        ("RET-08", Fault::accepts("RETURN_PERIOD_EXPIRED")),
+        ("RET-09", Fault::drops_violation("lines[1].quantity")),
+        ("RET-10", Fault::accepts("DECLARATION_CLOSED")),
+        ("RET-11", Fault::drops_violation("lines[1].item")),
+        (
             "FETCH-01",
             Fault::delivery(|_, mut d| {
                 d.seq += d.seq % 2;
@@ -979,29 +1185,85 @@ fn every_check_has_a_fault_that_must_make_it_fail() {
     assert!(checks.len() >= 50, "{} checks", checks.len());
 }
 
+/// Whether a check is about revenue (§11) or returns (§12), which only a target with a
+/// revenue policy can pass.
+fn needs_revenue(id: &str) -> bool {
+    conformance::checks::all()
+        .iter()
+        .any(|c| c.id == id && c.needs.contains(&Need::Revenue))
+}
+
+/// The results of a run that did not pass, one line each.
+fn not_passed(
+    report: &conformance::Report,
+    expected: impl Fn(&conformance::CheckResult) -> bool,
+) -> Vec<String> {
+    report
+        .results
+        .iter()
+        .filter(|r| !expected(r))
+        .map(|r| format!("{} {:?}: {}", r.id, r.verdict, r.reason))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_check_passes_against_aedgate() {
+async fn every_check_passes_against_aedgate_and_revenue_checks_skip_without_a_policy() {
     let fed = Federation::standard();
     let gateway = fed.start(TARGET).await;
     let report = run_kit(&fed, &gateway, &[]).await;
-    let not_passed: Vec<_> = report
-        .results
-        .iter()
-        .filter(|r| r.verdict != Verdict::Pass)
-        .map(|r| format!("{} {:?}: {}", r.id, r.verdict, r.reason))
-        .collect();
-    assert!(not_passed.is_empty(), "{not_passed:#?}");
+    // Without revenue, pki init's profile names no policy: §11 and §12 are skipped, saying
+    // why, and everything else passes.
+    let unexpected = not_passed(&report, |r| {
+        if needs_revenue(&r.id) {
+            r.verdict == Verdict::Skip && r.reason == "the profile names no revenue policy (§11)"
+        } else {
+            r.verdict == Verdict::Pass
+        }
+    });
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
     assert_eq!(report.results.len(), conformance::checks::all().len());
+    assert!(
+        report
+            .results
+            .iter()
+            .filter(|r| needs_revenue(&r.id))
+            .count()
+            >= 20
+    );
+    gateway.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_check_passes_against_aedgate_with_revenue() {
+    let fed = Federation::with_revenue();
+    let gateway = fed.start(TARGET).await;
+    let report = run_kit(&fed, &gateway, &[]).await;
+    let unexpected = not_passed(&report, |r| r.verdict == Verdict::Pass);
+    assert!(unexpected.is_empty(), "{unexpected:#?}");
+    assert_eq!(report.results.len(), conformance::checks::all().len());
+    // A second run against the same gateway: fresh LRNs and buyers, so R5 and the LRN rule
+    // see nothing of the first.
+    let again = run_kit(&fed, &gateway, &["REV", "RET"]).await;
+    let unexpected = not_passed(&again, |r| r.verdict == Verdict::Pass);
+    assert!(unexpected.is_empty(), "second run: {unexpected:#?}");
     gateway.shutdown().await.expect("shutdown");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_check_fails_against_a_gateway_that_breaks_its_rule() {
-    let fed = Federation::standard();
+    // The revenue and return checks against a target that charges; the others against the
+    // standard federation, as they always were.
+    let standard = Federation::standard();
+    let charging = Federation::with_revenue();
     let mut passed_anyway = Vec::new();
     for (id, fault) in faults() {
-        let gateway = start_faulty(&fed, id, fault).await;
-        let report = run_kit(&fed, &gateway, &[id]).await;
+        let fed = if needs_revenue(id) {
+            &charging
+        } else {
+            &standard
+        };
+        let gateway = start_faulty(fed, id, fault).await;
+        let report = run_kit(fed, &gateway, &[id]).await;
         let result = report
             .results
             .iter()

@@ -7,11 +7,13 @@ use super::Need;
 use crate::client::{ClientError, Participant};
 use crate::clock::now_ms;
 use crate::core::envelope::{envelope_digest, envelope_signing_input, sha256, Draft};
+use crate::core::revenue::RevenuePolicy;
 use crate::core::risk::seller_indicator;
 use crate::core::trust::SignatureError;
 use crate::proto::v1::{
     AdvanceDeclaration, Delivery, Disposition, Envelope, MessageType, Outcome, OutcomeCode,
-    Receipt, RiskIndicator, RiskIndicatorRevocation, StatusRequest, StatusResponse, Tlp,
+    Receipt, RefundDecision, RiskIndicator, RiskIndicatorRevocation, StatusRequest, StatusResponse,
+    Tlp,
 };
 use crate::render::refusal_line;
 use bytes::Bytes;
@@ -25,6 +27,10 @@ use tonic::Code;
 
 /// How long a check waits for an outcome the gateway owes it.
 pub const OUTCOME_WAIT: Duration = Duration::from_secs(20);
+
+/// Why the revenue and return checks are skipped: without the target's policy the kit
+/// cannot know what it should charge, and a target without one charges nothing (§11).
+pub const NO_REVENUE_POLICY: &str = "the profile names no revenue policy (§11)";
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +121,8 @@ pub struct Kit {
     pub unregistered_partner: Option<Participant>,
     /// The target's payload limit.
     pub max_payload_bytes: usize,
+    /// The target's revenue policy (§11), if the profile names one.
+    pub revenue: Option<Arc<RevenuePolicy>>,
     inbox: Arc<Inbox>,
     inbox_changed: watch::Receiver<u64>,
     follower: tokio::task::JoinHandle<()>,
@@ -139,6 +147,7 @@ impl Kit {
         };
         let target = profile.target.clone();
         let max_payload_bytes = profile.max_payload_bytes;
+        let revenue = profile.revenue.map(Arc::new);
         let partner = connect("partner", profile.partner).await?;
         let internal = match profile.internal {
             Some(c) => Some(connect("internal", c).await?),
@@ -171,6 +180,7 @@ impl Kit {
             second_partner,
             unregistered_partner,
             max_payload_bytes,
+            revenue,
             inbox,
             inbox_changed,
             follower,
@@ -194,6 +204,7 @@ impl Kit {
             Need::UnregisteredPartner if self.unregistered_partner.is_none() => {
                 Some("the profile names no unregistered partner".to_owned())
             }
+            Need::Revenue if self.revenue.is_none() => Some(NO_REVENUE_POLICY.to_owned()),
             _ => None,
         })
     }
@@ -319,6 +330,20 @@ impl Case {
             .unregistered_partner
             .as_ref()
             .ok_or_else(|| Stop::Skip("the profile names no unregistered partner".into()))
+    }
+
+    /// The target's revenue policy (checks that need one declare it, so it is there).
+    pub fn revenue(&self) -> Result<&RevenuePolicy, Stop> {
+        self.kit
+            .revenue
+            .as_deref()
+            .ok_or_else(|| Stop::Skip(NO_REVENUE_POLICY.into()))
+    }
+
+    /// A fresh tag of this run and check, for names the kit makes unique (a buyer's name,
+    /// a return's house reference), so that reruns against one gateway never meet.
+    pub fn unique(&self, prefix: &str) -> String {
+        format!("{prefix}{}{}{}", self.kit.run_id, self.tag, self.next())
     }
 
     /// Who ends up revoking this check's indicators.
@@ -555,29 +580,50 @@ impl Case {
         declaration_id: &str,
         count: usize,
     ) -> Result<Vec<(Envelope, Outcome)>, Stop> {
+        self.issued(Issued::OUTCOME, declaration_id, count).await
+    }
+
+    /// Waits until the partner has been delivered at least `count` REFUND_DECISIONs
+    /// answering the RETURN_NOTICE `notice_id` (§12), verified like [`Case::outcomes`].
+    pub async fn refund_decisions(
+        &self,
+        notice_id: &str,
+        count: usize,
+    ) -> Result<Vec<(Envelope, RefundDecision)>, Stop> {
+        self.issued(Issued::REFUND_DECISION, notice_id, count).await
+    }
+
+    async fn issued<M: Message + Default>(
+        &self,
+        kind: Issued,
+        correlation_id: &str,
+        count: usize,
+    ) -> Result<Vec<(Envelope, M)>, Stop> {
         let mut changed = self.kit.inbox_changed.clone();
         let wait = async {
             loop {
                 changed.borrow_and_update();
-                let found = self.delivered_outcomes(declaration_id)?;
+                let found = self.delivered(kind, correlation_id)?;
                 if found.len() >= count {
                     return Ok(found);
                 }
                 if let Some(why) = self.kit.inbox.broken.lock().ok().and_then(|b| b.clone()) {
-                    return fail(format!("cannot await outcomes: {why}"));
+                    return fail(format!("cannot await {}s: {why}", kind.name));
                 }
                 if changed.changed().await.is_err() {
-                    return fail("cannot await outcomes: the follower stopped");
+                    return fail(format!("cannot await {}s: the follower stopped", kind.name));
                 }
             }
         };
         match tokio::time::timeout(OUTCOME_WAIT, wait).await {
             Ok(result) => result,
             Err(_) => {
-                let found = self.delivered_outcomes(declaration_id)?;
+                let found: Vec<(Envelope, M)> = self.delivered(kind, correlation_id)?;
                 fail(format!(
-                    "{} OUTCOME(s) for declaration {declaration_id} delivered within {} s where {count} were due",
+                    "{} {}(s) for {} {correlation_id} delivered within {} s where {count} were due",
                     found.len(),
+                    kind.name,
+                    kind.answers,
                     OUTCOME_WAIT.as_secs()
                 ))
             }
@@ -594,7 +640,11 @@ impl Case {
         Ok(())
     }
 
-    fn delivered_outcomes(&self, declaration_id: &str) -> Result<Vec<(Envelope, Outcome)>, Stop> {
+    fn delivered<M: Message + Default>(
+        &self,
+        kind: Issued,
+        correlation_id: &str,
+    ) -> Result<Vec<(Envelope, M)>, Stop> {
         let envelopes: Vec<Envelope> = self
             .kit
             .inbox
@@ -607,21 +657,20 @@ impl Case {
             let Some(header) = envelope.header.as_ref() else {
                 continue;
             };
-            if header.r#type != MessageType::Outcome as i32
-                || header.correlation_id != declaration_id
+            if header.r#type != kind.message_type as i32 || header.correlation_id != correlation_id
             {
                 continue;
             }
             if let Err(problem) = self.verify_issued(&envelope) {
-                return fail(format!("OUTCOME {}: {problem}", header.message_id));
+                return fail(format!("{} {}: {problem}", kind.name, header.message_id));
             }
-            let outcome = Outcome::decode(envelope.payload.clone()).or_else(|e| {
+            let payload = M::decode(envelope.payload.clone()).or_else(|e| {
                 fail(format!(
-                    "OUTCOME {} payload is not an Outcome: {e}",
-                    header.message_id
+                    "{} {} payload is not {}: {e}",
+                    kind.name, header.message_id, kind.payload
                 ))
             })?;
-            out.push((envelope, outcome));
+            out.push((envelope, payload));
         }
         Ok(out)
     }
@@ -693,6 +742,33 @@ impl Case {
             .await
             .map_err(|s| Stop::Fail(format!("Fetch refused: {}", refusal_line(&s))))
     }
+}
+
+/// A kind of envelope the target issues to the partner, as failures name it.
+#[derive(Debug, Clone, Copy)]
+struct Issued {
+    message_type: MessageType,
+    /// Its name in the contract.
+    name: &'static str,
+    /// Its payload message, with its article.
+    payload: &'static str,
+    /// What its correlation_id names.
+    answers: &'static str,
+}
+
+impl Issued {
+    const OUTCOME: Issued = Issued {
+        message_type: MessageType::Outcome,
+        name: "OUTCOME",
+        payload: "an Outcome",
+        answers: "declaration",
+    };
+    const REFUND_DECISION: Issued = Issued {
+        message_type: MessageType::RefundDecision,
+        name: "REFUND_DECISION",
+        payload: "a RefundDecision",
+        answers: "notice",
+    };
 }
 
 /// Requires `code` and ErrorInfo `reason` (domain `aedgate`) on a status.

@@ -56,6 +56,8 @@ pub enum Need {
     SecondPartner,
     /// A partner in the trust list that is not registered with the target.
     UnregisteredPartner,
+    /// The target's revenue policy (§11), to compute the charges and refunds it owes.
+    Revenue,
 }
 
 /// One named check.

@@ -7,6 +7,7 @@
 //! first administration of the federation it makes.
 
 use crate::config::ClientConfig;
+use crate::core::revenue::RevenuePolicy;
 use std::path::{Path, PathBuf};
 
 /// The file name the kit looks for in the profile folder.
@@ -41,6 +42,15 @@ pub enum ProfileError {
         /// The cause.
         source: crate::config::ConfigError,
     },
+    /// The revenue policy the profile names could not be loaded.
+    // The source names the file already.
+    #[error("revenue_policy: {source}")]
+    RevenuePolicy {
+        /// The policy file.
+        path: PathBuf,
+        /// The cause.
+        source: crate::config::ConfigError,
+    },
 }
 
 /// `conformance.toml`, as written.
@@ -64,6 +74,12 @@ pub struct ProfileFile {
     /// The target's payload limit (§3: 1 MiB unless configured otherwise).
     #[serde(default = "default_payload_limit")]
     pub max_payload_bytes: usize,
+    /// The target's revenue policy (§11), the same file its gateway loads, with the IOSS
+    /// registry it names beside it. The kit computes every amount it expects from it, so
+    /// the revenue and return checks hold for any policy; absent means the target charges
+    /// nothing, and those checks are skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revenue_policy: Option<PathBuf>,
 }
 
 fn default_payload_limit() -> usize {
@@ -85,12 +101,15 @@ pub struct Profile {
     pub unregistered_partner: Option<ClientConfig>,
     /// The target's payload limit.
     pub max_payload_bytes: usize,
+    /// The target's revenue policy, if the profile names one.
+    pub revenue: Option<RevenuePolicy>,
 }
 
 impl Profile {
-    /// Reads `dir/conformance.toml` and every client configuration it names (relative to
-    /// `dir`). Each is re-addressed to the target administration: a partner registered
-    /// with several administrations has one configuration, naming the first.
+    /// Reads `dir/conformance.toml`, every client configuration it names and the revenue
+    /// policy if it names one (all relative to `dir`). Each client configuration is
+    /// re-addressed to the target administration: a partner registered with several
+    /// administrations has one configuration, naming the first.
     pub fn load(dir: &Path) -> Result<Self, ProfileError> {
         let path = dir.join(PROFILE_FILE);
         let text = std::fs::read_to_string(&path).map_err(|source| ProfileError::Read {
@@ -125,6 +144,76 @@ impl Profile {
             second_partner: optional("second_partner", &file.second_partner)?,
             unregistered_partner: optional("unregistered_partner", &file.unregistered_partner)?,
             max_payload_bytes: file.max_payload_bytes,
+            revenue: file
+                .revenue_policy
+                .as_deref()
+                .map(|name| {
+                    let path = dir.join(name);
+                    crate::config::load_revenue_policy(&path)
+                        .map_err(|source| ProfileError::RevenuePolicy { path, source })
+                })
+                .transpose()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{generate, PkiSpec};
+
+    fn written(spec: PkiSpec) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("tempdir");
+        generate(spec)
+            .expect("generate")
+            .write(dir.path(), false)
+            .expect("write");
+        dir
+    }
+
+    #[test]
+    fn pki_init_names_the_revenue_policy_and_the_profile_loads_it_with_its_registry() {
+        let dir = written(PkiSpec::standard());
+        let text = std::fs::read_to_string(dir.path().join(PROFILE_FILE)).expect("profile");
+        assert!(
+            text.contains("revenue_policy = \"adm-NL.revenue.toml\""),
+            "{text}"
+        );
+        let policy = Profile::load(dir.path())
+            .expect("profile")
+            .revenue
+            .expect("a policy");
+        assert_eq!(policy.currency, "EUR");
+        assert!(policy.ioss_registry.contains("IM5280001234"));
+    }
+
+    #[test]
+    fn without_revenue_the_profile_names_no_policy() {
+        let dir = written(PkiSpec {
+            revenue: false,
+            ..PkiSpec::standard()
+        });
+        let text = std::fs::read_to_string(dir.path().join(PROFILE_FILE)).expect("profile");
+        assert!(!text.contains("revenue_policy"), "{text}");
+        assert!(Profile::load(dir.path())
+            .expect("profile")
+            .revenue
+            .is_none());
+    }
+
+    #[test]
+    fn a_named_policy_that_cannot_be_loaded_refuses_the_profile() {
+        let dir = written(PkiSpec::standard());
+        std::fs::remove_file(dir.path().join("adm-NL.revenue.toml")).expect("remove");
+        let error = Profile::load(dir.path()).expect_err("a missing policy");
+        assert!(
+            matches!(error, ProfileError::RevenuePolicy { .. }),
+            "{error}"
+        );
+        let line = error.to_string();
+        assert!(
+            line.contains("revenue_policy") && line.contains("adm-NL.revenue.toml"),
+            "{line}"
+        );
     }
 }

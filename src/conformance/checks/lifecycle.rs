@@ -13,7 +13,7 @@ use bytes::Bytes;
 use prost::Message;
 use tonic::Code;
 
-fn seller_of(declaration: &AdvanceDeclaration) -> String {
+pub(super) fn seller_of(declaration: &AdvanceDeclaration) -> String {
     declaration
         .seller
         .as_ref()
@@ -22,7 +22,7 @@ fn seller_of(declaration: &AdvanceDeclaration) -> String {
 }
 
 /// Files `declaration` and returns its id with its first outcome.
-async fn file(
+pub(super) async fn file(
     case: &Case,
     declaration: &AdvanceDeclaration,
 ) -> Result<(String, Envelope, Outcome), Stop> {
@@ -33,7 +33,7 @@ async fn file(
 }
 
 /// The `n`-th outcome (from 1) of a declaration.
-async fn nth_outcome(
+pub(super) async fn nth_outcome(
     case: &Case,
     declaration_id: &str,
     n: usize,
@@ -51,7 +51,7 @@ async fn nth_outcome(
     outcomes.pop().map_or_else(|| fail("no outcome"), Ok)
 }
 
-fn expect_code(outcome: &Outcome, code: OutcomeCode, what: &str) -> Result<(), Stop> {
+pub(super) fn expect_code(outcome: &Outcome, code: OutcomeCode, what: &str) -> Result<(), Stop> {
     if outcome.code == code as i32 {
         return Ok(());
     }
@@ -62,7 +62,7 @@ fn expect_code(outcome: &Outcome, code: OutcomeCode, what: &str) -> Result<(), S
     ))
 }
 
-async fn status(case: &Case, declaration_id: &str) -> Result<StatusResponse, Stop> {
+pub(super) async fn status(case: &Case, declaration_id: &str) -> Result<StatusResponse, Stop> {
     case.status_as(case.partner(), declaration_id)
         .await
         .or_else(|s| {
@@ -73,7 +73,7 @@ async fn status(case: &Case, declaration_id: &str) -> Result<StatusResponse, Sto
         })
 }
 
-async fn expect_state(
+pub(super) async fn expect_state(
     case: &Case,
     declaration_id: &str,
     state: DeclarationState,
@@ -89,7 +89,7 @@ async fn expect_state(
     Ok(found)
 }
 
-fn about(
+pub(super) fn about(
     case: &Case,
     message_type: MessageType,
     payload: Vec<u8>,
@@ -103,16 +103,20 @@ fn about(
     ))
 }
 
-async fn send(case: &Case, envelope: &Envelope) -> Result<Receipt, tonic::Status> {
+pub(super) async fn send(case: &Case, envelope: &Envelope) -> Result<Receipt, tonic::Status> {
     case.submit(envelope.clone()).await
 }
 
-async fn accepted(case: &Case, envelope: &Envelope, what: &str) -> Result<Receipt, Stop> {
+pub(super) async fn accepted(
+    case: &Case,
+    envelope: &Envelope,
+    what: &str,
+) -> Result<Receipt, Stop> {
     case.expect_accepted(case.partner(), envelope, send(case, envelope).await)
         .map_err(|stop| stop.context(what))
 }
 
-fn response(
+pub(super) fn response(
     case: &Case,
     asking: &Envelope,
     referral_id: &str,
@@ -132,7 +136,11 @@ fn response(
     )
 }
 
-fn amendment(case: &Case, declaration_id: &str, declaration: &AdvanceDeclaration) -> Envelope {
+pub(super) fn amendment(
+    case: &Case,
+    declaration_id: &str,
+    declaration: &AdvanceDeclaration,
+) -> Envelope {
     about(
         case,
         MessageType::Amendment,
@@ -141,7 +149,7 @@ fn amendment(case: &Case, declaration_id: &str, declaration: &AdvanceDeclaration
     )
 }
 
-fn invalidation(case: &Case, declaration_id: &str) -> Envelope {
+pub(super) fn invalidation(case: &Case, declaration_id: &str) -> Envelope {
     let payload = Invalidation {
         reason: "Order cancelled by the buyer (conformance check)".into(),
     };

@@ -6,6 +6,7 @@ mod audit;
 mod lifecycle;
 mod reading;
 mod receipts;
+mod revenue;
 mod stream;
 mod validation;
 
@@ -524,6 +525,182 @@ pub fn all() -> Vec<Check> {
             lifecycle::revocation
         ),
         check!(
+            "REV-01",
+            "§11",
+            Contract,
+            [Revenue],
+            "Low-value release carries the policy's charges",
+            revenue::low_value_charges
+        ),
+        check!(
+            "REV-02",
+            "§11",
+            Contract,
+            [Revenue],
+            "Release above the threshold: ad valorem duty, no fee",
+            revenue::above_threshold_charges
+        ),
+        check!(
+            "REV-03",
+            "§11",
+            Contract,
+            [Revenue],
+            "IOSS VAT is collected at sale, not in total_due",
+            revenue::ioss_collected_at_sale
+        ),
+        check!(
+            "REV-04",
+            "§11",
+            Contract,
+            [Revenue],
+            "A referral carries no charges; its release does",
+            revenue::referral_uncharged
+        ),
+        check!(
+            "REV-05",
+            "§11",
+            Contract,
+            [Revenue, Internal],
+            "CONTROL_ON_ARRIVAL is charged, DO_NOT_LOAD is not",
+            revenue::control_charged
+        ),
+        check!(
+            "REV-06",
+            "§11",
+            Contract,
+            [Revenue],
+            "A currency without a rate is refused on its field",
+            revenue::unrated_currency
+        ),
+        check!(
+            "REV-07",
+            "§11",
+            Contract,
+            [Revenue],
+            "R1: unregistered IOSS number asks on revenue.ioss_number",
+            revenue::r1_unregistered_ioss
+        ),
+        check!(
+            "REV-08",
+            "§11",
+            Contract,
+            [Revenue],
+            "R2: IOSS above the threshold asks on revenue.ioss_number",
+            revenue::r2_ioss_above_threshold
+        ),
+        check!(
+            "REV-09",
+            "§11",
+            Contract,
+            [Revenue],
+            "R3: tax collected off the VAT asks on revenue.tax_collected",
+            revenue::r3_tax_collected_differs
+        ),
+        check!(
+            "REV-10",
+            "§11",
+            Contract,
+            [Revenue],
+            "R4: undervalued item asks on items[i].value",
+            revenue::r4_undervalued
+        ),
+        check!(
+            "REV-11",
+            "§11",
+            Contract,
+            [Revenue],
+            "R5: split parcels of one buyer ask on buyer.name",
+            revenue::r5_splitting
+        ),
+        check!(
+            "RET-01",
+            "§12",
+            Contract,
+            [Revenue],
+            "RETURN_NOTICE gets a signed REFUND_DECISION",
+            revenue::refund_decision_issued
+        ),
+        check!(
+            "RET-02",
+            "§12",
+            Contract,
+            [Revenue],
+            "Partial returns refund cumulatively as §12 computes",
+            revenue::refunds_cumulative
+        ),
+        check!(
+            "RET-03",
+            "§12",
+            Contract,
+            [Revenue],
+            "Status says PARTLY_RETURNED, then RETURNED",
+            revenue::returned_states
+        ),
+        check!(
+            "RET-04",
+            "§12",
+            Contract,
+            [Revenue],
+            "IOSS refund of VAT is the seller's, not in total_refund",
+            revenue::ioss_refund
+        ),
+        check!(
+            "RET-05",
+            "§12",
+            Contract,
+            [Revenue],
+            "Notice for an unknown declaration is UNKNOWN_DECLARATION",
+            revenue::unknown_declaration
+        ),
+        check!(
+            "RET-06",
+            "§12",
+            Contract,
+            [Revenue, SecondPartner],
+            "Another partner's declaration is UNKNOWN_DECLARATION",
+            revenue::another_partners_declaration
+        ),
+        check!(
+            "RET-07",
+            "§12",
+            Contract,
+            [Revenue],
+            "Notice for a referred or returned declaration is NOT_RELEASED",
+            revenue::not_released
+        ),
+        check!(
+            "RET-08",
+            "§12",
+            Contract,
+            [Revenue],
+            "Goods that left before the release are RETURN_PERIOD_EXPIRED",
+            revenue::return_period
+        ),
+        check!(
+            "RET-09",
+            "§12",
+            Contract,
+            [Revenue],
+            "Bad return lines are VALIDATION_FAILED on their paths",
+            revenue::notice_violations
+        ),
+        check!(
+            "RET-10",
+            "§12",
+            Contract,
+            [Revenue],
+            "Amendment or invalidation after a return is DECLARATION_CLOSED",
+            revenue::closed_after_return
+        ),
+        check!(
+            "RET-11",
+            "§12",
+            Advisory,
+            [Revenue],
+            "A repeated return line is refused on the repeat's item",
+            revenue::repeated_line
+        ),
+        check!(
             "FETCH-01",
             "§6",
             Contract,
@@ -664,5 +841,25 @@ mod tests {
         let ids: std::collections::BTreeSet<_> = checks.iter().map(|c| c.id).collect();
         assert_eq!(ids.len(), checks.len(), "duplicate check id");
         assert!(checks.len() >= 50, "{} checks", checks.len());
+    }
+
+    #[test]
+    fn every_revenue_and_return_check_needs_the_policy_and_no_other_does() {
+        for check in all() {
+            let about_revenue = check.id.starts_with("REV-") || check.id.starts_with("RET-");
+            assert_eq!(
+                check.needs.contains(&Need::Revenue),
+                about_revenue,
+                "{}",
+                check.id
+            );
+        }
+        assert!(
+            all()
+                .iter()
+                .filter(|c| c.needs.contains(&Need::Revenue))
+                .count()
+                >= 20
+        );
     }
 }
