@@ -318,6 +318,27 @@ impl GatewayService {
     }
 }
 
+/// The status a SubmitStream ends with when its input failed after `read` envelopes: the
+/// transport's code (an oversized message is RESOURCE_EXHAUSTED or OUT_OF_RANGE in tonic),
+/// with a message that says which envelope was the last answered, so the client knows
+/// where to resume.
+fn stream_input_failed(cause: &Status, read: u64) -> Status {
+    let code = match cause.code() {
+        tonic::Code::Ok => tonic::Code::Internal,
+        code => code,
+    };
+    let details =
+        ErrorDetails::with_error_info("STREAM_INPUT_FAILED", ERROR_DOMAIN, HashMap::new());
+    Status::with_error_details(
+        code,
+        format!(
+            "the stream's input failed after {read} envelope(s), each answered above; nothing after them was read: {}",
+            shorten(cause.message(), MAX_QUOTED_CHARS)
+        ),
+        details,
+    )
+}
+
 fn peer_of<T>(request: &Request<T>) -> Result<String, ServiceError> {
     request
         .extensions()
@@ -353,11 +374,16 @@ impl Gateway for GatewayService {
         tokio::spawn(async move {
             let mut in_flight = FuturesOrdered::new();
             let mut input_open = true;
+            // Why the input stopped early, if it did: the stream must end with it, not with
+            // OK, or the envelopes the client sent after it would go unanswered in silence.
+            let mut input_failed: Option<Status> = None;
+            let mut read = 0_u64;
             loop {
                 tokio::select! {
                     // Read ahead while the window has room; answer strictly in order.
                     next = incoming.next(), if input_open && in_flight.len() < STREAM_WINDOW => match next {
                         Some(Ok(received)) => {
+                            read += 1;
                             // Admitted and queued here, in stream order; the commit and the
                             // receipt are awaited in the window.
                             let queued = service.enqueue(received, &peer).await;
@@ -366,8 +392,11 @@ impl Gateway for GatewayService {
                             in_flight.push_back(async move { service.acknowledge(queued, &peer).await });
                         }
                         Some(Err(status)) => {
-                            // The transport failed (reset, oversized frame): nothing more can be read.
+                            // The transport failed (reset, oversized frame): nothing more can be
+                            // read. Every envelope read so far is still answered; then the stream
+                            // ends with this error.
                             tracing::info!(%peer, %status, "SubmitStream input ended with an error");
+                            input_failed = Some(stream_input_failed(&status, read));
                             input_open = false;
                         }
                         None => input_open = false,
@@ -383,6 +412,9 @@ impl Gateway for GatewayService {
                     }
                     else => break,
                 }
+            }
+            if let Some(status) = input_failed {
+                let _ = tx.send(Err(status)).await;
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))

@@ -106,3 +106,34 @@ async fn hundreds_of_violations_are_listed_in_a_bounded_error_that_says_how_many
     );
     gateway.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_stream_with_an_oversized_envelope_ends_in_an_error_not_in_silence() {
+    let fed = Federation::standard();
+    let gateway = fed.start(NL).await;
+    let shopco = fed.connect(SHOPCO, &gateway).await;
+    let first = shopco.seal_declaration(&declaration(&lrn("S1")));
+    let mut huge = shopco.seal_declaration(&declaration(&lrn("S2")));
+    huge.payload = bytes::Bytes::from(vec![0u8; 8 << 20]);
+    let third = shopco.seal_declaration(&declaration(&lrn("S3")));
+    let mut results = shopco
+        .grpc()
+        .submit_stream(tokio_stream::iter(vec![first, huge, third]))
+        .await
+        .expect("stream opened")
+        .into_inner();
+    let mut answered = 0;
+    let ending = loop {
+        match results.message().await {
+            Ok(Some(_)) => answered += 1,
+            Ok(None) => break None,
+            Err(status) => break Some(status),
+        }
+    };
+    let status = ending.unwrap_or_else(|| {
+        panic!("the stream ended with OK after {answered} result(s): an envelope went unanswered")
+    });
+    assert_ne!(status.code(), Code::Ok);
+    assert!(answered >= 1, "the valid envelope before it was answered");
+    gateway.shutdown().await.expect("shutdown");
+}
