@@ -9,7 +9,7 @@ use crate::core::trust::TrustList;
 use crate::proto::gateway_raw::gateway_server::{Gateway, GatewayServer};
 use crate::proto::v1::audit_server::{Audit, AuditServer};
 use crate::service::{AuditService, GatewayService, GatewayState, OutboxService};
-use crate::store::{Issuer, Store, StoreError};
+use crate::store::{DataDirLock, Issuer, Store, StoreError};
 use crate::telemetry::Telemetry;
 use crate::tls::{TlsError, TlsSettings};
 use rustls::ServerConfig;
@@ -114,6 +114,8 @@ pub struct RunningGateway {
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     forwarder: JoinHandle<()>,
     peer_endpoints: Arc<std::sync::RwLock<std::collections::BTreeMap<String, String>>>,
+    /// The data folder is this gateway's until it is shut down.
+    _data_dir: DataDirLock,
 }
 
 #[derive(Debug)]
@@ -162,6 +164,7 @@ pub async fn start_with<F: ServiceFactory>(
     config: GatewayConfig,
     services: F,
 ) -> Result<RunningGateway, ServerError> {
+    let data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
     let signer = Arc::new(config.signer);
     let telemetry = Arc::new(Telemetry::default());
     let store = Store::open(
@@ -304,6 +307,7 @@ pub async fn start_with<F: ServiceFactory>(
         task,
         forwarder,
         peer_endpoints,
+        _data_dir: data_dir_lock,
     })
 }
 

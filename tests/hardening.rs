@@ -137,3 +137,70 @@ async fn a_stream_with_an_oversized_envelope_ends_in_an_error_not_in_silence() {
     assert!(answered >= 1, "the valid envelope before it was answered");
     gateway.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_second_gateway_on_the_same_data_dir_is_refused_naming_the_holder() {
+    let fed = Federation::standard();
+    let first = fed.start(NL).await;
+    let error = match aedgate::server::start(fed.gateway_config(NL)).await {
+        Ok(_) => panic!("a second gateway started on the same data_dir"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        error.contains(&format!("pid {}", std::process::id())),
+        "{error}"
+    );
+    // The first is untouched and still accepts.
+    let mut shopco = fed.connect(SHOPCO, &first).await;
+    shopco
+        .submit(shopco.seal_declaration(&declaration(&lrn("LOCK"))))
+        .await
+        .expect("the first gateway still accepts");
+    first.shutdown().await.expect("shutdown");
+    // Shut down, it lets the folder go.
+    let again = fed.start(NL).await;
+    again.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_second_serve_process_on_the_same_data_dir_exits_with_one_line_naming_the_pid() {
+    use tokio::io::AsyncBufReadExt;
+    let fed = Federation::standard();
+    let config = fed.gateway_config_path(NL);
+    let mut first = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn the first gateway");
+    let stdout = first.stdout.take().expect("stdout");
+    let ready = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .expect("read")
+        .expect("ready line");
+    assert!(ready.starts_with("aedgate ready"), "{ready}");
+    let pid = first.id().expect("pid");
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .kill_on_drop(true)
+        .output();
+    // A second gateway that starts would serve until killed: give it time to refuse.
+    let second = tokio::time::timeout(std::time::Duration::from_secs(30), second)
+        .await
+        .expect("the second gateway started and kept running instead of refusing")
+        .expect("run the second gateway");
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("aedgate: error:"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains(&format!("pid {pid}")), "{}", lines[0]);
+    first.start_kill().expect("kill");
+}

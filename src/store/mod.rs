@@ -27,10 +27,12 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 mod backend;
 mod encoding;
+mod lock;
 mod outbox;
 mod sqlite;
 mod writer;
 use backend::StoreReads;
+pub use lock::{DataDirLock, LOCK_FILE};
 pub use outbox::{OutboxEntry, OutboxState, PendingDelivery};
 pub use sqlite::verify::{verify_store, ExpectedHead, LogVerdict};
 use writer::{AppendJob, Decision, Published, WriterState};
@@ -49,6 +51,14 @@ pub enum StoreError {
         path: PathBuf,
         /// The cause.
         source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Another gateway holds the data folder (its lock file names its pid).
+    #[error("{} is in use by another aedgate (pid {holder}); one gateway per data_dir", path.display())]
+    InUse {
+        /// The data folder.
+        path: PathBuf,
+        /// The holder's pid, as its lock file says.
+        holder: String,
     },
     /// A statement or commit failed.
     #[error("database error: {0}")]
