@@ -253,16 +253,18 @@ async fn demo_runs_from_nothing_and_tells_what_happened() {
         "Status: CLEARED — released",
         "Status: DO_NOT_LOAD — must not be loaded; final",
         "Status: CONTROL_ON_ARRIVAL — may be loaded",
-        "Store check: 36 entries in the log of adm/NL, and the risk unit's Fetch reads 36: \
+        "Store check: 60 entries in the log of adm/NL, and the risk unit's Fetch reads 60: \
          9 risk indicators (5 published by the NL risk unit, 3 sent to adm/BE, 1 received from adm/BE), \
-         10 declarations, 1 forwarded to adm/BE, 3 referral responses and 13 signed outcomes",
+         18 declarations, 1 forwarded to adm/BE, 5 referral responses, 23 signed outcomes \
+         (one for every accepted declaration and every answered referral), \
+         2 return notices and 2 signed refund decisions",
         // The audit log: a receipt proven, the log proven to have only grown, the store
         // recomputed offline.
         "is entry 9 of adm/NL's log",
-        "tree head of 36 entries signed by adm/NL, and the inclusion proof all verified",
+        "tree head of 60 entries signed by adm/NL, and the inclusion proof all verified",
         "kept the head of 17 entries signed after the admission batch",
-        "current head of 36 entries extends it",
-        "recomputed all 36 entries from the store",
+        "current head of 60 entries extends it",
+        "recomputed all 60 entries from the store",
     ] {
         assert!(
             stdout.contains(expected),
@@ -333,14 +335,14 @@ async fn demo_runs_from_nothing_and_tells_what_happened() {
         // delivered, and assessed in BE.
         "ShopCo, LRN SC-2026-000301: Disposable e-cigarettes",
         "country of destination BE",
-        "ACCEPTED by adm/NL as log entry 33",
-        "→ adm/NL forwarded it to adm/BE as FORWARDED_DECLARATION (entry 35 of its log), delivered: \
+        "ACCEPTED by adm/NL as log entry 57",
+        "→ adm/NL forwarded it to adm/BE as FORWARDED_DECLARATION (entry 59 of its log), delivered: \
          signed receipt of adm/BE (entry 5 of its log), verified with key adm/BE#2026-1",
         "byte for byte as ShopCo sent it, inside one signed by adm/NL",
         "← OUTCOME REQUEST_FOR_INFORMATION, fetched by ptr/NL/shopco from adm/BE as seq 1, \
          signature verified (adm/BE#2026-1)",
         "Status at adm/BE: REFERRED — waiting for the partner's answer",
-        "← OUTCOME REQUEST_FOR_INFORMATION, fetched by ptr/NL/shopco from adm/NL as seq 6, \
+        "← OUTCOME REQUEST_FOR_INFORMATION, fetched by ptr/NL/shopco from adm/NL as seq 17, \
          signature verified (adm/NL#2026-1)",
     ] {
         assert!(
@@ -363,18 +365,19 @@ async fn demo_runs_from_nothing_and_tells_what_happened() {
 
     assert_eq!(
         stdout.matches("signature verified (adm/NL#").count(),
-        10,
-        "every outcome of adm/NL shown is checked:\n{stdout}"
+        22,
+        "every outcome and refund decision of adm/NL shown is checked:\n{stdout}"
     );
     assert!(!stdout.contains("NOT VERIFIED"), "{stdout}");
     // MRNs are 18 characters; referral ids are `<MRN>-R<n>`. Each administration numbers
-    // its own: BE's outcome carries a BE MRN.
+    // its own: BE's outcome carries a BE MRN. A refund decision names the MRN of the
+    // declaration it refunds, in a field list.
     let mrns: Vec<&str> = stdout
         .lines()
         .filter_map(|l| l.trim_start().strip_prefix("MRN "))
-        .map(|rest| rest.split(' ').next().unwrap_or_default())
+        .map(|rest| rest.trim_start().split(' ').next().unwrap_or_default())
         .collect();
-    assert_eq!(mrns.len(), 11, "{stdout}");
+    assert_eq!(mrns.len(), 23, "{stdout}");
     assert!(mrns.iter().all(|m| m.len() == 18), "{mrns:?}");
     assert!(
         stdout.contains(&format!("referral {}-R1", mrns[1])),
@@ -383,14 +386,108 @@ async fn demo_runs_from_nothing_and_tells_what_happened() {
     let country = |mrn: &str| mrn[2..4].to_owned();
     assert_eq!(
         mrns.iter().map(|m| country(m)).collect::<Vec<_>>(),
-        [vec!["NL"; 9], vec!["BE", "NL"]].concat(),
+        [vec!["NL"; 9 + 12], vec!["BE", "NL"]].concat(),
         "{mrns:?}"
     );
     assert!(mrns.iter().all(|m| m[..2] == mrns[0][..2]), "{mrns:?}");
     assert!(
-        section.contains(&format!("referral {}-R1", mrns[9])),
+        section.contains(&format!("referral {}-R1", mrns[21])),
         "{section}"
     );
+    // Both refund decisions refund the parcel released first in the revenue chapter.
+    assert_eq!((mrns[19], mrns[20]), (mrns[9], mrns[9]), "{mrns:?}");
+
+    revenue_chapter_tells_charges_checks_and_refunds(&stdout);
+}
+
+/// The demo's revenue chapter (§11, §12): each case's outcome in order, with its charges or
+/// the field a revenue check asks about, and the return's two refunds adding up to one full
+/// refund.
+fn revenue_chapter_tells_charges_checks_and_refunds(stdout: &str) {
+    let section = stdout
+        .split("Revenue and returns (PROTOCOL.md §11 and §12)")
+        .nth(1)
+        .and_then(|rest| {
+            rest.split("Between administrations (PROTOCOL.md §8)")
+                .next()
+        })
+        .unwrap_or_else(|| panic!("no revenue chapter in:\n{stdout}"));
+    // What each case's outcomes were, in order, and what the checks asked about: 1 released,
+    // 2 released under IOSS, 3 (R1) and 4 (R2) asked about then released, 5 (R4) asked
+    // about, 6 two parcels released and the third (R5) asked about.
+    let outcomes: Vec<&str> = section
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("← OUTCOME "))
+        .map(|rest| rest.split(',').next().unwrap_or_default())
+        .collect();
+    let (released, asked) = ("ASSESSMENT_COMPLETE", "REQUEST_FOR_INFORMATION");
+    assert_eq!(
+        outcomes,
+        [released, released, asked, released, asked, released, asked, released, released, asked],
+        "{section}"
+    );
+    let pointers: Vec<&str> = section
+        .split(" · about ")
+        .skip(1)
+        .map(|rest| rest.split(' ').next().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        pointers,
+        [
+            "revenue.ioss_number",
+            "revenue.ioss_number",
+            "items[1].value",
+            "buyer.name"
+        ],
+        "{section}"
+    );
+    assert_eq!(
+        section
+            .matches("← REFUND_DECISION, fetched by ptr/NL/shopco")
+            .count(),
+        2,
+        "{section}"
+    );
+    let flat = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let all = flat(section);
+    for expected in [
+        // 1: §11's worked example, the VAT due at the border.
+        "charges Customs duty EUR 6.00 (2 item categories x EUR 3.00) \
+         Import VAT EUR 15.33 (VAT on goods EUR 13.65 + 21.0% of duty and fee EUR 8.00) \
+         Handling fee EUR 2.00 (per low-value consignment) Total due at the border EUR 23.33",
+        // 2: the same goods under IOSS.
+        "Import VAT EUR 13.65, collected at sale (IOSS), not due at the border",
+        "Total due at the border EUR 8.00",
+        // 3 (R1): the question, then books in pounds charged at the reduced rate.
+        "The IOSS number IM3720005391 is not in the IOSS registry.",
+        "Import VAT EUR 3.58 (VAT on goods EUR 2.53 + 21.0% of duty and fee EUR 5.00)",
+        "Total due at the border EUR 8.58",
+        // 4 (R2): IOSS above EUR 150, then duty ad valorem and the VAT at the border.
+        "IOSS covers consignments of at most EUR 150.00; this one is worth EUR 189.00",
+        "Customs duty EUR 7.56 (4.0% of EUR 189.00)",
+        "Total due at the border EUR 48.84",
+        // 5 (R4) and 6 (R5).
+        "items[1] is declared well below the price it was listed at.",
+        "This buyer's consignments from this seller within 24 hours are worth EUR 161.00 together",
+        "Status: REFERRED — waiting for the partner's answer",
+        // 7: the T-shirts, then the shoes, each refunded by a signed decision.
+        "refunds Customs duty EUR 3.00 (duty on the returned goods; EUR 3.00 refunded in all) \
+         Import VAT EUR 4.83 (VAT on the returned goods and on the refunded duty) \
+         Total refunded at the border EUR 7.83",
+        "Status: PARTLY_RETURNED — released, partly returned",
+        "refunds Customs duty EUR 3.00 (duty on the returned goods; EUR 6.00 refunded in all) \
+         Import VAT EUR 10.08 (VAT on the returned goods and on the refunded duty) \
+         Total refunded at the border EUR 13.08",
+        "Status: RETURNED — returned",
+        "Together: EUR 7.83 + EUR 13.08 = EUR 20.91 refunded (customs duty EUR 6.00, import VAT \
+         EUR 14.91): exactly one full refund",
+        "Of the EUR 23.33 paid at the border, the EUR 2.42 kept is the handling fee",
+    ] {
+        assert!(
+            all.contains(expected),
+            "missing {expected:?} in:\n{section}"
+        );
+    }
 }
 
 /// A standard development federation served by `aedgate serve` on a free port, with the

@@ -7,16 +7,13 @@
 use super::admission::Batch;
 use super::data::{battery, phone, refills, toner, trainers};
 use super::indicators::Published;
-use super::stage::{outcomes_for, print_outcome, status_of, submit, Stage};
+use super::stage::{answer, file, follow, outcomes_for, print_status, Answer, Stage};
 use super::NL;
 use crate::client::{ClientError, Participant};
 use crate::proto::v1::{
-    AdvanceDeclaration, MessageType, OutcomeCode, Receipt, ReferralResponse, ScreeningResult,
-    StatusResponse,
+    AdvanceDeclaration, MessageType, OutcomeCode, Receipt, ScreeningResult, StatusResponse,
 };
-use crate::render::{
-    describe_refusal, goods_summary, short_name, state_in_brief, state_name, wrap,
-};
+use crate::render::{describe_refusal, goods_summary, state_in_brief, state_name, wrap};
 use bytes::Bytes;
 use prost::Message;
 
@@ -123,12 +120,6 @@ async fn try_to_amend(
     Ok(())
 }
 
-/// What the partner does with an outcome that asks something of it.
-enum Answer {
-    Information(&'static str),
-    Screening(ScreeningResult),
-}
-
 /// The second part of the demo: consignments followed through their outcomes, told the
 /// way a customs officer follows a case.
 struct Officer {
@@ -154,7 +145,9 @@ impl Officer {
                 &format!(
                     "Every accepted declaration is assessed against {in_force} when it is committed \
                      and gets exactly one OUTCOME, signed by adm/NL, which the partner reads with Fetch and checks \
-                     against trust list v{}. Outcomes never name the indicator, its criteria or its issuer.",
+                     against trust list v{}. Outcomes never name the indicator, its criteria or its issuer. \
+                     A releasing outcome (ASSESSMENT_COMPLETE, CONTROL_ON_ARRIVAL) also states, signed, what \
+                     the consignment owes at the border (§11; see \"Revenue and returns\" below).",
                     self.trust_version
                 ),
                 0,
@@ -205,7 +198,7 @@ impl Officer {
             "   accepted above as log entry {}, declaration id {}",
             receipt.log_index, receipt.message_id
         );
-        self.follow(&stage.shopco, &receipt.message_id, 0).await?;
+        follow(&stage.shopco, &receipt.message_id, 0).await?;
         self.status(&stage.shopco, &receipt.message_id).await?;
 
         Ok(())
@@ -220,13 +213,13 @@ impl Officer {
         filer: &str,
         title: &str,
         d: &AdvanceDeclaration,
-        answer: Answer,
+        how: Answer<'_>,
     ) -> Result<String, String> {
         self.heading(title, filer, d);
-        let id = self.file(p, d).await?;
-        self.follow(p, &id, 0).await?;
-        self.answer(p, &id, filer, answer).await?;
-        self.follow(p, &id, 1).await?;
+        let id = file(p, d).await?;
+        follow(p, &id, 0).await?;
+        answer(p, &id, filer, how).await?;
+        follow(p, &id, 1).await?;
         self.status(p, &id).await?;
         Ok(id)
     }
@@ -240,8 +233,8 @@ impl Officer {
         d: &AdvanceDeclaration,
     ) -> Result<(), String> {
         self.heading(title, filer, d);
-        let id = self.file(p, d).await?;
-        self.follow(p, &id, 0).await?;
+        let id = file(p, d).await?;
+        follow(p, &id, 0).await?;
         self.status(p, &id).await
     }
 
@@ -273,86 +266,8 @@ impl Officer {
         );
     }
 
-    async fn file(&self, p: &mut Participant, d: &AdvanceDeclaration) -> Result<String, String> {
-        let envelope = p.seal_declaration(d);
-        let receipt = submit(p, envelope, format_args!("LRN {}", d.lrn)).await?;
-        println!(
-            "   ACCEPTED as log entry {}, declaration id {}",
-            receipt.log_index, receipt.message_id
-        );
-        Ok(receipt.message_id)
-    }
-
-    /// Prints the outcome number `n` (from 0) of a declaration as its partner fetched it.
-    async fn follow(&self, p: &Participant, id: &str, n: usize) -> Result<(), String> {
-        let outcomes = outcomes_for(p, id).await?;
-        let Some((seq, envelope, outcome)) = outcomes.get(n) else {
-            return Err(format!("no outcome {} for declaration {id}", n + 1));
-        };
-        print_outcome(p, "", *seq, envelope, outcome, true);
-        Ok(())
-    }
-
-    /// Answers the open referral of a declaration, naming the outcome that asked.
-    async fn answer(
-        &self,
-        p: &mut Participant,
-        id: &str,
-        filer: &str,
-        answer: Answer,
-    ) -> Result<(), String> {
-        let outcomes = outcomes_for(p, id).await?;
-        let Some((_, envelope, outcome)) = outcomes.last() else {
-            return Err(format!("no outcome for declaration {id}"));
-        };
-        let asked_by = envelope
-            .header
-            .as_ref()
-            .map(|h| h.message_id.clone())
-            .unwrap_or_default();
-        let (response, said) = match answer {
-            Answer::Information(text) => (
-                ReferralResponse {
-                    referral_id: outcome.referral_id.clone(),
-                    information: text.into(),
-                    ..Default::default()
-                },
-                format!("“{text}”"),
-            ),
-            Answer::Screening(result) => (
-                ReferralResponse {
-                    referral_id: outcome.referral_id.clone(),
-                    screening: result as i32,
-                    ..Default::default()
-                },
-                format!(
-                    "screened (X-ray and explosives trace detection): {}",
-                    short_name::<ScreeningResult>(result as i32)
-                ),
-            ),
-        };
-        let envelope = p.seal(
-            MessageType::ReferralResponse,
-            Bytes::from(response.encode_to_vec()),
-            &asked_by,
-        );
-        let what = format!("answer to {}", outcome.referral_id);
-        let receipt = submit(p, envelope, what).await?;
-        println!(
-            "   → {filer} answers referral {} (log entry {}):",
-            outcome.referral_id, receipt.log_index
-        );
-        println!("{}", wrap(&said, 5, 100));
-        Ok(())
-    }
-
     async fn status(&mut self, p: &Participant, id: &str) -> Result<(), String> {
-        let status = status_of(p, id).await?;
-        println!(
-            "   Status: {} — {}",
-            state_name(status.state),
-            state_in_brief(status.state)
-        );
+        let status = print_status(p, id).await?;
         self.cases.push(status);
         Ok(())
     }

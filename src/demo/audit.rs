@@ -36,8 +36,8 @@ pub(super) async fn store_check(stage: &Stage) -> Result<(), String> {
     println!(
         "Store check: {stored} entries in the log of adm/NL, and the risk unit's Fetch reads {}: {} risk indicators \
          ({} published by the NL risk unit, {} sent to adm/BE, {} received from adm/BE), {} declarations, \
-         {} forwarded to adm/BE, {} referral responses and {} signed outcomes (one for every accepted declaration \
-         and every answered referral).",
+         {} forwarded to adm/BE, {} referral responses, {} signed outcomes (one for every accepted declaration \
+         and every answered referral), {} return notices and {} signed refund decisions (one for each).",
         log.len(),
         count(MessageType::RiskIndicator, "", ""),
         count(MessageType::RiskIndicator, RISK_UNIT, NL),
@@ -47,6 +47,8 @@ pub(super) async fn store_check(stage: &Stage) -> Result<(), String> {
         count(MessageType::ForwardedDeclaration, NL, BE),
         count(MessageType::ReferralResponse, "", ""),
         count(MessageType::Outcome, "", ""),
+        count(MessageType::ReturnNotice, "", ""),
+        count(MessageType::RefundDecision, "", ""),
     );
     Ok(())
 }

@@ -8,7 +8,9 @@
 use super::NL;
 use crate::core::envelope::Draft;
 use crate::core::validation::sample_declaration;
-use crate::proto::v1::{AdvanceDeclaration, Item, MessageType, Money, Party, RiskIndicator};
+use crate::proto::v1::{
+    AdvanceDeclaration, CollectionModel, Item, MessageType, Money, Party, Revenue, RiskIndicator,
+};
 use bytes::Bytes;
 use prost::Message;
 
@@ -232,6 +234,335 @@ pub(super) fn bound_for_belgium() -> AdvanceDeclaration {
     d
 }
 
+/// ShopCo's IOSS number, registered in the federation's IOSS registry.
+pub(super) const SHOPCO_IOSS: &str = "IM5280001234";
+
+/// A consumer in the Netherlands. Each revenue story has its own, so that the splitting
+/// check (R5) adds up only the parcels of the story that is about it.
+fn consumer(name: &str, street: &str, postcode: &str, city: &str) -> Party {
+    Party {
+        name: name.into(),
+        street: street.into(),
+        city: city.into(),
+        postcode: postcode.into(),
+        country: "NL".into(),
+        identifier: String::new(),
+    }
+}
+
+/// A seller with its own address and its ShopCo seller account, which R5 keys on.
+fn seller(
+    name: &str,
+    street: &str,
+    city: &str,
+    postcode: &str,
+    country: &str,
+    account: &str,
+) -> Party {
+    Party {
+        name: name.into(),
+        street: street.into(),
+        city: city.into(),
+        postcode: postcode.into(),
+        country: country.into(),
+        identifier: account.into(),
+    }
+}
+
+/// Import VAT to be paid at the border.
+fn at_the_border() -> Revenue {
+    Revenue {
+        model: CollectionModel::Border as i32,
+        ..Revenue::default()
+    }
+}
+
+/// Import VAT collected at sale under IOSS number `number`.
+fn under_ioss(model: CollectionModel, number: &str, collected: Option<Money>) -> Revenue {
+    Revenue {
+        model: model as i32,
+        ioss_number: number.into(),
+        tax_collected: collected,
+    }
+}
+
+/// An item as its marketplace listed it: the listing and the price of one unit, which R4
+/// compares with the declared value.
+fn listed(mut item: Item, listing: &str, unit_price: i64) -> Item {
+    item.listing_url = format!("https://shopco.example/listing/{listing}");
+    item.listed_price = eur(unit_price);
+    item
+}
+
+/// A revenue story's parcel: `shipment` with the seller, the buyer and who collects the
+/// VAT set.
+fn parcel(
+    lrn: &str,
+    house_ref: &str,
+    sold_by: Party,
+    buyer: Party,
+    revenue: Revenue,
+    items: Vec<Item>,
+) -> AdvanceDeclaration {
+    let mut d = shipment(lrn, &sold_by.name, &sold_by.country, house_ref, items);
+    d.seller = Some(sold_by);
+    d.buyer = Some(buyer);
+    d.revenue = Some(revenue);
+    d
+}
+
+/// The sportswear seller of the first two revenue stories.
+fn stride() -> Party {
+    seller(
+        "Quanzhou Stride Sportswear Co., Ltd.",
+        "No. 18 Chidian Industrial Zone, Jinjiang",
+        "Quanzhou",
+        "362200",
+        "CN",
+        "SHOPCO-S-013370",
+    )
+}
+
+/// §11's worked example as a parcel: running shoes at EUR 45.00 and two T-shirts at
+/// EUR 20.00 together, from China; two item categories, EUR 65.00 in all.
+fn sportswear(lrn: &str, house_ref: &str, buyer: Party, revenue: Revenue) -> AdvanceDeclaration {
+    parcel(
+        lrn,
+        house_ref,
+        stride(),
+        buyer,
+        revenue,
+        vec![
+            listed(
+                item(
+                    "Men's running shoes, knitted textile upper, rubber sole, size 42",
+                    "64041100",
+                    1,
+                    4_500,
+                    "CN",
+                    900,
+                ),
+                "913370",
+                4_500,
+            ),
+            listed(
+                item(
+                    "Men's T-shirts of knitted cotton, crew neck, printed",
+                    "61091000",
+                    2,
+                    2_000,
+                    "CN",
+                    400,
+                ),
+                "913371",
+                1_000,
+            ),
+        ],
+    )
+}
+
+/// Revenue story 1, later returned: the worked example, import VAT at the border.
+pub(super) fn border_parcel() -> AdvanceDeclaration {
+    sportswear(
+        "SC-2026-000401",
+        "EXP7723420401NL",
+        consumer("Sanne Bakker", "Oudegracht 231", "3511 NK", "Utrecht"),
+        at_the_border(),
+    )
+}
+
+/// Revenue story 2: the same goods sold under ShopCo's IOSS number, the VAT on the goods
+/// (EUR 13.65) collected at sale.
+pub(super) fn ioss_parcel() -> AdvanceDeclaration {
+    sportswear(
+        "SC-2026-000402",
+        "EXP7723420402NL",
+        consumer(
+            "Daan Visser",
+            "Witte de Withstraat 57",
+            "3012 BN",
+            "Rotterdam",
+        ),
+        under_ioss(CollectionModel::Platform, SHOPCO_IOSS, eur(1_365)),
+    )
+}
+
+/// Revenue story 3 (R1): picture books from a UK bookseller priced in pounds, under an IOSS
+/// number the registry does not hold; books are taxed at the reduced rate.
+pub(super) fn unregistered_ioss() -> AdvanceDeclaration {
+    let mut books = item(
+        "Children's picture books, hardcover, English language",
+        "49019900",
+        2,
+        2_400,
+        "GB",
+        900,
+    );
+    books.value = Some(Money {
+        currency: "GBP".into(),
+        amount_minor: 2_400,
+    });
+    parcel(
+        "SC-2026-000403",
+        "EXP7723420403NL",
+        seller(
+            "Pennywhistle Books Ltd",
+            "14 Canal Street",
+            "Nottingham",
+            "NG1 7EH",
+            "GB",
+            "SHOPCO-S-015502",
+        ),
+        consumer("Emma Mulder", "Grote Markt 14", "9711 LV", "Groningen"),
+        under_ioss(
+            CollectionModel::Vendor,
+            "IM3720005391",
+            Some(Money {
+                currency: "GBP".into(),
+                amount_minor: 216,
+            }),
+        ),
+        vec![books],
+    )
+}
+
+/// Revenue story 4 (R2): a robot vacuum cleaner at EUR 189.00, above IOSS's EUR 150,
+/// declared under ShopCo's registered IOSS number with the VAT collected at sale.
+pub(super) fn ioss_above_threshold() -> AdvanceDeclaration {
+    parcel(
+        "SC-2026-000404",
+        "EXP7723420404NL",
+        seller(
+            "Shenzhen Cleanbot Technology Co., Ltd.",
+            "Floor 6, 1001 Xueyuan Avenue, Nanshan District",
+            "Shenzhen",
+            "518055",
+            "CN",
+            "SHOPCO-S-016118",
+        ),
+        consumer("Lars Smit", "Stratumseind 32", "5611 ET", "Eindhoven"),
+        under_ioss(CollectionModel::Platform, SHOPCO_IOSS, eur(3_969)),
+        vec![listed(
+            item(
+                "Robot vacuum cleaner with lidar navigation and charging dock",
+                "85081100",
+                1,
+                18_900,
+                "CN",
+                3_600,
+            ),
+            "925804",
+            18_900,
+        )],
+    )
+}
+
+/// Revenue story 5 (R4): headphones listed at EUR 120.00 and declared at EUR 12.00, next to
+/// a case declared at its listed price.
+pub(super) fn undervalued() -> AdvanceDeclaration {
+    parcel(
+        "SC-2026-000405",
+        "EXP7723420405NL",
+        seller(
+            "Kowloon Sound Gear Ltd",
+            "Unit 1203, 168 Nathan Road, Tsim Sha Tsui",
+            "Hong Kong",
+            "999077",
+            "HK",
+            "SHOPCO-S-017240",
+        ),
+        consumer("Fleur de Boer", "Breestraat 88", "2311 CS", "Leiden"),
+        at_the_border(),
+        vec![
+            listed(
+                item(
+                    "Hard-shell carrying case for over-ear headphones, EVA",
+                    "42029291",
+                    1,
+                    950,
+                    "CN",
+                    250,
+                ),
+                "930112",
+                950,
+            ),
+            listed(
+                item(
+                    "Wireless noise-cancelling over-ear headphones, Bluetooth 5.3",
+                    "85183000",
+                    1,
+                    1_200,
+                    "CN",
+                    320,
+                ),
+                "930113",
+                12_000,
+            ),
+        ],
+    )
+}
+
+/// Revenue story 6 (R5): three parcels from one home-textiles seller to one buyer on one
+/// day, EUR 58.00, 54.00 and 49.00: each low-value, EUR 161.00 together. ShopCo files the
+/// first two; FlyFast, which carries the third, files that one.
+pub(super) fn split_parcels() -> [AdvanceDeclaration; 3] {
+    let one = |lrn: &str, house_ref: &str, goods: Item| {
+        parcel(
+            lrn,
+            house_ref,
+            seller(
+                "Yiwu Brightlane Home Textiles Co., Ltd.",
+                "No. 45 Chouzhou North Road",
+                "Yiwu",
+                "322000",
+                "CN",
+                "SHOPCO-S-018305",
+            ),
+            consumer("Noah Meijer", "Vrijthof 9", "6211 LD", "Maastricht"),
+            at_the_border(),
+            vec![goods],
+        )
+    };
+    [
+        one(
+            "SC-2026-000406",
+            "EXP7723420406NL",
+            item(
+                "Duvet cover set of cotton percale, double, 200 x 220 cm",
+                "63023100",
+                1,
+                5_800,
+                "CN",
+                1_300,
+            ),
+        ),
+        one(
+            "SC-2026-000407",
+            "EXP7723420407NL",
+            item(
+                "Blackout curtains of polyester, 2 panels, 140 x 260 cm",
+                "63039290",
+                1,
+                5_400,
+                "CN",
+                1_600,
+            ),
+        ),
+        one(
+            "FF-88120407",
+            "FF120407",
+            item(
+                "Bath towels of cotton terry, set of 4",
+                "63026000",
+                1,
+                4_900,
+                "CN",
+                1_800,
+            ),
+        ),
+    ]
+}
+
 /// A declaration draft to adm/NL with a chosen message id and sender: what a forger writes.
 pub(super) fn draft(message_id: String, sender: &str, declaration: &AdvanceDeclaration) -> Draft {
     Draft {
@@ -326,6 +657,61 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Every declaration of the revenue chapter, as it files them.
+    fn revenue_stories() -> Vec<AdvanceDeclaration> {
+        let mut all = vec![
+            border_parcel(),
+            ioss_parcel(),
+            unregistered_ioss(),
+            ioss_above_threshold(),
+            undervalued(),
+        ];
+        all.extend(split_parcels());
+        all
+    }
+
+    #[test]
+    fn the_revenue_stories_are_valid_and_selected_by_no_indicator() {
+        let now = crate::clock::now_ms();
+        let indicators: Vec<RiskIndicator> = indicators(now)
+            .unwrap()
+            .into_iter()
+            .chain(be_indicators(now).unwrap())
+            .collect();
+        for d in revenue_stories() {
+            assert_eq!(
+                crate::core::validation::validate_declaration(&d),
+                [],
+                "{}",
+                d.lrn
+            );
+            assert_eq!(d.country_of_destination, "NL", "charged by adm/NL");
+            for indicator in &indicators {
+                assert!(
+                    !criteria_match(indicator.criteria.as_ref().unwrap(), &d),
+                    "{} selects {}",
+                    indicator.indicator_id,
+                    d.lrn
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn only_the_splitting_story_shares_a_buyer_and_seller() {
+        use crate::core::revenue::splitting_key;
+        // The other chapters' consignments for the Netherlands all go to the sample's buyer.
+        let mut keys: Vec<String> = vec![splitting_key(&sample_declaration("X"))];
+        for d in revenue_stories() {
+            let key = splitting_key(&d);
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        // The sample's, one per story 1 to 5, and one for story 6's three parcels.
+        assert_eq!(keys.len(), 1 + 5 + 1);
     }
 
     #[test]

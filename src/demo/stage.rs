@@ -1,21 +1,30 @@
 //! The stage: a development federation in a temporary folder, the gateways of adm/NL and
 //! adm/BE on it, and the participants who act in the chapters, connected. Also the few
-//! things more than one chapter does: wait for an outbox to be delivered, read a
-//! declaration's outcomes, print one as its partner fetched it.
+//! things more than one chapter does: wait for an outbox to be delivered, file a
+//! declaration, read its outcomes and print one as its partner fetched it, answer a
+//! referral, tell a declaration's state.
 
 use super::audit::verify_offline;
 use super::{BE, FLYFAST, NL, RISK_UNIT, SHOPCO};
 use crate::client::{check_delivery, outcome_of, ClientError, Participant};
 use crate::config::{ClientConfig, GatewayConfig};
+use crate::core::revenue::RevenuePolicy;
 use crate::core::trust::{AgreementEntry, Exchange};
 use crate::pki::PkiSpec;
 use crate::proto::v1::{
-    Delivery, Envelope, Outcome, Receipt, SignedTreeHead, StatusRequest, StatusResponse,
+    AdvanceDeclaration, Delivery, Envelope, MessageType, Outcome, Receipt, ReferralResponse,
+    ScreeningResult, SignedTreeHead, StatusRequest, StatusResponse,
 };
-use crate::render::{code_name, describe_agreement, outcome_facts, wrap};
+use crate::render::{
+    code_name, describe_agreement, describe_charges, indent, outcome_facts, short_name,
+    state_in_brief, state_name, wrap,
+};
 use crate::server::RunningGateway;
 use crate::store::{OutboxEntry, OutboxState};
+use bytes::Bytes;
+use prost::Message;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tempfile::TempDir;
 
 /// The postal operator, registered with Belgium only, which tries adm/NL.
@@ -52,6 +61,9 @@ pub(super) struct Stage {
     pub(super) shopco_at_be: Participant,
     /// The agreement between adm/NL and adm/BE.
     pub(super) agreement: AgreementEntry,
+    /// adm/NL's revenue policy (§11) as its gateway loaded it, so that the revenue chapter
+    /// states the rules the charges come from and checks the refunds against them.
+    pub(super) nl_revenue: Option<Arc<RevenuePolicy>>,
 }
 
 impl Stage {
@@ -69,6 +81,7 @@ impl Stage {
         let be_data_dir = be_config.data_dir.clone();
         let key_id = config.signer.key_id.clone();
         let trust_version = config.trust.version();
+        let nl_revenue = config.revenue.clone();
         // Both gateways run, and know where the other listens, before anything is
         // published: every message for the peer is delivered at the first attempt.
         let nl = crate::server::start(config)
@@ -110,6 +123,7 @@ impl Stage {
             be_risk_unit,
             shopco_at_be,
             agreement,
+            nl_revenue,
         })
     }
 
@@ -308,4 +322,105 @@ pub(super) fn print_outcome(
     if text && !outcome.request_text.is_empty() {
         println!("{}", wrap(&format!("“{}”", outcome.request_text), 5, 100));
     }
+    if let Some(total) = &outcome.total_due {
+        let charges = describe_charges(
+            "charges",
+            &outcome.charges,
+            total,
+            "Total due at the border",
+        );
+        println!("{}", indent(&charges, 3));
+    }
+}
+
+/// Files a declaration as `p` and says where it was stored; returns its id.
+pub(super) async fn file(p: &mut Participant, d: &AdvanceDeclaration) -> Result<String, String> {
+    let envelope = p.seal_declaration(d);
+    let receipt = submit(p, envelope, format_args!("LRN {}", d.lrn)).await?;
+    println!(
+        "   ACCEPTED as log entry {}, declaration id {}",
+        receipt.log_index, receipt.message_id
+    );
+    Ok(receipt.message_id)
+}
+
+/// Prints the outcome number `n` (from 0) of a declaration as its partner fetched it, and
+/// returns it.
+pub(super) async fn follow(p: &Participant, id: &str, n: usize) -> Result<Outcome, String> {
+    let outcomes = outcomes_for(p, id).await?;
+    let Some((seq, envelope, outcome)) = outcomes.get(n) else {
+        return Err(format!("no outcome {} for declaration {id}", n + 1));
+    };
+    print_outcome(p, "", *seq, envelope, outcome, true);
+    Ok(outcome.clone())
+}
+
+/// What the partner does with an outcome that asks something of it.
+pub(super) enum Answer<'a> {
+    Information(&'a str),
+    Screening(ScreeningResult),
+}
+
+/// Answers the open referral of a declaration, naming the outcome that asked, and prints
+/// the answer.
+pub(super) async fn answer(
+    p: &mut Participant,
+    id: &str,
+    filer: &str,
+    answer: Answer<'_>,
+) -> Result<(), String> {
+    let outcomes = outcomes_for(p, id).await?;
+    let Some((_, envelope, outcome)) = outcomes.last() else {
+        return Err(format!("no outcome for declaration {id}"));
+    };
+    let asked_by = envelope
+        .header
+        .as_ref()
+        .map(|h| h.message_id.clone())
+        .unwrap_or_default();
+    let (response, said) = match answer {
+        Answer::Information(text) => (
+            ReferralResponse {
+                referral_id: outcome.referral_id.clone(),
+                information: text.into(),
+                ..Default::default()
+            },
+            format!("“{text}”"),
+        ),
+        Answer::Screening(result) => (
+            ReferralResponse {
+                referral_id: outcome.referral_id.clone(),
+                screening: result as i32,
+                ..Default::default()
+            },
+            format!(
+                "screened (X-ray and explosives trace detection): {}",
+                short_name::<ScreeningResult>(result as i32)
+            ),
+        ),
+    };
+    let envelope = p.seal(
+        MessageType::ReferralResponse,
+        Bytes::from(response.encode_to_vec()),
+        &asked_by,
+    );
+    let what = format!("answer to {}", outcome.referral_id);
+    let receipt = submit(p, envelope, what).await?;
+    println!(
+        "   → {filer} answers referral {} (log entry {}):",
+        outcome.referral_id, receipt.log_index
+    );
+    println!("{}", wrap(&said, 5, 100));
+    Ok(())
+}
+
+/// Asks for a declaration's state as its filer and prints it in an officer's words.
+pub(super) async fn print_status(p: &Participant, id: &str) -> Result<StatusResponse, String> {
+    let status = status_of(p, id).await?;
+    println!(
+        "   Status: {} — {}",
+        state_name(status.state),
+        state_in_brief(status.state)
+    );
+    Ok(status)
 }

@@ -11,9 +11,10 @@ use super::text::{or_dash, plural};
 use crate::core::revenue::format_money;
 use crate::core::trust::{format_ms, AgreementEntry, Exchange};
 use crate::proto::v1::{
-    AdvanceDeclaration, Charge, Delivery, Disposition, Envelope, Invalidation, MessageType, Money,
-    Outcome, OutcomeCode, Receipt, ReferralResponse, RefundDecision, ReturnNotice, ReturnReason,
-    RiskIndicator, RiskIndicatorRevocation, ScreeningResult, SignedTreeHead, StatusResponse,
+    AdvanceDeclaration, Charge, CollectionModel, Delivery, Disposition, Envelope, Invalidation,
+    MessageType, Money, Outcome, OutcomeCode, Receipt, ReferralResponse, RefundDecision,
+    ReturnNotice, ReturnReason, RiskIndicator, RiskIndicatorRevocation, ScreeningResult,
+    SignedTreeHead, StatusResponse,
 };
 use bytes::Bytes;
 use prost::Message;
@@ -150,6 +151,47 @@ pub fn describe_charges(
         let _ = write!(out, "  {label:<15}{line}");
     }
     out
+}
+
+/// What a declaration says about revenue, in a phrase: the value of its goods and who
+/// collects the import VAT, which is what §11's charges and checks are decided on:
+/// `value EUR 65.00; import VAT to be paid at the border`, or `value EUR 65.00; IOSS
+/// IM5280001234 (platform), VAT collected at sale EUR 13.65`.
+pub fn revenue_in_brief(d: &AdvanceDeclaration) -> String {
+    let values: Vec<&Money> = d.items.iter().filter_map(|i| i.value.as_ref()).collect();
+    let value = match values.first() {
+        Some(first) if values.iter().all(|v| v.currency == first.currency) => {
+            let sum = values
+                .iter()
+                .fold(0_i64, |sum, v| sum.saturating_add(v.amount_minor));
+            format!("value {}", format_money(&first.currency, sum))
+        }
+        Some(_) => "values in several currencies".to_owned(),
+        None => "no value".to_owned(),
+    };
+    let Some(revenue) = d.revenue.as_ref() else {
+        return format!("{value}; no revenue data");
+    };
+    let model = CollectionModel::try_from(revenue.model);
+    let collection = match model {
+        Ok(CollectionModel::Border) => "import VAT to be paid at the border".to_owned(),
+        Ok(CollectionModel::Vendor | CollectionModel::Platform) => {
+            let mut text = format!(
+                "IOSS {} ({})",
+                or_dash(&revenue.ioss_number),
+                short_name::<CollectionModel>(revenue.model).to_lowercase()
+            );
+            if let Some(tax) = &revenue.tax_collected {
+                let _ = write!(text, ", VAT collected at sale {}", money(tax));
+            }
+            text
+        }
+        _ => format!(
+            "VAT collection {}",
+            short_name::<CollectionModel>(revenue.model)
+        ),
+    };
+    format!("{value}; {collection}")
 }
 
 /// A refund decision as the partner (and the consumer it refunds) reads it.
@@ -433,6 +475,56 @@ mod tests {
             collected_at_sale: at_sale,
             basis: basis.into(),
         }
+    }
+
+    #[test]
+    fn revenue_reads_as_value_and_who_collects_the_vat() {
+        use crate::proto::v1::{Item, Revenue};
+        let eur = |amount_minor| {
+            Some(Money {
+                currency: "EUR".into(),
+                amount_minor,
+            })
+        };
+        let mut d = AdvanceDeclaration {
+            items: vec![
+                Item {
+                    value: eur(4500),
+                    ..Item::default()
+                },
+                Item {
+                    value: eur(2000),
+                    ..Item::default()
+                },
+            ],
+            revenue: Some(Revenue {
+                model: CollectionModel::Platform as i32,
+                ioss_number: "IM5280001234".into(),
+                tax_collected: eur(1365),
+            }),
+            ..AdvanceDeclaration::default()
+        };
+        assert_eq!(
+            revenue_in_brief(&d),
+            "value EUR 65.00; IOSS IM5280001234 (platform), VAT collected at sale EUR 13.65"
+        );
+        d.revenue = Some(Revenue {
+            model: CollectionModel::Border as i32,
+            ..Revenue::default()
+        });
+        assert_eq!(
+            revenue_in_brief(&d),
+            "value EUR 65.00; import VAT to be paid at the border"
+        );
+        d.items[1].value = Some(Money {
+            currency: "GBP".into(),
+            amount_minor: 100,
+        });
+        d.revenue = None;
+        assert_eq!(
+            revenue_in_brief(&d),
+            "values in several currencies; no revenue data"
+        );
     }
 
     #[test]

@@ -16,11 +16,11 @@ mod text;
 pub use messages::{
     describe_agreement, describe_charges, describe_delivery, describe_head, describe_outcome,
     describe_receipt, describe_refund, describe_refusal, describe_status, goods_summary, money,
-    outcome_facts, refusal_line,
+    outcome_facts, refusal_line, revenue_in_brief,
 };
 pub use names::{
     charge_name, code_name, short_name, state_in_brief, state_meaning, state_name, tlp_level_name,
     tlp_name, type_name, wire_name, wire_name_or_number, ProtoEnum,
 };
 pub use tables::{columns, indicator_table, outbox_table, Align};
-pub use text::{or_dash, plural, wrap};
+pub use text::{indent, or_dash, plural, wrap};

@@ -8,7 +8,8 @@
 
 use crate::core::trust::TlpLevel;
 use crate::proto::v1::{
-    ChargeType, DeclarationState, MessageType, OutcomeCode, ReturnReason, ScreeningResult, Tlp,
+    ChargeType, CollectionModel, DeclarationState, MessageType, OutcomeCode, ReturnReason,
+    ScreeningResult, Tlp,
 };
 
 /// A protobuf enum of the contract: its wire name, the prefix every wire name of the enum
@@ -43,6 +44,7 @@ proto_enum! {
     ScreeningResult => "SCREENING_RESULT_", "screening result";
     ChargeType => "CHARGE_TYPE_", "charge type";
     ReturnReason => "RETURN_REASON_", "return reason";
+    CollectionModel => "COLLECTION_MODEL_", "collection model";
 }
 
 /// The full wire name of a number, or `None` when the contract does not name it, for logs

@@ -17,6 +17,21 @@ pub fn or_dash(text: &str) -> &str {
     }
 }
 
+/// Every non-empty line of `text` moved right by `by` spaces, so that a block rendered for
+/// one place (a field list, the charges) can be nested under a line of a story.
+pub fn indent(text: &str, by: usize) -> String {
+    text.lines()
+        .map(|line| {
+            if line.is_empty() {
+                String::new()
+            } else {
+                format!("{:by$}{line}", "")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Wraps `text` at `width` columns, every line indented by `indent` spaces, so that a
 /// paragraph stays inside the report it is part of.
 pub fn wrap(text: &str, indent: usize, width: usize) -> String {
@@ -36,4 +51,14 @@ pub fn wrap(text: &str, indent: usize, width: usize) -> String {
         let _ = write!(out, "{:indent$}{line}", "");
     }
     out.trim_end().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indent_moves_every_line_but_leaves_blank_lines_blank() {
+        assert_eq!(indent("  a\n\n  b", 3), "     a\n\n     b");
+    }
 }
