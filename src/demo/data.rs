@@ -703,7 +703,7 @@ mod tests {
     fn only_the_splitting_story_shares_a_buyer_and_seller() {
         use crate::core::revenue::splitting_key;
         // The other chapters' consignments for the Netherlands all go to the sample's buyer.
-        let mut keys: Vec<String> = vec![splitting_key(&sample_declaration("X"))];
+        let mut keys: Vec<i64> = vec![splitting_key(&sample_declaration("X"))];
         for d in revenue_stories() {
             let key = splitting_key(&d);
             if !keys.contains(&key) {
