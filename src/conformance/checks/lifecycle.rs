@@ -474,20 +474,31 @@ pub(super) async fn closed_after_invalidation(case: Case) -> Result<(), Stop> {
     let declaration = case.declaration();
     let (id, _, _) = file(&case, &declaration).await?;
     accepted(&case, &invalidation(&case, &id), "the invalidation").await?;
+    expect_closed(&case, &id, &declaration, "after invalidation").await
+}
+
+/// An amendment and an invalidation of a closed declaration are both refused
+/// DECLARATION_CLOSED; `after` says what closed it, for the report.
+pub(super) async fn expect_closed(
+    case: &Case,
+    id: &str,
+    declaration: &AdvanceDeclaration,
+    after: &str,
+) -> Result<(), Stop> {
     let mut amended = declaration.clone();
     amended.gross_mass_g += 1;
     case.expect_refused(
-        send(&case, &amendment(&case, &id, &amended)).await,
+        send(case, &amendment(case, id, &amended)).await,
         Code::FailedPrecondition,
         "DECLARATION_CLOSED",
     )
-    .map_err(|s| s.context("an amendment after invalidation"))?;
+    .map_err(|s| s.context(format!("an amendment {after}")))?;
     case.expect_refused(
-        send(&case, &invalidation(&case, &id)).await,
+        send(case, &invalidation(case, id)).await,
         Code::FailedPrecondition,
         "DECLARATION_CLOSED",
     )
-    .map_err(|s| s.context("a second invalidation"))?;
+    .map_err(|s| s.context(format!("an invalidation {after}")))?;
     Ok(())
 }
 

@@ -10,8 +10,8 @@
 //! to the run and check, so that R5 never adds up parcels of other checks or earlier runs.
 
 use super::lifecycle::{
-    about, accepted, amendment, expect_code, expect_state, file, invalidation, nth_outcome,
-    response, seller_of, send,
+    about, accepted, expect_closed, expect_code, expect_state, file, nth_outcome, response,
+    seller_of, send,
 };
 use crate::clock::now_ms;
 use crate::conformance::kit::{fail, message_id as id_of, violation_paths, Case, Stop};
@@ -939,19 +939,5 @@ pub(super) async fn closed_after_return(case: Case) -> Result<(), Stop> {
     let (id, release, declaration) = released_parcel(&case, policy, parcel(&case, policy)?).await?;
     let shirts = notice(&case, &[(1, 2)], exit_time(&release));
     return_goods(&case, &id, &shirts, "returning the T-shirts").await?;
-    let mut amended = declaration.clone();
-    amended.gross_mass_g += 1;
-    case.expect_refused(
-        send(&case, &amendment(&case, &id, &amended)).await,
-        Code::FailedPrecondition,
-        "DECLARATION_CLOSED",
-    )
-    .map_err(|s| s.context("an amendment after a return"))?;
-    case.expect_refused(
-        send(&case, &invalidation(&case, &id)).await,
-        Code::FailedPrecondition,
-        "DECLARATION_CLOSED",
-    )
-    .map_err(|s| s.context("an invalidation after a return"))?;
-    Ok(())
+    expect_closed(&case, &id, &declaration, "after a return").await
 }
