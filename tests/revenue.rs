@@ -205,6 +205,37 @@ async fn the_worked_example_is_charged_exactly_and_signed_with_and_without_ioss(
 }
 
 #[tokio::test]
+async fn an_amendment_is_charged_afresh() {
+    let mut w = world().await;
+    let lrn = lrn("AMD");
+    let (id, _, outcome) = file(&mut w.shopco, &worked(&lrn, false)).await;
+    assert_eq!(outcome.total_due, eur(2333));
+    // The platform collected the VAT under IOSS after all: the amendment says so.
+    let amendment = w.shopco.seal(
+        MessageType::Amendment,
+        Bytes::from(worked(&lrn, true).encode_to_vec()),
+        &id,
+    );
+    w.shopco
+        .submit(amendment)
+        .await
+        .expect("amendment accepted");
+    let (_, amended) = last_outcome(&w.shopco, &id).await;
+    assert_eq!(code(&amended), OutcomeCode::AssessmentComplete);
+    assert_amounts(
+        &amended.charges,
+        &amended.total_due,
+        &[
+            (ChargeType::CustomsDuty, 600, false),
+            (ChargeType::ImportVat, 1365, true),
+            (ChargeType::HandlingFee, 200, false),
+        ],
+        800,
+    );
+    w.gateway.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
 async fn a_declaration_for_another_country_is_not_charged_here() {
     let mut w = world().await;
     let mut d = worked(&lrn("DE"), false);
