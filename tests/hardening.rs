@@ -204,3 +204,70 @@ async fn a_second_serve_process_on_the_same_data_dir_exits_with_one_line_naming_
     assert!(lines[0].contains(&format!("pid {pid}")), "{}", lines[0]);
     first.start_kill().expect("kill");
 }
+
+/// Clears the immutable attribute of what a test made immutable, whatever the test's fate,
+/// so that its temporary folder can be removed.
+struct Immutable(Vec<std::path::PathBuf>);
+
+impl Immutable {
+    /// `chattr +i`: unlike permission bits, it binds root too, which is what the tests run
+    /// as in CI; a read-only store for an unprivileged gateway is the same to SQLite.
+    fn make(paths: &[std::path::PathBuf]) -> Self {
+        for path in paths {
+            let status = std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(path)
+                .status()
+                .expect("run chattr");
+            assert!(status.success(), "chattr +i {}", path.display());
+        }
+        Self(paths.to_vec())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        for path in &self.0 {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(path)
+                .status();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_written_stops_the_gateway_at_start() {
+    let fed = Federation::standard();
+    let gateway = fed.start(NL).await;
+    let mut shopco = fed.connect(SHOPCO, &gateway).await;
+    shopco
+        .submit(shopco.seal_declaration(&declaration(&lrn("RO"))))
+        .await
+        .expect("accepted");
+    gateway.shutdown().await.expect("shutdown");
+    // The store and its folder, as an operator's read-only mount or permissions leave them
+    // (the lock file aside: it is not the store).
+    let data_dir = fed.path().join("data/adm-NL");
+    let mut paths: Vec<std::path::PathBuf> = std::fs::read_dir(&data_dir)
+        .expect("data_dir")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| !path.ends_with(aedgate::store::LOCK_FILE))
+        // SQLite maps the WAL index into memory and grows it: an immutable one is a SIGBUS,
+        // not a read-only store (a read-only mount leaves SQLite its heap-memory fallback).
+        .filter(|path| !path.to_string_lossy().ends_with("-shm"))
+        .collect();
+    paths.push(data_dir);
+    let _immutable = Immutable::make(&paths);
+    match aedgate::server::start(fed.gateway_config(NL)).await {
+        Ok(gateway) => {
+            let _ = gateway.shutdown().await;
+            panic!("the gateway started on a store it cannot write");
+        }
+        Err(error) => {
+            let text = error.to_string();
+            assert!(text.contains("cannot write"), "{text}");
+            assert!(!text.contains('\n'), "one line: {text}");
+        }
+    }
+}

@@ -60,6 +60,15 @@ pub enum StoreError {
         /// The holder's pid, as its lock file says.
         holder: String,
     },
+    /// The store opened but cannot be written (read-only file, folder or mount; a full
+    /// disk): refused at start rather than serving a gateway that accepts nothing.
+    #[error("cannot write the store {}: {cause}", path.display())]
+    NotWritable {
+        /// The database file.
+        path: PathBuf,
+        /// What SQLite said.
+        cause: String,
+    },
     /// A statement or commit failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

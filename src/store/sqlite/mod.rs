@@ -65,12 +65,34 @@ pub(super) async fn open(data_dir: &Path) -> Result<(SqliteBackend, SqliteReads)
         .run(&mut conn)
         .await
         .map_err(StoreError::Migration)?;
+    prove_writable(&mut conn)
+        .await
+        .map_err(|cause| StoreError::NotWritable {
+            path: path.clone(),
+            cause: cause.to_string(),
+        })?;
     let readers = SqlitePoolOptions::new()
         .max_connections(4)
         .connect_with(options(&path).read_only(true))
         .await
         .map_err(|e| open_err(Box::new(e)))?;
     Ok((SqliteBackend { conn }, SqliteReads::new(readers, path)))
+}
+
+/// Writes and commits one row the way a group commit does. SQLite opens a file it may not
+/// write (read-only permissions, an immutable file, a read-only mount) read-only without a
+/// word, and a migrated store needs no write to open: without this a gateway started,
+/// reported SERVING and then refused every Submit with STORE_UNAVAILABLE.
+async fn prove_writable(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "INSERT INTO meta (key, value) VALUES ('writable_at_ms', ?)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(crate::clock::now_ms().to_string())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
 }
 
 /// Opens an existing database for reading only (audits, offline tools): no migration,
