@@ -382,6 +382,11 @@ pub struct PeerIdentity {
 pub struct AuthenticatedStream {
     inner: tokio_rustls::server::TlsStream<TcpStream>,
     peer: PeerIdentity,
+    /// Until the peer's first byte after the handshake (its HTTP/2 preface): when it
+    /// passes first, reads fail and the connection is closed. HTTP/2 servers wait for the
+    /// preface for ever, so an authenticated peer could otherwise hold connections (and
+    /// their buffers) open without sending anything.
+    first_byte_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl tonic::transport::server::Connected for AuthenticatedStream {
@@ -398,7 +403,26 @@ impl AsyncRead for AuthenticatedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match (&read, self.first_byte_deadline.as_mut()) {
+            (_, None) => read,
+            (Poll::Ready(_), Some(_)) => {
+                if buf.filled().len() > before {
+                    self.first_byte_deadline = None;
+                }
+                read
+            }
+            (Poll::Pending, Some(deadline)) => {
+                match std::future::Future::poll(deadline.as_mut(), cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the peer sent nothing after the handshake within the deadline",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
     }
 }
 
@@ -503,6 +527,7 @@ pub fn accept_loop(
                     .send(Ok(AuthenticatedStream {
                         inner: stream,
                         peer: PeerIdentity { participant },
+                        first_byte_deadline: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
                     }))
                     .await;
             });

@@ -1085,3 +1085,40 @@ async fn health_and_reflection_answer_over_mutual_tls() {
         );
     }
 }
+
+#[tokio::test]
+async fn an_authenticated_connection_that_never_speaks_http2_is_closed_at_the_deadline() {
+    let fed = Federation::standard();
+    set_gateway_tls_option(&fed, NL, "handshake_timeout_ms", "300");
+    let gateway = fed.start(NL).await;
+    let config = raw_client_config(
+        &fed,
+        &tls13_only(),
+        Some(&federation_identity(&fed, SHOPCO)),
+    );
+    let tcp = bounded("TCP connect", TcpStream::connect(gateway.local_addr()))
+        .await
+        .expect("TCP connect");
+    let mut tls = bounded(
+        "TLS handshake",
+        tokio_rustls::TlsConnector::from(config).connect(server_name(), tcp),
+    )
+    .await
+    .expect("a partner's handshake completes");
+    // Authenticated, then silent: no HTTP/2 preface. The gateway must not hold the
+    // connection (and its memory) for ever; 5 s is generous against the 300 ms deadline.
+    let mut buf = [0u8; 256];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf)).await {
+            Err(_) => {
+                panic!("an authenticated connection that sent nothing is still open after 5 s")
+            }
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => continue,
+        }
+    }
+    // A partner that speaks is served as before.
+    connect_and_submit(fed.client_config(SHOPCO, &gateway))
+        .await
+        .expect("a partner is served");
+}
