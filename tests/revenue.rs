@@ -8,7 +8,7 @@ use aedgate::client::{check_delivery, Participant};
 use aedgate::proto::v1::{
     AdvanceDeclaration, ChargeType, CollectionModel, DeclarationState, Delivery, Envelope, Item,
     MessageType, Money, Outcome, OutcomeCode, Party, ReferralResponse, RefundDecision,
-    ReturnNotice, ReturnReason, ReturnedLine, Revenue, StatusRequest, Transport, TransportMode,
+    ReturnNotice, Revenue, StatusRequest,
 };
 use aedgate::server::RunningGateway;
 use bytes::Bytes;
@@ -385,22 +385,7 @@ async fn r5_adds_up_one_buyer_and_seller_from_any_sender_and_across_a_restart() 
 
 /// A notice returning `lines` (item, quantity) of declaration `id`, goods left now.
 fn notice(lines: &[(u32, u32)]) -> ReturnNotice {
-    ReturnNotice {
-        reason: ReturnReason::ConsumerReturn as i32,
-        return_transport: Some(Transport {
-            house_ref: "RET-0001".into(),
-            mode: TransportMode::Post as i32,
-            ..Transport::default()
-        }),
-        lines: lines
-            .iter()
-            .map(|(item, quantity)| ReturnedLine {
-                item: *item,
-                quantity: *quantity,
-            })
-            .collect(),
-        exited_at_ms: aedgate::clock::now_ms(),
-    }
+    aedgate::core::revenue::consumer_return_by_post("RET-0001", lines, aedgate::clock::now_ms())
 }
 
 fn seal_notice(p: &Participant, declaration_id: &str, notice: &ReturnNotice) -> Envelope {

@@ -18,11 +18,11 @@ use super::data::{
 use super::stage::{answer, file, follow, print_status, read_log, submit, Answer, Stage};
 use crate::client::{check_delivery, Participant};
 use crate::core::revenue::{
-    charges, format_money, format_per_mille, refund, Refunded, RevenuePolicy,
+    charges, consumer_return_by_post, format_money, format_per_mille, refund, Refunded,
+    RevenuePolicy,
 };
 use crate::proto::v1::{
-    AdvanceDeclaration, ChargeType, MessageType, Money, RefundDecision, ReturnNotice, ReturnReason,
-    ReturnedLine, Transport, TransportMode,
+    AdvanceDeclaration, ChargeType, MessageType, Money, RefundDecision, ReturnReason,
 };
 use crate::render::{
     describe_refund, goods_summary, indent, money, revenue_in_brief, short_name, type_name, wrap,
@@ -320,19 +320,7 @@ async fn return_lines(
     lines: &[(u32, u32)],
     house_ref: &str,
 ) -> Result<RefundDecision, String> {
-    let notice = ReturnNotice {
-        reason: ReturnReason::ConsumerReturn as i32,
-        return_transport: Some(Transport {
-            house_ref: house_ref.into(),
-            mode: TransportMode::Post as i32,
-            ..Transport::default()
-        }),
-        lines: lines
-            .iter()
-            .map(|&(item, quantity)| ReturnedLine { item, quantity })
-            .collect(),
-        exited_at_ms: crate::clock::now_ms(),
-    };
+    let notice = consumer_return_by_post(house_ref, lines, crate::clock::now_ms());
     let envelope = shopco.seal(
         MessageType::ReturnNotice,
         Bytes::from(notice.encode_to_vec()),

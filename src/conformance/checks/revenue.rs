@@ -15,11 +15,13 @@ use super::lifecycle::{
 };
 use crate::clock::now_ms;
 use crate::conformance::kit::{fail, message_id as id_of, violation_paths, Case, Stop};
-use crate::core::revenue::{charges, format_money, refund, Charges, Refunded, RevenuePolicy};
+use crate::core::revenue::{
+    charges, consumer_return_by_post, format_money, refund, Charges, Refunded, RevenuePolicy,
+};
 use crate::proto::v1::{
     AdvanceDeclaration, Charge, ChargeType, CollectionModel, DeclarationState, Envelope, Item,
-    MessageType, Money, Outcome, OutcomeCode, RefundDecision, ReturnNotice, ReturnReason,
-    ReturnedLine, Revenue, ScreeningResult, Transport, TransportMode,
+    MessageType, Money, Outcome, OutcomeCode, RefundDecision, ReturnNotice, ReturnReason, Revenue,
+    ScreeningResult,
 };
 use crate::render::wire_name_or_number;
 use bytes::Bytes;
@@ -602,19 +604,7 @@ async fn released_parcel(
 /// A RETURN_NOTICE for `lines` (item, quantity): a consumer return by post, the goods
 /// left at `exited_at_ms`.
 fn notice(case: &Case, lines: &[(u32, u32)], exited_at_ms: i64) -> ReturnNotice {
-    ReturnNotice {
-        reason: ReturnReason::ConsumerReturn as i32,
-        return_transport: Some(Transport {
-            house_ref: case.unique("RET"),
-            mode: TransportMode::Post as i32,
-            ..Transport::default()
-        }),
-        lines: lines
-            .iter()
-            .map(|&(item, quantity)| ReturnedLine { item, quantity })
-            .collect(),
-        exited_at_ms,
-    }
+    consumer_return_by_post(&case.unique("RET"), lines, exited_at_ms)
 }
 
 /// When the kit says returned goods left: now, but never before the release (the kit's

@@ -1273,18 +1273,7 @@ mod tests {
     }
 
     fn returning(lines: &[(u32, u32)], created_at_ms: i64) -> Admitted {
-        let notice = ReturnNotice {
-            reason: crate::proto::v1::ReturnReason::ConsumerReturn as i32,
-            return_transport: None,
-            lines: lines
-                .iter()
-                .map(|(item, quantity)| crate::proto::v1::ReturnedLine {
-                    item: *item,
-                    quantity: *quantity,
-                })
-                .collect(),
-            exited_at_ms: NOW - 1,
-        };
+        let notice = revenue::consumer_return_by_post("RET-1", lines, NOW - 1);
         let mut admitted = admitted(PARTNER, "decl-1", AdmittedPayload::ReturnNotice(notice));
         admitted.header.created_at_ms = created_at_ms;
         admitted

@@ -19,8 +19,33 @@ pub use checks::{first_question, splitting_key, RevenueCheck, RevenueQuestion};
 pub use policy::{PolicyError, ReducedVat, RevenuePolicy};
 pub use refunds::{refund, Refund, Refunded};
 
+use crate::proto::v1::{ReturnNotice, ReturnReason, ReturnedLine, Transport, TransportMode};
+
 /// Returns are accepted up to 90 days after the first releasing outcome (§12).
 pub const RETURN_PERIOD_MS: i64 = 90 * 24 * 3_600_000;
+
+/// A consumer's return by post of `lines` (item index, units), in return parcel `house_ref`,
+/// the goods having left at `exited_at_ms`: the commonest notice (§12), written once for the
+/// demo, the conformance kit and the tests.
+pub fn consumer_return_by_post(
+    house_ref: &str,
+    lines: &[(u32, u32)],
+    exited_at_ms: i64,
+) -> ReturnNotice {
+    ReturnNotice {
+        reason: ReturnReason::ConsumerReturn as i32,
+        return_transport: Some(Transport {
+            house_ref: house_ref.to_owned(),
+            mode: TransportMode::Post as i32,
+            ..Transport::default()
+        }),
+        lines: lines
+            .iter()
+            .map(|&(item, quantity)| ReturnedLine { item, quantity })
+            .collect(),
+        exited_at_ms,
+    }
+}
 
 /// §11's example policy, shared by the unit tests of the revenue rules and of the ledger.
 #[cfg(test)]
