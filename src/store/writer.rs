@@ -194,23 +194,27 @@ async fn commit_group<B: LedgerBackend>(
         })
         .collect();
     state.ledger = tx.prefetch(&message_ids, &lrns).await?;
-    // R5's index for the group's new charged declarations, in one lookup.
-    let mut parcel_keys: Vec<i64> = Vec::new();
+    // R5's index for the group's new charged declarations, in one lookup; each job's key is
+    // computed once, here, and handed on to its decision.
     let mut since = now;
-    for job in group {
-        if let Some((policy, declaration)) = new_charged(state, job) {
-            parcel_keys.push(revenue::splitting_key(declaration));
-            since = since.min(now.saturating_sub(policy.splitting_window_ms()));
-        }
-    }
+    let job_keys: Vec<Option<i64>> = group
+        .iter()
+        .map(|job| {
+            new_charged(state, job).map(|(policy, declaration)| {
+                since = since.min(now.saturating_sub(policy.splitting_window_ms()));
+                revenue::splitting_key(declaration)
+            })
+        })
+        .collect();
+    let mut parcel_keys: Vec<i64> = job_keys.iter().flatten().copied().collect();
     if !parcel_keys.is_empty() {
         parcel_keys.sort_unstable();
         parcel_keys.dedup();
         state.ledger.parcels = tx.parcels_since(&parcel_keys, since).await?;
     }
     let mut decisions = Vec::with_capacity(group.len());
-    for job in group {
-        decisions.push(process(&mut tx, state, job, now).await?);
+    for (job, new_key) in group.iter().zip(job_keys) {
+        decisions.push(process(&mut tx, state, job, new_key, now).await?);
     }
     state.ledger = GroupLedger::default();
     tx.commit().await?;
@@ -224,11 +228,12 @@ async fn process<G: GroupWrite>(
     tx: &mut G,
     state: &mut WriterState,
     job: &AppendJob,
+    new_key: Option<i64>,
     now: i64,
 ) -> Result<Decision, StoreError> {
     let admitted = &job.admitted;
     let policy = job.revenue.as_deref();
-    let facts = facts_for(tx, state, admitted, &job.trust, policy, now).await?;
+    let facts = facts_for(tx, state, admitted, &job.trust, policy, new_key, now).await?;
     let context = ledger::Context {
         now_ms: now,
         administration: &state.issuer.participant,
@@ -264,6 +269,7 @@ async fn facts_for<G: GroupWrite>(
     admitted: &Admitted,
     trust: &TrustList,
     policy: Option<&RevenuePolicy>,
+    new_key: Option<i64>,
     now: i64,
 ) -> Result<Facts, StoreError> {
     let header = &admitted.header;
@@ -280,8 +286,9 @@ async fn facts_for<G: GroupWrite>(
                 .cloned();
             facts.declaration_id_taken = state.ledger.declaration_exists(&header.message_id);
             facts.forward_to = forwarding_target(trust, own, declaration);
-            if let Some(policy) = charging(state, policy, declaration) {
-                facts.others_value = new_parcel_others(tx, state, policy, declaration, now).await?;
+            if let (Some(policy), Some(key)) = (charging(state, policy, declaration), new_key) {
+                facts.parcel_key = Some(key);
+                facts.others_value = new_parcel_others(tx, state, policy, key, now).await?;
             }
         }
         AdmittedPayload::ForwardedDeclaration(forwarded) => {
@@ -293,9 +300,11 @@ async fn facts_for<G: GroupWrite>(
                     &forwarded.declaration.lrn,
                 )
                 .await?;
-            if let Some(policy) = charging(state, policy, &forwarded.declaration) {
-                facts.others_value =
-                    new_parcel_others(tx, state, policy, &forwarded.declaration, now).await?;
+            if let (Some(policy), Some(key)) =
+                (charging(state, policy, &forwarded.declaration), new_key)
+            {
+                facts.parcel_key = Some(key);
+                facts.others_value = new_parcel_others(tx, state, policy, key, now).await?;
             }
         }
         AdmittedPayload::Amendment(declaration) => {
@@ -303,12 +312,10 @@ async fn facts_for<G: GroupWrite>(
                 .declaration(&header.correlation_id, &header.sender)
                 .await?;
             if let Some(policy) = charging(state, policy, declaration) {
+                let key = revenue::splitting_key(declaration);
+                facts.parcel_key = Some(key);
                 facts.others_value = tx
-                    .others_value(
-                        &header.correlation_id,
-                        revenue::splitting_key(declaration),
-                        policy.splitting_window_ms(),
-                    )
+                    .others_value(&header.correlation_id, key, policy.splitting_window_ms())
                     .await?;
             }
         }
@@ -351,14 +358,13 @@ async fn facts_for<G: GroupWrite>(
     Ok(facts)
 }
 
-/// The policy a declaration is charged under here, if any (§11: destined for this
-/// administration's country).
+/// The policy a declaration is charged under here, if any ([`ledger::charging_policy`]).
 fn charging<'p>(
     state: &WriterState,
     policy: Option<&'p RevenuePolicy>,
     declaration: &AdvanceDeclaration,
 ) -> Option<&'p RevenuePolicy> {
-    policy.filter(|_| declaration.country_of_destination == state.country)
+    ledger::charging_policy(policy, &state.country, declaration)
 }
 
 /// A job that files a new declaration charged here, with its policy.
@@ -374,17 +380,16 @@ fn new_charged<'j>(
     charging(state, job.revenue.as_deref(), declaration).map(|policy| (policy, declaration))
 }
 
-/// R5's sum for a declaration filed now: the counting parcels of its buyer and seller
-/// within the window, from the group's index (loaded at the group's start, or now if this
-/// key was not loaded far enough back).
+/// R5's sum for a declaration filed now under splitting key `key`: the counting parcels of
+/// its buyer and seller within the window, from the group's index (loaded at the group's
+/// start, or now if this key was not loaded far enough back).
 async fn new_parcel_others<G: GroupWrite>(
     tx: &mut G,
     state: &mut WriterState,
     policy: &RevenuePolicy,
-    declaration: &AdvanceDeclaration,
+    key: i64,
     now: i64,
 ) -> Result<i64, StoreError> {
-    let key = revenue::splitting_key(declaration);
     let since = now.saturating_sub(policy.splitting_window_ms());
     let loaded = state
         .ledger

@@ -54,9 +54,7 @@ impl<'c> Books<'c, '_> {
     /// The policy a declaration is charged under: this administration's, when the goods
     /// are destined for its country (§11 "Which gateway charges").
     fn charging(&self, declaration: &AdvanceDeclaration) -> Option<&'c RevenuePolicy> {
-        self.ctx
-            .revenue
-            .filter(|_| declaration.country_of_destination == self.ctx.country)
+        charging_policy(self.ctx.revenue, self.ctx.country, declaration)
     }
 
     /// §11: a charged declaration with an amount in a currency the policy has no rate for is
@@ -80,7 +78,9 @@ impl<'c> Books<'c, '_> {
         let charges = charges.unwrap_or_else(|| revenue::charges(policy, &record.data));
         Some(Parcel {
             declaration_id: record.id.clone(),
-            key: revenue::splitting_key(&record.data),
+            key: self
+                .parcel_key
+                .unwrap_or_else(|| revenue::splitting_key(&record.data)),
             value: charges.intrinsic_value,
             counts: charges.low_value && record.state != DeclarationState::Invalidated,
         })

@@ -196,6 +196,10 @@ pub struct Facts {
     /// value of the other low-value declarations for the same buyer and seller accepted here
     /// before it within the policy's window (from the writer's splitting index).
     pub others_value: i64,
+    /// DECLARATION, FORWARDED_DECLARATION, AMENDMENT of a charged declaration:
+    /// `core::revenue::splitting_key` of the data it files, as the writer computed it for
+    /// its lookups (the ledger computes it when absent).
+    pub parcel_key: Option<i64>,
 }
 
 /// How an issued envelope reaches its recipient.
@@ -340,6 +344,7 @@ pub fn decide(
         ctx,
         fresh_id,
         others_value: facts.others_value,
+        parcel_key: facts.parcel_key,
         effects: vec![Effect::LogAccepted],
     };
     let decided = match &admitted.payload {
@@ -378,6 +383,17 @@ fn field_error(field: &str, why: String) -> Rejection {
     Rejection::ValidationFailed(vec![FieldViolation::new(field, why)])
 }
 
+/// The policy a declaration is charged under by the gateway of `country`: its policy, when
+/// the goods are destined for that country (§11 "Which gateway charges"). The one rule the
+/// ledger's decisions and the writer's lookups for them share.
+pub fn charging_policy<'p>(
+    policy: Option<&'p RevenuePolicy>,
+    country: &str,
+    declaration: &AdvanceDeclaration,
+) -> Option<&'p RevenuePolicy> {
+    policy.filter(|_| declaration.country_of_destination == country)
+}
+
 /// The administration an indicator belongs to: the sender itself, or the administration of
 /// the internal participant that published it.
 pub fn issuing_administration(sender: &str) -> String {
@@ -390,6 +406,8 @@ struct Books<'c, 'f> {
     fresh_id: &'f mut dyn FnMut() -> String,
     /// R5's sum for the declaration this envelope assesses ([`Facts::others_value`]).
     others_value: i64,
+    /// Its splitting key, if the writer computed it ([`Facts::parcel_key`]).
+    parcel_key: Option<i64>,
     effects: Vec<Effect>,
 }
 
