@@ -206,7 +206,7 @@ pub async fn start_with<F: ServiceFactory>(
         closing: closing_rx,
     });
 
-    let (health_reporter, health) = tonic_health::server::health_reporter();
+    let (health_reporter, health) = crate::health::server(closing_tx.subscribe());
     health_reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
@@ -222,6 +222,10 @@ pub async fn start_with<F: ServiceFactory>(
             tonic_health::ServingStatus::Serving,
         )
         .await;
+    tokio::spawn(crate::health::follow_store(
+        store.writable(),
+        health_reporter.clone(),
+    ));
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use aedgate::proto::v1::{Item, StatusRequest};
+use aedgate::proto::v1::{Disposition, Item, StatusRequest};
 use common::*;
 use tonic::Code;
 use tonic_types::StatusExt;
@@ -270,4 +270,170 @@ async fn a_store_that_cannot_be_written_stops_the_gateway_at_start() {
             assert!(!text.contains('\n'), "one line: {text}");
         }
     }
+}
+
+/// A small filesystem of its own for a test's store, unmounted whatever the test's fate.
+struct TightDisk(std::path::PathBuf);
+
+impl TightDisk {
+    /// A tmpfs of `bytes`: a disk that really fills, for the store alone. Mounting needs
+    /// root, which is what the tests run as in CI; elsewhere the test fails saying so.
+    fn mount(path: std::path::PathBuf, bytes: u64) -> Self {
+        std::fs::create_dir_all(&path).expect("mount point");
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(&path)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs at {} failed: this test needs root (CI runs the tests as root)",
+            path.display()
+        );
+        Self(path)
+    }
+
+    /// Takes every byte left, as another program filling the disk would.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let filler = self.0.join("filler");
+        let mut file = std::fs::File::create(&filler).expect("filler");
+        let block = vec![0u8; 4096];
+        while file.write_all(&block).is_ok() {}
+        let _ = file.flush();
+        filler
+    }
+}
+
+impl Drop for TightDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// What the health service says of the Gateway service now.
+async fn gateway_health(partner: &aedgate::client::Participant) -> i32 {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    HealthClient::new(partner.channel())
+        .check(HealthCheckRequest {
+            service: "aedgate.v1.Gateway".into(),
+        })
+        .await
+        .expect("health answers")
+        .into_inner()
+        .status
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_without_loss_says_not_serving_and_recovers_when_space_returns() {
+    use tonic_health::pb::{
+        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
+    };
+    let fed = Federation::standard();
+    let disk = TightDisk::mount(fed.path().join("tight"), 4 << 20);
+    let mut config = fed.gateway_config(NL);
+    config.data_dir = disk.0.join("adm-NL");
+    let gateway = aedgate::server::start(config).await.expect("start");
+    let mut shopco = fed.connect(SHOPCO, &gateway).await;
+    let mut acknowledged = Vec::new();
+    let first = shopco.seal_declaration(&declaration(&lrn("FULL-0")));
+    let receipt = shopco.submit(first.clone()).await.expect("accepted");
+    acknowledged.push((first, receipt));
+    assert_eq!(gateway_health(&shopco).await, ServingStatus::Serving as i32);
+
+    let filler = disk.fill();
+    let mut refusal = None;
+    for n in 1..=200 {
+        let envelope = shopco.seal_declaration(&declaration(&lrn(&format!("FULL-{n}"))));
+        match shopco.grpc().submit(envelope.clone()).await {
+            Ok(receipt) => acknowledged.push((envelope, receipt.into_inner())),
+            Err(status) => {
+                refusal = Some(status);
+                break;
+            }
+        }
+    }
+    let refusal = refusal.expect("a full disk refused a Submit");
+    assert_eq!(refusal.code(), Code::Unavailable, "{refusal:?}");
+    assert_eq!(reason(&refusal), "STORE_UNAVAILABLE");
+    assert_eq!(
+        gateway_health(&shopco).await,
+        ServingStatus::NotServing as i32,
+        "health says SERVING while the store refuses writes"
+    );
+
+    // Space returns; the gateway must notice on its own, without a restart or a Submit.
+    let mut watch = HealthClient::new(shopco.channel())
+        .watch(HealthCheckRequest {
+            service: "aedgate.v1.Gateway".into(),
+        })
+        .await
+        .expect("health watch")
+        .into_inner();
+    std::fs::remove_file(filler).expect("free the space");
+    tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(answer) = watch.message().await.expect("watch") {
+            if answer.status == ServingStatus::Serving as i32 {
+                return;
+            }
+        }
+        panic!("the health watch ended");
+    })
+    .await
+    .expect("health returned to SERVING once space returned");
+    let after = shopco.seal_declaration(&declaration(&lrn("FULL-AFTER")));
+    shopco
+        .submit(after)
+        .await
+        .expect("accepted once space returned");
+
+    // Nothing acknowledged was lost: each one's resend is a DUPLICATE of its own receipt.
+    for (envelope, receipt) in &acknowledged {
+        let again = shopco
+            .grpc()
+            .submit(envelope.clone())
+            .await
+            .expect("resend answered")
+            .into_inner();
+        assert_eq!(again.disposition, Disposition::Duplicate as i32);
+        assert_eq!(again.log_index, receipt.log_index);
+    }
+    gateway.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_health_watch_does_not_hold_shutdown_open() {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    let fed = Federation::standard();
+    let gateway = fed.start(NL).await;
+    let shopco = fed.connect(SHOPCO, &gateway).await;
+    // A load balancer watches health for as long as the gateway runs.
+    let mut watch = HealthClient::new(shopco.channel())
+        .watch(HealthCheckRequest {
+            service: "aedgate.v1.Gateway".into(),
+        })
+        .await
+        .expect("health watch")
+        .into_inner();
+    watch
+        .message()
+        .await
+        .expect("first status")
+        .expect("a status");
+    tokio::time::timeout(std::time::Duration::from_secs(20), gateway.shutdown())
+        .await
+        .expect("shutdown hung while a health watch was open")
+        .expect("shutdown");
+    // The watcher was told, then its stream ended.
+    let mut last = None;
+    while let Ok(Some(answer)) = watch.message().await {
+        last = Some(answer.status);
+    }
+    assert_eq!(
+        last,
+        Some(tonic_health::pb::health_check_response::ServingStatus::NotServing as i32)
+    );
 }

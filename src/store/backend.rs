@@ -101,6 +101,13 @@ pub(crate) trait LedgerBackend: Send + 'static {
 
     /// Opens a group's transaction, holding the write lock until it ends.
     async fn begin(&mut self) -> Result<Self::Group<'_>, StoreError>;
+
+    /// After a failed commit (a full disk, an I/O error), makes the backend usable again
+    /// and proves that a commit can succeed now, by writing one row the way a commit does.
+    /// A connection whose COMMIT failed is in an unknown transaction state, so this starts
+    /// from a fresh one. An error means the store still refuses writes: the writer tries
+    /// again later.
+    async fn recover(&mut self) -> Result<(), StoreError>;
 }
 
 /// One group's transaction: the reads a decision needs and the writes its effects make.

@@ -191,6 +191,9 @@ pub struct Store {
     outbox_signal: Arc<watch::Sender<u64>>,
     /// The revenue policy each envelope is decided under (§11), replaced on reload.
     revenue: Arc<watch::Sender<Option<Arc<RevenuePolicy>>>>,
+    /// Whether the writer can commit now (false after a failed commit until it proves it
+    /// can write again).
+    writable: watch::Receiver<bool>,
 }
 
 fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
@@ -212,6 +215,7 @@ impl Store {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (committed_tx, committed) = watch::channel(log_size);
         let outbox_signal = Arc::new(watch::channel(0).0);
+        let (writable_tx, writable) = watch::channel(true);
         tokio::spawn(writer::writer_task(
             backend,
             rx,
@@ -221,6 +225,7 @@ impl Store {
                 size: committed_tx,
                 head: head_tx,
                 outbox: outbox_signal.clone(),
+                writable: writable_tx,
             },
         ));
         Ok(Self {
@@ -231,6 +236,7 @@ impl Store {
             head,
             outbox_signal,
             revenue: Arc::new(watch::channel(None).0),
+            writable,
         })
     }
 
@@ -250,6 +256,7 @@ impl Store {
             head,
             outbox_signal: Arc::new(watch::channel(0).0),
             revenue: Arc::new(watch::channel(None).0),
+            writable: watch::channel(false).1,
         };
         // A read-only store does not follow commits: its head is the one on disk now.
         let size = store.log_size().await?;
@@ -262,6 +269,14 @@ impl Store {
         });
         store.head = head;
         Ok(store)
+    }
+
+    /// Follows whether the store can commit: false from a failed commit (a full disk, an
+    /// I/O error) until a write succeeds again, which the writer tries on its own. The
+    /// gateway's health follows it, so that a load balancer stops sending Submits that
+    /// cannot be stored. Ends (the sender drops) when the writer stops.
+    pub fn writable(&self) -> watch::Receiver<bool> {
+        self.writable.clone()
     }
 
     /// Stores an admitted envelope durably with everything it causes, or tells why it is a

@@ -116,17 +116,48 @@ pub(super) struct Published {
     pub head: watch::Sender<LogHead>,
     /// Bumped when a commit queued messages for peers.
     pub outbox: Arc<watch::Sender<u64>>,
+    /// Whether a commit can succeed now: false from a failed commit until the store has
+    /// proved it can write again. Health reports NOT_SERVING while it is false.
+    pub writable: watch::Sender<bool>,
 }
+
+/// How often a writer whose commits failed tries to write again. A full disk frees up,
+/// or an I/O fault clears, without anyone telling the gateway; one small write a second
+/// notices soon enough for a partner's retry and costs nothing while the store is fine.
+const RECOVERY_PROBE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(super) async fn writer_task<B: LedgerBackend>(
     mut backend: B,
     mut jobs: mpsc::Receiver<AppendJob>,
-    mut state: WriterState,
+    state: WriterState,
     telemetry: Arc<Telemetry>,
     published: Published,
 ) {
+    let issuer = state.issuer.clone();
+    // `None` while the store refuses writes: the in-memory state may include a rolled-back
+    // group and is rebuilt from disk once a write succeeds again.
+    let mut state = Some(state);
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = jobs.recv().await {
+    loop {
+        let Some(current) = state.as_mut() else {
+            match recover(&mut backend, &issuer).await {
+                Ok(fresh) => {
+                    tracing::info!("the store accepts writes again");
+                    state = Some(fresh);
+                    published.writable.send_replace(true);
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "the store still refuses writes");
+                    if !refuse_until_next_probe(&mut jobs, &error).await {
+                        return;
+                    }
+                }
+            }
+            continue;
+        };
+        let Some(first) = jobs.recv().await else {
+            return;
+        };
         group.push(first);
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {
@@ -135,15 +166,15 @@ pub(super) async fn writer_task<B: LedgerBackend>(
             }
         }
         let started = std::time::Instant::now();
-        match commit_group(&mut backend, &group, &mut state).await {
+        match commit_group(&mut backend, &group, current).await {
             Ok(decisions) => {
                 telemetry.count(Counter::Commits, "");
                 telemetry.time(Timer::GroupCommit, started.elapsed());
-                published.head.send_replace(state.head());
-                if std::mem::take(&mut state.outbox_added) {
+                published.head.send_replace(current.head());
+                if std::mem::take(&mut current.outbox_added) {
                     published.outbox.send_modify(|n| *n += 1);
                 }
-                published.size.send_replace(state.next_index);
+                published.size.send_replace(current.next_index);
                 for (job, decision) in group.drain(..).zip(decisions) {
                     // A caller that went away still had its envelope stored; a resend gets
                     // DUPLICATE with the same log index.
@@ -153,21 +184,44 @@ pub(super) async fn writer_task<B: LedgerBackend>(
             Err(error) => {
                 tracing::error!(%error, "group commit failed; {} submission(s) not acknowledged", group.len());
                 telemetry.count(Counter::CommitFailures, "");
+                published.writable.send_replace(false);
                 let cause = error.to_string();
                 for job in group.drain(..) {
                     let _ = job.reply.send(Err(StoreError::CommitFailed(cause.clone())));
                 }
                 // In-memory state (indices, counters, indicator index) may include the
-                // rolled-back group: rebuild it from what is on disk.
-                let issuer = state.issuer.clone();
-                match WriterState::load(&mut backend, issuer).await {
-                    Ok(fresh) => state = fresh,
-                    Err(error) => {
-                        tracing::error!(%error, "cannot reload store state; refusing further writes");
-                        return;
-                    }
-                }
+                // rolled-back group: it is rebuilt from disk once the store can write.
+                state = None;
             }
+        }
+    }
+}
+
+/// Makes the backend usable after a failed commit and rebuilds the writer's state from
+/// what is on disk.
+async fn recover<B: LedgerBackend>(
+    backend: &mut B,
+    issuer: &Issuer,
+) -> Result<WriterState, StoreError> {
+    backend.recover().await?;
+    WriterState::load(backend, issuer.clone()).await
+}
+
+/// While the store refuses writes, answers every submission at once with why, until it is
+/// time to try writing again. False when no one can submit any more (the store closed).
+async fn refuse_until_next_probe(jobs: &mut mpsc::Receiver<AppendJob>, error: &StoreError) -> bool {
+    let probe = tokio::time::sleep(RECOVERY_PROBE_INTERVAL);
+    tokio::pin!(probe);
+    let cause = error.to_string();
+    loop {
+        tokio::select! {
+            _ = &mut probe => return true,
+            job = jobs.recv() => match job {
+                Some(job) => {
+                    let _ = job.reply.send(Err(StoreError::CommitFailed(cause.clone())));
+                }
+                None => return false,
+            },
         }
     }
 }

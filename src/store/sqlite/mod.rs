@@ -76,7 +76,13 @@ pub(super) async fn open(data_dir: &Path) -> Result<(SqliteBackend, SqliteReads)
         .connect_with(options(&path).read_only(true))
         .await
         .map_err(|e| open_err(Box::new(e)))?;
-    Ok((SqliteBackend { conn }, SqliteReads::new(readers, path)))
+    Ok((
+        SqliteBackend {
+            conn: Some(conn),
+            path: path.clone(),
+        },
+        SqliteReads::new(readers, path),
+    ))
 }
 
 /// Writes and commits one row the way a group commit does. SQLite opens a file it may not
@@ -114,7 +120,11 @@ pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 /// The writer's connection.
 pub(super) struct SqliteBackend {
-    conn: SqliteConnection,
+    /// `None` only between closing a connection whose commit failed and opening a fresh
+    /// one (see [`LedgerBackend::recover`]).
+    conn: Option<SqliteConnection>,
+    /// The database file, to reconnect to after a failed commit.
+    path: std::path::PathBuf,
 }
 
 /// One group's transaction and the rows it has not written yet.
@@ -148,11 +158,21 @@ async fn execute(
     Ok(())
 }
 
+impl SqliteBackend {
+    /// The writer's connection, unless a failed commit closed it and no fresh one could be
+    /// opened yet.
+    fn connection(&mut self) -> Result<&mut SqliteConnection, StoreError> {
+        self.conn.as_mut().ok_or_else(|| {
+            StoreError::CommitFailed("the store's connection is being reopened".into())
+        })
+    }
+}
+
 impl LedgerBackend for SqliteBackend {
     type Group<'a> = SqliteGroup<'a>;
 
     async fn load(&mut self) -> Result<Loaded, StoreError> {
-        let conn = &mut self.conn;
+        let conn = self.connection()?;
         let log_size: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(log_index) + 1, 0) FROM envelopes")
                 .fetch_one(&mut *conn)
@@ -187,9 +207,30 @@ impl LedgerBackend for SqliteBackend {
         // deferred transaction that reads first would fail at its first write if the
         // outbox's connection committed in between, instead of waiting.
         Ok(SqliteGroup {
-            tx: self.conn.begin_with("BEGIN IMMEDIATE").await?,
+            tx: self.connection()?.begin_with("BEGIN IMMEDIATE").await?,
             pending: PendingRows::default(),
         })
+    }
+
+    async fn recover(&mut self) -> Result<(), StoreError> {
+        // sqlx counts a transaction whose COMMIT failed as still open, and SQLite may or may
+        // not have rolled it back (SQLITE_FULL, SQLITE_IOERR): only a new connection is in a
+        // known state. Closing the old one rolls back whatever it left unfinished.
+        if let Some(stale) = self.conn.take() {
+            // It may still hold the write lock of its unfinished transaction, which would
+            // keep the fresh one waiting: it goes first. Closing politely may itself fail
+            // on a broken connection; closed it is, either way.
+            let _ = stale.close().await;
+        }
+        let mut fresh = SqliteConnection::connect_with(&options(&self.path)).await?;
+        prove_writable(&mut fresh)
+            .await
+            .map_err(|cause| StoreError::NotWritable {
+                path: self.path.clone(),
+                cause: cause.to_string(),
+            })?;
+        self.conn = Some(fresh);
+        Ok(())
     }
 }
 
