@@ -8,7 +8,7 @@
 use crate::core::envelope::{envelope_signing_input, sha256, Digest32};
 use crate::core::ids::{is_message_id, is_participant_id, parent_administration};
 use crate::core::rejection::{FieldViolation, Rejection};
-use crate::core::risk::{validate_indicator, validate_revocation};
+use crate::core::risk::{validate_indicator, validate_revocation, MAX_CRITERIA_VALUES};
 use crate::core::sharing::check_received_indicator;
 use crate::core::trust::{Exchange, ParticipantEntry, Role, SignatureError, TrustList};
 use crate::core::validation::validate_declaration;
@@ -223,6 +223,18 @@ fn authorize(
 
 /// Decodes and validates an `AdvanceDeclaration` payload (§7).
 pub fn decode_declaration(payload: &[u8]) -> Result<AdvanceDeclaration, Rejection> {
+    refuse_long_list(
+        payload,
+        &[DECLARATION_ITEMS],
+        crate::core::validation::MAX_ITEMS,
+        "items",
+        |count| {
+            format!(
+                "at most {} items per declaration (got {count})",
+                crate::core::validation::MAX_ITEMS
+            )
+        },
+    )?;
     let declaration = AdvanceDeclaration::decode(payload).map_err(|e| {
         Rejection::ValidationFailed(vec![FieldViolation::new(
             "payload",
@@ -234,6 +246,43 @@ pub fn decode_declaration(payload: &[u8]) -> Result<AdvanceDeclaration, Rejectio
         Ok(declaration)
     } else {
         Err(Rejection::ValidationFailed(violations))
+    }
+}
+
+/// `AdvanceDeclaration.items`, `ReturnNotice.lines`, `RiskIndicator.criteria`: the lists a
+/// partner controls the length of, by field number (aedgate.proto).
+const DECLARATION_ITEMS: u32 = 12;
+const RETURN_NOTICE_LINES: u32 = 3;
+const INDICATOR_CRITERIA: u32 = 7;
+
+/// `Criteria`'s lists of values by field number, with their names in field paths.
+const CRITERIA_LISTS: [(u32, &str); 6] = [
+    (1, "hs_prefixes"),
+    (2, "origin_countries"),
+    (3, "dispatch_countries"),
+    (4, "seller_ids"),
+    (5, "seller_name_terms"),
+    (6, "description_terms"),
+];
+
+/// Refuses a payload whose list at `path` is longer than `limit`, counted on the bytes
+/// before anything is decoded: decoding half a million empty entries costs a hundred times
+/// the payload (see `core::prescan`). The violation is the one validation would give.
+fn refuse_long_list(
+    payload: &[u8],
+    path: &[u32],
+    limit: usize,
+    field: &str,
+    describe: impl Fn(usize) -> String,
+) -> Result<(), Rejection> {
+    match crate::core::prescan::count_field(payload, path) {
+        Some(count) if count > limit => {
+            Err(Rejection::ValidationFailed(vec![FieldViolation::new(
+                field,
+                describe(count),
+            )]))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -320,11 +369,36 @@ fn decode_payload(
         }
         MessageType::ReturnNotice => {
             require_correlation(header, "the declaration whose goods are returned")?;
+            refuse_long_list(
+                payload,
+                &[RETURN_NOTICE_LINES],
+                crate::core::validation::MAX_ITEMS,
+                "lines",
+                |count| {
+                    format!(
+                        "at most {} lines, one per declared item (got {count})",
+                        crate::core::validation::MAX_ITEMS
+                    )
+                },
+            )?;
             let notice: ReturnNotice = decode(payload, "ReturnNotice")?;
             violations(validate_return_notice(&notice))?;
             AdmittedPayload::ReturnNotice(notice)
         }
         MessageType::RiskIndicator => {
+            for (list, name) in CRITERIA_LISTS {
+                refuse_long_list(
+                    payload,
+                    &[INDICATOR_CRITERIA, list],
+                    MAX_CRITERIA_VALUES,
+                    &format!("criteria.{name}"),
+                    |count| {
+                        format!(
+                            "at most {MAX_CRITERIA_VALUES} values (got {count}); split the list over several indicators"
+                        )
+                    },
+                )?;
+            }
             let indicator: RiskIndicator = decode(payload, "RiskIndicator")?;
             violations(validate_indicator(&indicator, now_ms))?;
             AdmittedPayload::RiskIndicator(indicator)

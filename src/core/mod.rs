@@ -13,6 +13,7 @@ pub mod ids;
 pub mod ledger;
 pub(crate) mod lifecycle;
 pub mod merkle;
+pub(crate) mod prescan;
 pub mod receipt;
 pub mod rejection;
 pub mod retry;
