@@ -127,18 +127,58 @@ pub struct TrustSection {
     pub extra: BTreeMap<String, toml::Value>,
 }
 
-/// `[limits]`: optional protective limits.
+/// `[limits]`: optional protective limits. The per-participant ones keep one partner from
+/// starving the others (issue 15); their defaults sit far above what any real partner
+/// sends (the EU's whole e-commerce flow is about 140 declarations a second on average),
+/// so that only a runaway or hostile client meets them. See docs/security.md.
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 pub struct LimitsSection {
     /// Largest accepted payload (§3 default 1 MiB).
     #[serde(default = "default_max_payload_bytes")]
     pub max_payload_bytes: usize,
+    /// Envelopes one participant may submit per second, sustained, Submit and SubmitStream
+    /// together; above it (and the burst) an envelope is refused RESOURCE_EXHAUSTED
+    /// `RATE_LIMITED` with the delay after which it would be taken.
+    #[serde(default = "default_envelopes_per_second")]
+    pub envelopes_per_second: u32,
+    /// Envelopes one participant may submit at once above the sustained rate (a partner
+    /// catching up after an outage).
+    #[serde(default = "default_envelope_burst")]
+    pub envelope_burst: u32,
+    /// Calls one participant may have open at once across all its connections (each open
+    /// stream holds buffers; 20,000 idle ones cost 300 MB).
+    #[serde(default = "default_streams_per_participant")]
+    pub streams_per_participant: u32,
+    /// TLS connections one participant may hold at once; one more is closed after the
+    /// handshake.
+    #[serde(default = "default_connections_per_participant")]
+    pub connections_per_participant: u32,
+}
+
+fn default_envelopes_per_second() -> u32 {
+    2_000
+}
+
+fn default_envelope_burst() -> u32 {
+    10_000
+}
+
+fn default_streams_per_participant() -> u32 {
+    512
+}
+
+fn default_connections_per_participant() -> u32 {
+    32
 }
 
 impl Default for LimitsSection {
     fn default() -> Self {
         Self {
             max_payload_bytes: default_max_payload_bytes(),
+            envelopes_per_second: default_envelopes_per_second(),
+            envelope_burst: default_envelope_burst(),
+            streams_per_participant: default_streams_per_participant(),
+            connections_per_participant: default_connections_per_participant(),
         }
     }
 }
@@ -495,11 +535,26 @@ impl GatewayConfig {
                 format!("{:?} is not a participant id", file.participant),
             ));
         }
-        if file.limits.max_payload_bytes == 0 {
-            return Err(invalid(
-                "limits.max_payload_bytes",
-                "must be positive".into(),
-            ));
+        let limits = &file.limits;
+        for (key, value) in [
+            ("limits.max_payload_bytes", limits.max_payload_bytes as u64),
+            (
+                "limits.envelopes_per_second",
+                u64::from(limits.envelopes_per_second),
+            ),
+            ("limits.envelope_burst", u64::from(limits.envelope_burst)),
+            (
+                "limits.streams_per_participant",
+                u64::from(limits.streams_per_participant),
+            ),
+            (
+                "limits.connections_per_participant",
+                u64::from(limits.connections_per_participant),
+            ),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be positive".into()));
+            }
         }
         let trust_source = TrustSource::from_section(&file.trust, base, path)?;
         let trust = trust_source.load(None)?;

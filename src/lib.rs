@@ -23,6 +23,7 @@ pub(crate) mod demo;
 pub mod formats;
 pub(crate) mod forwarder;
 pub mod health;
+pub mod limits;
 pub mod pki;
 pub mod proto;
 pub mod render;

@@ -133,6 +133,21 @@ struct Reloader {
     store: Store,
 }
 
+/// Every minute, drops the rate state of participants whose allowance is full again, so
+/// that it holds only who is sending now; ends when the gateway closes.
+async fn forget_idle_participants(
+    limits: Arc<crate::limits::ParticipantLimits>,
+    mut closing: watch::Receiver<bool>,
+) {
+    let mut every_minute = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            _ = every_minute.tick() => limits.forget_idle(),
+            _ = closing.wait_for(|closing| *closing) => return,
+        }
+    }
+}
+
 async fn check_and_record_version(store: &Store, trust: &TrustList) -> Result<(), ServerError> {
     let held = store
         .meta(TRUST_VERSION_KEY)
@@ -196,6 +211,11 @@ pub async fn start_with<F: ServiceFactory>(
     })?;
 
     let (closing_tx, closing_rx) = watch::channel(false);
+    let limits = crate::limits::ParticipantLimits::new(config.limits.clone());
+    tokio::spawn(forget_idle_participants(
+        limits.clone(),
+        closing_tx.subscribe(),
+    ));
     let state = Arc::new(GatewayState {
         participant: config.participant.clone(),
         signer,
@@ -204,6 +224,7 @@ pub async fn start_with<F: ServiceFactory>(
         max_payload_bytes: config.limits.max_payload_bytes,
         telemetry: telemetry.clone(),
         closing: closing_rx,
+        limits: limits.clone(),
     });
 
     let (health_reporter, health) = crate::health::server(closing_tx.subscribe());
@@ -248,6 +269,7 @@ pub async fn start_with<F: ServiceFactory>(
         tls_rx,
         federation.clone(),
         config.tls.handshake_timeout,
+        limits,
         telemetry.clone(),
     ));
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();

@@ -16,6 +16,7 @@ use crate::core::merkle::ProofError;
 use crate::core::rejection::{shorten, Rejection, StatusCode, ERROR_DOMAIN, MAX_QUOTED_CHARS};
 use crate::core::trust::Role;
 use crate::core::trust::TrustList;
+use crate::limits::{Limited, ParticipantLimits, Permit};
 use crate::proto::aedgate::ops::v1 as ops;
 use crate::proto::gateway_raw::gateway_server::Gateway;
 use crate::proto::google::rpc::Status as RpcStatus;
@@ -69,6 +70,9 @@ pub enum ServiceError {
     /// The gateway is shutting down; reconnect and resume.
     #[error("gateway is shutting down")]
     ShuttingDown,
+    /// A per-participant limit (`[limits]`) refused this envelope or call.
+    #[error(transparent)]
+    Limited(#[from] Limited),
 }
 
 /// Longest status message, in characters.
@@ -122,8 +126,14 @@ impl From<ServiceError> for Status {
                 (tonic::Code::NotFound, "UNKNOWN_OUTBOX_ENTRY", Vec::new())
             }
             ServiceError::ShuttingDown => (tonic::Code::Unavailable, "SHUTTING_DOWN", Vec::new()),
+            ServiceError::Limited(_) => {
+                (tonic::Code::ResourceExhausted, "RATE_LIMITED", Vec::new())
+            }
         };
         let mut details = ErrorDetails::with_error_info(reason, ERROR_DOMAIN, HashMap::new());
+        if let ServiceError::Limited(limited) = &error {
+            details.set_retry_info(Some(limited.retry_after()));
+        }
         for v in violations {
             details.add_bad_request_violation(
                 shorten(&v.field, MAX_QUOTED_CHARS),
@@ -173,6 +183,8 @@ pub struct GatewayState {
     /// Becomes true when the gateway shuts down, so that live Fetch streams end and let the
     /// graceful shutdown finish.
     pub closing: watch::Receiver<bool>,
+    /// Per-participant rate, open calls and connections (`[limits]`).
+    pub limits: Arc<ParticipantLimits>,
 }
 
 /// The `aedgate.v1.Gateway` service.
@@ -207,6 +219,8 @@ impl GatewayService {
         peer: &str,
     ) -> Result<Queued, ServiceError> {
         let state = &self.state;
+        // Before anything costly: a flood is refused for the price of a map lookup.
+        state.limits.envelope(peer)?;
         let envelope = received
             .message
             .map_err(|e| Rejection::Malformed(format!("not a valid protobuf Envelope: {e}")))?;
@@ -274,6 +288,12 @@ impl GatewayService {
                     shorten(&rejection.to_string(), MAX_STATUS_MESSAGE_CHARS)
                 );
             }
+            Err(ServiceError::Limited(limited)) => {
+                // A flood is refused by the thousand: counted, and logged only at debug, or
+                // the log would be the flood's next victim.
+                state.telemetry.count(Counter::Rejected, "RATE_LIMITED");
+                tracing::debug!(%peer, "envelope refused: {limited}");
+            }
             Err(error) => tracing::warn!(%peer, %error, "submission not acknowledged"),
         }
         result
@@ -297,6 +317,11 @@ impl GatewayState {
 }
 
 impl GatewayService {
+    /// Counts a call against the participant's open calls until the permit drops.
+    fn open_call(&self, peer: &str) -> Result<Permit, ServiceError> {
+        Ok(self.state.limits.open_call(peer)?)
+    }
+
     fn is_internal(&self, peer: &str) -> bool {
         self.state.is_internal(peer)
     }
@@ -356,6 +381,7 @@ impl Gateway for GatewayService {
         request: Request<Received<Envelope>>,
     ) -> Result<Response<Receipt>, Status> {
         let peer = peer_of(&request)?;
+        let _call = self.open_call(&peer)?;
         Ok(Response::new(
             self.submit_one(request.into_inner(), &peer).await?,
         ))
@@ -368,10 +394,13 @@ impl Gateway for GatewayService {
         request: Request<Streaming<Received<Envelope>>>,
     ) -> Result<Response<Self::SubmitStreamStream>, Status> {
         let peer = peer_of(&request)?;
+        let call = self.open_call(&peer)?;
         let mut incoming = request.into_inner();
         let service = self.clone();
         let (tx, rx) = mpsc::channel(STREAM_WINDOW);
         tokio::spawn(async move {
+            // Counted as open until the stream is done with.
+            let _call = call;
             let mut in_flight = FuturesOrdered::new();
             let mut input_open = true;
             // Why the input stopped early, if it did: the stream must end with it, not with
@@ -427,12 +456,15 @@ impl Gateway for GatewayService {
         request: Request<FetchRequest>,
     ) -> Result<Response<Self::FetchStream>, Status> {
         let peer = peer_of(&request)?;
+        let call = self.open_call(&peer)?;
         let FetchRequest { after_seq, follow } = request.into_inner();
         let scope = self.scope_of(&peer)?;
         let store = self.state.store.clone();
         let mut closing = self.state.closing.clone();
         let (tx, rx) = mpsc::channel(FETCH_PAGE as usize);
         tokio::spawn(async move {
+            // Counted as open until the stream ends (or its reader goes away).
+            let _call = call;
             let mut after = after_seq;
             let mut commits = store.subscribe();
             loop {
@@ -497,6 +529,7 @@ impl Gateway for GatewayService {
         request: Request<StatusRequest>,
     ) -> Result<Response<StatusResponse>, Status> {
         let peer = peer_of(&request)?;
+        let _call = self.open_call(&peer)?;
         let id = request.into_inner().declaration_id;
         let status = self
             .state

@@ -387,6 +387,8 @@ pub struct AuthenticatedStream {
     /// preface for ever, so an authenticated peer could otherwise hold connections (and
     /// their buffers) open without sending anything.
     first_byte_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Counts this connection against its participant's limit until it closes.
+    _connection: crate::limits::Permit,
 }
 
 impl tonic::transport::server::Connected for AuthenticatedStream {
@@ -464,6 +466,7 @@ pub fn accept_loop(
     config: watch::Receiver<Arc<ServerConfig>>,
     federation: String,
     handshake_timeout: Duration,
+    limits: Arc<crate::limits::ParticipantLimits>,
     telemetry: Arc<Telemetry>,
 ) -> mpsc::Receiver<Result<AuthenticatedStream, io::Error>> {
     let (tx, rx) = mpsc::channel(128);
@@ -486,6 +489,7 @@ pub fn accept_loop(
             let tx = tx.clone();
             let federation = federation.clone();
             let telemetry = telemetry.clone();
+            let limits = limits.clone();
             tokio::spawn(async move {
                 let refused = |why: &str| telemetry.count(Counter::HandshakeFailures, why);
                 let stream =
@@ -521,6 +525,15 @@ pub fn accept_loop(
                         return;
                     }
                 };
+                let connection = match limits.open_connection(&participant) {
+                    Ok(permit) => permit,
+                    Err(limited) => {
+                        // Closed before HTTP/2 starts: it holds nothing.
+                        tracing::info!(%remote, "connection closed: {limited}");
+                        refused("too_many_connections");
+                        return;
+                    }
+                };
                 telemetry.count(Counter::Handshakes, "");
                 tracing::debug!(%remote, %participant, "connection authenticated");
                 let _ = tx
@@ -528,6 +541,7 @@ pub fn accept_loop(
                         inner: stream,
                         peer: PeerIdentity { participant },
                         first_byte_deadline: Some(Box::pin(tokio::time::sleep(handshake_timeout))),
+                        _connection: connection,
                     }))
                     .await;
             });

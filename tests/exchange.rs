@@ -1523,6 +1523,7 @@ async fn a_peer_whose_receipt_does_not_verify_is_not_trusted_and_the_message_is_
         tls_rx,
         "wco-ecom.test".into(),
         Duration::from_secs(5),
+        aedgate::limits::ParticipantLimits::new(Default::default()),
         Default::default(),
     ));
     let server = tokio::spawn(

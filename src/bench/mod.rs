@@ -710,6 +710,7 @@ async fn echo_baseline(
         tls_rx,
         federation.clone(),
         config.tls.handshake_timeout,
+        crate::limits::ParticipantLimits::new(config.limits.clone()),
         std::sync::Arc::default(),
     ));
     let server = tokio::spawn(
