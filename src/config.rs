@@ -155,6 +155,10 @@ pub struct LimitsSection {
     pub connections_per_participant: u32,
 }
 
+/// The highest envelope rate and burst `[limits]` takes: a million a second is beyond any
+/// gateway, and the rate limiter's arithmetic needs a period of at least a nanosecond.
+pub const MAX_ENVELOPES_PER_SECOND: u32 = 1_000_000;
+
 fn default_envelopes_per_second() -> u32 {
     2_000
 }
@@ -554,6 +558,14 @@ impl GatewayConfig {
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be positive".into()));
+            }
+        }
+        for (key, value) in [
+            ("limits.envelopes_per_second", limits.envelopes_per_second),
+            ("limits.envelope_burst", limits.envelope_burst),
+        ] {
+            if value > MAX_ENVELOPES_PER_SECOND {
+                return Err(invalid(key, format!("at most {MAX_ENVELOPES_PER_SECOND}")));
             }
         }
         let trust_source = TrustSource::from_section(&file.trust, base, path)?;

@@ -114,8 +114,10 @@ impl Counts {
 impl ParticipantLimits {
     /// Limits as configured (`[limits]`; the configuration refuses zeros).
     pub fn new(settings: LimitsSection) -> Arc<Self> {
-        let rate = NonZeroU32::new(settings.envelopes_per_second).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(settings.envelope_burst).unwrap_or(rate);
+        let most = crate::config::MAX_ENVELOPES_PER_SECOND;
+        let rate =
+            NonZeroU32::new(settings.envelopes_per_second.min(most)).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(settings.envelope_burst.min(most)).unwrap_or(rate);
         Arc::new(Self {
             envelopes: governor::RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)),
             settings,

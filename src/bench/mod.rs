@@ -10,6 +10,7 @@
 //! validated, assessed, durably committed with its signed outcome and Merkle leaves, and
 //! its receipt verified by the partner.
 
+pub mod neighbours;
 pub mod workload;
 
 use crate::client::{ClientError, Participant};
@@ -161,7 +162,7 @@ pub type Progress = Arc<dyn Fn(&str, u64, u64) + Send + Sync>;
 
 /// A development federation in a temporary folder: the keys and certificates the local
 /// gateway, the baselines and the load generator use.
-fn federation() -> Result<tempfile::TempDir, BenchError> {
+pub(super) fn federation() -> Result<tempfile::TempDir, BenchError> {
     let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
     let dir = tempfile::Builder::new()
         .prefix("aedgate-bench-")
@@ -176,18 +177,27 @@ fn federation() -> Result<tempfile::TempDir, BenchError> {
 }
 
 /// Starts the federation's NL gateway on the embedded store, on a free port: what the runs
-/// measure unless `--target` names another.
-async fn start_gateway(dir: &Path) -> Result<RunningGateway, BenchError> {
+/// measure unless `--target` names another. The throughput runs lift the per-participant
+/// envelope rate (`lift_rate`): they measure what the gateway can take from one partner,
+/// which the default rate, made for sharing a gateway between partners, would cut.
+pub(super) async fn start_gateway(
+    dir: &Path,
+    lift_rate: bool,
+) -> Result<RunningGateway, BenchError> {
     let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
     let path = dir.join("adm-NL.gateway.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| setup(&e))?;
     std::fs::write(&path, text.replace("127.0.0.1:7443", "127.0.0.1:0")).map_err(|e| setup(&e))?;
-    let config = GatewayConfig::load(&path).map_err(|e| setup(&e))?;
+    let mut config = GatewayConfig::load(&path).map_err(|e| setup(&e))?;
+    if lift_rate {
+        config.limits.envelopes_per_second = crate::config::MAX_ENVELOPES_PER_SECOND;
+        config.limits.envelope_burst = crate::config::MAX_ENVELOPES_PER_SECOND;
+    }
     crate::server::start(config).await.map_err(|e| setup(&e))
 }
 
 /// A participant's client configuration from the federation folder, pointed at `addr`.
-fn client_config(
+pub(super) fn client_config(
     dir: &Path,
     participant: &str,
     addr: std::net::SocketAddr,
@@ -227,7 +237,7 @@ fn resident(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn percentile(sorted_us: &[u32], p: f64) -> f64 {
+pub(super) fn percentile(sorted_us: &[u32], p: f64) -> f64 {
     if sorted_us.is_empty() {
         return 0.0;
     }
@@ -249,7 +259,7 @@ pub async fn run(options: BenchOptions, progress: Progress) -> Result<BenchRepor
     let (local, partner) = match &options.target {
         Some(path) => (None, path.clone()),
         None => {
-            let gateway = start_gateway(dir.path()).await?;
+            let gateway = start_gateway(dir.path(), true).await?;
             let addr = gateway.local_addr();
             publish_indicators(dir.path(), addr, &workload, &options, &progress).await?;
             // The partner's configuration, pointed at the local gateway.
@@ -327,7 +337,7 @@ pub async fn run(options: BenchOptions, progress: Progress) -> Result<BenchRepor
 }
 
 /// The risk unit publishes the indicator set over one SubmitStream.
-async fn publish_indicators(
+pub(super) async fn publish_indicators(
     dir: &Path,
     addr: std::net::SocketAddr,
     workload: &Workload,
@@ -875,7 +885,7 @@ pub fn revenue_costs(report: &BenchReport) -> Vec<(&'static str, f64, f64)> {
 /// # Errors
 ///
 /// [`BenchError::Write`] when the file cannot be written.
-pub fn write_json(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
+pub fn write_json<R: serde::Serialize>(report: &R, path: &Path) -> Result<(), BenchError> {
     let text = serde_json::to_string_pretty(report).map_err(BenchError::Serialize)?;
     std::fs::write(path, text + "\n").map_err(|source| BenchError::Write {
         path: path.to_owned(),

@@ -48,6 +48,11 @@ pub(super) struct Bench {
     /// then has no figure for what charging and the revenue checks cost).
     #[arg(long)]
     no_revenue_comparison: bool,
+    /// Instead of the throughput runs: a quiet partner's latency alone and while another
+    /// partner floods the gateway over `--connections` connections, with the default
+    /// `[limits]` (`--total` is the quiet partner's Submits per phase).
+    #[arg(long, conflicts_with = "target")]
+    noisy_neighbour: bool,
 }
 
 impl Bench {
@@ -63,6 +68,15 @@ impl Bench {
             target: self.target,
             revenue_comparison: !self.no_revenue_comparison,
         };
+        if self.noisy_neighbour {
+            let report = crate::bench::neighbours::run(&options, &progress_bar()).await?;
+            print!("{}", crate::bench::neighbours::describe(&report));
+            if let Some(path) = self.json {
+                crate::bench::write_json(&report, &path)?;
+                println!("results written to {}", path.display());
+            }
+            return Ok(Verdict::Positive);
+        }
         let report = crate::bench::run(options, progress_bar()).await?;
         print!("{}", crate::bench::describe(&report));
         if let Some(path) = self.json {

@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 mod backend;
 mod encoding;
+mod fair;
 mod lock;
 mod outbox;
 mod sqlite;

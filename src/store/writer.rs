@@ -15,6 +15,7 @@
 //! not in `core::ledger`: the clock, fresh ids and signing.
 
 use super::backend::{GroupLedger, GroupWrite, LedgerBackend, LogEntry};
+use super::fair::FairQueue;
 use super::{Direction, Issuer, LogHead, StoreError, Stored};
 use crate::core::admission::{Admitted, AdmittedPayload};
 use crate::core::envelope::{envelope_digest, seal, Draft};
@@ -35,6 +36,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 /// Most submissions one transaction takes; bounds the latency a group adds.
 const MAX_GROUP: usize = 512;
+
+/// Most jobs moved from the channel into the fair queue between two groups.
+const QUEUE_DEPTH_DRAINED: usize = 8192;
 
 /// What one job of a group came to, before the commit makes it true.
 pub(super) type Decision = Result<Stored, Rejection>;
@@ -137,6 +141,8 @@ pub(super) async fn writer_task<B: LedgerBackend>(
     // `None` while the store refuses writes: the in-memory state may include a rolled-back
     // group and is rebuilt from disk once a write succeeds again.
     let mut state = Some(state);
+    // What has arrived and waits for a group, by sender: groups take senders in turn.
+    let mut waiting = FairQueue::default();
     let mut group = Vec::with_capacity(MAX_GROUP);
     loop {
         let Some(current) = state.as_mut() else {
@@ -148,6 +154,8 @@ pub(super) async fn writer_task<B: LedgerBackend>(
                 }
                 Err(error) => {
                     tracing::debug!(%error, "the store still refuses writes");
+                    waiting.drain_all(&mut group);
+                    refuse(&mut group, &error);
                     if !refuse_until_next_probe(&mut jobs, &error).await {
                         return;
                     }
@@ -155,16 +163,21 @@ pub(super) async fn writer_task<B: LedgerBackend>(
             }
             continue;
         };
-        let Some(first) = jobs.recv().await else {
-            return;
-        };
-        group.push(first);
-        while group.len() < MAX_GROUP {
+        if waiting.is_empty() {
+            let Some(first) = jobs.recv().await else {
+                return;
+            };
+            waiting.push(first, sender_of);
+        }
+        // Everything that has arrived meanwhile joins the line, up to the channel's depth
+        // at a time (the per-participant limits bound how much can be in flight at all).
+        for _ in 0..QUEUE_DEPTH_DRAINED {
             match jobs.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(job) => waiting.push(job, sender_of),
                 Err(_) => break,
             }
         }
+        waiting.take(MAX_GROUP, &mut group);
         let started = std::time::Instant::now();
         match commit_group(&mut backend, &group, current).await {
             Ok(decisions) => {
@@ -185,15 +198,25 @@ pub(super) async fn writer_task<B: LedgerBackend>(
                 tracing::error!(%error, "group commit failed; {} submission(s) not acknowledged", group.len());
                 telemetry.count(Counter::CommitFailures, "");
                 published.writable.send_replace(false);
-                let cause = error.to_string();
-                for job in group.drain(..) {
-                    let _ = job.reply.send(Err(StoreError::CommitFailed(cause.clone())));
-                }
+                refuse(&mut group, &error);
                 // In-memory state (indices, counters, indicator index) may include the
                 // rolled-back group: it is rebuilt from disk once the store can write.
                 state = None;
             }
         }
+    }
+}
+
+/// Who sent a job: the key of its turn in the group commit.
+fn sender_of(job: &AppendJob) -> &str {
+    &job.admitted.header.sender
+}
+
+/// Answers every job of `jobs` with the commit's failure.
+fn refuse(jobs: &mut Vec<AppendJob>, error: &StoreError) {
+    let cause = error.to_string();
+    for job in jobs.drain(..) {
+        let _ = job.reply.send(Err(StoreError::CommitFailed(cause.clone())));
     }
 }
 

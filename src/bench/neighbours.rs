@@ -1,0 +1,222 @@
+//! `aedgate bench --noisy-neighbour`: does one partner's flood move another partner's
+//! latency? (issue 15, item 5)
+//!
+//! A quiet partner submits one declaration at a time at a steady pace, first alone and
+//! then while a second partner floods the gateway over several connections with as many
+//! SubmitStreams as it can keep busy, ignoring every refusal. The gateway runs with the
+//! default `[limits]`, as an operator's would. The figure that matters is the ratio of the
+//! quiet partner's p99 with the flood to its p99 alone, both measured in the same run.
+
+use super::workload::{Rng, Workload};
+use super::{client_config, federation, percentile, publish_indicators, start_gateway};
+use super::{BenchError, BenchOptions, Progress};
+use crate::client::{ClientError, Participant};
+use crate::proto::v1::Envelope;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the quiet partner paces its Submits: a partner filing as parcels are booked.
+const QUIET_PACE: Duration = Duration::from_millis(20);
+
+/// Declarations in each of the flooder's SubmitStreams; it opens a new one as soon as one
+/// is answered, two at a time per connection.
+const FLOOD_BATCH: usize = 128;
+const FLOOD_STREAMS_PER_CONNECTION: usize = 2;
+
+/// What a noisy-neighbour run measured.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct NeighbourReport {
+    /// Submits by the quiet partner in each phase.
+    pub quiet_submits: u64,
+    /// Flooder connections.
+    pub flood_connections: usize,
+    /// Quiet partner alone: p50 and p99, milliseconds.
+    pub alone_p50_ms: f64,
+    /// p99 alone.
+    pub alone_p99_ms: f64,
+    /// Quiet partner during the flood: p50, milliseconds.
+    pub flooded_p50_ms: f64,
+    /// p99 during the flood.
+    pub flooded_p99_ms: f64,
+    /// flooded p99 / alone p99: at most 2 is the target.
+    pub p99_ratio: f64,
+    /// Envelopes the flooder sent per second during the quiet partner's second phase.
+    pub flood_sent_per_second: f64,
+    /// Of those, accepted per second.
+    pub flood_accepted_per_second: f64,
+    /// Refused RATE_LIMITED (or over the open-calls limit) in all.
+    pub flood_limited: u64,
+}
+
+#[derive(Default)]
+struct FloodTally {
+    sent: AtomicU64,
+    accepted: AtomicU64,
+    limited: AtomicU64,
+}
+
+/// Runs the two phases against a local gateway with the default limits.
+pub async fn run(
+    options: &BenchOptions,
+    progress: &Progress,
+) -> Result<NeighbourReport, BenchError> {
+    let dir = federation()?;
+    let workload = Arc::new(Workload::new(options.seed));
+    let gateway = start_gateway(dir.path(), false).await?;
+    let addr = gateway.local_addr();
+    publish_indicators(dir.path(), addr, &workload, options, progress).await?;
+    let quiet = Participant::connect(client_config(dir.path(), "ptr/NL/flyfast", addr)?).await?;
+    let submits = options.total.clamp(50, 5_000);
+
+    let alone = quiet_run(&quiet, &workload, submits, "alone", progress).await?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let tally = Arc::new(FloodTally::default());
+    let mut flooders = Vec::new();
+    for c in 0..options.connections.max(1) {
+        let client =
+            Participant::connect(client_config(dir.path(), "ptr/NL/shopco", addr)?).await?;
+        for s in 0..FLOOD_STREAMS_PER_CONNECTION {
+            flooders.push(tokio::spawn(flood(
+                client.clone(),
+                workload.clone(),
+                tally.clone(),
+                stop.clone(),
+                options.seed ^ ((c as u64) << 20) ^ s as u64,
+                format!("FLOOD{c}S{s}"),
+            )));
+        }
+    }
+    // Let the flood fill the gateway's queue before the quiet partner measures.
+    while tally.accepted.load(Ordering::Relaxed) + tally.limited.load(Ordering::Relaxed)
+        < 4 * FLOOD_BATCH as u64
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent_before = tally.sent.load(Ordering::Relaxed);
+    let accepted_before = tally.accepted.load(Ordering::Relaxed);
+    let started = Instant::now();
+    let flooded = quiet_run(&quiet, &workload, submits, "flooded", progress).await;
+    let seconds = started.elapsed().as_secs_f64().max(1e-9);
+    let sent = tally.sent.load(Ordering::Relaxed) - sent_before;
+    let accepted = tally.accepted.load(Ordering::Relaxed) - accepted_before;
+    stop.store(true, Ordering::Relaxed);
+    for flooder in flooders {
+        let _ = flooder.await;
+    }
+    let flooded = flooded?;
+    gateway
+        .shutdown()
+        .await
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let alone_p99 = percentile(&alone, 0.99);
+    let flooded_p99 = percentile(&flooded, 0.99);
+    Ok(NeighbourReport {
+        quiet_submits: submits,
+        flood_connections: options.connections.max(1),
+        alone_p50_ms: percentile(&alone, 0.50),
+        alone_p99_ms: alone_p99,
+        flooded_p50_ms: percentile(&flooded, 0.50),
+        flooded_p99_ms: flooded_p99,
+        p99_ratio: flooded_p99 / alone_p99.max(1e-9),
+        flood_sent_per_second: sent as f64 / seconds,
+        flood_accepted_per_second: accepted as f64 / seconds,
+        flood_limited: tally.limited.load(Ordering::Relaxed),
+    })
+}
+
+/// The quiet partner: `submits` declarations, one at a time, one every [`QUIET_PACE`].
+/// Latencies in microseconds, sorted.
+async fn quiet_run(
+    quiet: &Participant,
+    workload: &Workload,
+    submits: u64,
+    phase: &str,
+    progress: &Progress,
+) -> Result<Vec<u32>, BenchError> {
+    let mut client = quiet.clone();
+    let mut rng = Rng::new(0x9e3779b9 ^ submits);
+    let mut pace = tokio::time::interval(QUIET_PACE);
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut latencies = Vec::with_capacity(submits as usize);
+    let label = format!("quiet partner, {phase}");
+    for n in 0..submits {
+        pace.tick().await;
+        let declaration =
+            workload.declaration(&mut rng, &format!("QUIET-{phase}-{n}"), "NL", false);
+        let envelope = client.seal_declaration(&declaration);
+        let sent = Instant::now();
+        client.submit(envelope).await?;
+        latencies.push(u32::try_from(sent.elapsed().as_micros()).unwrap_or(u32::MAX));
+        progress(&label, n + 1, submits);
+    }
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
+/// One of the flooder's loops: SubmitStreams of [`FLOOD_BATCH`] declarations, back to back,
+/// refusals ignored, until `stop`.
+async fn flood(
+    mut client: Participant,
+    workload: Arc<Workload>,
+    tally: Arc<FloodTally>,
+    stop: Arc<AtomicBool>,
+    seed: u64,
+    prefix: String,
+) {
+    let mut rng = Rng::new(seed);
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let batch: Vec<Envelope> = (0..FLOOD_BATCH)
+            .map(|_| {
+                n += 1;
+                client.seal_declaration(&workload.declaration(
+                    &mut rng,
+                    &format!("{prefix}-{n}"),
+                    "NL",
+                    false,
+                ))
+            })
+            .collect();
+        tally.sent.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        match client.submit_stream(batch).await {
+            Ok(results) => {
+                for result in results {
+                    match result {
+                        Ok(_) => tally.accepted.fetch_add(1, Ordering::Relaxed),
+                        Err(_) => tally.limited.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            }
+            Err(ClientError::Refused(_)) => {
+                tally
+                    .limited
+                    .fetch_add(FLOOD_BATCH as u64, Ordering::Relaxed);
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// The report's lines.
+pub fn describe(report: &NeighbourReport) -> String {
+    format!(
+        "aedgate bench --noisy-neighbour: a quiet partner submits {} declarations one at a time every {} ms, alone and then while another partner floods over {} connections (default [limits])\n\
+         quiet alone:   p50 {:.1} ms, p99 {:.1} ms\n\
+         quiet flooded: p50 {:.1} ms, p99 {:.1} ms\n\
+         p99 flooded / alone: {:.2} (target: at most 2)\n\
+         flood: {:.0} envelopes/s sent, {:.0}/s accepted, {} refused RATE_LIMITED\n",
+        report.quiet_submits,
+        QUIET_PACE.as_millis(),
+        report.flood_connections,
+        report.alone_p50_ms,
+        report.alone_p99_ms,
+        report.flooded_p50_ms,
+        report.flooded_p99_ms,
+        report.p99_ratio,
+        report.flood_sent_per_second,
+        report.flood_accepted_per_second,
+        report.flood_limited,
+    )
+}
