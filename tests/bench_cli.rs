@@ -113,3 +113,40 @@ async fn bench_can_target_a_running_gateway() {
     assert_eq!(gateway.state().store.log_size().await.unwrap(), 80);
     gateway.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn noisy_neighbour_measures_the_quiet_partner_alone_and_under_a_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("neighbours.json");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
+        .args([
+            "bench",
+            "--noisy-neighbour",
+            "--connections",
+            "1",
+            "--total",
+            "50",
+            "--indicators",
+            "100",
+            "--json",
+        ])
+        .arg(&json)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(300), out)
+        .await
+        .expect("the noisy-neighbour bench finished")
+        .unwrap();
+    let stdout = success_stdout(&out);
+    for expected in ["quiet alone:", "quiet flooded:", "p99 flooded / alone:", "flood:"] {
+        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["quiet_submits"], 50);
+    assert_eq!(report["flood_connections"], 1);
+    for key in ["alone_p99_ms", "flooded_p99_ms", "p99_ratio", "flood_accepted_per_second"] {
+        let value = report[key].as_f64().unwrap_or(-1.0);
+        assert!(value > 0.0, "{key} = {value}");
+    }
+}
