@@ -96,6 +96,9 @@ pub struct BenchOptions {
     /// (§11), so that the report gives what charging and the revenue checks cost. The runs
     /// with the policy come first and are the headline figures.
     pub revenue_comparison: bool,
+    /// `--noisy-neighbour` only: envelopes per second the flooding partner sends (0: as
+    /// fast as it can).
+    pub flood_per_second: u32,
 }
 
 /// One mode's figures.

@@ -24,6 +24,9 @@ const QUIET_PACE: Duration = Duration::from_millis(20);
 const FLOOD_BATCH: usize = 128;
 const FLOOD_STREAMS_PER_CONNECTION: usize = 2;
 
+/// Longest wait for the flood to pass its burst before the quiet partner measures.
+const FLOOD_WARMUP: Duration = Duration::from_secs(15);
+
 /// What a noisy-neighbour run measured.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct NeighbourReport {
@@ -31,6 +34,8 @@ pub struct NeighbourReport {
     pub quiet_submits: u64,
     /// Flooder connections.
     pub flood_connections: usize,
+    /// Envelopes per second the flooder offered (0: as fast as it could).
+    pub flood_offered_per_second: u32,
     /// Quiet partner alone: p50 and p99, milliseconds.
     pub alone_p50_ms: f64,
     /// p99 alone.
@@ -74,6 +79,12 @@ pub async fn run(
     let stop = Arc::new(AtomicBool::new(false));
     let tally = Arc::new(FloodTally::default());
     let mut flooders = Vec::new();
+    let loops = options.connections.max(1) * FLOOD_STREAMS_PER_CONNECTION;
+    // Each loop sends a batch every `period`, so that together they offer the flood rate.
+    let period = match options.flood_per_second {
+        0 => Duration::ZERO,
+        rate => Duration::from_secs_f64((FLOOD_BATCH * loops) as f64 / f64::from(rate)),
+    };
     for c in 0..options.connections.max(1) {
         let client =
             Participant::connect(client_config(dir.path(), "ptr/NL/shopco", addr)?).await?;
@@ -83,14 +94,17 @@ pub async fn run(
                 workload.clone(),
                 tally.clone(),
                 stop.clone(),
+                period,
                 options.seed ^ ((c as u64) << 20) ^ s as u64,
                 format!("FLOOD{c}S{s}"),
             )));
         }
     }
-    // Let the flood fill the gateway's queue before the quiet partner measures.
-    while tally.accepted.load(Ordering::Relaxed) + tally.limited.load(Ordering::Relaxed)
-        < 4 * FLOOD_BATCH as u64
+    // The quiet partner measures once the flood is in its steady state: past its burst
+    // (refused at least once) if it exceeds the rate, or a few seconds in if not.
+    let flood_started = Instant::now();
+    while tally.limited.load(Ordering::Relaxed) == 0
+        && flood_started.elapsed() < FLOOD_WARMUP
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -115,6 +129,7 @@ pub async fn run(
     Ok(NeighbourReport {
         quiet_submits: submits,
         flood_connections: options.connections.max(1),
+        flood_offered_per_second: options.flood_per_second,
         alone_p50_ms: percentile(&alone, 0.50),
         alone_p99_ms: alone_p99,
         flooded_p50_ms: percentile(&flooded, 0.50),
@@ -162,12 +177,18 @@ async fn flood(
     workload: Arc<Workload>,
     tally: Arc<FloodTally>,
     stop: Arc<AtomicBool>,
+    period: Duration,
     seed: u64,
     prefix: String,
 ) {
     let mut rng = Rng::new(seed);
     let mut n = 0u64;
+    let mut pace = tokio::time::interval(period.max(Duration::from_micros(1)));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     while !stop.load(Ordering::Relaxed) {
+        if !period.is_zero() {
+            pace.tick().await;
+        }
         let batch: Vec<Envelope> = (0..FLOOD_BATCH)
             .map(|_| {
                 n += 1;
@@ -202,7 +223,7 @@ async fn flood(
 /// The report's lines.
 pub fn describe(report: &NeighbourReport) -> String {
     format!(
-        "aedgate bench --noisy-neighbour: a quiet partner submits {} declarations one at a time every {} ms, alone and then while another partner floods over {} connections (default [limits])\n\
+        "aedgate bench --noisy-neighbour: a quiet partner submits {} declarations one at a time every {} ms, alone and then while another partner floods over {} connections at {} envelopes/s (default [limits])\n\
          quiet alone:   p50 {:.1} ms, p99 {:.1} ms\n\
          quiet flooded: p50 {:.1} ms, p99 {:.1} ms\n\
          p99 flooded / alone: {:.2} (target: at most 2)\n\
@@ -210,6 +231,10 @@ pub fn describe(report: &NeighbourReport) -> String {
         report.quiet_submits,
         QUIET_PACE.as_millis(),
         report.flood_connections,
+        match report.flood_offered_per_second {
+            0 => "as many".to_owned(),
+            rate => rate.to_string(),
+        },
         report.alone_p50_ms,
         report.alone_p99_ms,
         report.flooded_p50_ms,

@@ -53,6 +53,11 @@ pub(super) struct Bench {
     /// `[limits]` (`--total` is the quiet partner's Submits per phase).
     #[arg(long, conflicts_with = "target")]
     noisy_neighbour: bool,
+    /// With `--noisy-neighbour`: envelopes per second the flooding partner sends, ignoring
+    /// every refusal (the default is the flood of the hardening review; 0 sends as fast as
+    /// it can).
+    #[arg(long, default_value_t = 2_300)]
+    flood_rate: u32,
 }
 
 impl Bench {
@@ -67,6 +72,7 @@ impl Bench {
             baselines: !self.no_baselines,
             target: self.target,
             revenue_comparison: !self.no_revenue_comparison,
+            flood_per_second: self.flood_rate,
         };
         if self.noisy_neighbour {
             let report = crate::bench::neighbours::run(&options, &progress_bar()).await?;
