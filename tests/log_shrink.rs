@@ -300,3 +300,80 @@ async fn a_store_without_a_kept_head_starts_and_one_with_another_root_at_its_siz
         "{refused}"
     );
 }
+
+#[tokio::test]
+async fn a_forwarded_declaration_and_the_peers_receipt_verify_and_a_changed_receipt_is_named() {
+    use aedgate::proto::v1::MessageType;
+    use aedgate::store::{verify_store, LogVerdict, OutboxState};
+    let fed = Federation::standard();
+    let gateways = start_network(&fed, &[NL, BE]).await;
+    let nl = &gateways[0];
+    let mut shopco = fed.connect(SHOPCO, nl).await;
+    let mut bound_for_be = declaration(&lrn("FWD-SIG"));
+    bound_for_be.country_of_destination = "BE".into();
+    shopco
+        .submit(shopco.seal_declaration(&bound_for_be))
+        .await
+        .expect("accepted in NL");
+    let outbox = await_outbox(nl, |entries| {
+        entries.iter().any(|e| {
+            e.message_type == MessageType::ForwardedDeclaration as i32
+                && e.state == OutboxState::Delivered
+        })
+    })
+    .await;
+    let delivered = outbox
+        .iter()
+        .find(|e| e.state == OutboxState::Delivered)
+        .expect("delivered")
+        .log_index;
+    drop(shopco);
+    for gateway in gateways {
+        gateway.shutdown().await.expect("shutdown");
+    }
+    let nl_dir = fed.gateway_config(NL).data_dir;
+    let be_dir = fed.gateway_config(BE).data_dir;
+    // NL holds BE's receipt for the forwarded declaration; BE holds the partner's original
+    // inside NL's envelope. Every signature verifies.
+    for data_dir in [&nl_dir, &be_dir] {
+        let verdict = verify_store(data_dir, &[]).await.expect("verify");
+        assert!(matches!(verdict, LogVerdict::Intact { .. }), "{verdict:?}");
+    }
+
+    // One bit of BE's receipt signature changed in a copy of NL's store: named with the
+    // log index of the delivered message.
+    let copy = fed.path().join("receipt-copy");
+    copy_dir(&nl_dir, &copy);
+    let url = format!("sqlite://{}", copy.join("aedgate.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.expect("open");
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT receipt FROM outbox WHERE log_index = ?")
+        .bind(delivered as i64)
+        .fetch_one(&mut conn)
+        .await
+        .expect("receipt");
+    let mut receipt = aedgate::proto::v1::Receipt::decode(stored.as_slice()).expect("receipt");
+    let signature = receipt.signature.as_mut().expect("signed");
+    let mut value = signature.value.to_vec();
+    value[7] ^= 0x01;
+    signature.value = value.into();
+    sqlx::query("UPDATE outbox SET receipt = ? WHERE log_index = ?")
+        .bind(receipt.encode_to_vec())
+        .bind(delivered as i64)
+        .execute(&mut conn)
+        .await
+        .expect("update");
+    conn.close().await.expect("close");
+    match verify_store(&copy, &[]).await.expect("verify") {
+        LogVerdict::EntryMismatch {
+            log_index, problem, ..
+        } => {
+            assert_eq!(log_index, delivered);
+            assert!(
+                problem.contains("the receipt adm/BE returned")
+                    && problem.contains("does not verify"),
+                "{problem}"
+            );
+        }
+        other => panic!("a changed receipt signature was not named: {other:?}"),
+    }
+}
