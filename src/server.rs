@@ -166,6 +166,8 @@ async fn check_and_record_version(store: &Store, trust: &TrustList) -> Result<()
             .set_meta(TRUST_VERSION_KEY, &trust.version().to_string())
             .await?;
     }
+    // Kept before it is in force, so that whatever is signed under it can be checked offline.
+    store.keep_trust_list(trust).await?;
     Ok(())
 }
 
@@ -400,13 +402,18 @@ impl RunningGateway {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        match (&mut self.task).await {
-            Ok(result) => Ok(result?),
+        let served = match (&mut self.task).await {
+            Ok(result) => result.map_err(ServerError::from),
             Err(join) => {
                 tracing::error!(%join, "server task ended abnormally");
                 Ok(())
             }
+        };
+        // The final head is kept, and nothing is written in the data folder after this.
+        if let Err(error) = self.state.store.close_kept().await {
+            tracing::error!(%error, "cannot keep the final tree head");
         }
+        served
     }
 }
 

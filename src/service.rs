@@ -588,7 +588,14 @@ impl Audit for AuditService {
         request: Request<TreeHeadRequest>,
     ) -> Result<Response<SignedTreeHead>, Status> {
         peer_of(&request)?;
-        let head = self.state.store.log_head();
+        // Kept durably first (issue 15): a restart must be able to tell if the log later
+        // lost what this head covers.
+        let head = self
+            .state
+            .store
+            .kept_head()
+            .await
+            .map_err(ServiceError::from)?;
         Ok(Response::new(sign_tree_head(
             &self.state.participant,
             head.size,

@@ -138,14 +138,24 @@ async fn noisy_neighbour_measures_the_quiet_partner_alone_and_under_a_flood() {
         .expect("the noisy-neighbour bench finished")
         .unwrap();
     let stdout = success_stdout(&out);
-    for expected in ["quiet alone:", "quiet flooded:", "p99 flooded / alone:", "flood:"] {
+    for expected in [
+        "quiet alone:",
+        "quiet flooded:",
+        "p99 flooded / alone:",
+        "flood:",
+    ] {
         assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
     }
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["quiet_submits"], 50);
     assert_eq!(report["flood_connections"], 1);
-    for key in ["alone_p99_ms", "flooded_p99_ms", "p99_ratio", "flood_accepted_per_second"] {
+    for key in [
+        "alone_p99_ms",
+        "flooded_p99_ms",
+        "p99_ratio",
+        "flood_accepted_per_second",
+    ] {
         let value = report[key].as_f64().unwrap_or(-1.0);
         assert!(value > 0.0, "{key} = {value}");
     }

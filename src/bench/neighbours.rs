@@ -103,9 +103,7 @@ pub async fn run(
     // The quiet partner measures once the flood is in its steady state: past its burst
     // (refused at least once) if it exceeds the rate, or a few seconds in if not.
     let flood_started = Instant::now();
-    while tally.limited.load(Ordering::Relaxed) == 0
-        && flood_started.elapsed() < FLOOD_WARMUP
-    {
+    while tally.limited.load(Ordering::Relaxed) == 0 && flood_started.elapsed() < FLOOD_WARMUP {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let sent_before = tally.sent.load(Ordering::Relaxed);

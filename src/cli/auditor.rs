@@ -13,7 +13,7 @@ use crate::client::ClientError;
 use crate::core::trust::format_ms;
 use crate::proto::v1::SignedTreeHead;
 use crate::render::{describe_head, describe_refusal, or_dash, plural};
-use crate::store::{verify_store, ExpectedHead, LogVerdict};
+use crate::store::{audit_store, ExpectedHead, LogVerdict, StoreAudit, HEAD_FILE};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -168,8 +168,10 @@ impl Watch {
     }
 }
 
-/// Recompute the whole log from a gateway's data folder, offline and read-only, and
-/// name the first entry that does not match. Exit status 1 on any mismatch.
+/// Recompute the whole log from a gateway's data folder, offline and read-only, check it
+/// against the tree head the gateway kept there and every stored signature against the
+/// trust lists it kept there, and name the first entry that does not match. Exit status 1
+/// on any mismatch.
 #[derive(Debug, Args)]
 pub(super) struct VerifyStore {
     /// The gateway's `data_dir`.
@@ -179,6 +181,11 @@ pub(super) struct VerifyStore {
     /// itself.
     #[arg(long, value_name = "FILE")]
     head: Vec<PathBuf>,
+    /// A trust list (JSON) to check signatures with besides the lists kept in the data
+    /// folder; repeatable. Needed only for entries stored before the gateway kept its
+    /// lists, signed with keys no later list has.
+    #[arg(long, value_name = "FILE")]
+    trust_list: Vec<PathBuf>,
 }
 
 impl VerifyStore {
@@ -193,8 +200,16 @@ impl VerifyStore {
                 root,
             });
         }
+        let mut trust_lists = Vec::new();
+        for path in &self.trust_list {
+            let list = crate::core::trust::TrustList::read_kept(&read_bytes(path)?)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+            trust_lists.push((path.display().to_string(), list));
+        }
         let data_dir = &self.data_dir;
-        match verify_store(data_dir, &heads).await? {
+        let audit = StoreAudit { heads, trust_lists };
+        let report = audit_store(data_dir, audit).await?;
+        match report.verdict {
             LogVerdict::Intact {
                 size,
                 root,
@@ -206,10 +221,38 @@ impl VerifyStore {
                     data_dir.display(),
                     hex::encode(root)
                 );
+                match report.kept_head {
+                    Some(size) => println!(
+                        "  holds the head of size {size} the gateway signed and kept in {HEAD_FILE}"
+                    ),
+                    None => println!(
+                        "  no head kept in {HEAD_FILE} (a store from before heads were kept)"
+                    ),
+                }
                 for size in heads_confirmed {
                     println!("  matches the signed head of size {size}");
                 }
+                let versions: Vec<String> = report
+                    .trust_lists
+                    .iter()
+                    .map(|(_, version)| format!("v{version}"))
+                    .collect();
+                println!(
+                    "  {} verified with the trust lists kept and given ({})",
+                    plural(report.signatures, "signature", "signatures"),
+                    if versions.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        versions.join(", ")
+                    }
+                );
                 Ok(Verdict::Positive)
+            }
+            LogVerdict::NotKeptHead { problem } => {
+                println!(
+                    "MISMATCH: the store does not hold the tree head its gateway signed and kept in {HEAD_FILE}: {problem}"
+                );
+                Ok(Verdict::Negative)
             }
             LogVerdict::EntryMismatch {
                 log_index,

@@ -113,12 +113,71 @@ pub enum AuditProblem {
         /// The newer head's size.
         second: u64,
     },
+    /// A stored log at least as long as a head its gateway signed gives another root at
+    /// that size (or none: the hashes that make it are missing): an entry the head covers
+    /// was changed, or the store is another log.
+    #[error("the log of {log_size} entries has {} at size {size}, not the signed head's root {signed}", describe_root(.stored))]
+    LogRewritten {
+        /// The signed head's size.
+        size: u64,
+        /// The stored log's size.
+        log_size: u64,
+        /// The signed head's root, in hex (as the other variants, text: it is shown, and
+        /// keeps the error small).
+        signed: String,
+        /// The stored log's root at `size` in hex, if the store holds what makes it.
+        stored: Option<String>,
+    },
     /// A head of size 0 whose root is not the empty tree's: no log looks like that.
     #[error("tree head of size 0 does not have the empty tree's root")]
     BadEmptyRoot,
     /// The receipt itself is not valid evidence.
     #[error("receipt: {0}")]
     Receipt(#[from] ReceiptProblem),
+}
+
+/// How [`AuditProblem::LogRewritten`] names the stored root.
+fn describe_root(root: &Option<String>) -> String {
+    match root {
+        Some(root) => format!("root {root}"),
+        None => "no root (hashes are missing)".to_owned(),
+    }
+}
+
+/// Whether a stored log still holds a tree head its own gateway signed: at least as long,
+/// and with the head's root at the head's size. A log only ever grows (§9), so anything
+/// else means acknowledged entries were lost or changed after the head was signed: a
+/// gateway must not go on from such a log (it would hand out the lost entries' `log_index`
+/// again), and an audit must not call it intact.
+///
+/// `stored_root` is the stored log's root at `head_size`; it is only read when the log is
+/// at least that long.
+///
+/// # Errors
+///
+/// [`AuditProblem::Rollback`] when the log is shorter than the head,
+/// [`AuditProblem::LogRewritten`] when its root at the head's size differs or is missing.
+pub fn check_log_holds_head(
+    head_size: u64,
+    head_root: &Hash,
+    log_size: u64,
+    stored_root: Option<Hash>,
+) -> Result<(), AuditProblem> {
+    if log_size < head_size {
+        return Err(AuditProblem::Rollback {
+            old_size: head_size,
+            new_size: log_size,
+        });
+    }
+    match stored_root {
+        Some(root) if root == *head_root => Ok(()),
+        stored => Err(AuditProblem::LogRewritten {
+            size: head_size,
+            log_size,
+            signed: hex::encode(head_root),
+            stored: stored.map(hex::encode),
+        }),
+    }
 }
 
 /// Signs a tree head; the gateway publishes it through `Audit.TreeHead`, and tests and
@@ -1089,6 +1148,64 @@ mod tests {
                 }),
             },
         )
+    }
+
+    #[test]
+    fn a_log_shorter_than_its_signed_head_or_different_at_its_size_is_named_with_both_sizes() {
+        let (signed, other) = ([1; 32], [2; 32]);
+        let cases: [(u64, Option<Hash>, Result<(), AuditProblem>); 5] = [
+            (32, Some(signed), Ok(())),
+            (40, Some(signed), Ok(())),
+            (
+                16,
+                None,
+                Err(AuditProblem::Rollback {
+                    old_size: 32,
+                    new_size: 16,
+                }),
+            ),
+            (
+                40,
+                Some(other),
+                Err(AuditProblem::LogRewritten {
+                    size: 32,
+                    log_size: 40,
+                    signed: hex::encode(signed),
+                    stored: Some(hex::encode(other)),
+                }),
+            ),
+            (
+                32,
+                None,
+                Err(AuditProblem::LogRewritten {
+                    size: 32,
+                    log_size: 32,
+                    signed: hex::encode(signed),
+                    stored: None,
+                }),
+            ),
+        ];
+        for (log_size, stored, expected) in cases {
+            assert_eq!(
+                check_log_holds_head(32, &signed, log_size, stored),
+                expected,
+                "log of {log_size}"
+            );
+        }
+        let shorter = check_log_holds_head(32, &signed, 16, None).unwrap_err();
+        assert_eq!(
+            shorter.to_string(),
+            "log was rolled back from size 32 to size 16"
+        );
+        let changed = check_log_holds_head(32, &signed, 40, Some(other)).unwrap_err();
+        assert_eq!(
+            changed.to_string(),
+            format!(
+                "the log of 40 entries has root {} at size 32, not the signed head's root {}",
+                hex::encode(other),
+                hex::encode(signed)
+            )
+        );
     }
 
     proptest! {

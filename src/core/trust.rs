@@ -243,6 +243,29 @@ pub struct TrustList {
     keys: HashMap<String, TrustedKey>,
     ca_certificates: Vec<CertificateDer<'static>>,
     file_digest: [u8; 32],
+    signed_file: SignedFile,
+}
+
+/// The exact bytes a list was verified from: kept so that the store can keep a copy of
+/// every list envelopes were admitted under, and an offline audit can check their
+/// signatures long after the list was replaced.
+#[derive(Clone, Default)]
+pub struct SignedFile {
+    /// The list file.
+    pub list: bytes::Bytes,
+    /// Its detached signature file, as read (base64 text).
+    pub signature: bytes::Bytes,
+}
+
+impl std::fmt::Debug for SignedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SignedFile({} + {} bytes)",
+            self.list.len(),
+            self.signature.len()
+        )
+    }
 }
 
 /// Parses a key written as base64 in a configuration or the list.
@@ -316,6 +339,28 @@ impl TrustList {
         }
         let mut list = Self::index(document)?;
         list.file_digest = crate::core::envelope::sha256(file_bytes);
+        list.signed_file = SignedFile {
+            list: bytes::Bytes::copy_from_slice(file_bytes),
+            signature: bytes::Bytes::copy_from_slice(signature_file),
+        };
+        Ok(list)
+    }
+
+    /// Reads a list that a gateway verified when it put it in force and kept in its data
+    /// folder, for an offline audit of the signatures it admitted envelopes under. The
+    /// operator signature is not checked again here (the audit may not hold the operator
+    /// keys; [`TrustList::verify`] checks it when they are at hand); the document is
+    /// checked for consistency as any list is.
+    ///
+    /// # Errors
+    ///
+    /// [`TrustError::Json`] and [`TrustError::Inconsistent`], as for a list in force.
+    pub fn read_kept(file_bytes: &[u8]) -> Result<Self, TrustError> {
+        let document: TrustListDocument =
+            serde_json::from_slice(file_bytes).map_err(|e| TrustError::Json(e.to_string()))?;
+        let mut list = Self::index(document)?;
+        list.file_digest = crate::core::envelope::sha256(file_bytes);
+        list.signed_file.list = bytes::Bytes::copy_from_slice(file_bytes);
         Ok(list)
     }
 
@@ -417,6 +462,7 @@ impl TrustList {
             keys,
             ca_certificates,
             file_digest: [0; 32],
+            signed_file: SignedFile::default(),
         })
     }
 
@@ -433,6 +479,12 @@ impl TrustList {
     /// SHA-256 of the file the list was read from, to tell two lists of one version apart.
     pub fn file_digest(&self) -> [u8; 32] {
         self.file_digest
+    }
+
+    /// The file and signature the list was verified from (empty for a list built in
+    /// memory, as tests do).
+    pub fn signed_file(&self) -> &SignedFile {
+        &self.signed_file
     }
 
     /// The CAs whose certificates identify participants over TLS.
@@ -706,6 +758,30 @@ mod tests {
             );
         }
         assert!(list.participant("adm/FR").is_none());
+    }
+
+    #[test]
+    fn a_verified_list_keeps_its_exact_files_and_reads_back_as_kept() {
+        let bytes = file_bytes(&good_document());
+        let signature = sign(&bytes);
+        let list = TrustList::verify(
+            &bytes,
+            signature.as_bytes(),
+            &operator_keys(),
+            FEDERATION,
+            None,
+        )
+        .expect("good list verifies");
+        assert_eq!(&list.signed_file().list[..], &bytes[..]);
+        assert_eq!(&list.signed_file().signature[..], signature.as_bytes());
+        let kept = TrustList::read_kept(&list.signed_file().list).expect("reads back");
+        assert_eq!(kept.version(), list.version());
+        assert_eq!(kept.file_digest(), list.file_digest());
+        assert_eq!(kept.keys.len(), list.keys.len());
+        assert!(matches!(
+            TrustList::read_kept(b"{\"federation\": "),
+            Err(TrustError::Json(_))
+        ));
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub(super) async fn verify_offline(data_dir: &Path, head: &SignedTreeHead) -> Re
         crate::store::LogVerdict::Intact { size, .. } => {
             println!(
                 "  After shutdown, `aedgate audit verify-store` recomputed all {size} entries from the store: \
-                 every digest and subtree hash matches, and so does the witness's head."
+                 every digest, subtree hash and signature matches, and so do the witness's head and the one the gateway kept."
             );
             Ok(())
         }

@@ -10,6 +10,7 @@
 //! commits through a `watch` channel, so a slow reader never holds up the writer.
 
 use crate::core::admission::Admitted;
+use crate::core::audit::AuditProblem;
 use crate::core::crypto::Signer;
 use crate::core::ledger::DeclarationRecord;
 use crate::core::merkle::{self, Frontier, Hash, ProofError};
@@ -28,21 +29,24 @@ use tokio::sync::{mpsc, oneshot, watch};
 mod backend;
 mod encoding;
 mod fair;
+mod kept;
 mod lock;
 mod outbox;
 mod sqlite;
 mod writer;
 use backend::StoreReads;
+use kept::Kept;
+pub use kept::HEAD_FILE;
 pub use lock::{DataDirLock, LOCK_FILE};
 pub use outbox::{OutboxEntry, OutboxState, PendingDelivery};
-pub use sqlite::verify::{verify_store, ExpectedHead, LogVerdict};
+pub use sqlite::verify::{audit_store, verify_store, ExpectedHead, LogVerdict, StoreAudit};
 use writer::{AppendJob, Decision, Published, WriterState};
 
 /// Submissions waiting for the writer before callers are slowed down.
 const QUEUE_DEPTH: usize = 8192;
 
-/// Why the store could not do what was asked. None of these means data was lost: a failed
-/// group is rolled back whole and no receipt is sent for it.
+/// Why the store could not do what was asked. None of these but `LogBehindHead` means data
+/// was lost: a failed group is rolled back whole and no receipt is sent for it.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The data folder could not be created or opened.
@@ -68,6 +72,27 @@ pub enum StoreError {
         /// The database file.
         path: PathBuf,
         /// What SQLite said.
+        cause: String,
+    },
+    /// The store no longer holds the tree head its gateway signed and kept in the data
+    /// folder: entries the head covers (and partners hold receipts for) were lost or
+    /// changed since, by a damaged write-ahead log, a restored backup, a change outside the
+    /// gateway. Starting would hand the lost entries' `log_index` out again, so the gateway
+    /// refuses, leaving the files as they are; docs/auditing.md says how to recover.
+    #[error("the store in {} does not hold the tree head this gateway signed (kept in {HEAD_FILE}): {problem}; acknowledged entries were lost or changed: keep the folder as it is and see docs/auditing.md, \"A log shorter than its signed head\"", data_dir.display())]
+    LogBehindHead {
+        /// The data folder.
+        data_dir: PathBuf,
+        /// Both sizes, and on a changed root both roots.
+        problem: AuditProblem,
+    },
+    /// A file the store keeps beside its database (the signed head, a trust list) cannot be
+    /// read or written.
+    #[error("{}: {cause}", path.display())]
+    Kept {
+        /// The file.
+        path: PathBuf,
+        /// Why.
         cause: String,
     },
     /// A statement or commit failed.
@@ -195,6 +220,50 @@ pub struct Store {
     /// Whether the writer can commit now (false after a failed commit until it proves it
     /// can write again).
     writable: watch::Receiver<bool>,
+    /// The signed head and trust lists kept beside the database; none for a read-only
+    /// store.
+    kept: Option<Arc<Kept>>,
+}
+
+/// The size of the head kept in `data_dir`, after checking that the store still holds it
+/// (`None` when no head is kept: a new store, or one from before heads were kept).
+async fn check_kept_head(data_dir: &Path) -> Result<Option<u64>, StoreError> {
+    let Some(head) = kept::read_head(data_dir)? else {
+        return Ok(None);
+    };
+    let path = data_dir.join(HEAD_FILE);
+    let root = Hash::try_from(&head.root_hash[..]).map_err(|_| StoreError::Kept {
+        path,
+        cause: "root_hash is not 32 bytes".into(),
+    })?;
+    let (log_size, stored_root) = sqlite::measure_log(data_dir, head.tree_size).await?;
+    crate::core::audit::check_log_holds_head(head.tree_size, &root, log_size, stored_root)
+        .map_err(|problem| StoreError::LogBehindHead {
+            data_dir: data_dir.to_path_buf(),
+            problem,
+        })?;
+    Ok(Some(head.tree_size))
+}
+
+/// The least time between two heads kept by [`follow_head`].
+const FOLLOW_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps the writer's heads as they are committed, off the commit path, at most one write
+/// per [`FOLLOW_INTERVAL`]: a crash that damages the database then finds a head kept that
+/// is at most about a second old, even for entries no partner asked a head for yet. Heads
+/// committed meanwhile are kept together by the next write. Ends when the writer does.
+fn follow_head(kept: Arc<Kept>, mut head: watch::Receiver<LogHead>) {
+    tokio::spawn(async move {
+        while head.changed().await.is_ok() && !kept.is_closed() {
+            let size = head.borrow_and_update().size;
+            if let Err(error) = kept.follow(size).await {
+                tracing::warn!(%error, "cannot keep the log's head; trying again at the next commit");
+            }
+            // Not after every commit: under load that doubled the fsyncs of a disk the
+            // group commit already waits on, and stretched the p99 (docs/decisions.md).
+            tokio::time::sleep(FOLLOW_INTERVAL).await;
+        }
+    });
 }
 
 fn to_u64(value: i64, what: &str) -> Result<u64, StoreError> {
@@ -209,10 +278,29 @@ impl Store {
         issuer: Issuer,
         telemetry: Arc<Telemetry>,
     ) -> Result<Self, StoreError> {
+        // Before anything is written: a log that lost what a signed head covers is left as
+        // it was found.
+        let kept_size = check_kept_head(data_dir).await?;
         let (mut backend, reads) = sqlite::open(data_dir).await?;
-        let state = WriterState::load(&mut backend, issuer).await?;
+        let state = WriterState::load(&mut backend, issuer.clone()).await?;
         let log_size = state.log_size();
         let (head_tx, head) = watch::channel(state.head());
+        if kept_size.is_none() && log_size > 0 {
+            tracing::warn!(
+                log_size,
+                "no {HEAD_FILE} in {}: this release's first start on this store, or the file \
+                 was removed; keeping the store's head from now on",
+                data_dir.display()
+            );
+        }
+        let kept = Arc::new(Kept::new(
+            data_dir,
+            issuer,
+            head.clone(),
+            kept_size.unwrap_or(0),
+        ));
+        kept.keep_head(log_size).await?;
+        follow_head(kept.clone(), head.clone());
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let (committed_tx, committed) = watch::channel(log_size);
         let outbox_signal = Arc::new(watch::channel(0).0);
@@ -238,6 +326,7 @@ impl Store {
             outbox_signal,
             revenue: Arc::new(watch::channel(None).0),
             writable,
+            kept: Some(kept),
         })
     }
 
@@ -258,6 +347,7 @@ impl Store {
             outbox_signal: Arc::new(watch::channel(0).0),
             revenue: Arc::new(watch::channel(None).0),
             writable: watch::channel(false).1,
+            kept: None,
         };
         // A read-only store does not follow commits: its head is the one on disk now.
         let size = store.log_size().await?;
@@ -299,6 +389,7 @@ impl Store {
         trust: Arc<TrustList>,
     ) -> Result<PendingAppend, StoreError> {
         let writer = self.writer.as_ref().ok_or(StoreError::Closed)?;
+        self.keep_trust_list(&trust).await?;
         let (reply, answer) = oneshot::channel();
         let revenue = self.revenue.borrow().clone();
         writer
@@ -346,9 +437,54 @@ impl Store {
         self.reads.envelope(message_id).await
     }
 
-    /// The latest committed size and root of the Merkle log; what the Audit service signs.
+    /// The latest committed size and root of the Merkle log.
     pub fn log_head(&self) -> LogHead {
         *self.head.borrow()
+    }
+
+    /// The latest committed head, returned once a signed head at least as large is kept
+    /// durably in the data folder: what the Audit service signs. A head is never served
+    /// before the store could tell, at its next start, that its log lost what the head
+    /// covers.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Kept`] when the head cannot be kept: then it must not be signed.
+    pub async fn kept_head(&self) -> Result<LogHead, StoreError> {
+        let head = self.log_head();
+        if let Some(kept) = &self.kept {
+            kept.keep_head(head.size).await?;
+        }
+        Ok(head)
+    }
+
+    /// Keeps the latest head and stops keeping heads in the background; returns once no
+    /// write is under way. A gateway calls it when it has stopped serving, so that its
+    /// final head is kept and nothing is written in its data folder after shutdown.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Kept`] when the head cannot be written.
+    pub async fn close_kept(&self) -> Result<(), StoreError> {
+        match &self.kept {
+            Some(kept) => kept.close().await,
+            None => Ok(()),
+        }
+    }
+
+    /// Keeps an exact copy of `trust` in the data folder (once), so that the signatures of
+    /// envelopes admitted under it can be checked offline after it is replaced. Every
+    /// envelope queued is kept with its list; the server also keeps each list it puts in
+    /// force, for the heads it signs.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Kept`] when the copy cannot be written.
+    pub async fn keep_trust_list(&self, trust: &TrustList) -> Result<(), StoreError> {
+        match &self.kept {
+            Some(kept) => kept.keep_trust_list(trust).await,
+            None => Ok(()),
+        }
     }
 
     /// The stored perfect-subtree hashes at `keys` (level, index); absent ones are left out.

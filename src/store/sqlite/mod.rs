@@ -116,6 +116,65 @@ pub(super) async fn open_read_only(data_dir: &Path) -> Result<SqliteReads, Store
     Ok(SqliteReads::new(readers, path))
 }
 
+/// The stored log's size and, if it holds at least `size` entries, its root at `size`
+/// (None where the hashes that make it are missing), read before anything is written.
+///
+/// It uses a read-only connection of its own: a read-write one would, on closing, write
+/// the write-ahead log into the database and delete it, and a commit would overwrite its
+/// tail. After a crash, that tail may hold the only copy of commits that recovery dropped
+/// (one damaged frame hides every later one), so a store found shorter than its kept head
+/// is left exactly as it was found. A folder with no database has an empty log.
+pub(super) async fn measure_log(
+    data_dir: &Path,
+    size: u64,
+) -> Result<(u64, Option<Hash>), StoreError> {
+    let path = data_dir.join(DB_FILE);
+    if !path.exists() {
+        return Ok((0, None));
+    }
+    let mut conn =
+        SqliteConnection::connect_with(&options(&path).create_if_missing(false).read_only(true))
+            .await
+            .map_err(|e| StoreError::Open {
+                path: data_dir.to_path_buf(),
+                source: Box::new(e),
+            })?;
+    let log_size: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(log_index) + 1, 0) FROM envelopes")
+        .fetch_one(&mut conn)
+        .await?;
+    let log_size = to_u64(log_size, "log size")?;
+    let root = if log_size >= size {
+        // The subtrees the root reads depend only on the size: note them, fetch them, and
+        // compute with them.
+        let wanted = std::cell::RefCell::new(Vec::new());
+        let placeholder = merkle::empty_root();
+        let _ = merkle::root(
+            &|level: u32, index: u64| {
+                wanted.borrow_mut().push((level, index));
+                Some(placeholder)
+            },
+            size,
+        );
+        let mut nodes = HashMap::new();
+        for (level, index) in wanted.into_inner() {
+            let hash: Option<Vec<u8>> =
+                sqlx::query_scalar("SELECT hash FROM merkle WHERE level = ? AND idx = ?")
+                    .bind(i64::from(level))
+                    .bind(to_i64(index))
+                    .fetch_optional(&mut conn)
+                    .await?;
+            if let Some(hash) = hash.and_then(|h| Hash::try_from(h.as_slice()).ok()) {
+                nodes.insert((level, index), hash);
+            }
+        }
+        merkle::root(&|l: u32, i: u64| nodes.get(&(l, i)).copied(), size).ok()
+    } else {
+        None
+    };
+    conn.close().await?;
+    Ok((log_size, root))
+}
+
 pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
 
 /// The writer's connection.
