@@ -419,6 +419,10 @@ impl Gateway for GatewayService {
                             let service = service.clone();
                             let peer = peer.clone();
                             in_flight.push_back(async move { service.acknowledge(queued, &peer).await });
+                            // Admission is CPU work and the read-ahead is usually ready: without
+                            // a yield a busy stream would hold its worker thread for a whole
+                            // window while other partners' calls wait for it.
+                            tokio::task::yield_now().await;
                         }
                         Some(Err(status)) => {
                             // The transport failed (reset, oversized frame): nothing more can be

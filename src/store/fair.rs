@@ -53,26 +53,41 @@ impl<T> FairQueue<T> {
     }
 
     /// Moves up to `max` items into `out`, one per participant in turn, each participant's
-    /// in its own order. A participant left with items waiting goes to the back of the line,
-    /// so the next group starts with whoever this one ended before.
-    pub fn take(&mut self, max: usize, out: &mut Vec<T>) {
+    /// in its own order, and at most `share` of any one participant's. A participant left
+    /// with items waiting goes to the back of the line, so the next group starts with
+    /// whoever this one ended before.
+    ///
+    /// The share is what keeps a flood from slowing a quiet partner: a Submit arriving while
+    /// a group commits waits for that group to finish and then for its own, so each group
+    /// must be short whoever fills it, not only once the quiet partner is already waiting.
+    pub fn take(&mut self, max: usize, share: usize, out: &mut Vec<T>) {
+        let rounds = share.min(max);
         let mut taken = 0;
-        while taken < max {
-            let Some(participant) = self.turns.pop_front() else {
-                break;
-            };
-            let Some(queue) = self.waiting.get_mut(&participant) else {
-                continue;
-            };
-            if let Some(item) = queue.pop_front() {
-                out.push(item);
-                taken += 1;
-                self.len -= 1;
+        for _ in 0..rounds {
+            // One round: one item from each participant waiting at its start.
+            for _ in 0..self.turns.len() {
+                if taken == max {
+                    return;
+                }
+                let Some(participant) = self.turns.pop_front() else {
+                    return;
+                };
+                let Some(queue) = self.waiting.get_mut(&participant) else {
+                    continue;
+                };
+                if let Some(item) = queue.pop_front() {
+                    out.push(item);
+                    taken += 1;
+                    self.len -= 1;
+                }
+                if queue.is_empty() {
+                    self.waiting.remove(&participant);
+                } else {
+                    self.turns.push_back(participant);
+                }
             }
-            if queue.is_empty() {
-                self.waiting.remove(&participant);
-            } else {
-                self.turns.push_back(participant);
+            if self.turns.is_empty() {
+                return;
             }
         }
     }
@@ -80,7 +95,7 @@ impl<T> FairQueue<T> {
     /// Moves everything into `out` (when the store refuses writes, every waiting caller is
     /// answered at once).
     pub fn drain_all(&mut self, out: &mut Vec<T>) {
-        self.take(self.len, out);
+        self.take(self.len, self.len, out);
     }
 }
 
@@ -90,7 +105,7 @@ mod tests {
 
     fn take(queue: &mut FairQueue<(&'static str, u32)>, max: usize) -> Vec<(&'static str, u32)> {
         let mut out = Vec::new();
-        queue.take(max, &mut out);
+        queue.take(max, max, &mut out);
         out
     }
 
@@ -107,6 +122,23 @@ mod tests {
             [("flood", 0), ("quiet", 0), ("flood", 1), ("flood", 2)]
         );
         assert!(!queue.is_empty());
+    }
+
+    #[test]
+    fn a_participant_takes_at_most_its_share_of_a_group() {
+        let mut queue = FairQueue::default();
+        for n in 0..100 {
+            queue.push(("flood", n), |item| item.0);
+        }
+        queue.push(("quiet", 0), |item| item.0);
+        let mut group = Vec::new();
+        queue.take(50, 4, &mut group);
+        assert_eq!(group.len(), 5, "four of the flood's and the quiet one: {group:?}");
+        assert_eq!(group.iter().filter(|item| item.0 == "quiet").count(), 1);
+        // Alone, the flood takes its share again, in its own order.
+        let mut group = Vec::new();
+        queue.take(50, 4, &mut group);
+        assert_eq!(group, [("flood", 4), ("flood", 5), ("flood", 6), ("flood", 7)]);
     }
 
     #[test]

@@ -37,6 +37,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 /// Most submissions one transaction takes; bounds the latency a group adds.
 const MAX_GROUP: usize = 512;
 
+/// Most submissions of one participant in a group: 64 commit in a few milliseconds, so a
+/// quiet partner's Submit never waits behind a flood's 512 (see `fair.rs`); several busy
+/// participants together still fill groups up to [`MAX_GROUP`].
+const GROUP_SHARE: usize = 64;
+
 /// Most jobs moved from the channel into the fair queue between two groups.
 const QUEUE_DEPTH_DRAINED: usize = 8192;
 
@@ -177,7 +182,7 @@ pub(super) async fn writer_task<B: LedgerBackend>(
                 Err(_) => break,
             }
         }
-        waiting.take(MAX_GROUP, &mut group);
+        waiting.take(MAX_GROUP, GROUP_SHARE, &mut group);
         let started = std::time::Instant::now();
         match commit_group(&mut backend, &group, current).await {
             Ok(decisions) => {
