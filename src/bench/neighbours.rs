@@ -21,7 +21,7 @@ const QUIET_PACE: Duration = Duration::from_millis(20);
 
 /// Declarations in each of the flooder's SubmitStreams; it opens a new one as soon as one
 /// is answered, two at a time per connection.
-const FLOOD_BATCH: usize = 128;
+const FLOOD_BATCH: usize = 64;
 const FLOOD_STREAMS_PER_CONNECTION: usize = 2;
 
 /// Longest wait for the flood to pass its burst before the quiet partner measures.
@@ -89,12 +89,16 @@ pub async fn run(
         let client =
             Participant::connect(client_config(dir.path(), "ptr/NL/shopco", addr)?).await?;
         for s in 0..FLOOD_STREAMS_PER_CONNECTION {
+            // The loops take turns through the period, so the flood arrives evenly, as a
+            // partner's steady traffic does, not in one clump per period.
+            let turn = c * FLOOD_STREAMS_PER_CONNECTION + s;
+            let offset = period.mul_f64(turn as f64 / loops as f64);
             flooders.push(tokio::spawn(flood(
                 client.clone(),
                 workload.clone(),
                 tally.clone(),
                 stop.clone(),
-                period,
+                (offset, period),
                 options.seed ^ ((c as u64) << 20) ^ s as u64,
                 format!("FLOOD{c}S{s}"),
             )));
@@ -175,13 +179,16 @@ async fn flood(
     workload: Arc<Workload>,
     tally: Arc<FloodTally>,
     stop: Arc<AtomicBool>,
-    period: Duration,
+    (offset, period): (Duration, Duration),
     seed: u64,
     prefix: String,
 ) {
     let mut rng = Rng::new(seed);
     let mut n = 0u64;
-    let mut pace = tokio::time::interval(period.max(Duration::from_micros(1)));
+    let mut pace = tokio::time::interval_at(
+        tokio::time::Instant::now() + offset,
+        period.max(Duration::from_micros(1)),
+    );
     pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     while !stop.load(Ordering::Relaxed) {
         if !period.is_zero() {
