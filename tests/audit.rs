@@ -283,14 +283,6 @@ async fn tamper(data_dir: &Path, statement: &str) {
     conn.close().await.unwrap();
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
-}
-
 #[tokio::test]
 async fn verify_store_recomputes_the_log_and_names_the_first_changed_entry() {
     let fed = Federation::standard();

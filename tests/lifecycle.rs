@@ -7,7 +7,6 @@ use aedgate::client::Participant;
 use aedgate::proto::v1::{Disposition, Envelope, Receipt};
 use aedgate::store::Store;
 use common::*;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -19,15 +18,7 @@ struct GatewayProcess {
 }
 
 async fn spawn_gateway(fed: &Federation) -> GatewayProcess {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aedgate"))
-        .arg("serve")
-        .arg("--config")
-        .arg(fed.gateway_config_path(NL))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn aedgate serve");
+    let mut child = serve_process(fed, NL);
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = stdout.next_line().await.unwrap().expect("ready line");
     let addr = ready_address(&line);

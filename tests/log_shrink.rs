@@ -12,7 +12,6 @@ use common::*;
 use prost::Message;
 use sqlx::Connection;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -23,19 +22,6 @@ const SUBMITTED: usize = 16;
 const KEPT: usize = 8;
 /// Longer than any start, stop or offline check takes: a process that takes longer hangs.
 const PATIENCE: Duration = Duration::from_secs(60);
-
-/// `aedgate serve` for adm/NL, its stdout and stderr piped.
-fn serve(fed: &Federation) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_aedgate"))
-        .arg("serve")
-        .arg("--config")
-        .arg(fed.gateway_config_path(NL))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn aedgate serve")
-}
 
 /// The first line the gateway prints on stdout: its ready line, or None when it exited
 /// without one.
@@ -89,7 +75,7 @@ async fn one_changed_byte_in_the_wal_after_kill_9_stops_the_gateway_naming_both_
     let fed = Federation::standard();
     let data_dir = fed.gateway_config(NL).data_dir;
     let wal_path = data_dir.join("aedgate.db-wal");
-    let mut gateway = serve(&fed);
+    let mut gateway = serve_process(&fed, NL);
     let ready = first_line(&mut gateway).await.expect("ready line");
     assert!(ready.starts_with("aedgate ready: adm/NL"), "{ready}");
     let addr = ready_address(&ready);
@@ -129,7 +115,7 @@ async fn one_changed_byte_in_the_wal_after_kill_9_stops_the_gateway_naming_both_
     std::fs::write(&wal_path, &wal).expect("write wal");
 
     // The restarted gateway refuses, in one line naming both sizes.
-    let mut restarted = serve(&fed);
+    let mut restarted = serve_process(&fed, NL);
     if let Some(line) = first_line(&mut restarted).await {
         let shrunk = stored_log_size(&data_dir).await;
         panic!(
@@ -200,14 +186,6 @@ async fn flip_signature_bit(data_dir: &Path, log_index: u64) {
         .await
         .expect("update");
     conn.close().await.expect("close");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-    }
 }
 
 #[tokio::test]

@@ -133,12 +133,19 @@ mod tests {
         queue.push(("quiet", 0), |item| item.0);
         let mut group = Vec::new();
         queue.take(50, 4, &mut group);
-        assert_eq!(group.len(), 5, "four of the flood's and the quiet one: {group:?}");
+        assert_eq!(
+            group.len(),
+            5,
+            "four of the flood's and the quiet one: {group:?}"
+        );
         assert_eq!(group.iter().filter(|item| item.0 == "quiet").count(), 1);
         // Alone, the flood takes its share again, in its own order.
         let mut group = Vec::new();
         queue.take(50, 4, &mut group);
-        assert_eq!(group, [("flood", 4), ("flood", 5), ("flood", 6), ("flood", 7)]);
+        assert_eq!(
+            group,
+            [("flood", 4), ("flood", 5), ("flood", 6), ("flood", 7)]
+        );
     }
 
     #[test]

@@ -486,3 +486,26 @@ pub fn ready_address(line: &str) -> String {
         .expect("address")
         .to_owned()
 }
+
+/// Copies a folder's files (a store's data folder, flat) to `to`.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy's folder");
+    for entry in std::fs::read_dir(from).expect("read the folder") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy");
+    }
+}
+
+/// `aedgate serve` for `admin`'s gateway of the federation, stdout and stderr piped, killed
+/// when dropped.
+pub fn serve_process(fed: &Federation, admin: &str) -> tokio::process::Child {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
+        .arg("serve")
+        .arg("--config")
+        .arg(fed.gateway_config_path(admin))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn aedgate serve")
+}
