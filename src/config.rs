@@ -160,11 +160,11 @@ pub struct LimitsSection {
 pub const MAX_ENVELOPES_PER_SECOND: u32 = 1_000_000;
 
 fn default_envelopes_per_second() -> u32 {
-    2_000
+    1_000
 }
 
 fn default_envelope_burst() -> u32 {
-    10_000
+    20_000
 }
 
 fn default_streams_per_participant() -> u32 {

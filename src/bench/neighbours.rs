@@ -25,7 +25,7 @@ const FLOOD_BATCH: usize = 64;
 const FLOOD_STREAMS_PER_CONNECTION: usize = 2;
 
 /// Longest wait for the flood to pass its burst before the quiet partner measures.
-const FLOOD_WARMUP: Duration = Duration::from_secs(15);
+const FLOOD_WARMUP: Duration = Duration::from_secs(40);
 
 /// What a noisy-neighbour run measured.
 #[derive(Clone, Debug, serde::Serialize)]
