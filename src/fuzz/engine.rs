@@ -156,12 +156,17 @@ pub fn run_once(target: &Target, input: &[u8]) -> Result<Outcome, String> {
 }
 
 /// Strips what varies from input to input without meaning another path was taken: digits,
-/// quoted values, ids and paths. What is left names the check that answered.
+/// quoted values (with their escapes), ids, paths and any word that is not plain ASCII, and
+/// keeps at most the first 16 words, so that a message that quotes mutated text does not
+/// make every input look new.
 pub fn normalize(label: &str) -> String {
     let mut out = String::with_capacity(label.len());
     let mut quote: Option<char> = None;
+    let mut escaped = false;
     for c in label.chars() {
         match quote {
+            Some(_) if escaped => escaped = false,
+            Some(_) if c == '\\' => escaped = true,
             Some(q) if c == q => quote = None,
             Some(_) => {}
             None if matches!(c, '`' | '"') => {
@@ -173,7 +178,8 @@ pub fn normalize(label: &str) -> String {
         }
     }
     out.split_whitespace()
-        .filter(|word| !word.contains(['/', '#', '\\']))
+        .filter(|word| word.is_ascii() && !word.contains(['/', '#', '\\']))
+        .take(16)
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -244,7 +250,10 @@ pub fn fuzz(target: &Target, options: &Options) -> Report {
             Ok(outcome) => {
                 report.deep += u64::from(outcome.deep);
                 let key = hash_of(&format!("{}|{}", outcome.deep, normalize(&outcome.label)));
-                if seen.insert(key) && (report.execs as usize) > seeds {
+                // A new outcome joins the corpus; one stopped by the first parse only now
+                // and then, so that the corpus stays made of inputs that go deep.
+                let keep = outcome.deep || rng.one_in(16);
+                if seen.insert(key) && keep && (report.execs as usize) > seeds {
                     if corpus.len() < options.max_corpus.max(seeds + 1) {
                         corpus.push(input);
                     } else {
@@ -319,6 +328,10 @@ mod tests {
         assert_eq!(
             normalize("unknown field `lrnx`, line 3"),
             "unknown field _, line"
+        );
+        assert_eq!(
+            normalize(r#"invalid type: string "a\"b c", expected u32 é"#),
+            "invalid type: string _, expected u"
         );
     }
 }

@@ -14,7 +14,7 @@ use prost::Message;
 use super::engine::Outcome;
 use super::fixture::{Fixture, CORRELATION_ID, NOW_MS};
 use super::mutate::{json_mutate, proto_mutate, toml_mutate, Rng};
-use crate::config::{ClientConfig, ClientFile, GatewayConfig, GatewayFile};
+use crate::config::{ClientConfig, ClientFile, ConfigError, GatewayConfig, GatewayFile};
 use crate::core::admission::AdmittedPayload;
 use crate::core::rejection::Rejection;
 use crate::core::revenue::{charges, first_question, missing_rates, RevenuePolicy};
@@ -447,6 +447,31 @@ fn toml_refusal(text: &str, error: &toml::de::Error) -> Outcome {
     }
 }
 
+/// What a configuration loader refused, by kind and key, without the paths and values its
+/// message quotes.
+fn config_label(error: &ConfigError) -> String {
+    let variant = |debug: String| {
+        debug
+            .split([' ', '(', '{'])
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    match error {
+        ConfigError::Read { source, .. } => format!("read:{:?}", source.kind()),
+        ConfigError::Toml { .. } => "toml".to_owned(),
+        ConfigError::Invalid { key, .. } => format!("invalid:{key}"),
+        ConfigError::SigningKey { source, .. } => {
+            format!("signing-key:{}", variant(format!("{source:?}")))
+        }
+        ConfigError::Tls(e) => format!("tls:{}", variant(format!("{e:?}"))),
+        ConfigError::Revenue { source, .. } => format!("revenue:{}", source.key),
+        ConfigError::Trust { source, .. } => format!("trust:{source}"),
+        #[allow(unreachable_patterns)]
+        other => variant(format!("{other:?}")),
+    }
+}
+
 /// A gateway configuration file beside the federation's files, loaded as `aedgate serve`
 /// loads it (target `gateway_config`).
 fn run_gateway_config(fx: &Fixture, input: &[u8]) -> Outcome {
@@ -468,7 +493,7 @@ fn run_gateway_config(fx: &Fixture, input: &[u8]) -> Outcome {
             config.revenue.is_some(),
             config.peer_endpoints.len().min(9)
         )),
-        Err(e) => Outcome::deep(e.to_string()),
+        Err(e) => Outcome::deep(config_label(&e)),
     }
 }
 
@@ -487,7 +512,7 @@ fn run_client_config(fx: &Fixture, input: &[u8]) -> Outcome {
     }
     match ClientConfig::load(&path) {
         Ok(config) => Outcome::deep(format!("ok endpoint-set:{}", !config.endpoint.is_empty())),
-        Err(e) => Outcome::deep(e.to_string()),
+        Err(e) => Outcome::deep(config_label(&e)),
     }
 }
 
