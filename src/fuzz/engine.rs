@@ -156,9 +156,10 @@ pub fn run_once(target: &Target, input: &[u8]) -> Result<Outcome, String> {
 }
 
 /// Strips what varies from input to input without meaning another path was taken: digits,
-/// quoted values (with their escapes), ids, paths and any word that is not plain ASCII, and
-/// keeps at most the first 16 words, so that a message that quotes mutated text does not
-/// make every input look new.
+/// quoted values (with their escapes in double quotes; serde writes names in backticks
+/// raw), ids, paths, words that are not plain ASCII or longer than 32 bytes, and keeps at most
+/// the first 16 words, so that a message that quotes mutated text does not make every input
+/// look new.
 pub fn normalize(label: &str) -> String {
     let mut out = String::with_capacity(label.len());
     let mut quote: Option<char> = None;
@@ -166,7 +167,7 @@ pub fn normalize(label: &str) -> String {
     for c in label.chars() {
         match quote {
             Some(_) if escaped => escaped = false,
-            Some(_) if c == '\\' => escaped = true,
+            Some('"') if c == '\\' => escaped = true,
             Some(q) if c == q => quote = None,
             Some(_) => {}
             None if matches!(c, '`' | '"') => {
@@ -178,7 +179,7 @@ pub fn normalize(label: &str) -> String {
         }
     }
     out.split_whitespace()
-        .filter(|word| word.is_ascii() && !word.contains(['/', '#', '\\']))
+        .filter(|word| word.len() <= 32 && word.is_ascii() && !word.contains(['/', '#', '\\']))
         .take(16)
         .collect::<Vec<_>>()
         .join(" ")
@@ -328,6 +329,10 @@ mod tests {
         assert_eq!(
             normalize("unknown field `lrnx`, line 3"),
             "unknown field _, line"
+        );
+        assert_eq!(
+            normalize(r"unknown field `x\`, expected one of `lrn`, `seller`"),
+            "unknown field _, expected one of _, _"
         );
         assert_eq!(
             normalize(r#"invalid type: string "a\"b c", expected u32 é"#),
