@@ -22,6 +22,7 @@ pub mod core;
 pub(crate) mod demo;
 pub mod formats;
 pub(crate) mod forwarder;
+pub mod fuzz;
 pub mod health;
 pub mod limits;
 pub mod pki;
