@@ -19,7 +19,7 @@ pub const LOCK_FILE: &str = "aedgate.lock";
 /// Held for as long as it lives; dropping it releases the data folder.
 #[derive(Debug)]
 pub struct DataDirLock {
-    _file: File,
+    file: File,
     path: PathBuf,
 }
 
@@ -61,11 +61,21 @@ impl DataDirLock {
             .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
             .and_then(|()| writeln!(file, "{}", std::process::id()))
             .map_err(open_error)?;
-        Ok(Self { _file: file, path })
+        Ok(Self { file, path })
     }
 
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for DataDirLock {
+    /// Unlocks explicitly rather than by closing: a process spawned by another thread at
+    /// that moment holds a copy of every descriptor until its exec closes it, and an flock
+    /// lives as long as any copy does, so a gateway restarted in the same process could
+    /// find its own folder still locked. Unlocking through one copy releases them all.
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
     }
 }
