@@ -157,9 +157,10 @@ pub fn run_once(target: &Target, input: &[u8]) -> Result<Outcome, String> {
 
 /// Strips what varies from input to input without meaning another path was taken: digits,
 /// quoted values (with their escapes in double quotes; serde writes names in backticks
-/// raw), ids, paths, words that are not plain ASCII or longer than 32 bytes, and keeps at most
-/// the first 16 words, so that a message that quotes mutated text does not make every input
-/// look new.
+/// raw, so a name holding a backtick turns the quoting inside out), ids, paths, and words
+/// longer than 32 bytes or with a character other than letters, digits and `_.,:;-()[]=`;
+/// and keeps at most the first 16 words, so that a message that quotes mutated text does not
+/// make every input look new.
 pub fn normalize(label: &str) -> String {
     let mut out = String::with_capacity(label.len());
     let mut quote: Option<char> = None;
@@ -179,7 +180,12 @@ pub fn normalize(label: &str) -> String {
         }
     }
     out.split_whitespace()
-        .filter(|word| word.len() <= 32 && word.is_ascii() && !word.contains(['/', '#', '\\']))
+        .filter(|word| {
+            word.len() <= 32
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.,:;-()[]=".contains(c))
+        })
         .take(16)
         .collect::<Vec<_>>()
         .join(" ")
@@ -333,6 +339,10 @@ mod tests {
         assert_eq!(
             normalize(r"unknown field `x\`, expected one of `lrn`, `seller`"),
             "unknown field _, expected one of _, _"
+        );
+        assert_eq!(
+            normalize("unknown field `a`b`, expected `lrn`"),
+            "unknown field _b_lrn_"
         );
         assert_eq!(
             normalize(r#"invalid type: string "a\"b c", expected u32 é"#),
