@@ -14,6 +14,7 @@
 mod engine;
 mod fixture;
 mod mutate;
+mod runs;
 mod targets;
 
 pub use engine::{fuzz, normalize, run_once, Crash, Options, Outcome, Report};
