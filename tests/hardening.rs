@@ -314,6 +314,21 @@ impl Drop for TightDisk {
     }
 }
 
+/// The health service's stream of the Gateway service's statuses, as a load balancer
+/// follows it.
+async fn gateway_health_watch(
+    partner: &aedgate::client::Participant,
+) -> tonic::Streaming<tonic_health::pb::HealthCheckResponse> {
+    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
+    HealthClient::new(partner.channel())
+        .watch(HealthCheckRequest {
+            service: "aedgate.v1.Gateway".into(),
+        })
+        .await
+        .expect("health watch")
+        .into_inner()
+}
+
 /// What the health service says of the Gateway service now.
 async fn gateway_health(partner: &aedgate::client::Participant) -> i32 {
     use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
@@ -329,9 +344,7 @@ async fn gateway_health(partner: &aedgate::client::Participant) -> i32 {
 
 #[tokio::test]
 async fn a_full_disk_refuses_without_loss_says_not_serving_and_recovers_when_space_returns() {
-    use tonic_health::pb::{
-        health_check_response::ServingStatus, health_client::HealthClient, HealthCheckRequest,
-    };
+    use tonic_health::pb::health_check_response::ServingStatus;
     let fed = Federation::standard();
     let disk = TightDisk::mount(fed.path().join("tight"), 4 << 20);
     let mut config = fed.gateway_config(NL);
@@ -366,13 +379,7 @@ async fn a_full_disk_refuses_without_loss_says_not_serving_and_recovers_when_spa
     );
 
     // Space returns; the gateway must notice on its own, without a restart or a Submit.
-    let mut watch = HealthClient::new(shopco.channel())
-        .watch(HealthCheckRequest {
-            service: "aedgate.v1.Gateway".into(),
-        })
-        .await
-        .expect("health watch")
-        .into_inner();
+    let mut watch = gateway_health_watch(&shopco).await;
     std::fs::remove_file(filler).expect("free the space");
     tokio::time::timeout(std::time::Duration::from_secs(30), async {
         while let Some(answer) = watch.message().await.expect("watch") {
@@ -406,18 +413,11 @@ async fn a_full_disk_refuses_without_loss_says_not_serving_and_recovers_when_spa
 
 #[tokio::test]
 async fn a_health_watch_does_not_hold_shutdown_open() {
-    use tonic_health::pb::{health_client::HealthClient, HealthCheckRequest};
     let fed = Federation::standard();
     let gateway = fed.start(NL).await;
     let shopco = fed.connect(SHOPCO, &gateway).await;
     // A load balancer watches health for as long as the gateway runs.
-    let mut watch = HealthClient::new(shopco.channel())
-        .watch(HealthCheckRequest {
-            service: "aedgate.v1.Gateway".into(),
-        })
-        .await
-        .expect("health watch")
-        .into_inner();
+    let mut watch = gateway_health_watch(&shopco).await;
     watch
         .message()
         .await
