@@ -42,9 +42,6 @@ const MAX_GROUP: usize = 512;
 /// participants together still fill groups up to [`MAX_GROUP`].
 const GROUP_SHARE: usize = 64;
 
-/// Most jobs moved from the channel into the fair queue between two groups.
-const QUEUE_DEPTH_DRAINED: usize = 8192;
-
 /// What one job of a group came to, before the commit makes it true.
 pub(super) type Decision = Result<Stored, Rejection>;
 
@@ -176,7 +173,7 @@ pub(super) async fn writer_task<B: LedgerBackend>(
         }
         // Everything that has arrived meanwhile joins the line, up to the channel's depth
         // at a time (the per-participant limits bound how much can be in flight at all).
-        for _ in 0..QUEUE_DEPTH_DRAINED {
+        for _ in 0..super::QUEUE_DEPTH {
             match jobs.try_recv() {
                 Ok(job) => waiting.push(job, sender_of),
                 Err(_) => break,
