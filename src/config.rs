@@ -216,6 +216,20 @@ pub struct GatewayFile {
     /// revenue check.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revenue: Option<RevenueSection>,
+    /// Where the store's database is; without it, SQLite in `data_dir`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store: Option<StoreSection>,
+    /// Keys this build does not know.
+    #[serde(flatten, skip_serializing)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// `[store]`: a database shared by the administration's replicas (PROTOCOL.md §13).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+pub struct StoreSection {
+    /// `postgres://user@host:port/database`. Every replica of the administration names the
+    /// same database and keeps its own `data_dir` (its lock and the heads it signed).
+    pub url: String,
     /// Keys this build does not know.
     #[serde(flatten, skip_serializing)]
     pub extra: BTreeMap<String, toml::Value>,
@@ -509,6 +523,8 @@ pub struct GatewayConfig {
     pub outbox: RetryPolicy,
     /// Peer endpoints that override the trust list's.
     pub peer_endpoints: BTreeMap<String, String>,
+    /// The shared PostgreSQL database (`[store] url`), or `None` for SQLite in `data_dir`.
+    pub store_url: Option<String>,
     /// The revenue policy file (re-read on SIGHUP), if the gateway charges.
     pub revenue_source: Option<PathBuf>,
     /// The revenue policy as loaded.
@@ -623,6 +639,21 @@ impl GatewayConfig {
         };
         let identity = identity_source.load()?;
         let tls = tls_settings(&file.tls);
+        let store_url = match &file.store {
+            Some(store) => {
+                warn_unknown(path, "store.", &store.extra);
+                if !crate::store::is_postgres_url(&store.url) {
+                    return Err(invalid(
+                        "store.url",
+                        "must be a postgres:// URL (without [store], the store is SQLite in \
+                         data_dir)"
+                            .to_owned(),
+                    ));
+                }
+                Some(store.url.clone())
+            }
+            None => None,
+        };
         let revenue_source = file.revenue.as_ref().map(|r| resolve(base, &r.policy));
         let revenue = match &revenue_source {
             Some(policy) => Some(Arc::new(load_revenue_policy(policy)?)),
@@ -649,6 +680,7 @@ impl GatewayConfig {
             limits: file.limits,
             outbox: file.outbox.policy(),
             peer_endpoints: file.peers,
+            store_url,
             revenue_source,
             revenue,
         })

@@ -553,6 +553,7 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
                     policy: format!("{s}.revenue.toml").into(),
                     extra: BTreeMap::new(),
                 }),
+                store: None,
                 extra: BTreeMap::new(),
             };
             if spec.revenue {

@@ -184,8 +184,9 @@ pub async fn start_with<F: ServiceFactory>(
     let data_dir_lock = DataDirLock::acquire(&config.data_dir)?;
     let signer = Arc::new(config.signer);
     let telemetry = Arc::new(Telemetry::default());
-    let store = Store::open(
+    let store = Store::open_with(
         &config.data_dir,
+        config.store_url.as_deref(),
         Issuer {
             participant: config.participant.clone(),
             signer: signer.clone(),

@@ -7,6 +7,9 @@
 //! The tests run on tokio's current-thread runtime: the writer task cannot start before the
 //! test yields, so envelopes enqueued back to back all land in one group, and the test
 //! checks that they did (one commit), so it cannot pass without exercising the group path.
+//!
+//! Each test runs on both stores: SQLite in the data folder and a fresh PostgreSQL
+//! database (`AEDGATE_TEST_POSTGRES`, see `common::TestDatabase`).
 
 mod common;
 
@@ -34,10 +37,30 @@ fn follow_up(fed: &Federation, kind: MessageType, payload: Vec<u8>, of: &Envelop
 }
 
 #[tokio::test]
-async fn one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separate_commits() {
+async fn one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separate_commits_sqlite() {
+    one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separate_commits(
+        Backend::Sqlite,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separate_commits_postgres()
+{
+    one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separate_commits(
+        Backend::postgres().await,
+    )
+    .await;
+}
+
+async fn one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separate_commits(
+    backend: Backend,
+) {
     let fed = Federation::standard();
     let (trust, data_dir) = store_setup(&fed, NL);
-    let store = open_store(&fed, NL, &data_dir).await.expect("store");
+    let store = open_store_on(&fed, NL, &data_dir, &backend)
+        .await
+        .expect("store");
 
     // Something already on disk, so that the group's lookups also reach stored rows.
     let stored_before = seal_as(&fed, SHOPCO, draft(SHOPCO, NL, &declaration(&lrn("OLD"))));
@@ -182,12 +205,25 @@ async fn one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separat
     assert_eq!(seqs, (1..=5).collect::<Vec<_>>());
 
     // What was committed is a consistent log: recomputed offline, it matches.
+    let head = store.log_head();
     drop(store);
-    let verdict = aedgate::store::verify_store(&data_dir, &[])
-        .await
-        .expect("verify");
-    assert!(
-        matches!(verdict, aedgate::store::LogVerdict::Intact { .. }),
-        "{verdict:?}"
-    );
+    match backend {
+        Backend::Sqlite => {
+            let verdict = aedgate::store::verify_store(&data_dir, &[])
+                .await
+                .expect("verify");
+            assert!(
+                matches!(verdict, aedgate::store::LogVerdict::Intact { size, root, .. }
+                    if size == head.size && root == head.root),
+                "{verdict:?}"
+            );
+        }
+        Backend::Postgres(_) => {
+            // Opened again, the store rebuilds its head from what it stored.
+            let reopened = open_store_on(&fed, NL, &data_dir, &backend)
+                .await
+                .expect("store");
+            assert_eq!(reopened.log_head(), head);
+        }
+    }
 }

@@ -41,6 +41,31 @@ pub(crate) struct Loaded {
     pub declarations: u64,
     /// Indicators in force.
     pub indicators: Vec<IndicatorRecord>,
+    /// The indicator table's version (see [`Counters`]).
+    pub indicators_version: u64,
+}
+
+/// The ledger's counters as of a commit: what a writer that shares its store with others
+/// (replicas on one PostgreSQL database, PROTOCOL.md §13) compares, under the log's lock,
+/// to learn whether someone else committed since its own last group.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    /// Entries in the log.
+    pub log_size: u64,
+    /// Declarations on file.
+    pub declarations: u64,
+    /// Bumped by every commit that changes the indicator table.
+    pub indicators_version: u64,
+}
+
+/// What another writer of the same store committed since this writer's last group.
+pub(crate) struct CaughtUp {
+    /// The counters as that writer left them.
+    pub counters: Counters,
+    /// The log's right edge at `counters.log_size`.
+    pub frontier: Frontier,
+    /// Indicators in force, if the indicator table changed (else the writer's are current).
+    pub indicators: Option<Vec<IndicatorRecord>>,
 }
 
 /// An entry the writer appends to the log, accepted or issued.
@@ -113,6 +138,11 @@ pub(crate) trait LedgerBackend: Send + 'static {
 /// One group's transaction: the reads a decision needs and the writes its effects make.
 /// Dropped without [`GroupWrite::commit`], it rolls back.
 pub(crate) trait GroupWrite {
+    /// What other writers of the same store committed since this writer's state was
+    /// `known`, read under the log's lock that the group holds; `None` when nothing changed.
+    /// A backend with one writer (SQLite, whose data folder is locked) answers `None`
+    /// without asking the database.
+    async fn catch_up(&mut self, known: &Counters) -> Result<Option<CaughtUp>, StoreError>;
     /// The stored envelopes among `message_ids`, the declarations on file under those ids,
     /// and the declarations on file under the (sender, LRN) pairs.
     async fn prefetch(
@@ -200,8 +230,10 @@ pub(crate) trait GroupWrite {
     /// Records that no peer holds it.
     async fn clear_routes(&mut self, indicator_id: &str) -> Result<(), StoreError>;
 
-    /// Writes what is buffered and commits: durable when it returns.
-    async fn commit(self) -> Result<(), StoreError>;
+    /// Writes what is buffered and commits with the group's counters: durable when it
+    /// returns. Returns the counters as stored (the indicator version bumped if the group
+    /// changed indicators, on a backend that keeps it).
+    async fn commit(self, counters: Counters) -> Result<Counters, StoreError>;
 }
 
 /// A change to an outbox entry's delivery state. Each applies only to an entry in the state

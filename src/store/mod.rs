@@ -32,6 +32,7 @@ mod fair;
 mod kept;
 mod lock;
 mod outbox;
+mod postgres;
 mod sqlite;
 mod writer;
 use backend::StoreReads;
@@ -39,6 +40,7 @@ use kept::Kept;
 pub use kept::HEAD_FILE;
 pub use lock::{DataDirLock, LOCK_FILE};
 pub use outbox::{OutboxEntry, OutboxState, PendingDelivery};
+pub use postgres::is_postgres_url;
 pub use sqlite::verify::{audit_store, verify_store, ExpectedHead, LogVerdict, StoreAudit};
 use writer::{AppendJob, Decision, Published, WriterState};
 
@@ -223,11 +225,38 @@ pub struct Store {
     /// The signed head and trust lists kept beside the database; none for a read-only
     /// store.
     kept: Option<Arc<Kept>>,
+    /// Where the log's size and head are published (by the writer, and by the commit
+    /// listener of a shared store).
+    published: Shared,
 }
 
-/// The size of the head kept in `data_dir`, after checking that the store still holds it
-/// (`None` when no head is kept: a new store, or one from before heads were kept).
-async fn check_kept_head(data_dir: &Path) -> Result<Option<u64>, StoreError> {
+/// The log's size and head as published; shared by the writer and, on PostgreSQL, the
+/// listener that learns of other replicas' commits.
+#[derive(Clone, Debug)]
+pub(crate) struct Shared {
+    pub size: Arc<watch::Sender<u64>>,
+    pub head: Arc<watch::Sender<LogHead>>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self {
+            size: Arc::new(watch::channel(0).0),
+            head: Arc::new(
+                watch::channel(LogHead {
+                    size: 0,
+                    root: merkle::empty_root(),
+                })
+                .0,
+            ),
+        }
+    }
+}
+
+/// The size of the head kept in `data_dir`, after checking that the store (in `data_dir`,
+/// or the shared database at `url`) still holds it (`None` when no head is kept: a new
+/// store, or one from before heads were kept).
+async fn check_kept_head(data_dir: &Path, url: Option<&str>) -> Result<Option<u64>, StoreError> {
     let Some(head) = kept::read_head(data_dir)? else {
         return Ok(None);
     };
@@ -236,7 +265,10 @@ async fn check_kept_head(data_dir: &Path) -> Result<Option<u64>, StoreError> {
         path,
         cause: "root_hash is not 32 bytes".into(),
     })?;
-    let (log_size, stored_root) = sqlite::measure_log(data_dir, head.tree_size).await?;
+    let (log_size, stored_root) = match url {
+        Some(url) => postgres::measure_log(url, head.tree_size).await?,
+        None => sqlite::measure_log(data_dir, head.tree_size).await?,
+    };
     crate::core::audit::check_log_holds_head(head.tree_size, &root, log_size, stored_root)
         .map_err(|problem| StoreError::LogBehindHead {
             data_dir: data_dir.to_path_buf(),
@@ -278,13 +310,92 @@ impl Store {
         issuer: Issuer,
         telemetry: Arc<Telemetry>,
     ) -> Result<Self, StoreError> {
+        Self::open_with(data_dir, None, issuer, telemetry).await
+    }
+
+    /// Opens the store and starts its writer: SQLite in `data_dir`, or, with `url`
+    /// (`postgres://...`, the gateway's `[store] url`), the PostgreSQL database that this
+    /// gateway may share with other replicas of its administration (§13). `data_dir` then
+    /// holds only what this replica keeps of its own: its lock and the heads it signed.
+    pub async fn open_with(
+        data_dir: &Path,
+        url: Option<&str>,
+        issuer: Issuer,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Self, StoreError> {
         // Before anything is written: a log that lost what a signed head covers is left as
         // it was found.
-        let kept_size = check_kept_head(data_dir).await?;
-        let (mut backend, reads) = sqlite::open(data_dir).await?;
+        let kept_size = check_kept_head(data_dir, url).await?;
+        match url {
+            Some(url) => {
+                // This replica's own files: its lock, its kept heads and trust lists.
+                std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+                    path: data_dir.to_path_buf(),
+                    source: Box::new(e),
+                })?;
+                let (backend, reads) = postgres::open(url).await?;
+                let listener = reads.pool().clone();
+                let reads = Arc::new(reads);
+                let spawn = |backend, jobs, state, telemetry, published| {
+                    tokio::spawn(writer::writer_task::<postgres::PgBackend>(
+                        backend, jobs, state, telemetry, published,
+                    ));
+                };
+                let store = Self::start(
+                    data_dir,
+                    kept_size,
+                    (backend, spawn),
+                    reads.clone(),
+                    issuer,
+                    telemetry,
+                )
+                .await?;
+                postgres::follow_commits(
+                    listener,
+                    reads,
+                    store.published.clone(),
+                    store.outbox_signal.clone(),
+                );
+                Ok(store)
+            }
+            None => {
+                let (backend, reads) = sqlite::open(data_dir).await?;
+                let spawn = |backend, jobs, state, telemetry, published| {
+                    tokio::spawn(writer::writer_task::<sqlite::SqliteBackend>(
+                        backend, jobs, state, telemetry, published,
+                    ));
+                };
+                Self::start(
+                    data_dir,
+                    kept_size,
+                    (backend, spawn),
+                    Arc::new(reads),
+                    issuer,
+                    telemetry,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Loads the writer's state from `backend`, keeps the head, and starts the writer with
+    /// `spawn` (which names the backend's type: the writer's future is `Send` for each
+    /// backend, which generic code cannot see).
+    async fn start<B: backend::LedgerBackend>(
+        data_dir: &Path,
+        kept_size: Option<u64>,
+        (mut backend, spawn): (
+            B,
+            impl FnOnce(B, mpsc::Receiver<AppendJob>, WriterState, Arc<Telemetry>, Published),
+        ),
+        reads: Arc<dyn StoreReads>,
+        issuer: Issuer,
+        telemetry: Arc<Telemetry>,
+    ) -> Result<Self, StoreError> {
         let state = WriterState::load(&mut backend, issuer.clone()).await?;
         let log_size = state.log_size();
-        let (head_tx, head) = watch::channel(state.head());
+        let head_tx = Arc::new(watch::channel(state.head()).0);
+        let head = head_tx.subscribe();
         if kept_size.is_none() && log_size > 0 {
             tracing::warn!(
                 log_size,
@@ -302,24 +413,25 @@ impl Store {
         kept.keep_head(log_size).await?;
         follow_head(kept.clone(), head.clone());
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
-        let (committed_tx, committed) = watch::channel(log_size);
+        let committed_tx = Arc::new(watch::channel(log_size).0);
+        let committed = committed_tx.subscribe();
         let outbox_signal = Arc::new(watch::channel(0).0);
         let (writable_tx, writable) = watch::channel(true);
-        tokio::spawn(writer::writer_task(
+        spawn(
             backend,
             rx,
             state,
             telemetry.clone(),
             Published {
-                size: committed_tx,
-                head: head_tx,
+                size: committed_tx.clone(),
+                head: head_tx.clone(),
                 outbox: outbox_signal.clone(),
                 writable: writable_tx,
             },
-        ));
+        );
         Ok(Self {
             writer: Some(tx),
-            reads: Arc::new(reads),
+            reads,
             telemetry,
             committed,
             head,
@@ -327,6 +439,10 @@ impl Store {
             revenue: Arc::new(watch::channel(None).0),
             writable,
             kept: Some(kept),
+            published: Shared {
+                size: committed_tx,
+                head: head_tx,
+            },
         })
     }
 
@@ -348,6 +464,7 @@ impl Store {
             revenue: Arc::new(watch::channel(None).0),
             writable: watch::channel(false).1,
             kept: None,
+            published: Shared::default(),
         };
         // A read-only store does not follow commits: its head is the one on disk now.
         let size = store.log_size().await?;

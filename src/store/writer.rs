@@ -14,7 +14,7 @@
 //! "is this message id or LRN taken?" — the same for every database. What lives here and
 //! not in `core::ledger`: the clock, fresh ids and signing.
 
-use super::backend::{GroupLedger, GroupWrite, LedgerBackend, LogEntry};
+use super::backend::{CaughtUp, Counters, GroupLedger, GroupWrite, LedgerBackend, LogEntry};
 use super::fair::FairQueue;
 use super::{Direction, Issuer, LogHead, StoreError, Stored};
 use crate::core::admission::{Admitted, AdmittedPayload};
@@ -62,6 +62,8 @@ pub(super) struct WriterState {
     country: String,
     next_index: u64,
     declarations: u64,
+    /// The indicator table's version as of this writer's last commit or catch-up.
+    indicators_version: u64,
     last_seq: HashMap<String, u64>,
     risk: RiskIndex,
     /// The Merkle log's right edge, advanced by every append of the group in progress.
@@ -94,6 +96,7 @@ impl WriterState {
             country,
             next_index: loaded.log_size,
             declarations: loaded.declarations,
+            indicators_version: loaded.indicators_version,
             last_seq: HashMap::new(),
             risk,
             frontier: loaded.frontier,
@@ -112,14 +115,42 @@ impl WriterState {
     pub fn log_size(&self) -> u64 {
         self.next_index
     }
+
+    fn counters(&self) -> Counters {
+        Counters {
+            log_size: self.next_index,
+            declarations: self.declarations,
+            indicators_version: self.indicators_version,
+        }
+    }
+
+    /// Takes in what another writer of the same store committed (a replica, §13): the
+    /// log's size and edge, the declaration count, the indicators if they changed. The
+    /// per-recipient `seq` counters are forgotten and read again when next needed.
+    fn catch_up(&mut self, caught: CaughtUp) -> Result<(), StoreError> {
+        if let Some(indicators) = caught.indicators {
+            let mut risk = RiskIndex::new();
+            for record in indicators {
+                risk.upsert(record)?;
+            }
+            self.risk = risk;
+        }
+        self.next_index = caught.counters.log_size;
+        self.declarations = caught.counters.declarations;
+        self.indicators_version = caught.counters.indicators_version;
+        self.frontier = caught.frontier;
+        self.last_seq.clear();
+        Ok(())
+    }
 }
 
 /// What the writer announces after each commit.
 pub(super) struct Published {
-    /// The log size, for live Fetch.
-    pub size: watch::Sender<u64>,
-    /// Size and root, for the Audit service.
-    pub head: watch::Sender<LogHead>,
+    /// The log size, for live Fetch. Shared with the commit listener of a store that other
+    /// replicas write too; neither ever moves it back.
+    pub size: Arc<watch::Sender<u64>>,
+    /// Size and root, for the Audit service (shared likewise).
+    pub head: Arc<watch::Sender<LogHead>>,
     /// Bumped when a commit queued messages for peers.
     pub outbox: Arc<watch::Sender<u64>>,
     /// Whether a commit can succeed now: false from a failed commit until the store has
@@ -185,11 +216,11 @@ pub(super) async fn writer_task<B: LedgerBackend>(
             Ok(decisions) => {
                 telemetry.count(Counter::Commits, "");
                 telemetry.time(Timer::GroupCommit, started.elapsed());
-                published.head.send_replace(current.head());
+                publish_head(&published.head, current.head());
                 if std::mem::take(&mut current.outbox_added) {
                     published.outbox.send_modify(|n| *n += 1);
                 }
-                published.size.send_replace(current.next_index);
+                publish_size(&published.size, current.next_index);
                 for (job, decision) in group.drain(..).zip(decisions) {
                     // A caller that went away still had its envelope stored; a resend gets
                     // DUPLICATE with the same log index.
@@ -207,6 +238,29 @@ pub(super) async fn writer_task<B: LedgerBackend>(
             }
         }
     }
+}
+
+/// Publishes a longer log. With replicas the writer and the commit listener both publish,
+/// in either order: a size never goes back.
+pub(super) fn publish_size(size: &watch::Sender<u64>, new: u64) {
+    size.send_if_modified(|current| {
+        let longer = new > *current;
+        if longer {
+            *current = new;
+        }
+        longer
+    });
+}
+
+/// Publishes a longer log's head (see [`publish_size`]).
+pub(super) fn publish_head(head: &watch::Sender<LogHead>, new: LogHead) {
+    head.send_if_modified(|current| {
+        let longer = new.size > current.size;
+        if longer {
+            *current = new;
+        }
+        longer
+    });
 }
 
 /// Who sent a job: the key of its turn in the group commit.
@@ -258,6 +312,11 @@ async fn commit_group<B: LedgerBackend>(
 ) -> Result<Vec<Decision>, StoreError> {
     let now = crate::clock::now_ms();
     let mut tx = backend.begin().await?;
+    // Another replica may have committed since this writer's last group: the log's lock is
+    // held now, so what it reads stays true until this group commits.
+    if let Some(caught) = tx.catch_up(&state.counters()).await? {
+        state.catch_up(caught)?;
+    }
     let message_ids: Vec<&str> = group
         .iter()
         .map(|job| job.admitted.header.message_id.as_str())
@@ -296,7 +355,7 @@ async fn commit_group<B: LedgerBackend>(
         decisions.push(process(&mut tx, state, job, new_key, now).await?);
     }
     state.ledger = GroupLedger::default();
-    tx.commit().await?;
+    state.indicators_version = tx.commit(state.counters()).await?.indicators_version;
     Ok(decisions)
 }
 

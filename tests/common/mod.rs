@@ -509,3 +509,117 @@ pub fn serve_process(fed: &Federation, admin: &str) -> tokio::process::Child {
         .spawn()
         .expect("spawn aedgate serve")
 }
+
+/// The variable that names the PostgreSQL server the store's tests use.
+pub const POSTGRES_VARIABLE: &str = "AEDGATE_TEST_POSTGRES";
+
+/// A fresh, empty PostgreSQL database for one test, dropped when the test ends.
+///
+/// The server is `$AEDGATE_TEST_POSTGRES` (a URL of a database the tests may create
+/// databases from), by default `postgres://postgres@127.0.0.1:5432/postgres`, the
+/// development and CI machines' server. Where none answers, the test fails naming the
+/// variable: a test of the PostgreSQL store never passes without one.
+pub struct TestDatabase {
+    /// The fresh database's URL, for `[store] url`.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        use sqlx::Connection;
+        let admin_url = std::env::var(POSTGRES_VARIABLE)
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "no PostgreSQL at {admin_url} ({e}): start one, or set {POSTGRES_VARIABLE} \
+                     to the URL of a server where the tests may create databases"
+                )
+            });
+        let name = format!("aedgate_test_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .expect("create the test database");
+        let _ = conn.close().await;
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .unwrap_or(&admin_url);
+        Self {
+            url: format!("{base}/{name}"),
+            admin_url,
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        // Best effort, on a thread of its own: Drop cannot await, and the test's runtime
+        // may be shutting down.
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut conn)
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The stores a test of the store itself runs on: the same test, once on each.
+pub enum Backend {
+    /// SQLite in the gateway's data folder (the embedded default).
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres(TestDatabase),
+}
+
+impl Backend {
+    pub async fn postgres() -> Self {
+        Self::Postgres(TestDatabase::create().await)
+    }
+
+    /// The `[store] url` of this backend (none for SQLite).
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            Self::Sqlite => None,
+            Self::Postgres(db) => Some(&db.url),
+        }
+    }
+}
+
+/// [`open_store`] on `backend`.
+pub async fn open_store_on(
+    fed: &Federation,
+    admin: &str,
+    data_dir: &std::path::Path,
+    backend: &Backend,
+) -> Result<aedgate::store::Store, aedgate::store::StoreError> {
+    let config = fed.gateway_config(admin);
+    aedgate::store::Store::open_with(
+        data_dir,
+        backend.url(),
+        aedgate::store::Issuer {
+            participant: admin.into(),
+            signer: std::sync::Arc::new(config.signer),
+        },
+        Default::default(),
+    )
+    .await
+}

@@ -13,7 +13,9 @@ pub(super) mod verify;
 
 pub(super) use reads::SqliteReads;
 
-use super::backend::{GroupLedger, GroupWrite, LedgerBackend, Loaded, LogEntry, ParcelWindow};
+use super::backend::{
+    CaughtUp, Counters, GroupLedger, GroupWrite, LedgerBackend, Loaded, LogEntry, ParcelWindow,
+};
 use super::encoding::{account_bytes, account_from_bytes};
 use super::{to_u64, Direction, StoreError};
 use crate::core::ledger::{DeclarationRecord, Issue, Parcel, ReferralRecord, ReferralStatus};
@@ -258,6 +260,7 @@ impl LedgerBackend for SqliteBackend {
             frontier,
             declarations: to_u64(declarations, "declaration count")?,
             indicators,
+            indicators_version: 0,
         })
     }
 
@@ -294,6 +297,11 @@ impl LedgerBackend for SqliteBackend {
 }
 
 impl GroupWrite for SqliteGroup<'_> {
+    async fn catch_up(&mut self, _known: &Counters) -> Result<Option<CaughtUp>, StoreError> {
+        // The data folder's lock makes this writer the store's only one.
+        Ok(None)
+    }
+
     async fn prefetch(
         &mut self,
         message_ids: &[&str],
@@ -567,10 +575,10 @@ impl GroupWrite for SqliteGroup<'_> {
         .await
     }
 
-    async fn commit(mut self) -> Result<(), StoreError> {
+    async fn commit(mut self, counters: Counters) -> Result<Counters, StoreError> {
         self.pending.flush(&mut self.tx).await?;
         self.tx.commit().await?;
-        Ok(())
+        Ok(counters)
     }
 }
 

@@ -1,0 +1,89 @@
+//! How a replica learns of the others' commits: PostgreSQL's LISTEN/NOTIFY, not polling.
+//!
+//! Every group commit on the shared database sends a notification on [`COMMIT_CHANNEL`]
+//! with the log's new size, delivered when the transaction commits. Each replica listens on
+//! a connection of its own and, for a size beyond what it has published, reads the head
+//! (the frontier's O(log n) subtrees) and publishes it: a `Fetch` with `follow` wakes, the
+//! Audit service signs the larger head, and the forwarder looks at the outbox again. A
+//! lost connection may have missed notifications, so after every (re)connection the head is
+//! read once whatever was announced.
+
+use super::super::writer::{publish_head, publish_size};
+use super::super::{LogHead, Shared, StoreError};
+use super::{PgReads, COMMIT_CHANNEL};
+use sqlx::postgres::{PgListener, PgPool};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How long a replica waits before listening again after its listening connection broke.
+const RELISTEN_DELAY: Duration = Duration::from_millis(500);
+
+/// Follows other replicas' commits until the store is dropped (no one subscribes to its
+/// log size any more).
+pub(in crate::store) fn follow_commits(
+    pool: PgPool,
+    reads: Arc<PgReads>,
+    published: Shared,
+    outbox: Arc<watch::Sender<u64>>,
+) {
+    tokio::spawn(async move {
+        let size = published.size.clone();
+        tokio::select! {
+            () = listen(pool, &reads, &published, &outbox) => {}
+            () = size.closed() => {}
+        }
+    });
+}
+
+async fn listen(pool: PgPool, reads: &PgReads, published: &Shared, outbox: &watch::Sender<u64>) {
+    loop {
+        match PgListener::connect_with(&pool).await {
+            Ok(mut listener) => match listener.listen(COMMIT_CHANNEL).await {
+                Ok(()) => {
+                    // What was committed while no one listened.
+                    catch_up(reads, published, outbox).await;
+                    loop {
+                        match listener.try_recv().await {
+                            Ok(Some(notification)) => {
+                                let size = notification.payload().parse::<u64>().unwrap_or(0);
+                                if size > *published.size.borrow() {
+                                    catch_up(reads, published, outbox).await;
+                                }
+                            }
+                            // The connection was lost; `try_recv` reconnects at the next
+                            // call, and what was missed is read now.
+                            Ok(None) => catch_up(reads, published, outbox).await,
+                            Err(error) => {
+                                tracing::warn!(%error, "lost the shared store's commit notifications");
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for the shared store's commits")
+                }
+            },
+            Err(error) => tracing::warn!(%error, "cannot listen for the shared store's commits"),
+        }
+        tokio::time::sleep(RELISTEN_DELAY).await;
+    }
+}
+
+/// Reads the committed head and publishes it if it is beyond what this replica published.
+async fn catch_up(reads: &PgReads, published: &Shared, outbox: &watch::Sender<u64>) {
+    match reads.head().await {
+        Ok((size, root)) if size > *published.size.borrow() => {
+            publish_head(&published.head, LogHead { size, root });
+            publish_size(&published.size, size);
+            // Another replica's commit may have queued messages for peers.
+            outbox.send_modify(|n| *n += 1);
+        }
+        Ok(_) => {}
+        Err(error) => {
+            let error: StoreError = error;
+            tracing::warn!(%error, "cannot read the shared store's head");
+        }
+    }
+}
