@@ -1,0 +1,132 @@
+//! Several replicas of one administration on one PostgreSQL database (PROTOCOL.md §13):
+//! whichever replica a call reaches, the administration answers as one — one log, one set
+//! of message ids, one numbering of each partner's deliveries.
+//!
+//! Every replica here is a real gateway on its own port, with its own data folder, behind
+//! real mutual TLS, on a fresh database of the test server (`common::TestDatabase`).
+
+mod common;
+
+use aedgate::proto::v1::{Disposition, MessageType, SignedTreeHead};
+use aedgate::server::RunningGateway;
+use common::*;
+use std::time::Duration;
+
+/// Starts `count` replicas of adm/NL on the database at `url`, each with its own data
+/// folder and a free port.
+async fn start_replicas(fed: &Federation, url: &str, count: usize) -> Vec<RunningGateway> {
+    let mut replicas = Vec::new();
+    for i in 0..count {
+        let mut config = fed.gateway_config(NL);
+        config.store_url = Some(url.to_owned());
+        config.data_dir = fed.path().join(format!("data/adm-NL-replica-{i}"));
+        replicas.push(
+            aedgate::server::start(config)
+                .await
+                .unwrap_or_else(|e| panic!("replica {i} starts: {e}")),
+        );
+    }
+    replicas
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_keep_one_log_one_set_of_ids_and_wake_each_others_followers() {
+    let fed = Federation::standard();
+    let db = TestDatabase::create().await;
+    let replicas = start_replicas(&fed, &db.url, 3).await;
+    let mut first = fed.connect(SHOPCO, &replicas[0]).await;
+    let mut second = fed.connect(SHOPCO, &replicas[1]).await;
+    let mut third = fed.connect(SHOPCO, &replicas[2]).await;
+
+    // A partner following its deliveries on the third replica, which files nothing itself.
+    let mut follow = fetch_stream(&third, 0, true).await;
+
+    // Declarations filed through the first two replicas, in turn.
+    let mut filed = Vec::new();
+    for i in 0..24 {
+        let client = if i % 2 == 0 { &mut first } else { &mut second };
+        let envelope = client.seal_declaration(&declaration(&lrn(&format!("REP{i}"))));
+        let receipt = client.submit(envelope.clone()).await.expect("accepted");
+        assert_eq!(receipt.disposition, Disposition::Accepted as i32);
+        filed.push((envelope, receipt));
+
+        // Its outcome, committed by the replica that took it, reaches the follower on the
+        // third within a second.
+        let id = filed[i]
+            .0
+            .header
+            .as_ref()
+            .expect("header")
+            .message_id
+            .clone();
+        let outcome = tokio::time::timeout(Duration::from_secs(1), async {
+            loop {
+                let delivery = follow
+                    .message()
+                    .await
+                    .expect("delivery")
+                    .expect("the follow stream stays open");
+                let envelope = delivery.envelope.expect("envelope");
+                let header = envelope.header.expect("header");
+                if header.r#type == MessageType::Outcome as i32 && header.correlation_id == id {
+                    return delivery.seq;
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("declaration {i}'s outcome reached the follower within 1 s"));
+        // One delivery per declaration (its outcome), numbered without gaps across replicas.
+        assert_eq!(outcome, i as u64 + 1);
+    }
+
+    // One log: every accepted envelope and every issued outcome has its own index, and
+    // together they fill the log without a gap.
+    let mut indices: Vec<u64> = filed.iter().map(|(_, r)| r.log_index).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    assert_eq!(indices.len(), filed.len(), "log indices are unique");
+    let (head, _) = third.tree_head().await.expect("head");
+    assert_eq!(head.tree_size, 2 * filed.len() as u64);
+
+    // A resend reaching the third replica is DUPLICATE with the original receipt's data.
+    for (envelope, original) in &filed {
+        let again = third.submit(envelope.clone()).await.expect("duplicate");
+        assert_eq!(again.disposition, Disposition::Duplicate as i32);
+        assert_eq!(again.log_index, original.log_index);
+        assert_eq!(again.received_at_ms, original.received_at_ms);
+        assert_eq!(again.envelope_digest, original.envelope_digest);
+    }
+    // An id reused with other content is refused there too.
+    let mut reused = draft(SHOPCO, NL, &declaration(&lrn("OTHER")));
+    reused.message_id = filed[0]
+        .0
+        .header
+        .as_ref()
+        .expect("header")
+        .message_id
+        .clone();
+    let status = refused(third.submit(seal_as(&fed, SHOPCO, reused)).await);
+    assert_eq!(reason(&status), "MESSAGE_ID_CONFLICT");
+
+    // Every receipt, whichever replica signed it, is proved on every replica.
+    for client in [&first, &second, &third] {
+        for (_, receipt) in &filed {
+            client.prove_receipt(receipt).await.expect("provable");
+        }
+    }
+
+    // The heads of all three are consistent with each other, whichever came first.
+    let mut heads: Vec<SignedTreeHead> = Vec::new();
+    for client in [&first, &second, &third] {
+        heads.push(client.tree_head().await.expect("head").0);
+    }
+    heads.sort_by_key(|h| h.tree_size);
+    for pair in heads.windows(2) {
+        third
+            .check_extends(&pair[0], &pair[1])
+            .await
+            .expect("consistent heads");
+    }
+    assert_eq!(heads[0].tree_size, heads[2].tree_size);
+    assert_eq!(heads[0].root_hash, heads[2].root_hash);
+}
