@@ -22,7 +22,7 @@ use crate::core::trust::TrustList;
 use crate::proto::v1::gateway_client::GatewayClient;
 use crate::proto::v1::{Envelope, MessageType};
 use crate::render::wire_name;
-use crate::store::{PendingDelivery, Store, StoreError};
+use crate::store::{Lease, PendingDelivery, Store, StoreError};
 use crate::telemetry::Counter;
 use crate::tls::{Identity, TlsSettings};
 use prost::Message;
@@ -34,6 +34,11 @@ use tokio::task::JoinHandle;
 
 /// How long one delivery attempt may take, connection included.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How long a replica holds a peer's head while it delivers it: longer than an attempt can
+/// take, so a live replica never loses it mid-attempt; a dead replica's passes to the
+/// others this long after its last attempt began.
+const LEASE: Duration = Duration::from_secs(30);
 
 /// Why one delivery attempt failed.
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +177,35 @@ async fn work_peer(ctx: ForwarderContext, peer: String) {
                 _ = closing.wait_for(|c| *c) => return,
             }
             continue;
+        }
+        // Of the replicas sharing the store, one at a time delivers a peer's head (§13).
+        let now = now_ms();
+        match ctx
+            .store
+            .outbox_lease(head.entry.id, now, now + LEASE.as_millis() as i64)
+            .await
+        {
+            Ok(Lease::Granted) => {}
+            Ok(Lease::Gone) => continue,
+            Ok(Lease::HeldUntil(until)) => {
+                // Another replica delivers it; look again when its lease runs out (or it
+                // commits something).
+                let wait = Duration::from_millis(u64::try_from(until - now).unwrap_or(0));
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = signal.changed() => {}
+                    _ = closing.wait_for(|c| *c) => return,
+                }
+                continue;
+            }
+            Err(error) => {
+                tracing::error!(%error, %peer, "cannot lease the outbox head");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = closing.wait_for(|c| *c) => return,
+                }
+                continue;
+            }
         }
         let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, deliver(&ctx, &head, &mut connection));
         let result = tokio::select! {

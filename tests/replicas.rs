@@ -130,3 +130,118 @@ async fn three_replicas_keep_one_log_one_set_of_ids_and_wake_each_others_followe
     assert_eq!(heads[0].tree_size, heads[2].tree_size);
     assert_eq!(heads[0].root_hash, heads[2].root_hash);
 }
+
+/// A declaration filed by ShopCo in NL that is bound for Belgium (and so forwarded there).
+fn bound_for_belgium(tag: &str) -> aedgate::proto::v1::AdvanceDeclaration {
+    let mut declaration = declaration(&lrn(tag));
+    declaration.country_of_destination = "BE".into();
+    declaration
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_deliver_each_message_once_in_order_and_a_dead_replicas_lease_passes_to_them() {
+    let fed = Federation::standard();
+    let db = TestDatabase::create().await;
+    let be = fed.start(BE).await;
+
+    // A replica that files a declaration bound for BE, takes its delivery's lease for three
+    // seconds, and dies before delivering it.
+    let (trust, _) = store_setup(&fed, NL);
+    let ghost_dir = fed.path().join("data/adm-NL-ghost");
+    let ghost = open_store_on(&fed, NL, &ghost_dir, &Backend::Url(db.url.clone()))
+        .await
+        .expect("ghost replica's store");
+    let orphan = seal_as(
+        &fed,
+        SHOPCO,
+        draft(SHOPCO, NL, &bound_for_belgium("ORPHAN")),
+    );
+    ghost
+        .append(admit_at(&trust, NL, SHOPCO, orphan.clone()), trust.clone())
+        .await
+        .expect("stored")
+        .expect("accepted");
+    let queued = ghost.outbox(None).await.expect("outbox");
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let lease_ends = aedgate::clock::now_ms() + 3_000;
+    assert_eq!(
+        ghost
+            .outbox_lease(queued[0].id, aedgate::clock::now_ms(), lease_ends)
+            .await
+            .expect("lease"),
+        aedgate::store::Lease::Granted
+    );
+    drop(ghost);
+
+    // Two live replicas, both delivering to BE.
+    let replicas = start_replicas(&fed, &db.url, 2).await;
+    for replica in &replicas {
+        replica.set_peer_endpoint(BE, &format!("https://{}", be.local_addr()));
+    }
+    let mut via = [
+        fed.connect(SHOPCO, &replicas[0]).await,
+        fed.connect(SHOPCO, &replicas[1]).await,
+    ];
+    let mut filed = vec![orphan.header.as_ref().expect("header").message_id.clone()];
+    for i in 0..10 {
+        let client = &mut via[i % 2];
+        let envelope = client.seal_declaration(&bound_for_belgium(&format!("FWD{i}")));
+        filed.push(client.submit(envelope).await.expect("accepted").message_id);
+    }
+
+    // BE received every one, once, in the order NL filed them, the dead replica's first:
+    // its lease held the peer's queue until it ran out.
+    let be_risk = fed.connect("adm/BE/risk-unit", &be).await;
+    let mut forwarded = Vec::new();
+    let mut after = 0;
+    while forwarded.len() < filed.len() {
+        let (seq, envelope) = await_delivery(&be_risk, after, |e| {
+            e.header.as_ref().expect("header").r#type == MessageType::ForwardedDeclaration as i32
+        })
+        .await;
+        after = seq;
+        forwarded.push(envelope.header.expect("header").correlation_id);
+    }
+    assert_eq!(forwarded, filed);
+    let first = be
+        .state()
+        .store
+        .declaration_status(&filed[0])
+        .await
+        .expect("status")
+        .expect("on file in BE");
+    assert!(
+        first.updated_at_ms >= lease_ends,
+        "delivered while the dead replica's lease ran"
+    );
+
+    // Each message was delivered by one replica: the two forwarders' deliveries add up to
+    // the messages, and NL's outbox holds each peer receipt once.
+    let outbox = await_outbox(&replicas[0], |entries| {
+        entries
+            .iter()
+            .filter(|e| e.peer == BE)
+            .all(|e| e.state == aedgate::store::OutboxState::Delivered)
+    })
+    .await;
+    let to_be: Vec<_> = outbox
+        .iter()
+        .filter(|e| e.message_type == MessageType::ForwardedDeclaration as i32)
+        .collect();
+    assert_eq!(to_be.len(), filed.len());
+    let deliveries: u64 = replicas
+        .iter()
+        .map(|r| {
+            r.state()
+                .telemetry
+                .counters(aedgate::telemetry::Counter::Forwarded)
+                .get(BE)
+                .copied()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(
+        deliveries,
+        outbox.iter().filter(|e| e.peer == BE).count() as u64
+    );
+}

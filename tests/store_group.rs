@@ -218,7 +218,7 @@ async fn one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separat
                 "{verdict:?}"
             );
         }
-        Backend::Postgres(_) => {
+        Backend::Postgres(_) | Backend::Url(_) => {
             // Opened again, the store rebuilds its head from what it stored.
             let reopened = open_store_on(&fed, NL, &data_dir, &backend)
                 .await

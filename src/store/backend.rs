@@ -290,4 +290,25 @@ pub(crate) trait StoreReads: Send + Sync + std::fmt::Debug {
     async fn outbox(&self, state: Option<OutboxState>) -> Result<Vec<OutboxEntry>, StoreError>;
     /// Applies a delivery-state change; returns how many entries it changed (0 or 1).
     async fn outbox_update(&self, change: OutboxChange) -> Result<u64, StoreError>;
+    /// Takes (or renews) the lease of pending outbox entry `id` for `holder` until
+    /// `until_ms`, unless another holder's lease runs past `now_ms`. Where one gateway owns
+    /// the store (SQLite), every lease is granted without asking the database.
+    async fn outbox_lease(
+        &self,
+        id: u64,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Lease, StoreError>;
+}
+
+/// The answer to a lease request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// The caller may deliver the entry until the lease runs out.
+    Granted,
+    /// Another replica holds it until this time (milliseconds since the epoch).
+    HeldUntil(i64),
+    /// The entry is no longer pending (delivered or dead-lettered meanwhile).
+    Gone,
 }

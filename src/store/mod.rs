@@ -35,6 +35,7 @@ mod outbox;
 mod postgres;
 mod sqlite;
 mod writer;
+pub use backend::Lease;
 use backend::StoreReads;
 use kept::Kept;
 pub use kept::HEAD_FILE;
@@ -228,6 +229,10 @@ pub struct Store {
     /// Where the log's size and head are published (by the writer, and by the commit
     /// listener of a shared store).
     published: Shared,
+    /// This gateway process among the replicas that may share the store: the holder
+    /// named in the outbox leases it takes. Fresh at every start, so a restarted replica
+    /// does not take its dead predecessor's leases for its own.
+    replica: Arc<str>,
 }
 
 /// The log's size and head as published; shared by the writer and, on PostgreSQL, the
@@ -443,6 +448,7 @@ impl Store {
                 size: committed_tx,
                 head: head_tx,
             },
+            replica: uuid::Uuid::now_v7().simple().to_string().into(),
         })
     }
 
@@ -465,6 +471,7 @@ impl Store {
             writable: watch::channel(false).1,
             kept: None,
             published: Shared::default(),
+            replica: "".into(),
         };
         // A read-only store does not follow commits: its head is the one on disk now.
         let size = store.log_size().await?;

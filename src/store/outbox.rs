@@ -7,7 +7,7 @@
 //! ever due, which keeps each peer's order; a dead-lettered message no longer blocks the
 //! ones behind it, and is reported by `aedgate outbox list` until an operator retries it.
 
-use super::backend::OutboxChange;
+use super::backend::{Lease, OutboxChange};
 use super::{Store, StoreError};
 use crate::core::retry::NextStep;
 use crate::proto::v1::Receipt;
@@ -150,6 +150,21 @@ impl Store {
         })
         .await
         .map(|_| ())
+    }
+
+    /// Takes the lease of pending entry `id` for this gateway until `until_ms`, so that of
+    /// several replicas sharing the store one at a time delivers it (§13); renewing a lease
+    /// this gateway holds is granted. A replica that dies holding a lease leaves it to run
+    /// out, and then another takes it.
+    pub async fn outbox_lease(
+        &self,
+        id: u64,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Lease, StoreError> {
+        self.reads
+            .outbox_lease(id, &self.replica, now_ms, until_ms)
+            .await
     }
 
     /// An operator's retry: a dead-lettered (or waiting) message becomes due now, with a

@@ -588,6 +588,8 @@ pub enum Backend {
     Sqlite,
     /// A fresh PostgreSQL database.
     Postgres(TestDatabase),
+    /// A PostgreSQL database another part of the test owns (replicas sharing it).
+    Url(String),
 }
 
 impl Backend {
@@ -600,6 +602,7 @@ impl Backend {
         match self {
             Self::Sqlite => None,
             Self::Postgres(db) => Some(&db.url),
+            Self::Url(url) => Some(url),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The store's reads and the outbox's bookkeeping on PostgreSQL: a pool beside the
 //! writer's connection, as SQLite's readers are.
 
-use super::super::backend::{OutboxChange, StoreReads};
+use super::super::backend::{Lease, OutboxChange, StoreReads};
 use super::super::outbox::{OutboxEntry, OutboxState, PendingDelivery};
 use super::super::{to_u64, FetchScope, StoreError, StoredEnvelope};
 use super::{declaration_from_row, to_i64, DECLARATION_COLUMNS};
@@ -227,7 +227,7 @@ impl StoreReads for PgReads {
                 } => {
                     sqlx::query(
                         "UPDATE outbox SET state = 'delivered', receipt = $1, done_at_ms = $2,
-                            last_error = ''
+                            last_error = '', leased_by = NULL, lease_until_ms = NULL
                      WHERE id = $3 AND state = 'pending'",
                     )
                     .bind(receipt.encode_to_vec())
@@ -244,7 +244,7 @@ impl StoreReads for PgReads {
                 } => {
                     sqlx::query(
                         "UPDATE outbox SET attempts = attempts + 1, last_error = $1,
-                            next_attempt_ms = $2
+                            next_attempt_ms = $2, leased_by = NULL, lease_until_ms = NULL
                      WHERE id = $3 AND state = 'pending'",
                     )
                     .bind(error)
@@ -260,7 +260,7 @@ impl StoreReads for PgReads {
                     now_ms,
                 } => sqlx::query(
                     "UPDATE outbox SET attempts = attempts + 1, last_error = $1, state = 'dead',
-                            done_at_ms = $2
+                            done_at_ms = $2, leased_by = NULL, lease_until_ms = NULL
                      WHERE id = $3 AND state = 'pending'",
                 )
                 .bind(error)
@@ -281,6 +281,48 @@ impl StoreReads for PgReads {
                 }
             };
         Ok(done.rows_affected())
+    }
+
+    async fn outbox_lease(
+        &self,
+        id: u64,
+        holder: &str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Result<Lease, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        // The row is locked for this short transaction only; a replica that finds it locked
+        // by another's lease request skips it rather than queueing behind it.
+        let row = sqlx::query(
+            "SELECT state, leased_by, lease_until_ms FROM outbox WHERE id = $1
+             FOR UPDATE SKIP LOCKED",
+        )
+        .bind(to_i64(id))
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            // Locked by another replica's request this instant: held, briefly.
+            return Ok(Lease::HeldUntil(now_ms + 100));
+        };
+        let state: String = row.try_get("state")?;
+        if state != OutboxState::Pending.as_str() {
+            return Ok(Lease::Gone);
+        }
+        let leased_by: Option<String> = row.try_get("leased_by")?;
+        let lease_until: Option<i64> = row.try_get("lease_until_ms")?;
+        if let (Some(other), Some(until)) = (leased_by, lease_until) {
+            if other != holder && until > now_ms {
+                return Ok(Lease::HeldUntil(until));
+            }
+        }
+        sqlx::query("UPDATE outbox SET leased_by = $1, lease_until_ms = $2 WHERE id = $3")
+            .bind(holder)
+            .bind(until_ms)
+            .bind(to_i64(id))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Lease::Granted)
     }
 }
 

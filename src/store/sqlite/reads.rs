@@ -3,7 +3,7 @@
 //! connections (SQLite's WAL lets them run beside the writer); outbox updates use one
 //! connection of their own, so that a slow or unreachable peer never holds up the writer.
 
-use super::super::backend::{OutboxChange, StoreReads};
+use super::super::backend::{Lease, OutboxChange, StoreReads};
 use super::super::outbox::{OutboxEntry, OutboxState, PendingDelivery};
 use super::super::{to_u64, FetchScope, StoreError, StoredEnvelope};
 use super::{declaration_from_row, DECLARATION_COLUMNS};
@@ -247,6 +247,17 @@ impl StoreReads for SqliteReads {
                 Err(error.into())
             }
         }
+    }
+
+    async fn outbox_lease(
+        &self,
+        _id: u64,
+        _holder: &str,
+        _now_ms: i64,
+        _until_ms: i64,
+    ) -> Result<Lease, StoreError> {
+        // The data folder's lock makes this gateway the store's only deliverer.
+        Ok(Lease::Granted)
     }
 }
 
