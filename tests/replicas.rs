@@ -10,6 +10,7 @@ mod common;
 use aedgate::proto::v1::{Disposition, MessageType, SignedTreeHead};
 use aedgate::server::RunningGateway;
 use common::*;
+use prost::Message;
 use std::time::Duration;
 
 /// Starts `count` replicas of adm/NL on the database at `url`, each with its own data
@@ -243,5 +244,102 @@ async fn replicas_deliver_each_message_once_in_order_and_a_dead_replicas_lease_p
     assert_eq!(
         deliveries,
         outbox.iter().filter(|e| e.peer == BE).count() as u64
+    );
+}
+
+/// An indicator of NL's risk unit that asks for information on declarations naming `term`.
+fn indicator(id: &str, term: &str) -> aedgate::proto::v1::RiskIndicator {
+    use aedgate::proto::v1::{Criteria, OutcomeCode, RiskIndicator, Tlp};
+    RiskIndicator {
+        indicator_id: id.into(),
+        version: 1,
+        title: format!("Replica test indicator {id}"),
+        rationale: "test".into(),
+        tlp: Tlp::Red as i32,
+        personal_data: false,
+        criteria: Some(Criteria {
+            description_terms: vec![term.into()],
+            ..Default::default()
+        }),
+        action: OutcomeCode::RequestForInformation as i32,
+        valid_until_ms: 0,
+    }
+}
+
+/// The outcome code NL gave `declaration_id`, as ShopCo fetches it from `replica`.
+async fn outcome_code(fed: &Federation, replica: &RunningGateway, declaration_id: &str) -> i32 {
+    let shopco = fed.connect(SHOPCO, replica).await;
+    let (_, envelope) = await_delivery(&shopco, 0, |e| {
+        let header = e.header.as_ref().expect("header");
+        header.r#type == MessageType::Outcome as i32 && header.correlation_id == declaration_id
+    })
+    .await;
+    aedgate::proto::v1::Outcome::decode(envelope.payload)
+        .expect("outcome")
+        .code
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_indicator_and_its_revocation_on_one_replica_apply_on_the_other_at_once() {
+    use aedgate::proto::v1::{OutcomeCode, RiskIndicatorRevocation};
+    use bytes::Bytes;
+    let fed = Federation::standard();
+    let db = TestDatabase::create().await;
+    let replicas = start_replicas(&fed, &db.url, 2).await;
+    let mut risk = fed.connect("adm/NL/risk-unit", &replicas[0]).await;
+    let mut shopco = fed.connect(SHOPCO, &replicas[1]).await;
+    let file = |shopco: &aedgate::client::Participant, tag: &str| {
+        let mut d = declaration(&lrn(tag));
+        d.items[0].description = "Replica-test kettles".into();
+        shopco.seal_declaration(&d)
+    };
+
+    // Before: nothing in force, the declaration is released.
+    let before = shopco
+        .submit(file(&shopco.clone(), "BEFORE"))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        outcome_code(&fed, &replicas[1], &before.message_id).await,
+        OutcomeCode::AssessmentComplete as i32
+    );
+
+    // Published through the first replica, the indicator decides the very next
+    // declaration filed through the second.
+    let published = risk.seal(
+        MessageType::RiskIndicator,
+        Bytes::from(indicator("NL-REPLICA-1", "kettles").encode_to_vec()),
+        "",
+    );
+    risk.submit(published).await.expect("published");
+    let during = shopco
+        .submit(file(&shopco.clone(), "DURING"))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        outcome_code(&fed, &replicas[1], &during.message_id).await,
+        OutcomeCode::RequestForInformation as i32
+    );
+
+    // Revoked through the first, it no longer applies on the second.
+    let revocation = risk.seal(
+        MessageType::RiskIndicatorRevocation,
+        Bytes::from(
+            RiskIndicatorRevocation {
+                indicator_id: "NL-REPLICA-1".into(),
+                reason: "test over".into(),
+            }
+            .encode_to_vec(),
+        ),
+        "",
+    );
+    risk.submit(revocation).await.expect("revoked");
+    let after = shopco
+        .submit(file(&shopco.clone(), "AFTER"))
+        .await
+        .expect("accepted");
+    assert_eq!(
+        outcome_code(&fed, &replicas[1], &after.message_id).await,
+        OutcomeCode::AssessmentComplete as i32
     );
 }

@@ -6,11 +6,13 @@
 //! (the frontier's O(log n) subtrees) and publishes it: a `Fetch` with `follow` wakes, the
 //! Audit service signs the larger head, and the forwarder looks at the outbox again. A
 //! lost connection may have missed notifications, so after every (re)connection the head is
-//! read once whatever was announced.
+//! read once whatever was announced. Changes of an outbox entry's delivery state are
+//! announced on [`OUTBOX_CHANNEL`], so that a replica's forwarder and operators' tools
+//! learn of another replica's deliveries.
 
 use super::super::writer::{publish_head, publish_size};
 use super::super::{LogHead, Shared, StoreError};
-use super::{PgReads, COMMIT_CHANNEL};
+use super::{PgReads, COMMIT_CHANNEL, OUTBOX_CHANNEL};
 use sqlx::postgres::{PgListener, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,12 +41,15 @@ pub(in crate::store) fn follow_commits(
 async fn listen(pool: PgPool, reads: &PgReads, published: &Shared, outbox: &watch::Sender<u64>) {
     loop {
         match PgListener::connect_with(&pool).await {
-            Ok(mut listener) => match listener.listen(COMMIT_CHANNEL).await {
+            Ok(mut listener) => match listener.listen_all([COMMIT_CHANNEL, OUTBOX_CHANNEL]).await {
                 Ok(()) => {
                     // What was committed while no one listened.
                     catch_up(reads, published, outbox).await;
                     loop {
                         match listener.try_recv().await {
+                            Ok(Some(notification)) if notification.channel() == OUTBOX_CHANNEL => {
+                                outbox.send_modify(|n| *n += 1);
+                            }
                             Ok(Some(notification)) => {
                                 let size = notification.payload().parse::<u64>().unwrap_or(0);
                                 if size > *published.size.borrow() {

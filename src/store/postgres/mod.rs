@@ -53,6 +53,9 @@ pub(super) const LOG_LOCK: i64 = 0x6165_6467_6174_6501;
 /// The channel on which every commit announces the log's new size.
 pub(super) const COMMIT_CHANNEL: &str = "aedgate_commit";
 
+/// The channel on which every change of an outbox entry's delivery state is announced.
+pub(super) const OUTBOX_CHANNEL: &str = "aedgate_outbox";
+
 /// Whether `url` names a PostgreSQL database (the store's `url` setting).
 pub fn is_postgres_url(url: &str) -> bool {
     url.starts_with("postgres://") || url.starts_with("postgresql://")

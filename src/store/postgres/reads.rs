@@ -4,7 +4,7 @@
 use super::super::backend::{Lease, OutboxChange, StoreReads};
 use super::super::outbox::{OutboxEntry, OutboxState, PendingDelivery};
 use super::super::{to_u64, FetchScope, StoreError, StoredEnvelope};
-use super::{declaration_from_row, to_i64, DECLARATION_COLUMNS};
+use super::{declaration_from_row, to_i64, DECLARATION_COLUMNS, OUTBOX_CHANNEL};
 use crate::core::ledger::DeclarationRecord;
 use crate::core::merkle::{Frontier, Hash};
 use crate::core::retry::NextStep;
@@ -218,6 +218,7 @@ impl StoreReads for PgReads {
     }
 
     async fn outbox_update(&self, change: OutboxChange) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done =
             match change {
                 OutboxChange::Delivered {
@@ -233,7 +234,7 @@ impl StoreReads for PgReads {
                     .bind(receipt.encode_to_vec())
                     .bind(now_ms)
                     .bind(to_i64(id))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?
                 }
                 OutboxChange::Failed {
@@ -250,7 +251,7 @@ impl StoreReads for PgReads {
                     .bind(error)
                     .bind(at)
                     .bind(to_i64(id))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?
                 }
                 OutboxChange::Failed {
@@ -266,7 +267,7 @@ impl StoreReads for PgReads {
                 .bind(error)
                 .bind(now_ms)
                 .bind(to_i64(id))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?,
                 OutboxChange::Retry { id, now_ms } => {
                     sqlx::query(
@@ -276,10 +277,16 @@ impl StoreReads for PgReads {
                     )
                     .bind(now_ms)
                     .bind(to_i64(id))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?
                 }
             };
+        // The other replicas' forwarders and operators' tools follow the outbox too.
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(OUTBOX_CHANNEL)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 
