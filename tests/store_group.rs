@@ -207,23 +207,18 @@ async fn one_group_decides_duplicates_conflicts_lrns_and_follow_ups_like_separat
     // What was committed is a consistent log: recomputed offline, it matches.
     let head = store.log_head();
     drop(store);
-    match backend {
-        Backend::Sqlite => {
-            let verdict = aedgate::store::verify_store(&data_dir, &[])
-                .await
-                .expect("verify");
-            assert!(
-                matches!(verdict, aedgate::store::LogVerdict::Intact { size, root, .. }
-                    if size == head.size && root == head.root),
-                "{verdict:?}"
-            );
-        }
-        Backend::Postgres(_) | Backend::Url(_) => {
-            // Opened again, the store rebuilds its head from what it stored.
-            let reopened = open_store_on(&fed, NL, &data_dir, &backend)
-                .await
-                .expect("store");
-            assert_eq!(reopened.log_head(), head);
-        }
-    }
+    let report = aedgate::store::audit_store_at(&data_dir, backend.url(), Default::default())
+        .await
+        .expect("verify");
+    assert!(
+        matches!(report.verdict, aedgate::store::LogVerdict::Intact { size, root, .. }
+            if size == head.size && root == head.root),
+        "{:?}",
+        report.verdict
+    );
+    // Opened again, the store rebuilds the same head from what it stored.
+    let reopened = open_store_on(&fed, NL, &data_dir, &backend)
+        .await
+        .expect("store");
+    assert_eq!(reopened.log_head(), head);
 }

@@ -13,7 +13,7 @@ use crate::client::ClientError;
 use crate::core::trust::format_ms;
 use crate::proto::v1::SignedTreeHead;
 use crate::render::{describe_head, describe_refusal, or_dash, plural};
-use crate::store::{audit_store, ExpectedHead, LogVerdict, StoreAudit, HEAD_FILE};
+use crate::store::{audit_store_at, ExpectedHead, LogVerdict, StoreAudit, HEAD_FILE};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -176,6 +176,10 @@ impl Watch {
 pub(super) struct VerifyStore {
     /// The gateway's `data_dir`.
     data_dir: PathBuf,
+    /// The shared PostgreSQL database (the gateway's `[store] url`), for a replica: its
+    /// log is read from there, its kept head and trust lists from `data_dir`.
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
     /// A signed tree head (JSON, e.g. a `watch` state file) whose root the stored log
     /// must give at its size; repeatable. Catches a rewrite that is consistent in
     /// itself.
@@ -208,7 +212,7 @@ impl VerifyStore {
         }
         let data_dir = &self.data_dir;
         let audit = StoreAudit { heads, trust_lists };
-        let report = audit_store(data_dir, audit).await?;
+        let report = audit_store_at(data_dir, self.store.as_deref(), audit).await?;
         match report.verdict {
             LogVerdict::Intact {
                 size,

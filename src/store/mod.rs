@@ -34,6 +34,7 @@ mod lock;
 mod outbox;
 mod postgres;
 mod sqlite;
+mod verify;
 mod writer;
 pub use backend::Lease;
 use backend::StoreReads;
@@ -42,7 +43,9 @@ pub use kept::HEAD_FILE;
 pub use lock::{DataDirLock, LOCK_FILE};
 pub use outbox::{OutboxEntry, OutboxState, PendingDelivery};
 pub use postgres::is_postgres_url;
-pub use sqlite::verify::{audit_store, verify_store, ExpectedHead, LogVerdict, StoreAudit};
+pub use verify::{
+    audit_store, audit_store_at, verify_store, ExpectedHead, LogVerdict, StoreAudit, StoreReport,
+};
 use writer::{AppendJob, Decision, Published, WriterState};
 
 /// Submissions waiting for the writer before callers are slowed down.

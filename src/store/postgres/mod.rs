@@ -18,9 +18,11 @@
 //! - **Bulk rows** go in with one `INSERT ... SELECT FROM UNNEST(arrays)` per table: a
 //!   constant statement text (prepared once) whatever the group's size, and one round trip.
 
+mod audit;
 mod listen;
 mod reads;
 
+pub(super) use audit::audit_rows;
 pub(super) use listen::follow_commits;
 pub(super) use reads::PgReads;
 

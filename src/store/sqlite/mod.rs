@@ -9,7 +9,6 @@
 
 mod batch;
 mod reads;
-pub(super) mod verify;
 
 pub(super) use reads::SqliteReads;
 
@@ -17,6 +16,7 @@ use super::backend::{
     CaughtUp, Counters, GroupLedger, GroupWrite, LedgerBackend, Loaded, LogEntry, ParcelWindow,
 };
 use super::encoding::{account_bytes, account_from_bytes};
+use super::verify::{AuditRows, StoredEntry, StoredPeerReceipt, StoredSubtree};
 use super::{to_u64, Direction, StoreError};
 use crate::core::ledger::{DeclarationRecord, Issue, Parcel, ReferralRecord, ReferralStatus};
 use crate::core::lifecycle::ReferralKind;
@@ -26,6 +26,7 @@ use crate::proto::v1::{
     AdvanceDeclaration, DeclarationState, Envelope, OutcomeCode, RiskIndicator,
 };
 use batch::{DeclarationRow, DeliveryRow, EnvelopeRow, ParcelColumns, PendingRows, ReferralRow};
+use futures_util::stream::{BoxStream, StreamExt};
 use prost::Message;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
@@ -783,4 +784,106 @@ async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontie
         .await?;
     tx.commit().await?;
     Ok(frontier)
+}
+
+/// The audit's rows (`store/verify.rs`), streamed from the database in `data_dir` over a
+/// read-only pool.
+pub(super) async fn audit_rows(data_dir: &Path) -> Result<SqliteAuditRows, StoreError> {
+    let path = data_dir.join(DB_FILE);
+    if !path.exists() {
+        return Err(StoreError::Open {
+            path: data_dir.to_path_buf(),
+            source: format!("no {DB_FILE} in this folder").into(),
+        });
+    }
+    let pool = SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options(&path).create_if_missing(false).read_only(true))
+        .await
+        .map_err(|e| StoreError::Open {
+            path: data_dir.to_path_buf(),
+            source: Box::new(e),
+        })?;
+    Ok(SqliteAuditRows(pool))
+}
+
+/// A read-only pool the audit streams from.
+pub(super) struct SqliteAuditRows(sqlx::SqlitePool);
+
+#[async_trait::async_trait]
+impl AuditRows for SqliteAuditRows {
+    async fn end(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX((SELECT COALESCE(MAX(log_index) + 1, 0) FROM envelopes),
+                        (SELECT COALESCE(MAX(idx) + 1, 0) FROM merkle WHERE level = 0))",
+        )
+        .fetch_one(&self.0)
+        .await?)
+    }
+
+    fn entries(&self, end: i64) -> BoxStream<'_, Result<StoredEntry, StoreError>> {
+        sqlx::query(
+            "SELECT log_index, message_id, direction, sender, recipient, msg_type, correlation_id,
+                    created_at_ms, received_at_ms, envelope_digest, envelope
+             FROM envelopes WHERE log_index < ? ORDER BY log_index",
+        )
+        .bind(end)
+        .fetch(&self.0)
+        .map(|row| {
+            let row = row?;
+            Ok(StoredEntry {
+                log_index: row.try_get("log_index")?,
+                message_id: row.try_get("message_id")?,
+                direction: row.try_get("direction")?,
+                sender: row.try_get("sender")?,
+                recipient: row.try_get("recipient")?,
+                msg_type: row.try_get("msg_type")?,
+                correlation_id: row.try_get("correlation_id")?,
+                created_at_ms: row.try_get("created_at_ms")?,
+                received_at_ms: row.try_get("received_at_ms")?,
+                envelope_digest: row.try_get("envelope_digest")?,
+                envelope: row.try_get("envelope")?,
+            })
+        })
+        .boxed()
+    }
+
+    fn subtrees(&self, end: i64) -> BoxStream<'_, Result<StoredSubtree, StoreError>> {
+        sqlx::query(
+            "SELECT level, idx, hash FROM merkle WHERE ((idx + 1) << level) - 1 < ?
+             ORDER BY ((idx + 1) << level) - 1, level",
+        )
+        .bind(end)
+        .fetch(&self.0)
+        .map(|row| {
+            let row = row?;
+            Ok((
+                row.try_get("level")?,
+                to_u64(row.try_get("idx")?, "merkle index")?,
+                row.try_get("hash")?,
+            ))
+        })
+        .boxed()
+    }
+
+    fn receipts(&self, end: i64) -> BoxStream<'_, Result<StoredPeerReceipt, StoreError>> {
+        sqlx::query(
+            "SELECT o.log_index, o.peer, o.message_id, o.receipt, e.envelope_digest
+             FROM outbox o JOIN envelopes e ON e.log_index = o.log_index
+             WHERE o.receipt IS NOT NULL AND o.log_index < ? ORDER BY o.log_index, o.id",
+        )
+        .bind(end)
+        .fetch(&self.0)
+        .map(|row| {
+            let row = row?;
+            Ok(StoredPeerReceipt {
+                log_index: to_u64(row.try_get("log_index")?, "log_index")?,
+                peer: row.try_get("peer")?,
+                message_id: row.try_get("message_id")?,
+                receipt: row.try_get("receipt")?,
+                envelope_digest: row.try_get("envelope_digest")?,
+            })
+        })
+        .boxed()
+    }
 }

@@ -12,10 +12,12 @@
 //! auditor with a copy of the data folder) runs this after an incident or before handing
 //! data over; it opens the database read-only and streams it, so memory stays O(log n)
 //! however long the log is.
+//!
+//! The checks are the same for both stores; each backend only streams its rows
+//! ([`AuditRows`]: SQLite in `sqlite/mod.rs`, PostgreSQL in `postgres/audit.rs`).
 
-use super::super::kept;
-use super::super::{to_u64, Direction, StoreError};
-use super::DB_FILE;
+use super::kept;
+use super::{to_u64, Direction, StoreError};
 use crate::core::audit::{verify_tree_head, AuditProblem};
 use crate::core::envelope::{
     envelope_digest, envelope_signing_input, receipt_signing_input_of, sha256,
@@ -23,10 +25,9 @@ use crate::core::envelope::{
 use crate::core::merkle::{self, Frontier, Hash};
 use crate::core::trust::{format_ms, SignatureError, TrustList};
 use crate::proto::v1::{Envelope, MessageType, Receipt, Signature, SignedTreeHead};
+use futures_util::stream::BoxStream;
 use futures_util::TryStreamExt;
 use prost::Message;
-use sqlx::sqlite::SqlitePoolOptions;
-use sqlx::Row;
 use std::path::Path;
 
 /// A head to compare the recomputed log with: a size and the root a signed tree head gave
@@ -102,18 +103,46 @@ pub struct StoreReport {
 }
 
 /// One stored row of the `envelopes` table, as read for checking.
-struct StoredEntry {
-    log_index: i64,
-    message_id: String,
-    direction: i64,
-    sender: String,
-    recipient: String,
-    msg_type: i64,
-    correlation_id: String,
-    created_at_ms: i64,
-    received_at_ms: i64,
-    envelope_digest: Vec<u8>,
-    envelope: Vec<u8>,
+pub(super) struct StoredEntry {
+    pub log_index: i64,
+    pub message_id: String,
+    pub direction: i64,
+    pub sender: String,
+    pub recipient: String,
+    pub msg_type: i64,
+    pub correlation_id: String,
+    pub created_at_ms: i64,
+    pub received_at_ms: i64,
+    pub envelope_digest: Vec<u8>,
+    pub envelope: Vec<u8>,
+}
+
+/// A stored perfect subtree: level, index, hash.
+pub(super) type StoredSubtree = (i64, u64, Vec<u8>);
+
+/// A receipt a peer returned for an envelope this gateway delivered, with that envelope's
+/// log index and digest.
+pub(super) struct StoredPeerReceipt {
+    pub log_index: u64,
+    pub peer: String,
+    pub message_id: String,
+    pub receipt: Vec<u8>,
+    pub envelope_digest: Vec<u8>,
+}
+
+/// What the audit reads from a store, as streams, so that memory stays O(log n).
+#[async_trait::async_trait]
+pub(super) trait AuditRows: Send + Sync {
+    /// The end of the log to check: past its last envelope and its last leaf, so that
+    /// envelopes removed from the end of the log still show.
+    async fn end(&self) -> Result<i64, StoreError>;
+    /// The envelopes below `end`, by log index.
+    fn entries(&self, end: i64) -> BoxStream<'_, Result<StoredEntry, StoreError>>;
+    /// The stored subtrees whose last leaf is below `end`, in the order appends complete
+    /// them: by that last leaf, then by level (the leaf itself first).
+    fn subtrees(&self, end: i64) -> BoxStream<'_, Result<StoredSubtree, StoreError>>;
+    /// The peers' receipts for entries below `end`, in log order.
+    fn receipts(&self, end: i64) -> BoxStream<'_, Result<StoredPeerReceipt, StoreError>>;
 }
 
 /// Checks one stored entry against its own envelope bytes and returns its §9 leaf and the
@@ -286,25 +315,35 @@ pub async fn verify_store(
 /// [`verify_store`], with trust lists of its own besides the kept ones, and saying what it
 /// checked with.
 pub async fn audit_store(data_dir: &Path, audit: StoreAudit) -> Result<StoreReport, StoreError> {
-    let path = data_dir.join(DB_FILE);
-    if !path.exists() {
-        return Err(StoreError::Open {
-            path: data_dir.to_path_buf(),
-            source: format!("no {DB_FILE} in this folder").into(),
-        });
+    audit_store_at(data_dir, None, audit).await
+}
+
+/// [`audit_store`] of a gateway whose store is the shared PostgreSQL database at `url`
+/// (`[store] url`; `None`: SQLite in `data_dir`). The head and trust lists it kept are in
+/// its `data_dir` either way.
+pub async fn audit_store_at(
+    data_dir: &Path,
+    url: Option<&str>,
+    audit: StoreAudit,
+) -> Result<StoreReport, StoreError> {
+    match url {
+        Some(url) => {
+            let rows = super::postgres::audit_rows(url).await?;
+            audit_rows(data_dir, &rows, audit).await
+        }
+        None => {
+            let rows = super::sqlite::audit_rows(data_dir).await?;
+            audit_rows(data_dir, &rows, audit).await
+        }
     }
-    let pool = SqlitePoolOptions::new()
-        .max_connections(2)
-        .connect_with(
-            super::options(&path)
-                .create_if_missing(false)
-                .read_only(true),
-        )
-        .await
-        .map_err(|e| StoreError::Open {
-            path: data_dir.to_path_buf(),
-            source: Box::new(e),
-        })?;
+}
+
+/// The audit over `rows`, with the head and trust lists kept in `data_dir`.
+async fn audit_rows(
+    data_dir: &Path,
+    rows: &dyn AuditRows,
+    audit: StoreAudit,
+) -> Result<StoreReport, StoreError> {
     let mut lists = kept::read_trust_lists(data_dir)?;
     lists.extend(audit.trust_lists);
     let mut report = StoreReport {
@@ -348,27 +387,9 @@ pub async fn audit_store(data_dir: &Path, audit: StoreAudit) -> Result<StoreRepo
     // The gateway may be running: entries below `end` never change once committed, so
     // checking exactly those gives one consistent view. `end` counts leaves too, so that
     // envelopes removed from the end of the log still show.
-    let end: i64 = sqlx::query_scalar(
-        "SELECT MAX((SELECT COALESCE(MAX(log_index) + 1, 0) FROM envelopes),
-                    (SELECT COALESCE(MAX(idx) + 1, 0) FROM merkle WHERE level = 0))",
-    )
-    .fetch_one(&pool)
-    .await?;
-    let mut entries = sqlx::query(
-        "SELECT log_index, message_id, direction, sender, recipient, msg_type, correlation_id,
-                created_at_ms, received_at_ms, envelope_digest, envelope
-         FROM envelopes WHERE log_index < ? ORDER BY log_index",
-    )
-    .bind(end)
-    .fetch(&pool);
-    // Stored subtrees in the order appends complete them: by the last leaf they cover,
-    // then by level (the leaf itself first).
-    let mut subtrees = sqlx::query(
-        "SELECT level, idx, hash FROM merkle WHERE ((idx + 1) << level) - 1 < ?
-         ORDER BY ((idx + 1) << level) - 1, level",
-    )
-    .bind(end)
-    .fetch(&pool);
+    let end = rows.end().await?;
+    let mut entries = rows.entries(end);
+    let mut subtrees = rows.subtrees(end);
     let log_size = to_u64(end, "log size")?;
     loop {
         // The kept head and any head at the current size are checked before the next
@@ -401,19 +422,6 @@ pub async fn audit_store(data_dir: &Path, audit: StoreAudit) -> Result<StoreRepo
         let Some(row) = entries.try_next().await? else {
             break;
         };
-        let row = StoredEntry {
-            log_index: row.try_get("log_index")?,
-            message_id: row.try_get("message_id")?,
-            direction: row.try_get("direction")?,
-            sender: row.try_get("sender")?,
-            recipient: row.try_get("recipient")?,
-            msg_type: row.try_get("msg_type")?,
-            correlation_id: row.try_get("correlation_id")?,
-            created_at_ms: row.try_get("created_at_ms")?,
-            received_at_ms: row.try_get("received_at_ms")?,
-            envelope_digest: row.try_get("envelope_digest")?,
-            envelope: row.try_get("envelope")?,
-        };
         let index = frontier.size();
         let mismatch = |problem: String| LogVerdict::EntryMismatch {
             log_index: index,
@@ -430,17 +438,13 @@ pub async fn audit_store(data_dir: &Path, audit: StoreAudit) -> Result<StoreRepo
             } else {
                 format!("subtree hash (level {level}, index {idx})")
             };
-            let Some(stored) = subtrees.try_next().await? else {
+            let Some((stored_level, stored_idx, stored_hash)) = subtrees.try_next().await? else {
                 return finish(
                     report,
                     mismatch(format!("the Merkle log has no {what} for it")),
                 );
             };
-            let stored_at = (
-                stored.try_get::<i64, _>("level")?,
-                to_u64(stored.try_get("idx")?, "merkle index")?,
-            );
-            let stored_hash: Vec<u8> = stored.try_get("hash")?;
+            let stored_at = (stored_level, stored_idx);
             if stored_at != (i64::from(level), idx) {
                 let problem = format!(
                     "the Merkle log has no {what} for it (next stored: level {}, index {})",
@@ -464,9 +468,7 @@ pub async fn audit_store(data_dir: &Path, audit: StoreAudit) -> Result<StoreRepo
         }
     }
     drop(entries);
-    if let Some(extra) = subtrees.try_next().await? {
-        let level: i64 = extra.try_get("level")?;
-        let idx = to_u64(extra.try_get("idx")?, "merkle index")?;
+    if let Some((level, idx, _)) = subtrees.try_next().await? {
         let verdict = LogVerdict::EntryMismatch {
             log_index: frontier.size(),
             message_id: String::new(),
@@ -478,19 +480,15 @@ pub async fn audit_store(data_dir: &Path, audit: StoreAudit) -> Result<StoreRepo
     }
     drop(subtrees);
     // The receipts peers returned for what this gateway delivered to them, in log order.
-    let mut receipts = sqlx::query(
-        "SELECT o.log_index, o.peer, o.message_id, o.receipt, e.envelope_digest
-         FROM outbox o JOIN envelopes e ON e.log_index = o.log_index
-         WHERE o.receipt IS NOT NULL AND o.log_index < ? ORDER BY o.log_index, o.id",
-    )
-    .bind(end)
-    .fetch(&pool);
-    while let Some(row) = receipts.try_next().await? {
-        let log_index = to_u64(row.try_get("log_index")?, "log_index")?;
-        let peer: String = row.try_get("peer")?;
-        let message_id: String = row.try_get("message_id")?;
-        let bytes: Vec<u8> = row.try_get("receipt")?;
-        let digest: Vec<u8> = row.try_get("envelope_digest")?;
+    let mut receipts = rows.receipts(end);
+    while let Some(StoredPeerReceipt {
+        log_index,
+        peer,
+        message_id,
+        receipt: bytes,
+        envelope_digest: digest,
+    }) = receipts.try_next().await?
+    {
         if let Err(problem) = check_peer_receipt(&lists, &peer, &message_id, &digest, &bytes) {
             let verdict = LogVerdict::EntryMismatch {
                 log_index,
