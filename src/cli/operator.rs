@@ -36,6 +36,50 @@ command_group! {
     }
 }
 
+command_group! {
+    /// The store's database, for operators: moving a pilot's embedded store to the
+    /// PostgreSQL database that replicas share (PROTOCOL.md §13, docs/replicas.md).
+    Store: StoreCommand {
+        Copy(StoreCopy),
+    }
+}
+
+/// Copy a gateway's embedded (SQLite) store into an empty PostgreSQL database, then check
+/// that the copy's log has the same size and root. Stop the gateway first: the data
+/// folder's lock is taken for the copy. Afterwards set `[store] url` in the gateway's
+/// configuration, keep its `data_dir` (it holds the heads it signed), and run
+/// `aedgate audit verify-store DATA_DIR --store URL`.
+#[derive(Debug, Args)]
+pub(super) struct StoreCopy {
+    /// The gateway's `data_dir`.
+    #[arg(long, value_name = "DATA_DIR")]
+    from: PathBuf,
+    /// The PostgreSQL database, `postgres://user@host:port/database`; must be empty.
+    #[arg(long, value_name = "URL")]
+    to: String,
+}
+
+impl StoreCopy {
+    async fn run(self) -> Result<Verdict, CliError> {
+        if !crate::store::is_postgres_url(&self.to) {
+            return Err(CliError::Usage(format!(
+                "--to {}: must be a postgres:// URL",
+                self.to
+            )));
+        }
+        let copied = crate::store::copy_to_postgres(&self.from, &self.to).await?;
+        println!(
+            "COPIED: {} log entries and {} declarations from {}; the copy's root at size {} is {}, as the source's",
+            copied.log_size,
+            copied.declarations,
+            self.from.display(),
+            copied.log_size,
+            hex::encode(copied.root)
+        );
+        Ok(Verdict::Positive)
+    }
+}
+
 fn outbox_client(participant: &Participant) -> OutboxClient<tonic::transport::Channel> {
     OutboxClient::new(participant.channel())
 }

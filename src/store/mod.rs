@@ -27,6 +27,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod backend;
+mod copy;
 mod encoding;
 mod fair;
 mod kept;
@@ -38,6 +39,7 @@ mod verify;
 mod writer;
 pub use backend::Lease;
 use backend::StoreReads;
+pub use copy::{copy_to_postgres, Copied};
 use kept::Kept;
 pub use kept::HEAD_FILE;
 pub use lock::{DataDirLock, LOCK_FILE};
@@ -100,6 +102,15 @@ pub enum StoreError {
         path: PathBuf,
         /// Why.
         cause: String,
+    },
+    /// `store copy` found rows in the database it was to copy into: it copies only into
+    /// an empty one, so that nothing is merged.
+    #[error("{url} is not empty ({rows} rows in envelopes, declarations and outbox): store copy fills only an empty database")]
+    NotEmpty {
+        /// The database, without its password.
+        url: String,
+        /// Rows found.
+        rows: u64,
     },
     /// A statement or commit failed.
     #[error("database error: {0}")]

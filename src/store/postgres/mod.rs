@@ -126,6 +126,21 @@ pub(super) async fn open(url: &str) -> Result<(PgBackend, PgReads), StoreError> 
     ))
 }
 
+/// A connection to the database at `url`, its schema brought up to date (`store copy`).
+pub(super) async fn connect_migrated(url: &str) -> Result<PgConnection, StoreError> {
+    let mut conn = PgConnection::connect_with(&connect_options(url)?)
+        .await
+        .map_err(|e| StoreError::Open {
+            path: redacted(url).into(),
+            source: Box::new(e),
+        })?;
+    MIGRATIONS
+        .run(&mut conn)
+        .await
+        .map_err(StoreError::Migration)?;
+    Ok(conn)
+}
+
 /// Opens the database at `url` for reading only (audits, offline tools): no migration.
 pub(super) async fn open_read_only(url: &str) -> Result<PgReads, StoreError> {
     let options = connect_options(url)?;

@@ -789,6 +789,11 @@ async fn load_frontier(conn: &mut SqliteConnection, size: u64) -> Result<Frontie
 /// The audit's rows (`store/verify.rs`), streamed from the database in `data_dir` over a
 /// read-only pool.
 pub(super) async fn audit_rows(data_dir: &Path) -> Result<SqliteAuditRows, StoreError> {
+    Ok(SqliteAuditRows(read_only_pool(data_dir).await?))
+}
+
+/// A small read-only pool on the existing database in `data_dir` (audits, copies).
+pub(super) async fn read_only_pool(data_dir: &Path) -> Result<sqlx::SqlitePool, StoreError> {
     let path = data_dir.join(DB_FILE);
     if !path.exists() {
         return Err(StoreError::Open {
@@ -804,7 +809,7 @@ pub(super) async fn audit_rows(data_dir: &Path) -> Result<SqliteAuditRows, Store
             path: data_dir.to_path_buf(),
             source: Box::new(e),
         })?;
-    Ok(SqliteAuditRows(pool))
+    Ok(pool)
 }
 
 /// A read-only pool the audit streams from.
