@@ -7,7 +7,7 @@
 
 use crate::config::{
     ClientFile, GatewayFile, LimitsSection, OutboxSection, RevenueSection, SigningSection,
-    TlsSection, TrustSection,
+    StoreSection, TlsSection, TrustSection,
 };
 use crate::core::crypto::{
     generate_ed25519_pkcs8, generate_p256_pkcs8, pkcs8_to_pem, Algorithm, KeyError, SigningKey,
@@ -105,11 +105,37 @@ pub struct PkiSpec {
     /// that charges nothing is not a realistic one.
     #[serde(default = "default_revenue")]
     pub revenue: bool,
+    /// Replicas per administration (PROTOCOL.md §13): with 2 or more, each administration
+    /// gets that many gateway configurations on one shared PostgreSQL database
+    /// (`store_url`), each with a signing key of its own, all in the trust list.
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    /// The database replicas share (`[store] url`); used only with `replicas` of 2 or more.
+    #[serde(default = "default_store_url")]
+    pub store_url: String,
 }
 
 fn default_revenue() -> bool {
     true
 }
+
+fn default_replicas() -> u32 {
+    1
+}
+
+/// The development machines' PostgreSQL, one database for the federation's replicas.
+pub const DEFAULT_STORE_URL: &str = "postgres://postgres@127.0.0.1:5432/aedgate";
+
+fn default_store_url() -> String {
+    DEFAULT_STORE_URL.to_owned()
+}
+
+/// How far apart the listen ports of one administration's replicas are: replica i of an
+/// administration listening on port P listens on P + (i - 1) × this.
+pub const REPLICA_PORT_STEP: u16 = 100;
+
+/// Most replicas `pki init` writes per administration.
+pub const MAX_REPLICAS: u32 = 16;
 
 /// The IOSS registry of the development federation: the demo's and the tests' numbers.
 const IOSS_REGISTRY: &str = "\
@@ -226,6 +252,8 @@ impl PkiSpec {
                 personal_data: false,
             }],
             revenue: true,
+            replicas: 1,
+            store_url: default_store_url(),
         }
     }
 
@@ -242,6 +270,18 @@ impl PkiSpec {
             if !seen.insert(p.id.as_str()) {
                 return spec_err(format!("{} is listed twice", p.id));
             }
+        }
+        if self.replicas == 0 || self.replicas > MAX_REPLICAS {
+            return spec_err(format!(
+                "replicas must be 1 to {MAX_REPLICAS}, not {}",
+                self.replicas
+            ));
+        }
+        if self.replicas > 1 && !crate::store::is_postgres_url(&self.store_url) {
+            return spec_err(format!(
+                "replicas share a PostgreSQL database: store_url {:?} is not a postgres:// URL",
+                self.store_url
+            ));
         }
         if !self
             .participants
@@ -397,6 +437,55 @@ fn toml_text<T: serde::Serialize>(header: &str, value: &T) -> Vec<u8> {
     format!("{header}\n{body}").into_bytes()
 }
 
+/// The configurations of an administration's replicas 1..=N, from its single gateway's
+/// `file`: each with its own data folder, listen port and signing key, all on the shared
+/// database.
+fn replica_files(
+    file: &GatewayFile,
+    entry: &ParticipantEntry,
+    spec: &PkiSpec,
+) -> Result<Vec<(u32, GatewayFile)>, PkiError> {
+    let s = slug(&entry.id);
+    let (host, port) = match file.listen.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse::<u16>().unwrap_or(7443)),
+        None => (file.listen.as_str(), 7443),
+    };
+    let mut replicas = Vec::new();
+    for replica in 1..=spec.replicas {
+        let offset = u16::try_from(replica - 1)
+            .ok()
+            .and_then(|i| i.checked_mul(REPLICA_PORT_STEP))
+            .and_then(|step| port.checked_add(step))
+            .ok_or_else(|| {
+                PkiError::Spec(format!(
+                    "{}: port {port} leaves no room for {} replicas {REPLICA_PORT_STEP} ports apart",
+                    entry.id, spec.replicas
+                ))
+            })?;
+        let key = entry
+            .signing_keys
+            .get(replica as usize - 1)
+            .map(|k| k.key_id.clone())
+            .unwrap_or_default();
+        let mut config = file.clone();
+        config.listen = format!("{host}:{offset}");
+        config.data_dir = format!("data/{s}-replica-{replica}").into();
+        config.store = Some(StoreSection {
+            url: spec.store_url.clone(),
+            extra: BTreeMap::new(),
+        });
+        if replica > 1 {
+            config.signing = SigningSection {
+                key: format!("{s}.replica-{replica}.sign.key").into(),
+                key_id: key,
+                extra: BTreeMap::new(),
+            };
+        }
+        replicas.push((replica, config));
+    }
+    Ok(replicas)
+}
+
 /// Makes every file of a federation in memory.
 pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
     spec.check()?;
@@ -458,6 +547,36 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
         } else {
             None
         };
+        let mut signing_keys = vec![KeyEntry {
+            key_id,
+            algorithm: p.algorithm,
+            public_key: base64::engine::general_purpose::STANDARD.encode(signing.public_key()),
+            not_before,
+            not_after,
+        }];
+        // Replicas 2.. of an administration sign with keys of their own (replica 1 with
+        // the administration's first), so that a key lost with one machine is revoked
+        // alone.
+        if is_admin {
+            for replica in 2..=spec.replicas {
+                let pkcs8 = match p.algorithm {
+                    Algorithm::Ed25519 => generate_ed25519_pkcs8()?,
+                    Algorithm::EcdsaP256Sha256 => generate_p256_pkcs8()?,
+                };
+                let key = SigningKey::from_pkcs8_der(&pkcs8)?;
+                files.insert(
+                    format!("{s}.replica-{replica}.sign.key"),
+                    pkcs8_to_pem(&pkcs8).into_bytes(),
+                );
+                signing_keys.push(KeyEntry {
+                    key_id: format!("{}#{key_label}-{replica}", p.id),
+                    algorithm: p.algorithm,
+                    public_key: base64::engine::general_purpose::STANDARD.encode(key.public_key()),
+                    not_before,
+                    not_after,
+                });
+            }
+        }
         participants.push(ParticipantEntry {
             id: p.id.clone(),
             role: p.role,
@@ -468,13 +587,7 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
             },
             endpoint,
             registered_with: p.registered_with.clone(),
-            signing_keys: vec![KeyEntry {
-                key_id,
-                algorithm: p.algorithm,
-                public_key: base64::engine::general_purpose::STANDARD.encode(signing.public_key()),
-                not_before,
-                not_after,
-            }],
+            signing_keys,
         });
     }
     let trust_list = TrustListDocument {
@@ -566,6 +679,17 @@ pub fn generate(spec: PkiSpec) -> Result<GeneratedPki, PkiError> {
                     "ioss-registry.txt".into(),
                     IOSS_REGISTRY.as_bytes().to_vec(),
                 );
+            }
+            if spec.replicas > 1 {
+                for (replica, config) in replica_files(&file, entry, &spec)? {
+                    let name = format!("{s}.replica-{replica}.gateway.toml");
+                    let header = format!(
+                        "# Replica {replica} of {}'s gateway, on the database the replicas share — \
+                         start with: aedgate serve --config {name}",
+                        entry.id
+                    );
+                    files.insert(name, toml_text(&header, &config));
+                }
             }
             files.insert(
                 format!("{s}.gateway.toml"),

@@ -343,3 +343,89 @@ async fn an_indicator_and_its_revocation_on_one_replica_apply_on_the_other_at_on
         OutcomeCode::AssessmentComplete as i32
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pki_init_with_three_replicas_writes_configurations_that_share_one_log_each_with_its_own_key(
+) {
+    let db = TestDatabase::create().await;
+    // The command line writes them...
+    let out_dir = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
+        .args([
+            "pki",
+            "init",
+            "--replicas",
+            "3",
+            "--store",
+            &db.url,
+            "--out",
+        ])
+        .arg(out_dir.path())
+        .output()
+        .expect("run aedgate pki init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for replica in 1..=3 {
+        let config = out_dir
+            .path()
+            .join(format!("adm-NL.replica-{replica}.gateway.toml"));
+        let text = std::fs::read_to_string(&config).expect("replica configuration");
+        assert!(text.contains(&db.url), "{text}");
+        assert!(
+            text.contains(&format!("data/adm-NL-replica-{replica}")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("{}", 7443 + 100 * (replica - 1))),
+            "{text}"
+        );
+    }
+
+    // ...and, as the test federation makes them (free ports), the three serve one log,
+    // each signing with its own key of adm/NL in the trust list.
+    let fed = Federation::with_spec(aedgate::pki::PkiSpec {
+        revenue: false,
+        replicas: 3,
+        store_url: db.url.clone(),
+        ..aedgate::pki::PkiSpec::standard()
+    });
+    let keys: Vec<String> = fed
+        .gateway_config(NL)
+        .trust
+        .participant(NL)
+        .expect("adm/NL")
+        .signing_keys
+        .iter()
+        .map(|k| k.key_id.clone())
+        .collect();
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    let mut replicas = Vec::new();
+    for replica in 1..=3 {
+        let config = aedgate::config::GatewayConfig::load(
+            &fed.file(&format!("adm-NL.replica-{replica}.gateway.toml")),
+        )
+        .expect("replica configuration loads");
+        replicas.push(
+            aedgate::server::start(config)
+                .await
+                .expect("replica starts"),
+        );
+    }
+    let mut signed_with = Vec::new();
+    let mut indices = Vec::new();
+    for replica in &replicas {
+        let mut shopco = fed.connect(SHOPCO, replica).await;
+        // The client checks each receipt's signature against the trust list.
+        let receipt = shopco
+            .submit(shopco.seal_declaration(&declaration(&lrn("KEYS"))))
+            .await
+            .expect("accepted");
+        signed_with.push(receipt.signature.expect("signed").key_id);
+        indices.push(receipt.log_index);
+    }
+    assert_eq!(signed_with, keys);
+    assert_eq!(indices, vec![0, 2, 4]);
+}

@@ -255,6 +255,14 @@ pub(super) struct PkiInit {
     /// forwarded declarations.
     #[arg(long = "agreement")]
     agreements: Vec<String>,
+    /// Gateways per administration on one shared PostgreSQL database (PROTOCOL.md §13):
+    /// writes `<adm>.replica-N.gateway.toml` for each, with a signing key of its own in
+    /// the trust list, a data folder of its own, and ports 100 apart.
+    #[arg(long, default_value_t = 1)]
+    replicas: u32,
+    /// The database the replicas share (`[store] url`).
+    #[arg(long, value_name = "URL", default_value = crate::pki::DEFAULT_STORE_URL)]
+    store: String,
     /// Overwrite an existing federation in the folder.
     #[arg(long)]
     force: bool,
@@ -300,6 +308,12 @@ impl PkiInit {
         }
         if let Some(h) = self.host {
             spec.host = h;
+        }
+        if self.replicas != 1 {
+            spec.replicas = self.replicas;
+        }
+        if self.store != crate::pki::DEFAULT_STORE_URL {
+            spec.store_url = self.store;
         }
         for text in self.participants {
             spec.participants.push(parse_participant(&text)?);
