@@ -1,0 +1,245 @@
+//! Faults of a replica set (PROTOCOL.md §13): a replica killed with `kill -9` under load,
+//! and the shared database going away under load. Nothing a client was acknowledged may be
+//! lost, no receipt may be sent for what was not committed, and the survivors (or, after
+//! the outage, all replicas) go on serving on their own.
+
+mod common;
+
+use aedgate::proto::v1::MessageType;
+use common::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Longer than any start or load phase takes: a process that takes longer hangs.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// `aedgate serve` of replica `replica` of adm/NL, started and ready; returns the process
+/// (killed when dropped) and its address.
+async fn serve_replica(fed: &Federation, replica: u32) -> (tokio::process::Child, String) {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
+        .arg("serve")
+        .arg("--config")
+        .arg(fed.file(&format!("adm-NL.replica-{replica}.gateway.toml")))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn aedgate serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(PATIENCE, lines.next_line())
+        .await
+        .expect("the replica got ready")
+        .expect("read stdout")
+        .expect("a ready line");
+    assert!(ready.starts_with("aedgate ready: adm/NL"), "{ready}");
+    // Keep reading, so that the replica never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, ready_address(&ready))
+}
+
+/// A federation whose adm/NL runs as three replicas on the database at `url`.
+fn replicated(url: &str) -> Federation {
+    Federation::with_spec(aedgate::pki::PkiSpec {
+        revenue: false,
+        replicas: 3,
+        store_url: url.to_owned(),
+        ..aedgate::pki::PkiSpec::standard()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_under_load_loses_nothing_it_acknowledged_and_the_others_go_on() {
+    let db = TestDatabase::create().await;
+    let fed = replicated(&db.url);
+    let mut processes = Vec::new();
+    let mut addresses = Vec::new();
+    for replica in 1..=3 {
+        let (child, address) = serve_replica(&fed, replica).await;
+        processes.push(child);
+        addresses.push(address);
+    }
+
+    // Three partners' streams of declarations, one through each replica, 40 at a time.
+    const PER_CLIENT: usize = 1_200;
+    const BATCH: usize = 40;
+    let acknowledged = Arc::new(AtomicU64::new(0));
+    let halfway = Arc::new(tokio::sync::Notify::new());
+    let mut loads = Vec::new();
+    for (i, address) in addresses.iter().enumerate() {
+        let mut client = fed.connect_to_addr(SHOPCO, address).await;
+        let (acknowledged, halfway) = (acknowledged.clone(), halfway.clone());
+        loads.push(tokio::spawn(async move {
+            let mut receipts = Vec::new();
+            for b in 0..PER_CLIENT / BATCH {
+                let batch = (0..BATCH)
+                    .map(|n| client.seal_declaration(&declaration(&lrn(&format!("K{i}B{b}N{n}")))))
+                    .collect();
+                // A replica that dies answers nothing more: its client stops there.
+                let Ok(results) = client.submit_stream(batch).await else {
+                    break;
+                };
+                for receipt in results.into_iter().flatten() {
+                    receipts.push(receipt);
+                }
+                if acknowledged.fetch_add(BATCH as u64, Ordering::SeqCst) + BATCH as u64
+                    >= PER_CLIENT as u64
+                {
+                    halfway.notify_one();
+                }
+            }
+            receipts
+        }));
+    }
+    // A third of the way through the load, replica 2 dies without a word.
+    tokio::time::timeout(PATIENCE, halfway.notified())
+        .await
+        .expect("the load got a third of the way");
+    signal(&processes[1], "KILL");
+    let mut receipts = Vec::new();
+    for load in loads {
+        receipts.extend(
+            tokio::time::timeout(PATIENCE, load)
+                .await
+                .expect("the load finished")
+                .expect("load task"),
+        );
+    }
+    let survivors_total = 2 * PER_CLIENT;
+    assert!(
+        receipts.len() >= survivors_total,
+        "the survivors took their whole load: {} receipts",
+        receipts.len()
+    );
+
+    // Every receipt any client holds, whichever replica signed it, is proved by a survivor.
+    let auditor = fed.connect_to_addr(SHOPCO, &addresses[0]).await;
+    for receipt in &receipts {
+        auditor.prove_receipt(receipt).await.expect("provable");
+    }
+    // The partner's deliveries are numbered without a gap, one outcome per declaration
+    // on file, acknowledged or not.
+    let deliveries = fetch_all(&auditor, 0).await;
+    let seqs: Vec<u64> = deliveries.iter().map(|d| d.seq).collect();
+    assert_eq!(seqs, (1..=deliveries.len() as u64).collect::<Vec<_>>());
+    assert!(deliveries.iter().all(|d| {
+        d.envelope
+            .as_ref()
+            .and_then(|e| e.header.as_ref())
+            .map(|h| h.r#type)
+            == Some(MessageType::Outcome as i32)
+    }));
+    assert!(deliveries.len() >= receipts.len());
+    for receipt in &receipts {
+        assert!(
+            !outcomes_for(&deliveries, &receipt.message_id).is_empty(),
+            "{} has its outcome",
+            receipt.message_id
+        );
+    }
+
+    // And the shared log verifies, offline, with the head a survivor kept.
+    for process in processes.iter_mut() {
+        let _ = process.start_kill();
+        let _ = process.wait().await;
+    }
+    let report = aedgate::store::audit_store_at(
+        &fed.path().join("data/adm-NL-replica-1"),
+        Some(&db.url),
+        Default::default(),
+    )
+    .await
+    .expect("verify-store");
+    assert!(
+        matches!(report.verdict, aedgate::store::LogVerdict::Intact { .. }),
+        "{:?}",
+        report.verdict
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_fails_calls_with_unavailable_and_the_replicas_recover_on_their_own() {
+    use sqlx::Connection;
+    let db = TestDatabase::create().await;
+    let fed = replicated(&db.url);
+    let mut replicas = Vec::new();
+    for replica in 1..=2 {
+        let config = aedgate::config::GatewayConfig::load(
+            &fed.file(&format!("adm-NL.replica-{replica}.gateway.toml")),
+        )
+        .expect("configuration");
+        replicas.push(
+            aedgate::server::start(config)
+                .await
+                .expect("replica starts"),
+        );
+    }
+    let mut clients = Vec::new();
+    for replica in &replicas {
+        let mut client = fed.connect(SHOPCO, replica).await;
+        client
+            .submit(client.seal_declaration(&declaration(&lrn("BEFORE"))))
+            .await
+            .expect("accepted before the outage");
+        clients.push(client);
+    }
+
+    // The database goes away for this gateway's role: no new connections, and every
+    // open one is cut, as a server restart does to its clients.
+    let name = db.url.rsplit('/').next().expect("database name").to_owned();
+    let admin_url = std::env::var(POSTGRES_VARIABLE)
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("admin");
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
+        .execute(&mut admin)
+        .await
+        .expect("refuse connections");
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(&name)
+        .execute(&mut admin)
+        .await
+        .expect("cut connections");
+
+    // Calls during the outage fail with UNAVAILABLE: never a receipt without a commit.
+    let mut not_stored = Vec::new();
+    for client in clients.iter_mut() {
+        for n in 0..3 {
+            let envelope = client.seal_declaration(&declaration(&lrn(&format!("DURING{n}"))));
+            let status = refused(client.submit(envelope.clone()).await);
+            assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+            assert_eq!(reason(&status), "STORE_UNAVAILABLE");
+            not_stored.push(envelope);
+        }
+    }
+    for replica in &replicas {
+        assert!(!*replica.state().store.writable().borrow());
+    }
+
+    // The database is back: each replica notices on its own and accepts again, and what
+    // was refused during the outage is accepted when sent again (it was never stored).
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
+        .execute(&mut admin)
+        .await
+        .expect("allow connections");
+    for replica in &replicas {
+        let mut writable = replica.state().store.writable();
+        tokio::time::timeout(PATIENCE, writable.wait_for(|w| *w))
+            .await
+            .expect("the replica recovered within two minutes")
+            .expect("store open");
+    }
+    for (i, envelope) in not_stored.into_iter().enumerate() {
+        let receipt = clients[i / 3]
+            .submit(envelope)
+            .await
+            .expect("accepted after the outage");
+        assert_eq!(
+            receipt.disposition,
+            aedgate::proto::v1::Disposition::Accepted as i32
+        );
+    }
+}
