@@ -11,6 +11,7 @@
 //! its receipt verified by the partner.
 
 pub mod neighbours;
+pub mod stores;
 pub mod workload;
 
 use crate::client::{ClientError, Participant};
@@ -187,11 +188,25 @@ pub(super) async fn start_gateway(
     dir: &Path,
     lift_rate: bool,
 ) -> Result<RunningGateway, BenchError> {
+    start_gateway_on(dir, lift_rate, None).await
+}
+
+/// [`start_gateway`], on the PostgreSQL database `store` names with a data folder of its
+/// own (`store`: the URL and the folder's name), or on SQLite in the configured data folder.
+pub(super) async fn start_gateway_on(
+    dir: &Path,
+    lift_rate: bool,
+    store: Option<(&str, &str)>,
+) -> Result<RunningGateway, BenchError> {
     let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
     let path = dir.join("adm-NL.gateway.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| setup(&e))?;
     std::fs::write(&path, text.replace("127.0.0.1:7443", "127.0.0.1:0")).map_err(|e| setup(&e))?;
     let mut config = GatewayConfig::load(&path).map_err(|e| setup(&e))?;
+    if let Some((url, folder)) = store {
+        config.store_url = Some(url.to_owned());
+        config.data_dir = dir.join("data").join(folder);
+    }
     if lift_rate {
         config.limits.envelopes_per_second = crate::config::MAX_ENVELOPES_PER_SECOND;
         config.limits.envelope_burst = crate::config::MAX_ENVELOPES_PER_SECOND;
@@ -396,7 +411,7 @@ impl Tally {
     }
 }
 
-async fn load(
+pub(super) async fn load(
     clients: &[Participant],
     mode: Mode,
     options: &BenchOptions,

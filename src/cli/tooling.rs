@@ -58,6 +58,11 @@ pub(super) struct Bench {
     /// it can).
     #[arg(long, default_value_t = 2_300)]
     flood_rate: u32,
+    /// Instead of the throughput runs: SubmitStream on SQLite, on one PostgreSQL replica
+    /// and on two, in one run, on fresh databases made on this server (a `postgres://`
+    /// URL whose role may create databases) and dropped afterwards.
+    #[arg(long, value_name = "URL", conflicts_with_all = ["target", "noisy_neighbour"])]
+    store: Option<String>,
 }
 
 impl Bench {
@@ -74,6 +79,15 @@ impl Bench {
             revenue_comparison: !self.no_revenue_comparison,
             flood_per_second: self.flood_rate,
         };
+        if let Some(server) = &self.store {
+            let report = crate::bench::stores::run(&options, server, &progress_bar()).await?;
+            print!("{}", crate::bench::stores::describe(&report));
+            if let Some(path) = self.json {
+                crate::bench::write_json(&report, &path)?;
+                println!("results written to {}", path.display());
+            }
+            return Ok(Verdict::Positive);
+        }
         if self.noisy_neighbour {
             let report = crate::bench::neighbours::run(&options, &progress_bar()).await?;
             print!("{}", crate::bench::neighbours::describe(&report));
