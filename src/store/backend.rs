@@ -230,10 +230,11 @@ pub(crate) trait GroupWrite {
     /// Records that no peer holds it.
     async fn clear_routes(&mut self, indicator_id: &str) -> Result<(), StoreError>;
 
-    /// Writes what is buffered and commits with the group's counters: durable when it
+    /// Writes what is buffered and commits with the group's counters and the log's new
+    /// head (which a shared backend announces to the other writers): durable when it
     /// returns. Returns the counters as stored (the indicator version bumped if the group
     /// changed indicators, on a backend that keeps it).
-    async fn commit(self, counters: Counters) -> Result<Counters, StoreError>;
+    async fn commit(self, counters: Counters, head: &Hash) -> Result<Counters, StoreError>;
 }
 
 /// A change to an outbox entry's delivery state. Each applies only to an entry in the state

@@ -355,7 +355,8 @@ async fn commit_group<B: LedgerBackend>(
         decisions.push(process(&mut tx, state, job, new_key, now).await?);
     }
     state.ledger = GroupLedger::default();
-    state.indicators_version = tx.commit(state.counters()).await?.indicators_version;
+    let root = state.frontier.root();
+    state.indicators_version = tx.commit(state.counters(), &root).await?.indicators_version;
     Ok(decisions)
 }
 

@@ -27,6 +27,19 @@ pub const FLYFAST: &str = "ptr/NL/flyfast";
 pub struct Federation {
     pub dir: tempfile::TempDir,
     pub pki: GeneratedPki,
+    /// With `AEDGATE_TEST_STORE=postgres`: each administration's database, made when its
+    /// configuration is first loaded and dropped with the federation.
+    databases: std::sync::Mutex<std::collections::HashMap<String, TestDatabase>>,
+}
+
+/// The variable that runs a suite's gateways on PostgreSQL: `AEDGATE_TEST_STORE=postgres`
+/// gives every administration's gateway a fresh database of the test server instead of
+/// SQLite in its data folder, so that the same tests check both stores (`.ci/test`).
+pub const STORE_VARIABLE: &str = "AEDGATE_TEST_STORE";
+
+/// Whether this run's gateways use PostgreSQL.
+pub fn on_postgres() -> bool {
+    std::env::var(STORE_VARIABLE).as_deref() == Ok("postgres")
 }
 
 impl Federation {
@@ -68,7 +81,11 @@ impl Federation {
                 std::fs::write(&path, text + "\n").expect("write");
             }
         }
-        Self { dir, pki }
+        Self {
+            dir,
+            pki,
+            databases: Default::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -91,7 +108,16 @@ impl Federation {
     }
 
     pub fn gateway_config(&self, admin: &str) -> GatewayConfig {
-        GatewayConfig::load(&self.gateway_config_path(admin)).expect("gateway config")
+        let mut config =
+            GatewayConfig::load(&self.gateway_config_path(admin)).expect("gateway config");
+        if on_postgres() && config.store_url.is_none() {
+            let mut databases = self.databases.lock().expect("databases");
+            let database = databases
+                .entry(admin.to_owned())
+                .or_insert_with(TestDatabase::create_blocking);
+            config.store_url = Some(database.url.clone());
+        }
+        config
     }
 
     pub async fn start(&self, admin: &str) -> RunningGateway {
@@ -403,8 +429,9 @@ pub async fn open_store(
     data_dir: &std::path::Path,
 ) -> Result<aedgate::store::Store, aedgate::store::StoreError> {
     let config = fed.gateway_config(admin);
-    aedgate::store::Store::open(
+    aedgate::store::Store::open_with(
         data_dir,
+        config.store_url.as_deref(),
         aedgate::store::Issuer {
             participant: admin.into(),
             signer: std::sync::Arc::new(config.signer),
@@ -554,6 +581,22 @@ impl TestDatabase {
             admin_url,
             name,
         }
+    }
+}
+
+impl TestDatabase {
+    /// [`TestDatabase::create`] from synchronous code (a configuration being loaded), on a
+    /// thread and runtime of its own.
+    pub fn create_blocking() -> Self {
+        std::thread::spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime")
+                .block_on(Self::create())
+        })
+        .join()
+        .expect("create the test database")
     }
 }
 

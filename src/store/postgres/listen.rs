@@ -1,12 +1,11 @@
 //! How a replica learns of the others' commits: PostgreSQL's LISTEN/NOTIFY, not polling.
 //!
 //! Every group commit on the shared database sends a notification on [`COMMIT_CHANNEL`]
-//! with the log's new size, delivered when the transaction commits. Each replica listens on
-//! a connection of its own and, for a size beyond what it has published, reads the head
-//! (the frontier's O(log n) subtrees) and publishes it: a `Fetch` with `follow` wakes, the
-//! Audit service signs the larger head, and the forwarder looks at the outbox again. A
-//! lost connection may have missed notifications, so after every (re)connection the head is
-//! read once whatever was announced. Changes of an outbox entry's delivery state are
+//! with the log's new size and root, delivered when the transaction commits. Each replica
+//! listens on a connection of its own and publishes a head beyond what it has published:
+//! a `Fetch` with `follow` wakes, the Audit service signs the larger head, and the
+//! forwarder looks at the outbox again. A lost connection may have missed notifications, so
+//! after every (re)connection the head is read from the database once. Changes of an outbox entry's delivery state are
 //! announced on [`OUTBOX_CHANNEL`], so that a replica's forwarder and operators' tools
 //! learn of another replica's deliveries.
 
@@ -50,12 +49,13 @@ async fn listen(pool: PgPool, reads: &PgReads, published: &Shared, outbox: &watc
                             Ok(Some(notification)) if notification.channel() == OUTBOX_CHANNEL => {
                                 outbox.send_modify(|n| *n += 1);
                             }
-                            Ok(Some(notification)) => {
-                                let size = notification.payload().parse::<u64>().unwrap_or(0);
-                                if size > *published.size.borrow() {
-                                    catch_up(reads, published, outbox).await;
+                            Ok(Some(notification)) => match announced(notification.payload()) {
+                                Some(head) if head.size > *published.size.borrow() => {
+                                    publish(published, outbox, head);
                                 }
-                            }
+                                Some(_) => {}
+                                None => catch_up(reads, published, outbox).await,
+                            },
                             // The connection was lost; `try_recv` reconnects at the next
                             // call, and what was missed is read now.
                             Ok(None) => catch_up(reads, published, outbox).await,
@@ -76,14 +76,29 @@ async fn listen(pool: PgPool, reads: &PgReads, published: &Shared, outbox: &watc
     }
 }
 
+/// The head a commit announced: `SIZE ROOT_HEX`; `None` for anything else.
+fn announced(payload: &str) -> Option<LogHead> {
+    let (size, root) = payload.split_once(' ')?;
+    let root = hex::decode(root).ok()?;
+    Some(LogHead {
+        size: size.parse().ok()?,
+        root: root.as_slice().try_into().ok()?,
+    })
+}
+
+/// Publishes a head beyond what this replica published.
+fn publish(published: &Shared, outbox: &watch::Sender<u64>, head: LogHead) {
+    publish_head(&published.head, head);
+    publish_size(&published.size, head.size);
+    // Another replica's commit may have queued messages for peers.
+    outbox.send_modify(|n| *n += 1);
+}
+
 /// Reads the committed head and publishes it if it is beyond what this replica published.
 async fn catch_up(reads: &PgReads, published: &Shared, outbox: &watch::Sender<u64>) {
     match reads.head().await {
         Ok((size, root)) if size > *published.size.borrow() => {
-            publish_head(&published.head, LogHead { size, root });
-            publish_size(&published.size, size);
-            // Another replica's commit may have queued messages for peers.
-            outbox.send_modify(|n| *n += 1);
+            publish(published, outbox, LogHead { size, root });
         }
         Ok(_) => {}
         Err(error) => {

@@ -13,7 +13,7 @@
 //!   and `log_index` stays unique and gap-free; one lock per group, not per envelope, keeps
 //!   its cost small.
 //! - **Commits are announced.** Each commit sends a `NOTIFY` on [`COMMIT_CHANNEL`] with the
-//!   new log size, delivered by PostgreSQL when (and only if) the transaction commits, so a
+//!   new log size and root, delivered by PostgreSQL when (and only if) the transaction commits, so a
 //!   `Fetch` with `follow` on any replica wakes within milliseconds (`Store::open` listens).
 //! - **Bulk rows** go in with one `INSERT ... SELECT FROM UNNEST(arrays)` per table: a
 //!   constant statement text (prepared once) whatever the group's size, and one round trip.
@@ -69,6 +69,11 @@ fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError> {
             options
                 .application_name("aedgate")
                 .log_statements(tracing::log::LevelFilter::Trace)
+                // The store's tables grow fast, and a cached generic plan made while one
+                // was small keeps scanning it whole long after it has grown; a plan made
+                // for each execution, with the group's actual arrays and the table's
+                // current size, finds the index (docs/performance.md).
+                .options([("plan_cache_mode", "force_custom_plan")])
         })
         .map_err(|e| StoreError::Open {
             path: redacted(url).into(),
@@ -384,8 +389,9 @@ impl GroupWrite for PgGroup<'_> {
         let conn = self.flushed().await?;
         let ids: Vec<&str> = message_ids.to_vec();
         for row in sqlx::query(
-            "SELECT message_id, envelope_digest, received_at_ms, log_index FROM envelopes
-             WHERE message_id = ANY($1)",
+            "SELECT e.message_id, e.envelope_digest, e.received_at_ms, e.log_index
+             FROM envelopes e JOIN UNNEST($1::text[]) AS k(message_id)
+               ON e.message_id = k.message_id",
         )
         .bind(&ids)
         .fetch_all(&mut *conn)
@@ -402,7 +408,8 @@ impl GroupWrite for PgGroup<'_> {
         }
         found.declaration_ids.extend(
             sqlx::query_scalar::<_, String>(
-                "SELECT message_id FROM declarations WHERE message_id = ANY($1)",
+                "SELECT d.message_id FROM declarations d
+                 JOIN UNNEST($1::text[]) AS k(message_id) ON d.message_id = k.message_id",
             )
             .bind(&ids)
             .fetch_all(&mut *conn)
@@ -447,8 +454,9 @@ impl GroupWrite for PgGroup<'_> {
             .collect();
         let conn = self.flushed().await?;
         for row in sqlx::query(
-            "SELECT party_key, received_at_ms, parcel_value FROM declarations
-             WHERE parcel_counts = 1 AND received_at_ms >= $1 AND party_key = ANY($2)",
+            "SELECT d.party_key, d.received_at_ms, d.parcel_value FROM declarations d
+             JOIN UNNEST($2::bigint[]) AS k(party_key) ON d.party_key = k.party_key
+             WHERE d.parcel_counts = 1 AND d.received_at_ms >= $1",
         )
         .bind(since_ms)
         .bind(keys)
@@ -737,24 +745,28 @@ impl GroupWrite for PgGroup<'_> {
         Ok(())
     }
 
-    async fn commit(mut self, counters: Counters) -> Result<Counters, StoreError> {
+    async fn commit(mut self, counters: Counters, head: &Hash) -> Result<Counters, StoreError> {
         self.pending.flush(&mut self.tx).await?;
         let stored = Counters {
             indicators_version: counters.indicators_version + u64::from(self.indicators_changed),
             ..counters
         };
-        sqlx::query("UPDATE ledger SET log_size = $1, declarations = $2, indicators_version = $3")
-            .bind(to_i64(stored.log_size))
-            .bind(to_i64(stored.declarations))
-            .bind(to_i64(stored.indicators_version))
-            .execute(&mut *self.tx)
-            .await?;
-        // Delivered to every listening replica when, and only if, this commits.
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(COMMIT_CHANNEL)
-            .bind(stored.log_size.to_string())
-            .execute(&mut *self.tx)
-            .await?;
+        // The counters, and the announcement delivered to every listening replica when,
+        // and only if, this commits: the new size and root, so that they publish the head
+        // without reading it. One statement, one round trip.
+        sqlx::query(
+            "WITH counters AS (
+                 UPDATE ledger SET log_size = $1, declarations = $2, indicators_version = $3
+             )
+             SELECT pg_notify($4, $5)",
+        )
+        .bind(to_i64(stored.log_size))
+        .bind(to_i64(stored.declarations))
+        .bind(to_i64(stored.indicators_version))
+        .bind(COMMIT_CHANNEL)
+        .bind(format!("{} {}", stored.log_size, hex::encode(head)))
+        .execute(&mut *self.tx)
+        .await?;
         self.tx.commit().await?;
         Ok(stored)
     }

@@ -576,7 +576,7 @@ impl GroupWrite for SqliteGroup<'_> {
         .await
     }
 
-    async fn commit(mut self, counters: Counters) -> Result<Counters, StoreError> {
+    async fn commit(mut self, counters: Counters, _head: &Hash) -> Result<Counters, StoreError> {
         self.pending.flush(&mut self.tx).await?;
         self.tx.commit().await?;
         Ok(counters)

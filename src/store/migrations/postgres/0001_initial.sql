@@ -33,10 +33,11 @@ CREATE TABLE envelopes (
 
 -- `accepted` orders declarations by acceptance ("accepted here before it", R5), as the
 -- rowid does in SQLite: group commits are serialised by the log's lock, so a later group
--- draws later values.
+-- draws later values. It needs no index: R5 compares it only between rows found through
+-- `declarations_by_party`.
 CREATE TABLE declarations (
     message_id TEXT PRIMARY KEY,
-    accepted BIGSERIAL NOT NULL UNIQUE,
+    accepted BIGSERIAL NOT NULL,
     sender TEXT NOT NULL,
     lrn TEXT NOT NULL,
     mrn TEXT NOT NULL UNIQUE,
