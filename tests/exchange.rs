@@ -1264,19 +1264,40 @@ async fn a_resend_after_a_lost_receipt_is_answered_duplicate_and_counts_as_deliv
     // delivery is undone while NL is stopped.
     {
         use sqlx::Connection;
-        let db = fed.path().join("data/adm-NL/aedgate.db");
-        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-            .await
-            .unwrap();
-        let changed = sqlx::query(
-            "UPDATE outbox SET state = 'pending', receipt = NULL, done_at_ms = NULL WHERE id = ?",
-        )
-        .bind(i64::try_from(outbox[0].id).unwrap())
-        .execute(&mut conn)
-        .await
-        .unwrap();
-        assert_eq!(changed.rows_affected(), 1);
-        conn.close().await.unwrap();
+        let id = i64::try_from(outbox[0].id).unwrap();
+        let changed = match fed.gateway_config(NL).store_url {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+                let changed = sqlx::query(
+                    "UPDATE outbox SET state = 'pending', receipt = NULL, done_at_ms = NULL \
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                conn.close().await.unwrap();
+                changed.rows_affected()
+            }
+            None => {
+                let db = fed.path().join("data/adm-NL/aedgate.db");
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+                        .await
+                        .unwrap();
+                let changed = sqlx::query(
+                    "UPDATE outbox SET state = 'pending', receipt = NULL, done_at_ms = NULL \
+                     WHERE id = ?",
+                )
+                .bind(id)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                conn.close().await.unwrap();
+                changed.rows_affected()
+            }
+        };
+        assert_eq!(changed, 1);
     }
     let nl = fed.start(NL).await;
     nl.set_peer_endpoint(BE, &format!("https://{}", be.local_addr()));

@@ -94,3 +94,46 @@ async fn a_store_made_before_versioning_is_taken_over_with_its_data_and_a_newer_
         Ok(_) => panic!("a store of a newer schema must not be opened for writing"),
     }
 }
+
+#[tokio::test]
+async fn a_postgres_store_records_its_versions_and_one_of_a_newer_schema_is_refused() {
+    let fed = Federation::standard();
+    let backend = Backend::postgres().await;
+    let Backend::Postgres(db) = &backend else {
+        unreachable!("a PostgreSQL backend")
+    };
+    let data_dir = fed.path().join("data/adm-NL-pg");
+    let store = open_store_on(&fed, NL, &data_dir, &backend)
+        .await
+        .expect("a new store");
+    drop(store);
+    let mut conn = sqlx::PgConnection::connect(&db.url)
+        .await
+        .expect("database");
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut conn)
+            .await
+            .expect("migration history");
+    assert_eq!(versions, [1]);
+    // Opened again by this release: nothing to apply, the store opens.
+    open_store_on(&fed, NL, &data_dir, &backend)
+        .await
+        .expect("the same schema opens");
+
+    // A store a newer release migrated further.
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (9999, 'from the future', true, '\\x00', 0)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("future version");
+    match open_store_on(&fed, NL, &data_dir, &backend).await {
+        Err(StoreError::Migration(error)) => {
+            assert!(error.to_string().contains("9999"), "{error}");
+        }
+        Err(other) => panic!("expected a migration error, got {other}"),
+        Ok(_) => panic!("a store of a newer schema must not be opened for writing"),
+    }
+}
