@@ -34,6 +34,7 @@ mod kept;
 mod lock;
 mod outbox;
 mod postgres;
+mod rows;
 mod sqlite;
 mod verify;
 mod writer;

@@ -2,11 +2,11 @@
 //! streams as SQLite's, so that `aedgate audit verify-store --store URL` checks a replica
 //! set's log exactly as it checks an embedded store.
 
+use super::super::rows::{self};
 use super::super::verify::{AuditRows, StoredEntry, StoredPeerReceipt, StoredSubtree};
-use super::super::{to_u64, StoreError};
+use super::super::StoreError;
 use futures_util::stream::{BoxStream, StreamExt};
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::Row;
 
 /// Opens a small pool on the database at `url` for the audit.
 pub(in crate::store) async fn audit_rows(url: &str) -> Result<PgAuditRows, StoreError> {
@@ -44,22 +44,7 @@ impl AuditRows for PgAuditRows {
         )
         .bind(end)
         .fetch(&self.0)
-        .map(|row| {
-            let row = row?;
-            Ok(StoredEntry {
-                log_index: row.try_get("log_index")?,
-                message_id: row.try_get("message_id")?,
-                direction: row.try_get("direction")?,
-                sender: row.try_get("sender")?,
-                recipient: row.try_get("recipient")?,
-                msg_type: row.try_get("msg_type")?,
-                correlation_id: row.try_get("correlation_id")?,
-                created_at_ms: row.try_get("created_at_ms")?,
-                received_at_ms: row.try_get("received_at_ms")?,
-                envelope_digest: row.try_get("envelope_digest")?,
-                envelope: row.try_get("envelope")?,
-            })
-        })
+        .map(|row| rows::audit_entry(&row?))
         .boxed()
     }
 
@@ -70,14 +55,7 @@ impl AuditRows for PgAuditRows {
         )
         .bind(end)
         .fetch(&self.0)
-        .map(|row| {
-            let row = row?;
-            Ok((
-                row.try_get("level")?,
-                to_u64(row.try_get("idx")?, "merkle index")?,
-                row.try_get("hash")?,
-            ))
-        })
+        .map(|row| rows::audit_subtree(&row?))
         .boxed()
     }
 
@@ -89,16 +67,7 @@ impl AuditRows for PgAuditRows {
         )
         .bind(end)
         .fetch(&self.0)
-        .map(|row| {
-            let row = row?;
-            Ok(StoredPeerReceipt {
-                log_index: to_u64(row.try_get("log_index")?, "log_index")?,
-                peer: row.try_get("peer")?,
-                message_id: row.try_get("message_id")?,
-                receipt: row.try_get("receipt")?,
-                envelope_digest: row.try_get("envelope_digest")?,
-            })
-        })
+        .map(|row| rows::audit_receipt(&row?))
         .boxed()
     }
 }

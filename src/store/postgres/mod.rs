@@ -29,17 +29,16 @@ pub(super) use reads::PgReads;
 use super::backend::{
     CaughtUp, Counters, GroupLedger, GroupWrite, LedgerBackend, Loaded, LogEntry, ParcelWindow,
 };
-use super::encoding::{account_bytes, account_from_bytes};
+use super::encoding::account_bytes;
+use super::rows::{self, DECLARATION_COLUMNS, REFERRAL_COLUMNS};
 use super::{to_u64, StoreError};
 use crate::core::ledger::{
     DeclarationRecord, Issue, KnownEnvelope, Parcel, ReferralRecord, ReferralStatus,
 };
-use crate::core::lifecycle::ReferralKind;
 use crate::core::merkle::{self, Frontier, Hash};
 use crate::core::risk::IndicatorRecord;
-use crate::proto::v1::{AdvanceDeclaration, DeclarationState, OutcomeCode, RiskIndicator};
 use prost::Message;
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, Row};
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -277,10 +276,8 @@ async fn load_indicators(conn: &mut PgConnection) -> Result<Vec<IndicatorRecord>
         .fetch_all(&mut *conn)
         .await?
     {
-        let bytes: Vec<u8> = row.try_get("indicator")?;
         indicators.push(IndicatorRecord {
-            indicator: RiskIndicator::decode(bytes.as_slice())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            indicator: rows::indicator(&row)?,
             issuer: row.try_get("issuer")?,
         });
     }
@@ -522,32 +519,17 @@ impl GroupWrite for PgGroup<'_> {
         .bind(sender)
         .fetch_optional(self.flushed().await?)
         .await?;
-        row.as_ref().map(declaration_from_row).transpose()
+        row.as_ref().map(rows::declaration).transpose()
     }
 
     async fn referral(&mut self, referral_id: &str) -> Result<Option<ReferralRecord>, StoreError> {
-        let Some(row) = sqlx::query(
-            "SELECT referral_id, declaration_id, outcome_message_id, kind, indicator_id, status
-             FROM referrals WHERE referral_id = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referral_id = $1"
+        ))
         .bind(referral_id)
         .fetch_optional(self.flushed().await?)
-        .await?
-        else {
-            return Ok(None);
-        };
-        let kind: String = row.try_get("kind")?;
-        let status: String = row.try_get("status")?;
-        Ok(Some(ReferralRecord {
-            referral_id: row.try_get("referral_id")?,
-            declaration_id: row.try_get("declaration_id")?,
-            outcome_message_id: row.try_get("outcome_message_id")?,
-            kind: ReferralKind::parse(&kind)
-                .ok_or_else(|| StoreError::Corrupt(format!("referral kind {kind}")))?,
-            indicator_id: row.try_get("indicator_id")?,
-            status: ReferralStatus::parse(&status)
-                .ok_or_else(|| StoreError::Corrupt(format!("referral status {status}")))?,
-        }))
+        .await?;
+        row.as_ref().map(rows::referral).transpose()
     }
 
     async fn routes(&mut self, indicator_id: &str) -> Result<Vec<String>, StoreError> {
@@ -1029,43 +1011,4 @@ impl PendingRows {
         }
         Ok(())
     }
-}
-
-/// The columns [`declaration_from_row`] reads.
-const DECLARATION_COLUMNS: &str = "message_id, sender, lrn, mrn, state, outcome, \
-     open_referral_id, referral_count, satisfied, data, updated_at_ms, account";
-
-/// A declaration as stored; a state the schema does not know is corruption.
-fn declaration_from_row(row: &PgRow) -> Result<DeclarationRecord, StoreError> {
-    let data: Vec<u8> = row.try_get("data")?;
-    let satisfied: String = row.try_get("satisfied")?;
-    let state: i64 = row.try_get("state")?;
-    let outcome: i64 = row.try_get("outcome")?;
-    let referral_count: i64 = row.try_get("referral_count")?;
-    let account: Vec<u8> = row.try_get("account")?;
-    Ok(DeclarationRecord {
-        id: row.try_get("message_id")?,
-        sender: row.try_get("sender")?,
-        lrn: row.try_get("lrn")?,
-        mrn: row.try_get("mrn")?,
-        state: i32::try_from(state)
-            .ok()
-            .and_then(|s| DeclarationState::try_from(s).ok())
-            .ok_or_else(|| StoreError::Corrupt("declaration state".into()))?,
-        outcome: i32::try_from(outcome)
-            .ok()
-            .and_then(|o| OutcomeCode::try_from(o).ok())
-            .unwrap_or(OutcomeCode::Unspecified),
-        open_referral_id: row.try_get("open_referral_id")?,
-        referral_count: u32::try_from(referral_count).unwrap_or(0),
-        satisfied: satisfied
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        data: AdvanceDeclaration::decode(data.as_slice())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        updated_at_ms: row.try_get("updated_at_ms")?,
-        account: account_from_bytes(&account)?,
-    })
 }

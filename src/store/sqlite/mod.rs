@@ -15,22 +15,18 @@ pub(super) use reads::SqliteReads;
 use super::backend::{
     CaughtUp, Counters, GroupLedger, GroupWrite, LedgerBackend, Loaded, LogEntry, ParcelWindow,
 };
-use super::encoding::{account_bytes, account_from_bytes};
+use super::encoding::account_bytes;
+use super::rows::{self, DECLARATION_COLUMNS, REFERRAL_COLUMNS};
 use super::verify::{AuditRows, StoredEntry, StoredPeerReceipt, StoredSubtree};
 use super::{to_u64, Direction, StoreError};
 use crate::core::ledger::{DeclarationRecord, Issue, Parcel, ReferralRecord, ReferralStatus};
-use crate::core::lifecycle::ReferralKind;
 use crate::core::merkle::{self, Frontier, Hash};
 use crate::core::risk::IndicatorRecord;
-use crate::proto::v1::{
-    AdvanceDeclaration, DeclarationState, Envelope, OutcomeCode, RiskIndicator,
-};
+use crate::proto::v1::Envelope;
 use batch::{DeclarationRow, DeliveryRow, EnvelopeRow, ParcelColumns, PendingRows, ReferralRow};
 use futures_util::stream::{BoxStream, StreamExt};
 use prost::Message;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Connection, Row, SqliteConnection};
 use std::collections::HashMap;
 use std::path::Path;
@@ -248,10 +244,8 @@ impl LedgerBackend for SqliteBackend {
             .fetch_all(&mut *conn)
             .await?
         {
-            let bytes: Vec<u8> = row.try_get("indicator")?;
             indicators.push(IndicatorRecord {
-                indicator: RiskIndicator::decode(bytes.as_slice())
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                indicator: rows::indicator(&row)?,
                 issuer: row.try_get("issuer")?,
             });
         }
@@ -592,28 +586,13 @@ async fn load_referral(
     conn: &mut SqliteConnection,
     referral_id: &str,
 ) -> Result<Option<ReferralRecord>, StoreError> {
-    let Some(row) = sqlx::query(
-        "SELECT referral_id, declaration_id, outcome_message_id, kind, indicator_id, status
-         FROM referrals WHERE referral_id = ?",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referral_id = ?"
+    ))
     .bind(referral_id)
     .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let kind: String = row.try_get("kind")?;
-    let status: String = row.try_get("status")?;
-    Ok(Some(ReferralRecord {
-        referral_id: row.try_get("referral_id")?,
-        declaration_id: row.try_get("declaration_id")?,
-        outcome_message_id: row.try_get("outcome_message_id")?,
-        kind: ReferralKind::parse(&kind)
-            .ok_or_else(|| StoreError::Corrupt(format!("referral kind {kind}")))?,
-        indicator_id: row.try_get("indicator_id")?,
-        status: ReferralStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("referral status {status}")))?,
-    }))
+    .await?;
+    row.as_ref().map(rows::referral).transpose()
 }
 
 /// The declaration `id` if `sender` filed it: another sender's declaration is as unknown
@@ -630,46 +609,7 @@ async fn load_declaration(
     .bind(sender)
     .fetch_optional(&mut *conn)
     .await?;
-    row.as_ref().map(declaration_from_row).transpose()
-}
-
-/// The columns [`declaration_from_row`] reads: the one parser of a declaration row, for the
-/// ledger's decisions and for Status alike.
-pub(super) const DECLARATION_COLUMNS: &str = "message_id, sender, lrn, mrn, state, outcome, \
-     open_referral_id, referral_count, satisfied, data, updated_at_ms, account";
-
-/// A declaration as stored; a state or outcome the schema does not know is corruption.
-pub(super) fn declaration_from_row(row: &SqliteRow) -> Result<DeclarationRecord, StoreError> {
-    let data: Vec<u8> = row.try_get("data")?;
-    let satisfied: String = row.try_get("satisfied")?;
-    let state: i64 = row.try_get("state")?;
-    let outcome: i64 = row.try_get("outcome")?;
-    let referral_count: i64 = row.try_get("referral_count")?;
-    Ok(DeclarationRecord {
-        id: row.try_get("message_id")?,
-        sender: row.try_get("sender")?,
-        lrn: row.try_get("lrn")?,
-        mrn: row.try_get("mrn")?,
-        state: i32::try_from(state)
-            .ok()
-            .and_then(|s| DeclarationState::try_from(s).ok())
-            .ok_or_else(|| StoreError::Corrupt("declaration state".into()))?,
-        outcome: i32::try_from(outcome)
-            .ok()
-            .and_then(|o| OutcomeCode::try_from(o).ok())
-            .unwrap_or(OutcomeCode::Unspecified),
-        open_referral_id: row.try_get("open_referral_id")?,
-        referral_count: u32::try_from(referral_count).unwrap_or(0),
-        satisfied: satisfied
-            .lines()
-            .filter(|l| !l.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        data: AdvanceDeclaration::decode(data.as_slice())
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        updated_at_ms: row.try_get("updated_at_ms")?,
-        account: account_from_bytes(row.try_get::<&[u8], _>("account")?)?,
-    })
+    row.as_ref().map(rows::declaration).transpose()
 }
 
 /// The row a newly filed declaration is inserted as (with the group's other rows).
@@ -834,22 +774,7 @@ impl AuditRows for SqliteAuditRows {
         )
         .bind(end)
         .fetch(&self.0)
-        .map(|row| {
-            let row = row?;
-            Ok(StoredEntry {
-                log_index: row.try_get("log_index")?,
-                message_id: row.try_get("message_id")?,
-                direction: row.try_get("direction")?,
-                sender: row.try_get("sender")?,
-                recipient: row.try_get("recipient")?,
-                msg_type: row.try_get("msg_type")?,
-                correlation_id: row.try_get("correlation_id")?,
-                created_at_ms: row.try_get("created_at_ms")?,
-                received_at_ms: row.try_get("received_at_ms")?,
-                envelope_digest: row.try_get("envelope_digest")?,
-                envelope: row.try_get("envelope")?,
-            })
-        })
+        .map(|row| rows::audit_entry(&row?))
         .boxed()
     }
 
@@ -860,14 +785,7 @@ impl AuditRows for SqliteAuditRows {
         )
         .bind(end)
         .fetch(&self.0)
-        .map(|row| {
-            let row = row?;
-            Ok((
-                row.try_get("level")?,
-                to_u64(row.try_get("idx")?, "merkle index")?,
-                row.try_get("hash")?,
-            ))
-        })
+        .map(|row| rows::audit_subtree(&row?))
         .boxed()
     }
 
@@ -879,16 +797,7 @@ impl AuditRows for SqliteAuditRows {
         )
         .bind(end)
         .fetch(&self.0)
-        .map(|row| {
-            let row = row?;
-            Ok(StoredPeerReceipt {
-                log_index: to_u64(row.try_get("log_index")?, "log_index")?,
-                peer: row.try_get("peer")?,
-                message_id: row.try_get("message_id")?,
-                receipt: row.try_get("receipt")?,
-                envelope_digest: row.try_get("envelope_digest")?,
-            })
-        })
+        .map(|row| rows::audit_receipt(&row?))
         .boxed()
     }
 }

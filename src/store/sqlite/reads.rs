@@ -5,12 +5,12 @@
 
 use super::super::backend::{Lease, OutboxChange, StoreReads};
 use super::super::outbox::{OutboxEntry, OutboxState, PendingDelivery};
+use super::super::rows::{self, DECLARATION_COLUMNS, ENVELOPE_COLUMNS, OUTBOX_COLUMNS};
 use super::super::{to_u64, FetchScope, StoreError, StoredEnvelope};
-use super::{declaration_from_row, DECLARATION_COLUMNS};
 use crate::core::ledger::DeclarationRecord;
 use crate::core::merkle::Hash;
 use crate::core::retry::NextStep;
-use crate::proto::v1::{Envelope, Receipt, RiskIndicator};
+use crate::proto::v1::RiskIndicator;
 use bytes::Bytes;
 use prost::Message;
 use sqlx::sqlite::SqlitePool;
@@ -41,13 +41,13 @@ impl SqliteReads {
 #[async_trait::async_trait]
 impl StoreReads for SqliteReads {
     async fn envelope(&self, message_id: &str) -> Result<Option<StoredEnvelope>, StoreError> {
-        let row = sqlx::query(
-            "SELECT message_id, log_index, received_at_ms, envelope_digest, envelope FROM envelopes WHERE message_id = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {ENVELOPE_COLUMNS} FROM envelopes WHERE message_id = ?"
+        ))
         .bind(message_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| stored_envelope(&r)).transpose()
+        row.map(|r| rows::stored_envelope(&r)).transpose()
     }
 
     async fn subtrees(&self, keys: &[(u32, u64)]) -> Result<HashMap<(u32, u64), Hash>, StoreError> {
@@ -145,7 +145,7 @@ impl StoreReads for SqliteReads {
         .bind(declaration_id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(declaration_from_row).transpose()
+        row.as_ref().map(rows::declaration).transpose()
     }
 
     async fn indicators(&self) -> Result<Vec<(RiskIndicator, String, bool)>, StoreError> {
@@ -155,9 +155,7 @@ impl StoreReads for SqliteReads {
                 .await?;
         rows.iter()
             .map(|row| {
-                let bytes: Vec<u8> = row.try_get("indicator")?;
-                let indicator = RiskIndicator::decode(bytes.as_slice())
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let indicator = rows::indicator(row)?;
                 let revoked: i64 = row.try_get("revoked")?;
                 Ok((indicator, row.try_get("issuer")?, revoked != 0))
             })
@@ -184,7 +182,7 @@ impl StoreReads for SqliteReads {
 
     async fn outbox_heads(&self) -> Result<Vec<PendingDelivery>, StoreError> {
         let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS}, e.envelope, e.envelope_digest FROM outbox o
+            "SELECT {OUTBOX_COLUMNS}, e.envelope, e.envelope_digest FROM outbox o
              JOIN envelopes e ON e.log_index = o.log_index
              WHERE o.id IN (SELECT MIN(id) FROM outbox WHERE state = 'pending' GROUP BY peer)
              ORDER BY o.id"
@@ -195,7 +193,7 @@ impl StoreReads for SqliteReads {
             .map(|row| {
                 let bytes: Vec<u8> = row.try_get("envelope")?;
                 Ok(PendingDelivery {
-                    entry: entry(row)?,
+                    entry: rows::outbox_entry(row)?,
                     envelope: Bytes::from(bytes),
                     envelope_digest: row.try_get("envelope_digest")?,
                 })
@@ -207,19 +205,21 @@ impl StoreReads for SqliteReads {
         let rows = match state {
             Some(state) => {
                 sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM outbox o WHERE o.state = ? ORDER BY o.id"
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE o.state = ? ORDER BY o.id"
                 ))
                 .bind(state.as_str())
                 .fetch_all(&self.pool)
                 .await?
             }
             None => {
-                sqlx::query(&format!("SELECT {COLUMNS} FROM outbox o ORDER BY o.id"))
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "SELECT {OUTBOX_COLUMNS} FROM outbox o ORDER BY o.id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
             }
         };
-        rows.iter().map(entry).collect()
+        rows.iter().map(rows::outbox_entry).collect()
     }
 
     async fn outbox_update(&self, change: OutboxChange) -> Result<u64, StoreError> {
@@ -306,46 +306,4 @@ fn outbox_statement(change: OutboxChange) -> (&'static str, Vec<Bind>) {
             vec![Bind::Int(now_ms), Bind::Int(now_ms), id_value(id)],
         ),
     }
-}
-
-fn stored_envelope(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEnvelope, StoreError> {
-    let bytes: Vec<u8> = row.try_get("envelope")?;
-    let envelope =
-        Envelope::decode(bytes.as_slice()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    Ok(StoredEnvelope {
-        message_id: row.try_get("message_id")?,
-        log_index: to_u64(row.try_get("log_index")?, "log_index")?,
-        received_at_ms: row.try_get("received_at_ms")?,
-        envelope_digest: row.try_get("envelope_digest")?,
-        envelope,
-    })
-}
-
-const COLUMNS: &str =
-    "o.id, o.peer, o.log_index, o.message_id, o.msg_type, o.queued_at_ms, o.state,
-     o.attempts, o.next_attempt_ms, o.last_error, o.receipt, o.done_at_ms";
-
-fn entry(row: &sqlx::sqlite::SqliteRow) -> Result<OutboxEntry, StoreError> {
-    let receipt: Option<Vec<u8>> = row.try_get("receipt")?;
-    let receipt = receipt
-        .map(|bytes| Receipt::decode(bytes.as_slice()))
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("stored receipt: {e}")))?;
-    let message_type: i64 = row.try_get("msg_type")?;
-    let attempts: i64 = row.try_get("attempts")?;
-    let state: String = row.try_get("state")?;
-    Ok(OutboxEntry {
-        id: to_u64(row.try_get("id")?, "outbox id")?,
-        peer: row.try_get("peer")?,
-        log_index: to_u64(row.try_get("log_index")?, "log_index")?,
-        message_id: row.try_get("message_id")?,
-        message_type: i32::try_from(message_type).unwrap_or_default(),
-        queued_at_ms: row.try_get("queued_at_ms")?,
-        state: OutboxState::parse(&state)?,
-        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-        next_attempt_ms: row.try_get("next_attempt_ms")?,
-        last_error: row.try_get("last_error")?,
-        receipt,
-        done_at_ms: row.try_get("done_at_ms")?,
-    })
 }
