@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::success_stdout;
+use common::{success_stdout, POSTGRES_VARIABLE};
 
 #[tokio::test]
 async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
@@ -159,4 +159,70 @@ async fn noisy_neighbour_measures_the_quiet_partner_alone_and_under_a_flood() {
         let value = report[key].as_f64().unwrap_or(-1.0);
         assert!(value > 0.0, "{key} = {value}");
     }
+}
+
+#[tokio::test]
+async fn store_comparison_measures_sqlite_one_and_two_postgres_replicas_and_leaves_no_database() {
+    use sqlx::Connection;
+    let server = std::env::var(POSTGRES_VARIABLE)
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let bench_databases = || async {
+        let mut conn = sqlx::PgConnection::connect(&server)
+            .await
+            .unwrap_or_else(|e| panic!("no PostgreSQL at {server} ({e}): set {POSTGRES_VARIABLE}"));
+        let names: Vec<String> = sqlx::query_scalar(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'aedgate_bench_%'",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        names
+    };
+    let before = bench_databases().await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("stores.json");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
+        .args([
+            "bench",
+            "--store",
+            &server,
+            "--no-baselines",
+            "--connections",
+            "2",
+            "--in-flight",
+            "4",
+            "--total",
+            "200",
+            "--indicators",
+            "10",
+            "--json",
+        ])
+        .arg(&json)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(300), out)
+        .await
+        .expect("the store bench finished")
+        .unwrap();
+    let stdout = success_stdout(&out);
+    for expected in [
+        "SQLite (embedded)",
+        "PostgreSQL, one replica",
+        "PostgreSQL, two replicas",
+        "PostgreSQL / SQLite:",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for run in ["sqlite", "postgres", "two_replicas"] {
+        assert_eq!(report[run]["accepted"], 200, "{run}");
+    }
+    assert!(report["postgres_vs_sqlite"].as_f64().unwrap_or(0.0) > 0.0);
+    // The databases it made are gone.
+    let after = bench_databases().await;
+    assert!(
+        after.iter().all(|name| before.contains(name)),
+        "left behind: {after:?}"
+    );
 }

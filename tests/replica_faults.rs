@@ -186,6 +186,48 @@ async fn a_database_outage_fails_calls_with_unavailable_and_the_replicas_recover
         clients.push(client);
     }
 
+    // A load through each replica that runs through the outage and the recovery.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut loads = Vec::new();
+    for (i, replica) in replicas.iter().enumerate() {
+        let mut client = fed.connect(SHOPCO, replica).await;
+        let stop = stop.clone();
+        loads.push(tokio::spawn(async move {
+            let (mut receipts, mut unavailable) = (Vec::new(), 0_u64);
+            let mut b = 0;
+            while !stop.load(Ordering::SeqCst) {
+                b += 1;
+                let batch = (0..20)
+                    .map(|n| client.seal_declaration(&declaration(&lrn(&format!("L{i}B{b}N{n}")))))
+                    .collect();
+                match client.submit_stream(batch).await {
+                    Ok(results) => {
+                        for result in results {
+                            match result {
+                                Ok(receipt) => receipts.push(receipt),
+                                Err(aedgate::client::ClientError::Refused(status)) => {
+                                    assert_eq!(
+                                        status.code(),
+                                        tonic::Code::Unavailable,
+                                        "{status:?}"
+                                    );
+                                    unavailable += 1;
+                                }
+                                Err(other) => panic!("unexpected: {other}"),
+                            }
+                        }
+                    }
+                    Err(aedgate::client::ClientError::Refused(status)) => {
+                        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+                        unavailable += 1;
+                    }
+                    Err(other) => panic!("unexpected: {other}"),
+                }
+            }
+            (receipts, unavailable)
+        }));
+    }
+
     // The database goes away for this gateway's role: no new connections, and every
     // open one is cut, as a server restart does to its clients.
     let name = db.url.rsplit('/').next().expect("database name").to_owned();
@@ -241,5 +283,29 @@ async fn a_database_outage_fails_calls_with_unavailable_and_the_replicas_recover
             receipt.disposition,
             aedgate::proto::v1::Disposition::Accepted as i32
         );
+    }
+
+    // The load went on through it all: refused with UNAVAILABLE during the outage, and
+    // every receipt it was given names an envelope the shared store holds at that index.
+    stop.store(true, Ordering::SeqCst);
+    let (mut receipts, mut unavailable) = (Vec::new(), 0);
+    for load in loads {
+        let (r, u) = tokio::time::timeout(PATIENCE, load)
+            .await
+            .expect("the load stopped")
+            .expect("load task");
+        receipts.extend(r);
+        unavailable += u;
+    }
+    assert!(unavailable > 0, "the load ran during the outage");
+    assert!(!receipts.is_empty(), "the load ran outside it");
+    let store = &replicas[0].state().store;
+    for receipt in &receipts {
+        let stored = store
+            .envelope(&receipt.message_id)
+            .await
+            .expect("read")
+            .unwrap_or_else(|| panic!("{} was acknowledged but not stored", receipt.message_id));
+        assert_eq!(stored.log_index, receipt.log_index);
     }
 }

@@ -38,34 +38,19 @@ struct BenchDatabase {
 
 impl BenchDatabase {
     async fn create(server: &str) -> Result<Self, BenchError> {
-        use sqlx::Connection;
-        let setup = |e: &dyn std::fmt::Display| BenchError::Setup(format!("{server}: {e}"));
-        let mut conn = sqlx::PgConnection::connect(server)
+        let (url, name) = crate::store::create_scratch_database(server, "aedgate_bench")
             .await
-            .map_err(|e| setup(&e))?;
-        let name = format!("aedgate_bench_{}", uuid::Uuid::now_v7().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .map_err(|e| setup(&e))?;
-        let _ = conn.close().await;
-        let base = server.rsplit_once('/').map_or(server, |(base, _)| base);
+            .map_err(|e| BenchError::Setup(e.to_string()))?;
         Ok(Self {
-            url: format!("{base}/{name}"),
+            url,
             server: server.to_owned(),
             name,
         })
     }
 
     async fn drop_now(self) {
-        use sqlx::Connection;
-        if let Ok(mut conn) = sqlx::PgConnection::connect(&self.server).await {
-            let _ = sqlx::query(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .execute(&mut conn)
-            .await;
+        if let Err(error) = crate::store::drop_scratch_database(&self.server, &self.name).await {
+            tracing::warn!(%error, database = %self.name, "cannot drop the bench's database");
         }
     }
 }

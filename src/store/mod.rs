@@ -45,7 +45,7 @@ use kept::Kept;
 pub use kept::HEAD_FILE;
 pub use lock::{DataDirLock, LOCK_FILE};
 pub use outbox::{OutboxEntry, OutboxState, PendingDelivery};
-pub use postgres::is_postgres_url;
+pub use postgres::{create_scratch_database, drop_scratch_database, is_postgres_url};
 pub use verify::{
     audit_store, audit_store_at, verify_store, ExpectedHead, LogVerdict, StoreAudit, StoreReport,
 };

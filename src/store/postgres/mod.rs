@@ -130,6 +130,41 @@ pub(super) async fn open(url: &str) -> Result<(PgBackend, PgReads), StoreError> 
     ))
 }
 
+/// Makes a fresh, empty database on the server at `server_url` (a URL whose role may
+/// create databases), named `prefix` and a fresh id, for a benchmark that must not write
+/// into a database in use. Returns its URL and name.
+pub async fn create_scratch_database(
+    server_url: &str,
+    prefix: &str,
+) -> Result<(String, String), StoreError> {
+    let open_err = |e: sqlx::Error| StoreError::Open {
+        path: redacted(server_url).into(),
+        source: Box::new(e),
+    };
+    let mut conn = PgConnection::connect_with(&connect_options(server_url)?)
+        .await
+        .map_err(open_err)?;
+    let name = format!("{prefix}_{}", uuid::Uuid::now_v7().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    let _ = conn.close().await;
+    let base = server_url
+        .rsplit_once('/')
+        .map_or(server_url, |(base, _)| base);
+    Ok((format!("{base}/{name}"), name))
+}
+
+/// Drops a database [`create_scratch_database`] made, with whatever is still connected.
+pub async fn drop_scratch_database(server_url: &str, name: &str) -> Result<(), StoreError> {
+    let mut conn = PgConnection::connect_with(&connect_options(server_url)?).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    let _ = conn.close().await;
+    Ok(())
+}
+
 /// A connection to the database at `url`, its schema brought up to date (`store copy`).
 pub(super) async fn connect_migrated(url: &str) -> Result<PgConnection, StoreError> {
     let mut conn = PgConnection::connect_with(&connect_options(url)?)
