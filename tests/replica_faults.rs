@@ -309,3 +309,84 @@ async fn a_database_outage_fails_calls_with_unavailable_and_the_replicas_recover
         assert_eq!(stored.log_index, receipt.log_index);
     }
 }
+
+/// Points a replica's configuration at `peer`'s address, in its `[peers]` table.
+fn set_peer(fed: &Federation, replica: u32, peer: &str, addr: &str) {
+    let path = fed.file(&format!("adm-NL.replica-{replica}.gateway.toml"));
+    let text = std::fs::read_to_string(&path).expect("read");
+    let entry = format!("\"{peer}\" = \"https://{addr}\"");
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    match lines.iter().position(|l| l.trim() == "[peers]") {
+        Some(at) => lines.insert(at + 1, entry),
+        None => lines.extend(["".into(), "[peers]".into(), entry]),
+    }
+    std::fs::write(&path, lines.join("\n") + "\n").expect("write");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_killed_while_delivering_to_a_peer_leaves_its_queue_to_another_in_order_once() {
+    let db = TestDatabase::create().await;
+    let fed = replicated(&db.url);
+    let be = fed.start(BE).await;
+    for replica in 1..=2 {
+        set_peer(&fed, replica, BE, &be.local_addr().to_string());
+    }
+    // Replica 1 alone, so that it is the one delivering.
+    let (mut first, first_addr) = serve_replica(&fed, 1).await;
+    let mut shopco = fed.connect_to_addr(SHOPCO, &first_addr).await;
+    // One stream, so that they are queued for BE faster than one at a time is delivered.
+    let batch = (0..200)
+        .map(|i| {
+            let mut d = declaration(&lrn(&format!("K9FWD{i}")));
+            d.country_of_destination = "BE".into();
+            shopco.seal_declaration(&d)
+        })
+        .collect();
+    let filed: Vec<String> = shopco
+        .submit_stream(batch)
+        .await
+        .expect("stream")
+        .into_iter()
+        .map(|r| r.expect("accepted").message_id)
+        .collect();
+    // BE has some of them: replica 1 is delivering the rest when it dies.
+    let be_risk = fed.connect("adm/BE/risk-unit", &be).await;
+    let forwarded = |e: &aedgate::proto::v1::Envelope| {
+        e.header.as_ref().expect("header").r#type == MessageType::ForwardedDeclaration as i32
+    };
+    let mut after = 0;
+    for _ in 0..5 {
+        after = await_delivery(&be_risk, after, forwarded).await.0;
+    }
+    signal(&first, "KILL");
+    let _ = first.wait().await;
+    let before_takeover = fetch_all(&be_risk, 0)
+        .await
+        .iter()
+        .filter(|d| d.envelope.as_ref().is_some_and(forwarded))
+        .count();
+    assert!(
+        before_takeover < filed.len(),
+        "replica 1 was still delivering when it died ({before_takeover} of {} delivered)",
+        filed.len()
+    );
+
+    // Replica 2 takes the queue over when the dead one's lease runs out.
+    let (_second, _) = serve_replica(&fed, 2).await;
+    let mut received = Vec::new();
+    let mut after = 0;
+    while received.len() < filed.len() {
+        let (seq, envelope) = await_delivery(&be_risk, after, forwarded).await;
+        after = seq;
+        received.push(envelope.header.expect("header").correlation_id);
+    }
+    // Every message, in the order NL filed them, each once in BE's log: a resend of the
+    // one in flight was answered DUPLICATE, not applied again.
+    assert_eq!(received, filed);
+    let everything = fetch_all(&be_risk, 0).await;
+    let again = everything
+        .iter()
+        .filter(|d| d.envelope.as_ref().is_some_and(forwarded))
+        .count();
+    assert_eq!(again, filed.len(), "no forwarded declaration applied twice");
+}
