@@ -103,16 +103,8 @@ async fn prove_writable(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> 
 /// Opens an existing database for reading only (audits, offline tools): no migration,
 /// nothing created.
 pub(super) async fn open_read_only(data_dir: &Path) -> Result<SqliteReads, StoreError> {
-    let path = data_dir.join(DB_FILE);
-    let readers = SqlitePoolOptions::new()
-        .max_connections(2)
-        .connect_with(options(&path).create_if_missing(false).read_only(true))
-        .await
-        .map_err(|e| StoreError::Open {
-            path: data_dir.to_path_buf(),
-            source: Box::new(e),
-        })?;
-    Ok(SqliteReads::new(readers, path))
+    let readers = read_only_pool(data_dir).await?;
+    Ok(SqliteReads::new(readers, data_dir.join(DB_FILE)))
 }
 
 /// The stored log's size and, if it holds at least `size` entries, its root at `size`
@@ -732,7 +724,8 @@ pub(super) async fn audit_rows(data_dir: &Path) -> Result<SqliteAuditRows, Store
     Ok(SqliteAuditRows(read_only_pool(data_dir).await?))
 }
 
-/// A small read-only pool on the existing database in `data_dir` (audits, copies).
+/// A small read-only pool on the existing database in `data_dir` (audits, copies,
+/// offline tools); a folder without one is refused, never given an empty database.
 pub(super) async fn read_only_pool(data_dir: &Path) -> Result<sqlx::SqlitePool, StoreError> {
     let path = data_dir.join(DB_FILE);
     if !path.exists() {
