@@ -23,7 +23,7 @@ use crate::core::ledger::{self, Effect, Facts, KnownEnvelope, Route, Verdict};
 use crate::core::merkle::{self, Frontier};
 use crate::core::rejection::Rejection;
 use crate::core::revenue::{self, RevenuePolicy};
-use crate::core::risk::RiskIndex;
+use crate::core::risk::{IndicatorRecord, RiskIndex};
 use crate::core::sharing::{forwarding_target, indicator_routes};
 use crate::core::trust::TrustList;
 use crate::proto::v1::{AdvanceDeclaration, Disposition, Header};
@@ -81,10 +81,7 @@ impl WriterState {
         issuer: Issuer,
     ) -> Result<Self, StoreError> {
         let loaded = backend.load().await?;
-        let mut risk = RiskIndex::new();
-        for record in loaded.indicators {
-            risk.upsert(record)?;
-        }
+        let risk = risk_index(loaded.indicators)?;
         let country = issuer
             .participant
             .split('/')
@@ -129,11 +126,7 @@ impl WriterState {
     /// per-recipient `seq` counters are forgotten and read again when next needed.
     fn catch_up(&mut self, caught: CaughtUp) -> Result<(), StoreError> {
         if let Some(indicators) = caught.indicators {
-            let mut risk = RiskIndex::new();
-            for record in indicators {
-                risk.upsert(record)?;
-            }
-            self.risk = risk;
+            self.risk = risk_index(indicators)?;
         }
         self.next_index = caught.counters.log_size;
         self.declarations = caught.counters.declarations;
@@ -142,6 +135,15 @@ impl WriterState {
         self.last_seq.clear();
         Ok(())
     }
+}
+
+/// The risk index of the indicators in force, as stored.
+fn risk_index(indicators: Vec<IndicatorRecord>) -> Result<RiskIndex, StoreError> {
+    let mut risk = RiskIndex::new();
+    for record in indicators {
+        risk.upsert(record)?;
+    }
+    Ok(risk)
 }
 
 /// What the writer announces after each commit.
@@ -213,10 +215,10 @@ pub(super) async fn writer_task<B: LedgerBackend>(
         waiting.take(MAX_GROUP, GROUP_SHARE, &mut group);
         let started = std::time::Instant::now();
         match commit_group(&mut backend, &group, current).await {
-            Ok(decisions) => {
+            Ok((decisions, head)) => {
                 telemetry.count(Counter::Commits, "");
                 telemetry.time(Timer::GroupCommit, started.elapsed());
-                publish_head(&published.head, current.head());
+                publish_head(&published.head, head);
                 if std::mem::take(&mut current.outbox_added) {
                     published.outbox.send_modify(|n| *n += 1);
                 }
@@ -243,19 +245,17 @@ pub(super) async fn writer_task<B: LedgerBackend>(
 /// Publishes a longer log. With replicas the writer and the commit listener both publish,
 /// in either order: a size never goes back.
 pub(super) fn publish_size(size: &watch::Sender<u64>, new: u64) {
-    size.send_if_modified(|current| {
-        let longer = new > *current;
-        if longer {
-            *current = new;
-        }
-        longer
-    });
+    publish_if_longer(size, new, |size| *size);
 }
 
 /// Publishes a longer log's head (see [`publish_size`]).
 pub(super) fn publish_head(head: &watch::Sender<LogHead>, new: LogHead) {
-    head.send_if_modified(|current| {
-        let longer = new.size > current.size;
+    publish_if_longer(head, new, |head| head.size);
+}
+
+fn publish_if_longer<T>(sender: &watch::Sender<T>, new: T, size: impl Fn(&T) -> u64) {
+    sender.send_if_modified(|current| {
+        let longer = size(&new) > size(current);
         if longer {
             *current = new;
         }
@@ -305,11 +305,12 @@ async fn refuse_until_next_probe(jobs: &mut mpsc::Receiver<AppendJob>, error: &S
     }
 }
 
+/// Decides and commits one group; returns each job's decision and the log's new head.
 async fn commit_group<B: LedgerBackend>(
     backend: &mut B,
     group: &[AppendJob],
     state: &mut WriterState,
-) -> Result<Vec<Decision>, StoreError> {
+) -> Result<(Vec<Decision>, LogHead), StoreError> {
     let now = crate::clock::now_ms();
     let mut tx = backend.begin().await?;
     // Another replica may have committed since this writer's last group: the log's lock is
@@ -355,9 +356,13 @@ async fn commit_group<B: LedgerBackend>(
         decisions.push(process(&mut tx, state, job, new_key, now).await?);
     }
     state.ledger = GroupLedger::default();
-    let root = state.frontier.root();
-    state.indicators_version = tx.commit(state.counters(), &root).await?.indicators_version;
-    Ok(decisions)
+    // The head is computed once: announced with the commit, published after it.
+    let head = state.head();
+    state.indicators_version = tx
+        .commit(state.counters(), &head.root)
+        .await?
+        .indicators_version;
+    Ok((decisions, head))
 }
 
 /// Decides one admitted envelope inside the group's transaction: fetches the facts its
