@@ -167,14 +167,10 @@ async fn work_peer(ctx: ForwarderContext, peer: String) {
         let Some(head) = head else {
             return;
         };
-        let wait = head.entry.next_attempt_ms.saturating_sub(now_ms());
-        if wait > 0 {
+        if head.entry.next_attempt_ms > now_ms() {
             // Sleep until due; an operator's retry (or shutdown) wakes us earlier.
-            let wait = Duration::from_millis(u64::try_from(wait).unwrap_or(0));
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = signal.changed() => {}
-                _ = closing.wait_for(|c| *c) => return,
+            if !wait_until(head.entry.next_attempt_ms, &mut signal, &mut closing).await {
+                return;
             }
             continue;
         }
@@ -188,13 +184,10 @@ async fn work_peer(ctx: ForwarderContext, peer: String) {
             Ok(Lease::Granted) => {}
             Ok(Lease::Gone) => continue,
             Ok(Lease::HeldUntil(until)) => {
-                // Another replica delivers it; look again when its lease runs out (or it
-                // commits something).
-                let wait = Duration::from_millis(u64::try_from(until - now).unwrap_or(0));
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = signal.changed() => {}
-                    _ = closing.wait_for(|c| *c) => return,
+                // Another replica delivers it; look again when its lease runs out (or the
+                // outbox changes).
+                if !wait_until(until, &mut signal, &mut closing).await {
+                    return;
                 }
                 continue;
             }
@@ -271,6 +264,21 @@ async fn work_peer(ctx: ForwarderContext, peer: String) {
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
+    }
+}
+
+/// Waits until `at_ms`, or until the outbox changes (an operator's retry, another replica's
+/// delivery). False when the gateway is closing.
+async fn wait_until(
+    at_ms: i64,
+    signal: &mut watch::Receiver<u64>,
+    closing: &mut watch::Receiver<bool>,
+) -> bool {
+    let wait = Duration::from_millis(u64::try_from(at_ms - now_ms()).unwrap_or(0));
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => true,
+        _ = signal.changed() => true,
+        _ = closing.wait_for(|c| *c) => false,
     }
 }
 
