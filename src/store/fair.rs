@@ -9,6 +9,11 @@
 //! decided in that order); between participants there is no order to keep, since each
 //! learns of the other's envelopes only through committed receipts and outcomes.
 //!
+//! A participant with only a few envelopes waiting (a partner with one Submit open) is
+//! *light*: it gets a group of its own before anyone else's, and a group in progress ends
+//! early when one waits, so that its Submit waits for one envelope and two commits, not for
+//! a flood's share of a group ([`FairQueue::take_light`]).
+//!
 //! Pure: no I/O, no clock; the writer feeds it and drains it.
 
 use std::collections::{HashMap, VecDeque};
@@ -92,6 +97,70 @@ impl<T> FairQueue<T> {
         }
     }
 
+    /// Whether a light participant (at most `light` items waiting) that is not one of
+    /// `serving` waits: the writer ends a group early for one (see [`Self::take_light`]).
+    pub fn light_waiting(&self, light: usize, serving: &[String]) -> bool {
+        self.waiting
+            .iter()
+            .any(|(participant, queue)| queue.len() <= light && !serving.contains(participant))
+    }
+
+    /// Like [`Self::take`], but only from light participants (at most `light` items waiting),
+    /// and all of theirs up to `max`. False, and nothing taken, when none is light.
+    ///
+    /// Why light participants go first and alone: a partner with one Submit open waits for
+    /// the group it joins to commit, and a group that also decides 64 of a flood's
+    /// envelopes takes milliseconds. A group of light participants only is small, and a
+    /// flood still gets every other group. Light is measured by what waits, not by history:
+    /// two flooding partners never count as light, so they never cut each other's groups
+    /// into single envelopes.
+    pub fn take_light(&mut self, light: usize, max: usize, out: &mut Vec<T>) -> bool {
+        let before = out.len();
+        let mut others = VecDeque::with_capacity(self.turns.len());
+        while let Some(participant) = self.turns.pop_front() {
+            let Some(queue) = self.waiting.get_mut(&participant) else {
+                continue;
+            };
+            let room = max - (out.len() - before);
+            if queue.len() > light || room == 0 {
+                others.push_back(participant);
+                continue;
+            }
+            let taken = queue.len().min(room);
+            out.extend(queue.drain(..taken));
+            self.len -= taken;
+            if queue.is_empty() {
+                self.waiting.remove(&participant);
+            } else {
+                others.push_back(participant);
+            }
+        }
+        self.turns = others;
+        out.len() > before
+    }
+
+    /// Puts back what a group took but did not decide (it ended early), ahead of each
+    /// participant's later items so that its order holds; their turns come after those of
+    /// the participants already waiting.
+    pub fn put_back(
+        &mut self,
+        items: impl DoubleEndedIterator<Item = T>,
+        participant_of: impl Fn(&T) -> &str,
+    ) {
+        for item in items.rev() {
+            let participant = participant_of(&item);
+            match self.waiting.get_mut(participant) {
+                Some(queue) => queue.push_front(item),
+                None => {
+                    let participant = participant.to_owned();
+                    self.turns.push_back(participant.clone());
+                    self.waiting.insert(participant, VecDeque::from([item]));
+                }
+            }
+            self.len += 1;
+        }
+    }
+
     /// Moves everything into `out` (when the store refuses writes, every waiting caller is
     /// answered at once).
     pub fn drain_all(&mut self, out: &mut Vec<T>) {
@@ -145,6 +214,66 @@ mod tests {
         assert_eq!(
             group,
             [("flood", 4), ("flood", 5), ("flood", 6), ("flood", 7)]
+        );
+    }
+
+    #[test]
+    fn light_participants_are_taken_alone_and_all_of_theirs() {
+        let mut queue = FairQueue::default();
+        for n in 0..100 {
+            queue.push(("flood", n), |item| item.0);
+        }
+        queue.push(("quiet", 0), |item| item.0);
+        queue.push(("quiet", 1), |item| item.0);
+        queue.push(("other", 0), |item| item.0);
+        assert!(queue.light_waiting(4, &[]));
+        assert!(queue.light_waiting(4, &["quiet".to_owned()]));
+        assert!(!queue.light_waiting(4, &["quiet".to_owned(), "other".to_owned()]));
+        let mut group = Vec::new();
+        assert!(queue.take_light(4, 512, &mut group));
+        assert_eq!(group, [("quiet", 0), ("quiet", 1), ("other", 0)]);
+        // Only the flood is left, and it is not light.
+        assert!(!queue.light_waiting(4, &[]));
+        let mut group = Vec::new();
+        assert!(!queue.take_light(4, 512, &mut group));
+        assert!(group.is_empty());
+        queue.take(512, 2, &mut group);
+        assert_eq!(group, [("flood", 0), ("flood", 1)]);
+    }
+
+    #[test]
+    fn a_light_take_stops_at_the_group_limit_and_keeps_the_rest_in_order() {
+        let mut queue = FairQueue::default();
+        for n in 0..3 {
+            queue.push(("a", n), |item| item.0);
+        }
+        queue.push(("b", 0), |item| item.0);
+        let mut group = Vec::new();
+        assert!(queue.take_light(4, 2, &mut group));
+        assert_eq!(group, [("a", 0), ("a", 1)]);
+        let mut rest = Vec::new();
+        queue.drain_all(&mut rest);
+        assert_eq!(rest, [("a", 2), ("b", 0)]);
+    }
+
+    #[test]
+    fn what_a_group_put_back_comes_first_for_its_participant() {
+        let mut queue = FairQueue::default();
+        queue.push(("flood", 10), |item| item.0);
+        queue.push(("quiet", 0), |item| item.0);
+        queue.put_back(vec![("flood", 8), ("flood", 9)].into_iter(), |item| item.0);
+        queue.put_back(vec![("gone", 0)].into_iter(), |item| item.0);
+        let mut all = Vec::new();
+        queue.drain_all(&mut all);
+        assert_eq!(
+            all,
+            [
+                ("flood", 8),
+                ("quiet", 0),
+                ("gone", 0),
+                ("flood", 9),
+                ("flood", 10)
+            ]
         );
     }
 

@@ -42,6 +42,10 @@ const MAX_GROUP: usize = 512;
 /// participants together still fill groups up to [`MAX_GROUP`].
 const GROUP_SHARE: usize = 64;
 
+/// Most envelopes waiting for which a participant is still *light* (`fair.rs`): it has a
+/// Submit or two open, not a stream's window, and a group in progress ends early for it.
+const LIGHT: usize = 4;
+
 /// What one job of a group came to, before the commit makes it true.
 pub(super) type Decision = Result<Stored, Rejection>;
 
@@ -212,10 +216,30 @@ pub(super) async fn writer_task<B: LedgerBackend>(
                 Err(_) => break,
             }
         }
-        waiting.take(MAX_GROUP, GROUP_SHARE, &mut group);
+        // Light participants (a Submit or two open) first and alone; else everyone in turn.
+        if !waiting.take_light(LIGHT, MAX_GROUP, &mut group) {
+            waiting.take(MAX_GROUP, GROUP_SHARE, &mut group);
+        }
+        let mut serving: Vec<String> = Vec::new();
+        for job in &group {
+            if !serving.iter().any(|sender| sender == sender_of(job)) {
+                serving.push(sender_of(job).to_owned());
+            }
+        }
+        // Between two decisions: has a light participant outside this group arrived? Then
+        // the group commits what it has decided, and the rest waits for the next but one.
+        let mut light_arrived = || {
+            while let Ok(job) = jobs.try_recv() {
+                waiting.push(job, sender_of);
+            }
+            waiting.light_waiting(LIGHT, &serving)
+        };
         let started = std::time::Instant::now();
-        match commit_group(&mut backend, &group, current).await {
+        match commit_group(&mut backend, &group, current, &mut light_arrived).await {
             Ok((decisions, head)) => {
+                // The jobs the group ended before go back to the head of their line.
+                let undecided = group.split_off(decisions.len());
+                waiting.put_back(undecided.into_iter(), sender_of);
                 telemetry.count(Counter::Commits, "");
                 telemetry.time(Timer::GroupCommit, started.elapsed());
                 publish_head(&published.head, head);
@@ -305,11 +329,15 @@ async fn refuse_until_next_probe(jobs: &mut mpsc::Receiver<AppendJob>, error: &S
     }
 }
 
-/// Decides and commits one group; returns each job's decision and the log's new head.
+/// Decides and commits one group; returns the decisions of its first jobs, in order, and
+/// the log's new head. Before each job after the first it asks `end_early`; once that says
+/// yes, the group commits what it has decided and the rest is left undecided (their
+/// prefetched facts are dropped with the group's).
 async fn commit_group<B: LedgerBackend>(
     backend: &mut B,
     group: &[AppendJob],
     state: &mut WriterState,
+    end_early: &mut impl FnMut() -> bool,
 ) -> Result<(Vec<Decision>, LogHead), StoreError> {
     let now = crate::clock::now_ms();
     let mut tx = backend.begin().await?;
@@ -353,6 +381,9 @@ async fn commit_group<B: LedgerBackend>(
     }
     let mut decisions = Vec::with_capacity(group.len());
     for (job, new_key) in group.iter().zip(job_keys) {
+        if !decisions.is_empty() && end_early() {
+            break;
+        }
         decisions.push(process(&mut tx, state, job, new_key, now).await?);
     }
     state.ledger = GroupLedger::default();
