@@ -8,6 +8,7 @@
 //! those tables, so that every read sees the group's own writes.
 
 mod batch;
+mod checkpoint;
 mod reads;
 
 pub(super) use reads::SqliteReads;
@@ -24,6 +25,7 @@ use crate::core::merkle::{self, Frontier, Hash};
 use crate::core::risk::IndicatorRecord;
 use crate::proto::v1::Envelope;
 use batch::{DeclarationRow, DeliveryRow, EnvelopeRow, ParcelColumns, PendingRows, ReferralRow};
+use checkpoint::CheckpointDue;
 use futures_util::stream::{BoxStream, StreamExt};
 use prost::Message;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -48,6 +50,11 @@ fn options(path: &Path) -> SqliteConnectOptions {
         .busy_timeout(Duration::from_secs(10))
 }
 
+/// The writer's connection: checkpoints are the background task's (`checkpoint.rs`).
+fn writer_options(path: &Path) -> SqliteConnectOptions {
+    options(path).pragma("wal_autocheckpoint", checkpoint::WRITER_AUTOCHECKPOINT)
+}
+
 /// Opens (creating if missing) the database in `data_dir`, brings its schema up to date,
 /// and returns the writer's backend and the reads.
 pub(super) async fn open(data_dir: &Path) -> Result<(SqliteBackend, SqliteReads), StoreError> {
@@ -57,7 +64,7 @@ pub(super) async fn open(data_dir: &Path) -> Result<(SqliteBackend, SqliteReads)
     };
     std::fs::create_dir_all(data_dir).map_err(|e| open_err(Box::new(e)))?;
     let path = data_dir.join(DB_FILE);
-    let mut conn = SqliteConnection::connect_with(&options(&path))
+    let mut conn = SqliteConnection::connect_with(&writer_options(&path))
         .await
         .map_err(|e| open_err(Box::new(e)))?;
     MIGRATIONS
@@ -78,6 +85,7 @@ pub(super) async fn open(data_dir: &Path) -> Result<(SqliteBackend, SqliteReads)
     Ok((
         SqliteBackend {
             conn: Some(conn),
+            checkpoint: CheckpointDue::start(path.clone()),
             path: path.clone(),
         },
         SqliteReads::new(readers, path),
@@ -175,12 +183,15 @@ pub(super) struct SqliteBackend {
     conn: Option<SqliteConnection>,
     /// The database file, to reconnect to after a failed commit.
     path: std::path::PathBuf,
+    /// Wakes the background checkpointer every so many commits.
+    checkpoint: CheckpointDue,
 }
 
 /// One group's transaction and the rows it has not written yet.
 pub(super) struct SqliteGroup<'a> {
     tx: Tx<'a>,
     pending: PendingRows,
+    checkpoint: CheckpointDue,
 }
 
 impl SqliteGroup<'_> {
@@ -255,9 +266,11 @@ impl LedgerBackend for SqliteBackend {
         // IMMEDIATE takes the write lock up front (waiting for it under the busy timeout): a
         // deferred transaction that reads first would fail at its first write if the
         // outbox's connection committed in between, instead of waiting.
+        let checkpoint = self.checkpoint.clone();
         Ok(SqliteGroup {
             tx: self.connection()?.begin_with("BEGIN IMMEDIATE").await?,
             pending: PendingRows::default(),
+            checkpoint,
         })
     }
 
@@ -271,7 +284,7 @@ impl LedgerBackend for SqliteBackend {
             // on a broken connection; closed it is, either way.
             let _ = stale.close().await;
         }
-        let mut fresh = SqliteConnection::connect_with(&options(&self.path)).await?;
+        let mut fresh = SqliteConnection::connect_with(&writer_options(&self.path)).await?;
         prove_writable(&mut fresh)
             .await
             .map_err(|cause| StoreError::NotWritable {
@@ -565,6 +578,7 @@ impl GroupWrite for SqliteGroup<'_> {
     async fn commit(mut self, counters: Counters, _head: &Hash) -> Result<Counters, StoreError> {
         self.pending.flush(&mut self.tx).await?;
         self.tx.commit().await?;
+        self.checkpoint.committed();
         Ok(counters)
     }
 }
