@@ -40,20 +40,10 @@ async fn serve_replica(fed: &Federation, replica: u32) -> (tokio::process::Child
     (child, ready_address(&ready))
 }
 
-/// A federation whose adm/NL runs as three replicas on the database at `url`.
-fn replicated(url: &str) -> Federation {
-    Federation::with_spec(aedgate::pki::PkiSpec {
-        revenue: false,
-        replicas: 3,
-        store_url: url.to_owned(),
-        ..aedgate::pki::PkiSpec::standard()
-    })
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_under_load_loses_nothing_it_acknowledged_and_the_others_go_on() {
     let db = TestDatabase::create().await;
-    let fed = replicated(&db.url);
+    let fed = Federation::replicated(&db.url);
     let mut processes = Vec::new();
     let mut addresses = Vec::new();
     for replica in 1..=3 {
@@ -161,153 +151,9 @@ async fn a_replica_killed_under_load_loses_nothing_it_acknowledged_and_the_other
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_outage_fails_calls_with_unavailable_and_the_replicas_recover_on_their_own() {
-    use sqlx::Connection;
-    let db = TestDatabase::create().await;
-    let fed = replicated(&db.url);
-    let mut replicas = Vec::new();
-    for replica in 1..=2 {
-        let config = aedgate::config::GatewayConfig::load(
-            &fed.file(&format!("adm-NL.replica-{replica}.gateway.toml")),
-        )
-        .expect("configuration");
-        replicas.push(
-            aedgate::server::start(config)
-                .await
-                .expect("replica starts"),
-        );
-    }
-    let mut clients = Vec::new();
-    for replica in &replicas {
-        let mut client = fed.connect(SHOPCO, replica).await;
-        client
-            .submit(client.seal_declaration(&declaration(&lrn("BEFORE"))))
-            .await
-            .expect("accepted before the outage");
-        clients.push(client);
-    }
-
-    // A load through each replica that runs through the outage and the recovery.
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let mut loads = Vec::new();
-    for (i, replica) in replicas.iter().enumerate() {
-        let mut client = fed.connect(SHOPCO, replica).await;
-        let stop = stop.clone();
-        loads.push(tokio::spawn(async move {
-            let (mut receipts, mut unavailable) = (Vec::new(), 0_u64);
-            let mut b = 0;
-            while !stop.load(Ordering::SeqCst) {
-                b += 1;
-                let batch = (0..20)
-                    .map(|n| client.seal_declaration(&declaration(&lrn(&format!("L{i}B{b}N{n}")))))
-                    .collect();
-                match client.submit_stream(batch).await {
-                    Ok(results) => {
-                        for result in results {
-                            match result {
-                                Ok(receipt) => receipts.push(receipt),
-                                Err(aedgate::client::ClientError::Refused(status)) => {
-                                    assert_eq!(
-                                        status.code(),
-                                        tonic::Code::Unavailable,
-                                        "{status:?}"
-                                    );
-                                    unavailable += 1;
-                                }
-                                Err(other) => panic!("unexpected: {other}"),
-                            }
-                        }
-                    }
-                    Err(aedgate::client::ClientError::Refused(status)) => {
-                        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-                        unavailable += 1;
-                    }
-                    Err(other) => panic!("unexpected: {other}"),
-                }
-            }
-            (receipts, unavailable)
-        }));
-    }
-
-    // The database goes away for this gateway's role: no new connections, and every
-    // open one is cut, as a server restart does to its clients.
-    let name = db.url.rsplit('/').next().expect("database name").to_owned();
-    let admin_url = std::env::var(POSTGRES_VARIABLE)
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut admin = sqlx::PgConnection::connect(&admin_url)
-        .await
-        .expect("admin");
-    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS false"))
-        .execute(&mut admin)
-        .await
-        .expect("refuse connections");
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-        .bind(&name)
-        .execute(&mut admin)
-        .await
-        .expect("cut connections");
-
-    // Calls during the outage fail with UNAVAILABLE: never a receipt without a commit.
-    let mut not_stored = Vec::new();
-    for client in clients.iter_mut() {
-        for n in 0..3 {
-            let envelope = client.seal_declaration(&declaration(&lrn(&format!("DURING{n}"))));
-            let status = refused(client.submit(envelope.clone()).await);
-            assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
-            assert_eq!(reason(&status), "STORE_UNAVAILABLE");
-            not_stored.push(envelope);
-        }
-    }
-    for replica in &replicas {
-        assert!(!*replica.state().store.writable().borrow());
-    }
-
-    // The database is back: each replica notices on its own and accepts again, and what
-    // was refused during the outage is accepted when sent again (it was never stored).
-    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS true"))
-        .execute(&mut admin)
-        .await
-        .expect("allow connections");
-    for replica in &replicas {
-        let mut writable = replica.state().store.writable();
-        tokio::time::timeout(PATIENCE, writable.wait_for(|w| *w))
-            .await
-            .expect("the replica recovered within two minutes")
-            .expect("store open");
-    }
-    for (i, envelope) in not_stored.into_iter().enumerate() {
-        let receipt = clients[i / 3]
-            .submit(envelope)
-            .await
-            .expect("accepted after the outage");
-        assert_eq!(
-            receipt.disposition,
-            aedgate::proto::v1::Disposition::Accepted as i32
-        );
-    }
-
-    // The load went on through it all: refused with UNAVAILABLE during the outage, and
-    // every receipt it was given names an envelope the shared store holds at that index.
-    stop.store(true, Ordering::SeqCst);
-    let (mut receipts, mut unavailable) = (Vec::new(), 0);
-    for load in loads {
-        let (r, u) = tokio::time::timeout(PATIENCE, load)
-            .await
-            .expect("the load stopped")
-            .expect("load task");
-        receipts.extend(r);
-        unavailable += u;
-    }
-    assert!(unavailable > 0, "the load ran during the outage");
-    assert!(!receipts.is_empty(), "the load ran outside it");
-    let store = &replicas[0].state().store;
-    for receipt in &receipts {
-        let stored = store
-            .envelope(&receipt.message_id)
-            .await
-            .expect("read")
-            .unwrap_or_else(|| panic!("{} was acknowledged but not stored", receipt.message_id));
-        assert_eq!(stored.log_index, receipt.log_index);
-    }
+    // The database refuses connections and cuts every open one, as a server restart does to
+    // its clients (tests/postgres_restart.rs restarts the server itself).
+    outage::fails_calls_then_recovers(outage::Outage::RefusedAndCut).await;
 }
 
 /// Points a replica's configuration at `peer`'s address, in its `[peers]` table.
@@ -326,7 +172,7 @@ fn set_peer(fed: &Federation, replica: u32, peer: &str, addr: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_while_delivering_to_a_peer_leaves_its_queue_to_another_in_order_once() {
     let db = TestDatabase::create().await;
-    let fed = replicated(&db.url);
+    let fed = Federation::replicated(&db.url);
     let be = fed.start(BE).await;
     for replica in 1..=2 {
         set_peer(&fed, replica, BE, &be.local_addr().to_string());

@@ -2,6 +2,8 @@
 //! on port 0 behind real mutual TLS, real partners with real keys, and the real store.
 #![allow(dead_code)]
 
+pub mod outage;
+
 use aedgate::client::Participant;
 use aedgate::clock::now_ms;
 use aedgate::config::{ClientConfig, GatewayConfig};
@@ -56,6 +58,16 @@ impl Federation {
     /// registry.
     pub fn with_revenue() -> Self {
         Self::with_spec(PkiSpec::standard())
+    }
+
+    /// A federation whose adm/NL runs as three replicas on the database at `url`.
+    pub fn replicated(url: &str) -> Self {
+        Self::with_spec(PkiSpec {
+            revenue: false,
+            replicas: 3,
+            store_url: url.to_owned(),
+            ..PkiSpec::standard()
+        })
     }
 
     pub fn with_spec(spec: PkiSpec) -> Self {
