@@ -402,18 +402,7 @@ async fn pki_init_with_three_replicas_writes_configurations_that_share_one_log_e
         .map(|k| k.key_id.clone())
         .collect();
     assert_eq!(keys.len(), 3, "{keys:?}");
-    let mut replicas = Vec::new();
-    for replica in 1..=3 {
-        let config = aedgate::config::GatewayConfig::load(
-            &fed.file(&format!("adm-NL.replica-{replica}.gateway.toml")),
-        )
-        .expect("replica configuration loads");
-        replicas.push(
-            aedgate::server::start(config)
-                .await
-                .expect("replica starts"),
-        );
-    }
+    let replicas = fed.start_replicas(3).await;
     let mut signed_with = Vec::new();
     let mut indices = Vec::new();
     for replica in &replicas {

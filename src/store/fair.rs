@@ -40,16 +40,16 @@ impl<T> FairQueue<T> {
     /// Puts `item` behind its participant's earlier ones; `participant_of` names whose it
     /// is.
     pub fn push(&mut self, item: T, participant_of: impl Fn(&T) -> &str) {
-        let participant = participant_of(&item);
-        match self.waiting.get_mut(participant) {
-            Some(queue) => queue.push_back(item),
-            None => {
-                let participant = participant.to_owned();
-                self.turns.push_back(participant.clone());
-                self.waiting.insert(participant, VecDeque::from([item]));
-            }
-        }
+        self.line_of(participant_of(&item)).push_back(item);
         self.len += 1;
+    }
+
+    /// `participant`'s line, new and with its turn at the back if it had nothing waiting.
+    fn line_of(&mut self, participant: &str) -> &mut VecDeque<T> {
+        if !self.waiting.contains_key(participant) {
+            self.turns.push_back(participant.to_owned());
+        }
+        self.waiting.entry(participant.to_owned()).or_default()
     }
 
     /// Whether nothing waits.
@@ -148,15 +148,7 @@ impl<T> FairQueue<T> {
         participant_of: impl Fn(&T) -> &str,
     ) {
         for item in items.rev() {
-            let participant = participant_of(&item);
-            match self.waiting.get_mut(participant) {
-                Some(queue) => queue.push_front(item),
-                None => {
-                    let participant = participant.to_owned();
-                    self.turns.push_back(participant.clone());
-                    self.waiting.insert(participant, VecDeque::from([item]));
-                }
-            }
+            self.line_of(participant_of(&item)).push_front(item);
             self.len += 1;
         }
     }

@@ -70,6 +70,23 @@ impl Federation {
         })
     }
 
+    /// Replicas 1 to `count` of a [`Self::replicated`] federation, started in this process
+    /// from the configurations `pki init --replicas` wrote.
+    pub async fn start_replicas(&self, count: u32) -> Vec<RunningGateway> {
+        let mut replicas = Vec::new();
+        for replica in 1..=count {
+            let config =
+                GatewayConfig::load(&self.file(&format!("adm-NL.replica-{replica}.gateway.toml")))
+                    .expect("replica configuration loads");
+            replicas.push(
+                aedgate::server::start(config)
+                    .await
+                    .expect("replica starts"),
+            );
+        }
+        replicas
+    }
+
     pub fn with_spec(spec: PkiSpec) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let pki = aedgate::pki::generate(spec).expect("generate pki");

@@ -152,18 +152,7 @@ fn control_server(action: &str) {
 pub async fn fails_calls_then_recovers(outage: Outage) {
     let db = TestDatabase::create().await;
     let fed = Federation::replicated(&db.url);
-    let mut replicas = Vec::new();
-    for replica in 1..=2 {
-        let config = aedgate::config::GatewayConfig::load(
-            &fed.file(&format!("adm-NL.replica-{replica}.gateway.toml")),
-        )
-        .expect("configuration");
-        replicas.push(
-            aedgate::server::start(config)
-                .await
-                .expect("replica starts"),
-        );
-    }
+    let replicas = fed.start_replicas(2).await;
     let mut clients = Vec::new();
     for replica in &replicas {
         let mut client = fed.connect(SHOPCO, replica).await;
