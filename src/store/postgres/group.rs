@@ -68,49 +68,53 @@ impl GroupWrite for PgGroup<'_> {
         let mut found = GroupLedger::default();
         let conn = self.flushed().await?;
         let ids: Vec<&str> = message_ids.to_vec();
-        for row in sqlx::query(
-            "SELECT e.message_id, e.envelope_digest, e.received_at_ms, e.log_index
-             FROM envelopes e JOIN UNNEST($1::text[]) AS k(message_id)
-               ON e.message_id = k.message_id",
-        )
-        .bind(&ids)
-        .fetch_all(&mut *conn)
-        .await?
-        {
-            found.envelopes.insert(
-                row.try_get("message_id")?,
-                KnownEnvelope {
-                    digest: row.try_get("envelope_digest")?,
-                    received_at_ms: row.try_get("received_at_ms")?,
-                    log_index: to_u64(row.try_get("log_index")?, "log_index")?,
-                },
-            );
-        }
-        found.declaration_ids.extend(
-            sqlx::query_scalar::<_, String>(
-                "SELECT d.message_id FROM declarations d
-                 JOIN UNNEST($1::text[]) AS k(message_id) ON d.message_id = k.message_id",
-            )
-            .bind(&ids)
-            .fetch_all(&mut *conn)
-            .await?,
-        );
         let senders: Vec<&str> = lrns.iter().map(|(sender, _)| *sender).collect();
         let numbers: Vec<&str> = lrns.iter().map(|(_, lrn)| *lrn).collect();
+        // The three lookups in one statement (one round trip), told apart by `kind`: the
+        // envelopes and the declarations under the group's message ids, and the
+        // declarations under its (sender, LRN) pairs.
         for row in sqlx::query(
-            "SELECT d.sender, d.lrn, d.message_id FROM declarations d
-             JOIN UNNEST($1::text[], $2::text[]) AS k(sender, lrn)
+            "SELECT 0 AS kind, e.message_id, e.envelope_digest, e.received_at_ms, e.log_index,
+                 NULL::text AS sender, NULL::text AS lrn
+             FROM envelopes e JOIN UNNEST($1::text[]) AS k(message_id)
+               ON e.message_id = k.message_id
+             UNION ALL
+             SELECT 1, d.message_id, NULL, NULL, NULL, NULL, NULL
+             FROM declarations d JOIN UNNEST($1::text[]) AS k(message_id)
+               ON d.message_id = k.message_id
+             UNION ALL
+             SELECT 2, d.message_id, NULL, NULL, NULL, d.sender, d.lrn
+             FROM declarations d JOIN UNNEST($2::text[], $3::text[]) AS k(sender, lrn)
                ON d.sender = k.sender AND d.lrn = k.lrn",
         )
+        .bind(&ids)
         .bind(&senders)
         .bind(&numbers)
         .fetch_all(&mut *conn)
         .await?
         {
-            found.lrns.insert(
-                (row.try_get("sender")?, row.try_get("lrn")?),
-                row.try_get("message_id")?,
-            );
+            let kind: i32 = row.try_get("kind")?;
+            let message_id: String = row.try_get("message_id")?;
+            match kind {
+                0 => {
+                    found.envelopes.insert(
+                        message_id,
+                        KnownEnvelope {
+                            digest: row.try_get("envelope_digest")?,
+                            received_at_ms: row.try_get("received_at_ms")?,
+                            log_index: to_u64(row.try_get("log_index")?, "log_index")?,
+                        },
+                    );
+                }
+                1 => {
+                    found.declaration_ids.insert(message_id);
+                }
+                _ => {
+                    found
+                        .lrns
+                        .insert((row.try_get("sender")?, row.try_get("lrn")?), message_id);
+                }
+            }
         }
         Ok(found)
     }
@@ -411,27 +415,17 @@ impl GroupWrite for PgGroup<'_> {
     }
 
     async fn commit(mut self, counters: Counters, head: &Hash) -> Result<Counters, StoreError> {
-        self.pending.flush(&mut self.tx).await?;
         let stored = Counters {
             indicators_version: counters.indicators_version + u64::from(self.indicators_changed),
             ..counters
         };
-        // The counters, and the announcement delivered to every listening replica when,
-        // and only if, this commits: the new size and root, so that they publish the head
-        // without reading it. One statement, one round trip.
-        sqlx::query(
-            "WITH counters AS (
-                 UPDATE ledger SET log_size = $1, declarations = $2, indicators_version = $3
-             )
-             SELECT pg_notify($4, $5)",
-        )
-        .bind(to_i64(stored.log_size))
-        .bind(to_i64(stored.declarations))
-        .bind(to_i64(stored.indicators_version))
-        .bind(COMMIT_CHANNEL)
-        .bind(format!("{} {}", stored.log_size, hex::encode(head)))
-        .execute(&mut *self.tx)
-        .await?;
+        // The rows, the counters, and the announcement delivered to every listening replica
+        // when, and only if, this commits: the new size and root, so that they publish the
+        // head without reading it.
+        let announcement = format!("{} {}", stored.log_size, hex::encode(head));
+        std::mem::take(&mut self.pending)
+            .flush_with_counters(&mut self.tx, &stored, announcement)
+            .await?;
         self.tx.commit().await?;
         Ok(stored)
     }
@@ -508,19 +502,54 @@ impl PendingRows {
         self.envelopes.push(entry);
     }
 
-    /// Writes every buffered row into the transaction: one statement per table.
+    /// Writes every buffered row into the transaction, in one statement (one round trip;
+    /// see [`ROW_INSERTS`]).
     async fn flush(&mut self, conn: &mut PgConnection) -> Result<(), StoreError> {
+        if self.is_empty() {
+            return Ok(());
+        }
         let rows = std::mem::take(self);
-        if !rows.envelopes.is_empty() {
-            let e = &rows.envelopes;
-            sqlx::query(
-                "INSERT INTO envelopes (log_index, message_id, direction, sender, recipient,
-                     msg_type, correlation_id, created_at_ms, received_at_ms, envelope_digest,
-                     envelope)
-                 SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[],
-                     $5::text[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[],
-                     $10::bytea[], $11::bytea[])",
-            )
+        rows.update_orphan_parcels(conn).await?;
+        rows.bind(sqlx::query(FLUSH)).execute(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Writes every buffered row, the ledger's counters and the commit's announcement, in
+    /// one statement: with [`flush`](Self::flush), the group's writes cost one round trip
+    /// however many tables they touch.
+    async fn flush_with_counters(
+        self,
+        conn: &mut PgConnection,
+        counters: &Counters,
+        announcement: String,
+    ) -> Result<(), StoreError> {
+        self.update_orphan_parcels(conn).await?;
+        self.bind(sqlx::query(FLUSH_WITH_COUNTERS))
+            .bind(to_i64(counters.log_size))
+            .bind(to_i64(counters.declarations))
+            .bind(to_i64(counters.indicators_version))
+            .bind(COMMIT_CHANNEL)
+            .bind(announcement)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.envelopes.is_empty()
+            && self.subtrees.is_empty()
+            && self.declarations.is_empty()
+            && self.referrals.is_empty()
+            && self.deliveries.is_empty()
+            && self.orphan_parcels.is_empty()
+    }
+
+    /// Binds $1 to $39 of [`ROW_INSERTS`]: every table's rows as arrays, empty where the
+    /// group adds none.
+    fn bind<'q>(&'q self, query: PgQuery<'q>) -> PgQuery<'q> {
+        let (e, t, d) = (&self.envelopes, &self.subtrees, &self.declarations);
+        let (r, v) = (&self.referrals, &self.deliveries);
+        query
             .bind(e.iter().map(|r| to_i64(r.log_index)).collect::<Vec<_>>())
             .bind(e.iter().map(|r| r.message_id.as_str()).collect::<Vec<_>>())
             .bind(e.iter().map(|r| i64::from(r.direction)).collect::<Vec<_>>())
@@ -536,40 +565,9 @@ impl PendingRows {
             .bind(e.iter().map(|r| r.received_at_ms).collect::<Vec<_>>())
             .bind(e.iter().map(|r| r.digest.as_slice()).collect::<Vec<_>>())
             .bind(e.iter().map(|r| r.envelope.as_ref()).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !rows.subtrees.is_empty() {
-            let t = &rows.subtrees;
-            sqlx::query(
-                "INSERT INTO merkle (level, idx, hash)
-                 SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bytea[])",
-            )
             .bind(t.iter().map(|r| i64::from(r.0)).collect::<Vec<_>>())
             .bind(t.iter().map(|r| to_i64(r.1)).collect::<Vec<_>>())
             .bind(t.iter().map(|r| r.2.as_slice()).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !rows.declarations.is_empty() {
-            let d = &rows.declarations;
-            // In the group's order, so that `accepted` orders them as the log does.
-            sqlx::query(
-                "INSERT INTO declarations (message_id, sender, lrn, mrn, state, outcome,
-                     open_referral_id, referral_count, satisfied, data, updated_at_ms, account,
-                     party_key, parcel_value, parcel_counts, received_at_ms)
-                 SELECT message_id, sender, lrn, mrn, state, outcome, open_referral_id,
-                     referral_count, satisfied, data, updated_at_ms, account, party_key,
-                     parcel_value, parcel_counts, received_at_ms
-                 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[],
-                     $6::bigint[], $7::text[], $8::bigint[], $9::text[], $10::bytea[],
-                     $11::bigint[], $12::bytea[], $13::bigint[], $14::bigint[], $15::bigint[],
-                     $16::bigint[])
-                     WITH ORDINALITY AS r(message_id, sender, lrn, mrn, state, outcome,
-                     open_referral_id, referral_count, satisfied, data, updated_at_ms, account,
-                     party_key, parcel_value, parcel_counts, received_at_ms, ord)
-                 ORDER BY ord",
-            )
             .bind(
                 d.iter()
                     .map(|r| r.record.message_id.as_str())
@@ -630,17 +628,6 @@ impl PendingRows {
                     .map(|r| r.parcel.as_ref().map_or(0, |p| p.received_at_ms))
                     .collect::<Vec<_>>(),
             )
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !rows.referrals.is_empty() {
-            let r = &rows.referrals;
-            sqlx::query(
-                "INSERT INTO referrals (referral_id, declaration_id, outcome_message_id, kind,
-                     indicator_id, status)
-                 SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[],
-                     $5::text[], $6::text[])",
-            )
             .bind(r.iter().map(|x| x.referral_id.as_str()).collect::<Vec<_>>())
             .bind(
                 r.iter()
@@ -659,22 +646,15 @@ impl PendingRows {
                     .collect::<Vec<_>>(),
             )
             .bind(r.iter().map(|x| x.status.as_str()).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
-        }
-        if !rows.deliveries.is_empty() {
-            let d = &rows.deliveries;
-            sqlx::query(
-                "INSERT INTO deliveries (recipient, seq, log_index)
-                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::bigint[])",
-            )
-            .bind(d.iter().map(|x| x.0.as_str()).collect::<Vec<_>>())
-            .bind(d.iter().map(|x| x.1).collect::<Vec<_>>())
-            .bind(d.iter().map(|x| x.2).collect::<Vec<_>>())
-            .execute(&mut *conn)
-            .await?;
-        }
-        for (declaration_id, columns) in &rows.orphan_parcels {
+            .bind(v.iter().map(|x| x.0.as_str()).collect::<Vec<_>>())
+            .bind(v.iter().map(|x| x.1).collect::<Vec<_>>())
+            .bind(v.iter().map(|x| x.2).collect::<Vec<_>>())
+    }
+
+    /// R5's index columns for declarations an earlier statement of the group wrote (rare:
+    /// one statement each).
+    async fn update_orphan_parcels(&self, conn: &mut PgConnection) -> Result<(), StoreError> {
+        for (declaration_id, columns) in &self.orphan_parcels {
             sqlx::query(
                 "UPDATE declarations SET party_key = $1, parcel_value = $2, parcel_counts = $3,
                         received_at_ms = $4
@@ -691,3 +671,64 @@ impl PendingRows {
         Ok(())
     }
 }
+
+/// A query of the group's, with its values bound.
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+/// The group's rows, every table in one statement: each data-modifying CTE runs once, to
+/// completion, whether or not the statement reads it, and an empty array inserts nothing.
+/// One round trip instead of one per table matters because the writer waits for each, and
+/// on a busy machine a round trip to the database's process costs far more than the
+/// insert itself (docs/performance.md, issue 16).
+macro_rules! row_inserts {
+    () => {
+        "WITH envelope_rows AS (
+             INSERT INTO envelopes (log_index, message_id, direction, sender, recipient,
+                 msg_type, correlation_id, created_at_ms, received_at_ms, envelope_digest,
+                 envelope)
+             SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::bigint[], $4::text[],
+                 $5::text[], $6::bigint[], $7::text[], $8::bigint[], $9::bigint[],
+                 $10::bytea[], $11::bytea[])
+         ), merkle_rows AS (
+             INSERT INTO merkle (level, idx, hash)
+             SELECT * FROM UNNEST($12::bigint[], $13::bigint[], $14::bytea[])
+         ), declaration_rows AS (
+             -- In the group's order, so that `accepted` orders them as the log does.
+             INSERT INTO declarations (message_id, sender, lrn, mrn, state, outcome,
+                 open_referral_id, referral_count, satisfied, data, updated_at_ms, account,
+                 party_key, parcel_value, parcel_counts, received_at_ms)
+             SELECT message_id, sender, lrn, mrn, state, outcome, open_referral_id,
+                 referral_count, satisfied, data, updated_at_ms, account, party_key,
+                 parcel_value, parcel_counts, received_at_ms
+             FROM UNNEST($15::text[], $16::text[], $17::text[], $18::text[], $19::bigint[],
+                 $20::bigint[], $21::text[], $22::bigint[], $23::text[], $24::bytea[],
+                 $25::bigint[], $26::bytea[], $27::bigint[], $28::bigint[], $29::bigint[],
+                 $30::bigint[])
+                 WITH ORDINALITY AS r(message_id, sender, lrn, mrn, state, outcome,
+                 open_referral_id, referral_count, satisfied, data, updated_at_ms, account,
+                 party_key, parcel_value, parcel_counts, received_at_ms, ord)
+             ORDER BY ord
+         ), referral_rows AS (
+             INSERT INTO referrals (referral_id, declaration_id, outcome_message_id, kind,
+                 indicator_id, status)
+             SELECT * FROM UNNEST($31::text[], $32::text[], $33::text[], $34::text[],
+                 $35::text[], $36::text[])
+         ), delivery_rows AS (
+             INSERT INTO deliveries (recipient, seq, log_index)
+             SELECT * FROM UNNEST($37::text[], $38::bigint[], $39::bigint[])
+         )"
+    };
+}
+
+/// The rows alone, before a statement that reads them.
+const FLUSH: &str = concat!(row_inserts!(), " SELECT 1");
+
+/// The rows, then the ledger's counters ($40 to $42) and the commit's announcement on
+/// channel $43 with payload $44.
+const FLUSH_WITH_COUNTERS: &str = concat!(
+    row_inserts!(),
+    ", counters AS (
+         UPDATE ledger SET log_size = $40, declarations = $41, indicators_version = $42
+     )
+     SELECT pg_notify($43, $44)"
+);

@@ -251,10 +251,10 @@ impl LedgerBackend for PgBackend {
     }
 
     async fn begin(&mut self) -> Result<PgGroup<'_>, StoreError> {
-        let mut tx = self.connection()?.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(LOG_LOCK)
-            .execute(&mut *tx)
+        // BEGIN and the log's lock in one round trip (the simple query protocol takes both).
+        let tx = self
+            .connection()?
+            .begin_with(format!("BEGIN; SELECT pg_advisory_xact_lock({LOG_LOCK})"))
             .await?;
         Ok(PgGroup {
             tx,
