@@ -138,18 +138,19 @@ pub(crate) trait LedgerBackend: Send + 'static {
 /// One group's transaction: the reads a decision needs and the writes its effects make.
 /// Dropped without [`GroupWrite::commit`], it rolls back.
 pub(crate) trait GroupWrite {
-    /// What other writers of the same store committed since this writer's state was
-    /// `known`, read under the log's lock that the group holds; `None` when nothing changed.
-    /// A backend with one writer (SQLite, whose data folder is locked) answers `None`
-    /// without asking the database.
-    async fn catch_up(&mut self, known: &Counters) -> Result<Option<CaughtUp>, StoreError>;
-    /// The stored envelopes among `message_ids`, the declarations on file under those ids,
-    /// and the declarations on file under the (sender, LRN) pairs.
+    /// What the group reads before it decides anything, in one call so that a backend can
+    /// ask in one round trip: what other writers of the same store committed since this
+    /// writer's state was `known` (read under the log's lock that the group holds; `None`
+    /// when nothing changed; a backend with one writer, SQLite, whose data folder is locked,
+    /// answers `None` without asking), and the group's [`GroupLedger`]: the stored
+    /// envelopes among `message_ids`, the declarations on file under those ids, and the
+    /// declarations on file under the (sender, LRN) pairs.
     async fn prefetch(
         &mut self,
+        known: &Counters,
         message_ids: &[&str],
         lrns: &[(&str, &str)],
-    ) -> Result<GroupLedger, StoreError>;
+    ) -> Result<(Option<CaughtUp>, GroupLedger), StoreError>;
     /// R5: the counting parcels of each buyer-and-seller key received since `since_ms`
     /// (every key asked is in the answer, possibly empty).
     async fn parcels_since(

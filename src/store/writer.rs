@@ -341,11 +341,6 @@ async fn commit_group<B: LedgerBackend>(
 ) -> Result<(Vec<Decision>, LogHead), StoreError> {
     let now = crate::clock::now_ms();
     let mut tx = backend.begin().await?;
-    // Another replica may have committed since this writer's last group: the log's lock is
-    // held now, so what it reads stays true until this group commits.
-    if let Some(caught) = tx.catch_up(&state.counters()).await? {
-        state.catch_up(caught)?;
-    }
     let message_ids: Vec<&str> = group
         .iter()
         .map(|job| job.admitted.header.message_id.as_str())
@@ -360,7 +355,13 @@ async fn commit_group<B: LedgerBackend>(
             _ => None,
         })
         .collect();
-    state.ledger = tx.prefetch(&message_ids, &lrns).await?;
+    // Another replica may have committed since this writer's last group: the log's lock is
+    // held now, so what it reads stays true until this group commits.
+    let (caught, ledger) = tx.prefetch(&state.counters(), &message_ids, &lrns).await?;
+    if let Some(caught) = caught {
+        state.catch_up(caught)?;
+    }
+    state.ledger = ledger;
     // R5's index for the group's new charged declarations, in one lookup; each job's key is
     // computed once, here, and handed on to its decision.
     let mut since = now;

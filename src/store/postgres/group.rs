@@ -7,7 +7,7 @@ use super::super::backend::{CaughtUp, Counters, GroupLedger, GroupWrite, LogEntr
 use super::super::encoding::account_bytes;
 use super::super::rows::{self, DECLARATION_COLUMNS, REFERRAL_COLUMNS};
 use super::super::{to_u64, StoreError};
-use super::{load_frontier, load_indicators, read_counters, to_i64, COMMIT_CHANNEL};
+use super::{load_frontier, load_indicators, to_i64, COMMIT_CHANNEL};
 use crate::core::ledger::{
     DeclarationRecord, Issue, KnownEnvelope, Parcel, ReferralRecord, ReferralStatus,
 };
@@ -33,11 +33,15 @@ impl PgGroup<'_> {
         self.pending.flush(&mut self.tx).await?;
         Ok(&mut *self.tx)
     }
-}
 
-impl GroupWrite for PgGroup<'_> {
-    async fn catch_up(&mut self, known: &Counters) -> Result<Option<CaughtUp>, StoreError> {
-        let stored = read_counters(&mut self.tx).await?;
+    /// What other replicas committed since this writer's state was `known`, given the
+    /// ledger's counters as `stored` now: `None` when nothing changed; otherwise the log's
+    /// edge (O(log n) rows) and, if their version moved, the indicators.
+    async fn catch_up(
+        &mut self,
+        known: &Counters,
+        stored: Counters,
+    ) -> Result<Option<CaughtUp>, StoreError> {
         if stored == *known {
             return Ok(None);
         }
@@ -59,33 +63,41 @@ impl GroupWrite for PgGroup<'_> {
             indicators,
         }))
     }
+}
 
+impl GroupWrite for PgGroup<'_> {
     async fn prefetch(
         &mut self,
+        known: &Counters,
         message_ids: &[&str],
         lrns: &[(&str, &str)],
-    ) -> Result<GroupLedger, StoreError> {
+    ) -> Result<(Option<CaughtUp>, GroupLedger), StoreError> {
         let mut found = GroupLedger::default();
+        let mut stored = None;
         let conn = self.flushed().await?;
         let ids: Vec<&str> = message_ids.to_vec();
         let senders: Vec<&str> = lrns.iter().map(|(sender, _)| *sender).collect();
         let numbers: Vec<&str> = lrns.iter().map(|(_, lrn)| *lrn).collect();
-        // The three lookups in one statement (one round trip), told apart by `kind`: the
-        // envelopes and the declarations under the group's message ids, and the
-        // declarations under its (sender, LRN) pairs.
+        // Four reads in one statement (one round trip, one snapshot taken after the log's
+        // lock), told apart by `kind`: the envelopes and the declarations under the group's
+        // message ids, the declarations under its (sender, LRN) pairs, and the ledger's
+        // counters (in `a`, `b`, `c`).
         for row in sqlx::query(
-            "SELECT 0 AS kind, e.message_id, e.envelope_digest, e.received_at_ms, e.log_index,
-                 NULL::text AS sender, NULL::text AS lrn
+            "SELECT 0 AS kind, e.message_id, e.envelope_digest, e.received_at_ms AS a,
+                 e.log_index AS b, NULL::bigint AS c, NULL::text AS sender, NULL::text AS lrn
              FROM envelopes e JOIN UNNEST($1::text[]) AS k(message_id)
                ON e.message_id = k.message_id
              UNION ALL
-             SELECT 1, d.message_id, NULL, NULL, NULL, NULL, NULL
+             SELECT 1, d.message_id, NULL, NULL, NULL, NULL, NULL, NULL
              FROM declarations d JOIN UNNEST($1::text[]) AS k(message_id)
                ON d.message_id = k.message_id
              UNION ALL
-             SELECT 2, d.message_id, NULL, NULL, NULL, d.sender, d.lrn
+             SELECT 2, d.message_id, NULL, NULL, NULL, NULL, d.sender, d.lrn
              FROM declarations d JOIN UNNEST($2::text[], $3::text[]) AS k(sender, lrn)
-               ON d.sender = k.sender AND d.lrn = k.lrn",
+               ON d.sender = k.sender AND d.lrn = k.lrn
+             UNION ALL
+             SELECT 3, NULL, NULL, log_size, declarations, indicators_version, NULL, NULL
+             FROM ledger",
         )
         .bind(&ids)
         .bind(&senders)
@@ -94,29 +106,38 @@ impl GroupWrite for PgGroup<'_> {
         .await?
         {
             let kind: i32 = row.try_get("kind")?;
-            let message_id: String = row.try_get("message_id")?;
             match kind {
                 0 => {
                     found.envelopes.insert(
-                        message_id,
+                        row.try_get("message_id")?,
                         KnownEnvelope {
                             digest: row.try_get("envelope_digest")?,
-                            received_at_ms: row.try_get("received_at_ms")?,
-                            log_index: to_u64(row.try_get("log_index")?, "log_index")?,
+                            received_at_ms: row.try_get("a")?,
+                            log_index: to_u64(row.try_get("b")?, "log_index")?,
                         },
                     );
                 }
                 1 => {
-                    found.declaration_ids.insert(message_id);
+                    found.declaration_ids.insert(row.try_get("message_id")?);
+                }
+                2 => {
+                    found.lrns.insert(
+                        (row.try_get("sender")?, row.try_get("lrn")?),
+                        row.try_get("message_id")?,
+                    );
                 }
                 _ => {
-                    found
-                        .lrns
-                        .insert((row.try_get("sender")?, row.try_get("lrn")?), message_id);
+                    stored = Some(Counters {
+                        log_size: to_u64(row.try_get("a")?, "log size")?,
+                        declarations: to_u64(row.try_get("b")?, "declaration count")?,
+                        indicators_version: to_u64(row.try_get("c")?, "indicator version")?,
+                    });
                 }
             }
         }
-        Ok(found)
+        let stored =
+            stored.ok_or_else(|| StoreError::Corrupt("the ledger row is missing".into()))?;
+        Ok((self.catch_up(known, stored).await?, found))
     }
 
     async fn parcels_since(

@@ -297,17 +297,18 @@ impl LedgerBackend for SqliteBackend {
 }
 
 impl GroupWrite for SqliteGroup<'_> {
-    async fn catch_up(&mut self, _known: &Counters) -> Result<Option<CaughtUp>, StoreError> {
-        // The data folder's lock makes this writer the store's only one.
-        Ok(None)
-    }
-
     async fn prefetch(
         &mut self,
+        _known: &Counters,
         message_ids: &[&str],
         lrns: &[(&str, &str)],
-    ) -> Result<GroupLedger, StoreError> {
-        batch::prefetch(&mut self.tx, message_ids, lrns).await
+    ) -> Result<(Option<CaughtUp>, GroupLedger), StoreError> {
+        // The data folder's lock makes this writer the store's only one: nothing to catch
+        // up with.
+        Ok((
+            None,
+            batch::prefetch(&mut self.tx, message_ids, lrns).await?,
+        ))
     }
 
     async fn parcels_since(
