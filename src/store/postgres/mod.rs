@@ -9,7 +9,7 @@
 //!   ([`LOG_LOCK`]) before it reads anything, and then reads the `ledger` row: if another
 //!   replica committed since this writer's last group, the writer takes in the new log size,
 //!   the frontier (O(log n) subtree rows), the declaration count and, if they changed, the
-//!   indicators ([`GroupWrite::catch_up`]). Appends are therefore serialised across replicas
+//!   indicators (in [`GroupWrite::prefetch`], with the group's lookups). Appends are therefore serialised across replicas
 //!   and `log_index` stays unique and gap-free; one lock per group, not per envelope, keeps
 //!   its cost small.
 //! - **Commits are announced.** Each commit sends a `NOTIFY` on [`COMMIT_CHANNEL`] with the
