@@ -172,11 +172,7 @@ mod tests {
 
     #[test]
     fn a_flood_does_not_push_a_quiet_participant_out_of_the_next_group() {
-        let mut queue = FairQueue::default();
-        for n in 0..1000 {
-            queue.push(("flood", n), |item| item.0);
-        }
-        queue.push(("quiet", 0), |item| item.0);
+        let mut queue = flood_then(&[("quiet", 0)]);
         let group = take(&mut queue, 4);
         assert_eq!(
             group,
@@ -185,13 +181,21 @@ mod tests {
         assert!(!queue.is_empty());
     }
 
-    #[test]
-    fn a_participant_takes_at_most_its_share_of_a_group() {
+    /// 100 of "flood"'s waiting, then `others` in their order.
+    fn flood_then(others: &[(&'static str, u32)]) -> FairQueue<(&'static str, u32)> {
         let mut queue = FairQueue::default();
         for n in 0..100 {
             queue.push(("flood", n), |item| item.0);
         }
-        queue.push(("quiet", 0), |item| item.0);
+        for item in others {
+            queue.push(*item, |item| item.0);
+        }
+        queue
+    }
+
+    #[test]
+    fn a_participant_takes_at_most_its_share_of_a_group() {
+        let mut queue = flood_then(&[("quiet", 0)]);
         let mut group = Vec::new();
         queue.take(50, 4, &mut group);
         assert_eq!(
@@ -211,13 +215,7 @@ mod tests {
 
     #[test]
     fn light_participants_are_taken_alone_and_all_of_theirs() {
-        let mut queue = FairQueue::default();
-        for n in 0..100 {
-            queue.push(("flood", n), |item| item.0);
-        }
-        queue.push(("quiet", 0), |item| item.0);
-        queue.push(("quiet", 1), |item| item.0);
-        queue.push(("other", 0), |item| item.0);
+        let mut queue = flood_then(&[("quiet", 0), ("quiet", 1), ("other", 0)]);
         assert!(queue.light_waiting(4, &[]));
         assert!(queue.light_waiting(4, &["quiet".to_owned()]));
         assert!(!queue.light_waiting(4, &["quiet".to_owned(), "other".to_owned()]));
