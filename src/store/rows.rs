@@ -3,17 +3,20 @@
 //! kinds), and one decoder per kind of record. The backends differ in their SQL, never in
 //! how a declaration, an outbox entry or an envelope is read back.
 
+use super::backend::ParcelWindow;
 use super::encoding::account_from_bytes;
 use super::outbox::{OutboxEntry, OutboxState};
 use super::verify::{StoredEntry, StoredPeerReceipt, StoredSubtree};
 use super::{to_u64, StoreError, StoredEnvelope};
 use crate::core::ledger::{DeclarationRecord, ReferralRecord, ReferralStatus};
 use crate::core::lifecycle::ReferralKind;
+use crate::core::risk::IndicatorRecord;
 use crate::proto::v1::{
     AdvanceDeclaration, DeclarationState, Envelope, OutcomeCode, Receipt, RiskIndicator,
 };
 use prost::Message;
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
+use std::collections::HashMap;
 
 /// The kinds of column the store reads: every integer is 64 bits on both databases.
 pub(super) trait Columns {
@@ -48,6 +51,35 @@ where
     fn bytes_or_null(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.try_get(name)?)
     }
+}
+
+/// R5's windows for `keys`, each empty since `since_ms`, for [`file_parcel`] to fill: every
+/// key asked is in the answer, whether or not a row names it.
+pub(super) fn parcel_windows(keys: &[i64], since_ms: i64) -> HashMap<i64, ParcelWindow> {
+    keys.iter()
+        .map(|key| {
+            (
+                *key,
+                ParcelWindow {
+                    since_ms,
+                    values: Vec::new(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Files a `party_key, received_at_ms, parcel_value` row into its key's window.
+pub(super) fn file_parcel(
+    windows: &mut HashMap<i64, ParcelWindow>,
+    row: &impl Columns,
+) -> Result<(), StoreError> {
+    if let Some(window) = windows.get_mut(&row.int("party_key")?) {
+        window
+            .values
+            .push((row.int("received_at_ms")?, row.int("parcel_value")?));
+    }
+    Ok(())
 }
 
 /// The columns [`declaration`] reads: the one parser of a declaration row, for the
@@ -110,6 +142,19 @@ pub(super) fn referral(row: &impl Columns) -> Result<ReferralRecord, StoreError>
 pub(super) fn indicator(row: &impl Columns) -> Result<RiskIndicator, StoreError> {
     RiskIndicator::decode(row.bytes("indicator")?.as_slice())
         .map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// The indicators in force, for the writer's risk index: the same SQL on both databases,
+/// rows for [`indicator_record`].
+pub(super) const INDICATORS_IN_FORCE: &str =
+    "SELECT indicator, issuer FROM indicators WHERE revoked = 0";
+
+/// An indicator in force and who issued it.
+pub(super) fn indicator_record(row: &impl Columns) -> Result<IndicatorRecord, StoreError> {
+    Ok(IndicatorRecord {
+        indicator: indicator(row)?,
+        issuer: row.text("issuer")?,
+    })
 }
 
 /// The columns [`stored_envelope`] reads.

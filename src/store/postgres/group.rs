@@ -145,18 +145,7 @@ impl GroupWrite for PgGroup<'_> {
         keys: &[i64],
         since_ms: i64,
     ) -> Result<HashMap<i64, ParcelWindow>, StoreError> {
-        let mut found: HashMap<i64, ParcelWindow> = keys
-            .iter()
-            .map(|key| {
-                (
-                    *key,
-                    ParcelWindow {
-                        since_ms,
-                        values: Vec::new(),
-                    },
-                )
-            })
-            .collect();
+        let mut found = rows::parcel_windows(keys, since_ms);
         let conn = self.flushed().await?;
         for row in sqlx::query(
             "SELECT d.party_key, d.received_at_ms, d.parcel_value FROM declarations d
@@ -168,12 +157,7 @@ impl GroupWrite for PgGroup<'_> {
         .fetch_all(&mut *conn)
         .await?
         {
-            let key: i64 = row.try_get("party_key")?;
-            if let Some(window) = found.get_mut(&key) {
-                window
-                    .values
-                    .push((row.try_get("received_at_ms")?, row.try_get("parcel_value")?));
-            }
+            rows::file_parcel(&mut found, &row)?;
         }
         Ok(found)
     }

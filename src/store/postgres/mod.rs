@@ -294,17 +294,12 @@ async fn read_counters(conn: &mut PgConnection) -> Result<Counters, StoreError> 
 }
 
 async fn load_indicators(conn: &mut PgConnection) -> Result<Vec<IndicatorRecord>, StoreError> {
-    let mut indicators = Vec::new();
-    for row in sqlx::query("SELECT indicator, issuer FROM indicators WHERE revoked = 0")
+    sqlx::query(rows::INDICATORS_IN_FORCE)
         .fetch_all(&mut *conn)
         .await?
-    {
-        indicators.push(IndicatorRecord {
-            indicator: rows::indicator(&row)?,
-            issuer: row.try_get("issuer")?,
-        });
-    }
-    Ok(indicators)
+        .iter()
+        .map(rows::indicator_record)
+        .collect()
 }
 
 /// The stored subtrees at `keys` (level, index), in one statement.

@@ -17,7 +17,7 @@
 //! the writer's state.
 
 use super::super::backend::{GroupLedger, ParcelWindow};
-use super::super::StoreError;
+use super::super::{rows, StoreError};
 use super::Tx;
 use crate::core::ledger::KnownEnvelope;
 use crate::core::merkle::Hash;
@@ -235,18 +235,7 @@ pub(super) async fn parcels_since(
     keys: &[i64],
     since_ms: i64,
 ) -> Result<HashMap<i64, ParcelWindow>, StoreError> {
-    let mut found: HashMap<i64, ParcelWindow> = keys
-        .iter()
-        .map(|key| {
-            (
-                *key,
-                ParcelWindow {
-                    since_ms,
-                    values: Vec::new(),
-                },
-            )
-        })
-        .collect();
+    let mut found = rows::parcel_windows(keys, since_ms);
     let mut rest = keys;
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(chunk_len(rest.len()));
@@ -261,12 +250,7 @@ pub(super) async fn parcels_since(
         }
         query.push(")");
         for row in query.build().fetch_all(&mut *conn).await? {
-            let key: i64 = row.try_get("party_key")?;
-            if let Some(window) = found.get_mut(&key) {
-                window
-                    .values
-                    .push((row.try_get("received_at_ms")?, row.try_get("parcel_value")?));
-            }
+            rows::file_parcel(&mut found, &row)?;
         }
         rest = tail;
     }

@@ -242,16 +242,12 @@ impl LedgerBackend for SqliteBackend {
         let declarations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM declarations")
             .fetch_one(&mut *conn)
             .await?;
-        let mut indicators = Vec::new();
-        for row in sqlx::query("SELECT indicator, issuer FROM indicators WHERE revoked = 0")
+        let indicators = sqlx::query(rows::INDICATORS_IN_FORCE)
             .fetch_all(&mut *conn)
             .await?
-        {
-            indicators.push(IndicatorRecord {
-                indicator: rows::indicator(&row)?,
-                issuer: row.try_get("issuer")?,
-            });
-        }
+            .iter()
+            .map(rows::indicator_record)
+            .collect::<Result<Vec<_>, _>>()?;
         let frontier = load_frontier(conn, log_size).await?;
         Ok(Loaded {
             log_size,
