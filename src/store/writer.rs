@@ -208,14 +208,7 @@ pub(super) async fn writer_task<B: LedgerBackend>(
             };
             waiting.push(first, sender_of);
         }
-        // Everything that has arrived meanwhile joins the line, up to the channel's depth
-        // at a time (the per-participant limits bound how much can be in flight at all).
-        for _ in 0..super::QUEUE_DEPTH {
-            match jobs.try_recv() {
-                Ok(job) => waiting.push(job, sender_of),
-                Err(_) => break,
-            }
-        }
+        queue_arrivals(&mut jobs, &mut waiting);
         // Light participants (a Submit or two open) first and alone; else everyone in turn.
         if !waiting.take_light(LIGHT, MAX_GROUP, &mut group) {
             waiting.take(MAX_GROUP, GROUP_SHARE, &mut group);
@@ -229,9 +222,7 @@ pub(super) async fn writer_task<B: LedgerBackend>(
         // Between two decisions: has a light participant outside this group arrived? Then
         // the group commits what it has decided, and the rest waits for the next but one.
         let mut light_arrived = || {
-            while let Ok(job) = jobs.try_recv() {
-                waiting.push(job, sender_of);
-            }
+            queue_arrivals(&mut jobs, &mut waiting);
             waiting.light_waiting(LIGHT, &serving)
         };
         let started = std::time::Instant::now();
@@ -285,6 +276,17 @@ fn publish_if_longer<T>(sender: &watch::Sender<T>, new: T, size: impl Fn(&T) -> 
         }
         longer
     });
+}
+
+/// Everything that has arrived meanwhile joins the line, up to the channel's depth at a
+/// time (the per-participant limits bound how much can be in flight at all).
+fn queue_arrivals(jobs: &mut mpsc::Receiver<AppendJob>, waiting: &mut FairQueue<AppendJob>) {
+    for _ in 0..super::QUEUE_DEPTH {
+        match jobs.try_recv() {
+            Ok(job) => waiting.push(job, sender_of),
+            Err(_) => break,
+        }
+    }
 }
 
 /// Who sent a job: the key of its turn in the group commit.
