@@ -5,14 +5,35 @@
 mod common;
 
 use common::{success_stdout, POSTGRES_VARIABLE};
+use std::path::Path;
+
+/// Runs `aedgate bench ARGS --json JSON` to its end (at most five minutes), checks that it
+/// succeeded and printed each of `lines`, and returns the JSON report.
+async fn bench(args: &[&str], json: &Path, lines: &[&str]) -> serde_json::Value {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .arg(json)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(300), out)
+        .await
+        .expect("the bench finished")
+        .unwrap();
+    let stdout = success_stdout(&out);
+    for expected in lines {
+        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
+    }
+    serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap()
+}
 
 #[tokio::test]
 async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
-        .args([
-            "bench",
+    let report = bench(
+        &[
             "--connections",
             "2",
             "--in-flight",
@@ -21,28 +42,21 @@ async fn bench_measures_both_modes_and_both_baselines_and_writes_json() {
             "300",
             "--indicators",
             "500",
-            "--json",
-        ])
-        .arg(&json)
-        .output()
-        .await
-        .unwrap();
-    let stdout = success_stdout(&out);
-    for expected in [
-        "aedgate bench: 2 connections x 4 in flight, 300 declarations per mode, 500 indicators in force, ",
-        "against a local gateway",
-        "unary ",
-        "stream ",
-        "revenue policy (unary): ",
-        "revenue policy (stream): ",
-        "baselines: cryptographic bound",
-        "bare tonic echo",
-        "peak RSS",
-    ] {
-        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
-    }
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        ],
+        &json,
+        &[
+            "aedgate bench: 2 connections x 4 in flight, 300 declarations per mode, 500 indicators in force, ",
+            "against a local gateway",
+            "unary ",
+            "stream ",
+            "revenue policy (unary): ",
+            "revenue policy (stream): ",
+            "baselines: cryptographic bound",
+            "bare tonic echo",
+            "peak RSS",
+        ],
+    )
+    .await;
     let runs = report["runs"].as_array().unwrap();
     // Each mode with the revenue policy (§11), then again without it.
     assert_eq!(runs.len(), 4);
@@ -83,9 +97,8 @@ async fn bench_can_target_a_running_gateway() {
     )
     .unwrap();
     let json = fed.file("target.json");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
-        .args([
-            "bench",
+    let report = bench(
+        &[
             "--connections",
             "1",
             "--in-flight",
@@ -96,17 +109,12 @@ async fn bench_can_target_a_running_gateway() {
             "unary",
             "--no-baselines",
             "--target",
-        ])
-        .arg(&partner)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .await
-        .unwrap();
-    let stdout = success_stdout(&out);
-    assert!(stdout.contains("the indicators it holds"), "{stdout}");
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+            partner.to_str().unwrap(),
+        ],
+        &json,
+        &["the indicators it holds"],
+    )
+    .await;
     assert_eq!(report["runs"][0]["accepted"], 40);
     assert!(report["crypto_bound_per_second"].is_null());
     // The running gateway stored them: each declaration and its outcome.
@@ -118,9 +126,8 @@ async fn bench_can_target_a_running_gateway() {
 async fn noisy_neighbour_measures_the_quiet_partner_alone_and_under_a_flood() {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("neighbours.json");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
-        .args([
-            "bench",
+    let report = bench(
+        &[
             "--noisy-neighbour",
             "--connections",
             "1",
@@ -128,26 +135,16 @@ async fn noisy_neighbour_measures_the_quiet_partner_alone_and_under_a_flood() {
             "50",
             "--indicators",
             "100",
-            "--json",
-        ])
-        .arg(&json)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(300), out)
-        .await
-        .expect("the noisy-neighbour bench finished")
-        .unwrap();
-    let stdout = success_stdout(&out);
-    for expected in [
-        "quiet alone:",
-        "quiet flooded:",
-        "p99 flooded / alone:",
-        "flood:",
-    ] {
-        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
-    }
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        ],
+        &json,
+        &[
+            "quiet alone:",
+            "quiet flooded:",
+            "p99 flooded / alone:",
+            "flood:",
+        ],
+    )
+    .await;
     assert_eq!(report["quiet_submits"], 50);
     assert_eq!(report["flood_connections"], 1);
     for key in [
@@ -181,9 +178,8 @@ async fn store_comparison_measures_sqlite_one_and_two_postgres_replicas_and_leav
     let before = bench_databases().await;
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("stores.json");
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_aedgate"))
-        .args([
-            "bench",
+    let report = bench(
+        &[
             "--store",
             &server,
             "--no-baselines",
@@ -195,26 +191,16 @@ async fn store_comparison_measures_sqlite_one_and_two_postgres_replicas_and_leav
             "200",
             "--indicators",
             "10",
-            "--json",
-        ])
-        .arg(&json)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(300), out)
-        .await
-        .expect("the store bench finished")
-        .unwrap();
-    let stdout = success_stdout(&out);
-    for expected in [
-        "SQLite (embedded)",
-        "PostgreSQL, one replica",
-        "PostgreSQL, two replicas",
-        "PostgreSQL / SQLite:",
-    ] {
-        assert!(stdout.contains(expected), "{expected:?} missing:\n{stdout}");
-    }
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        ],
+        &json,
+        &[
+            "SQLite (embedded)",
+            "PostgreSQL, one replica",
+            "PostgreSQL, two replicas",
+            "PostgreSQL / SQLite:",
+        ],
+    )
+    .await;
     for run in ["sqlite", "postgres", "two_replicas"] {
         assert_eq!(report[run]["accepted"], 200, "{run}");
     }

@@ -1265,36 +1265,21 @@ async fn a_resend_after_a_lost_receipt_is_answered_duplicate_and_counts_as_deliv
     {
         use sqlx::Connection;
         let id = i64::try_from(outbox[0].id).unwrap();
+        // `$1` is a parameter on both databases.
+        let undo = "UPDATE outbox SET state = 'pending', receipt = NULL, done_at_ms = NULL \
+                    WHERE id = $1";
         let changed = match fed.gateway_config(NL).store_url {
             Some(url) => {
                 let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-                let changed = sqlx::query(
-                    "UPDATE outbox SET state = 'pending', receipt = NULL, done_at_ms = NULL \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-                conn.close().await.unwrap();
-                changed.rows_affected()
+                let done = sqlx::query(undo).bind(id).execute(&mut conn).await;
+                done.unwrap().rows_affected()
             }
             None => {
                 let db = fed.path().join("data/adm-NL/aedgate.db");
-                let mut conn =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-                        .await
-                        .unwrap();
-                let changed = sqlx::query(
-                    "UPDATE outbox SET state = 'pending', receipt = NULL, done_at_ms = NULL \
-                     WHERE id = ?",
-                )
-                .bind(id)
-                .execute(&mut conn)
-                .await
-                .unwrap();
-                conn.close().await.unwrap();
-                changed.rows_affected()
+                let url = format!("sqlite://{}", db.display());
+                let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                let done = sqlx::query(undo).bind(id).execute(&mut conn).await;
+                done.unwrap().rows_affected()
             }
         };
         assert_eq!(changed, 1);
