@@ -161,8 +161,7 @@ async fn noisy_neighbour_measures_the_quiet_partner_alone_and_under_a_flood() {
 #[tokio::test]
 async fn store_comparison_measures_sqlite_one_and_two_postgres_replicas_and_leaves_no_database() {
     use sqlx::Connection;
-    let server = std::env::var(POSTGRES_VARIABLE)
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let server = common::postgres_server();
     let bench_databases = || async {
         let mut conn = sqlx::PgConnection::connect(&server)
             .await

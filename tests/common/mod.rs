@@ -582,31 +582,27 @@ pub struct TestDatabase {
     name: String,
 }
 
+/// The PostgreSQL server the tests use: `$AEDGATE_TEST_POSTGRES`, by default the development
+/// and CI machines' `postgres://postgres@127.0.0.1:5432/postgres`.
+pub fn postgres_server() -> String {
+    std::env::var(POSTGRES_VARIABLE)
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
 impl TestDatabase {
     pub async fn create() -> Self {
-        use sqlx::Connection;
-        let admin_url = std::env::var(POSTGRES_VARIABLE)
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let mut conn = sqlx::PgConnection::connect(&admin_url)
+        let admin_url = postgres_server();
+        let (url, name) = aedgate::store::create_scratch_database(&admin_url, "aedgate_test")
             .await
             .unwrap_or_else(|e| {
                 panic!(
-                    "no PostgreSQL at {admin_url} ({e}): start one, or set {POSTGRES_VARIABLE} \
-                     to the URL of a server where the tests may create databases"
+                    "cannot create a database at {admin_url} ({e}): start PostgreSQL there, or \
+                     set {POSTGRES_VARIABLE} to the URL of a server where the tests may create \
+                     databases"
                 )
             });
-        let name = format!("aedgate_test_{}", uuid::Uuid::now_v7().simple());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .expect("create the test database");
-        let _ = conn.close().await;
-        let base = admin_url
-            .rsplit_once('/')
-            .map(|(base, _)| base)
-            .unwrap_or(&admin_url);
         Self {
-            url: format!("{base}/{name}"),
+            url,
             admin_url,
             name,
         }
@@ -641,14 +637,7 @@ impl Drop for TestDatabase {
             else {
                 return;
             };
-            runtime.block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
+            let _ = runtime.block_on(aedgate::store::drop_scratch_database(&admin_url, &name));
         })
         .join();
     }

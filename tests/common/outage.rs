@@ -41,7 +41,7 @@ impl Outage {
         let database = db.url.rsplit('/').next().expect("database name").to_owned();
         match self {
             Outage::RefusedAndCut => {
-                let mut admin = sqlx::PgConnection::connect(&admin_url())
+                let mut admin = sqlx::PgConnection::connect(&postgres_server())
                     .await
                     .expect("admin");
                 sqlx::query(&format!(
@@ -101,11 +101,6 @@ impl Drop for Away {
             control_server("start");
         }
     }
-}
-
-fn admin_url() -> String {
-    std::env::var(POSTGRES_VARIABLE)
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// Runs `$AEDGATE_TEST_POSTGRES_CONTROL action`, by default Debian's
